@@ -1,0 +1,64 @@
+"""The `mpipaint` command: argument parsing only; each verb calls into its module."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mpipaint import __version__
+from mpipaint.config import section
+
+CONFIG_SECTIONS = ("synth", "select")
+
+
+def _synth(args):
+    from mpipaint.synth import SynthConfig, generate  # noqa: PLC0415 - import only what the verb needs
+
+    cfg = section(args.config, "synth", SynthConfig, {
+        "seed": args.seed, "halos": args.halos, "dm_particles": args.dm_particles,
+        "num_files": args.files, "flavour": args.flavour}, CONFIG_SECTIONS)
+    generate(cfg, args.out)
+
+
+def _select(args):
+    from mpipaint.select import SelectOptions, run_select  # noqa: PLC0415
+
+    options = section(args.config, "select", SelectOptions, {
+        "source": args.source, "out": args.out, "snapshots": tuple(args.snap) if args.snap else None,
+        "min_m200c": args.min_m200c, "catalog_type": args.catalog_type, "dmo": args.dmo}, CONFIG_SECTIONS)
+    run_select(options)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mpipaint", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"mpipaint {__version__}")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    synth = verbs.add_parser("synth", help="write the example universe (FP, DMO, FP-2, FP-3) in TNG layout")
+    synth.add_argument("--out", required=True, help="directory to write the runs into")
+    synth.add_argument("--seed", type=int)
+    synth.add_argument("--halos", type=int, help="halos per snapshot (default 24)")
+    synth.add_argument("--dm-particles", type=int, help="DM particles in halos per snapshot (default 250000)")
+    synth.add_argument("--files", type=int, help="chunks per snapshot and catalog (default 4)")
+    synth.add_argument("--flavour", choices=("tng", "gadget4"), help="on-disk header flavour (default tng)")
+    synth.add_argument("--config", help="YAML config with a 'synth:' section")
+    synth.set_defaults(run=_synth)
+
+    select = verbs.add_parser("select", help="halo catalog -> halo table (mass cut, centres, offsets, DMO match)")
+    select.add_argument("source", nargs="?", help="a run's output/ directory, or Rockstar list(s) "
+                        "comma-separated with --catalog-type rockstar")
+    select.add_argument("--out", help="halo table to write (HDF5)")
+    select.add_argument("--snap", type=int, nargs="+", help="snapshot numbers")
+    select.add_argument("--min-m200c", type=float, help="mass cut in Msun (default 1e14)")
+    select.add_argument("--catalog-type", choices=("subfind", "rockstar"))
+    select.add_argument("--dmo", help="the DMO twin's output/ directory: adds matched DMO halo ids")
+    select.add_argument("--config", help="YAML config with a 'select:' section")
+    select.set_defaults(run=_select)
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
+    from mpipaint.parallel import run_or_abort  # noqa: PLC0415 - MPI starts only once the args are valid
+
+    run_or_abort(args.run, args)
+    sys.exit(0)

@@ -1,0 +1,201 @@
+"""Halo catalogs: FoF/Subfind group catalogs (TNG/Illustris and Gadget-4 HDF5) and Rockstar ASCII lists.
+
+Group catalogs live in `groups_NNN/fof_subhalo_tab_NNN.K.hdf5` (or one `fof_subhalo_tab_NNN.hdf5`).
+Per-group particle offsets come, in order of preference, from Gadget-4's `Group/GroupOffsetType`, from a
+TNG offsets file (`postprocessing/offsets/offsets_NNN.hdf5`, `Group/SnapByType`), or from cumulative
+sums of `GroupLenType` (valid because the snapshot stores particles ordered by group).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mpipaint import units as u
+from mpipaint.errors import InputError
+from mpipaint.io.hdf5 import open_hdf5, require_attr, require_dataset
+from mpipaint.io.snapshot import NTYPES, Snapshot, read_code_units
+
+_CHUNK_NAME = re.compile(r"^(?P<stem>fof_subhalo_tab_(?P<snap>\d+))(\.(?P<index>\d+))?\.hdf5$")
+
+
+def find_group_catalog(output_dir, snapnum: int) -> Path:
+    """Locate catalog `snapnum` under a run's output directory: groups_NNN/ or fof_subhalo_tab_NNN.hdf5."""
+    output_dir = Path(output_dir)
+    for candidate in (output_dir / f"groups_{snapnum:03d}", output_dir / f"fof_subhalo_tab_{snapnum:03d}.hdf5"):
+        if candidate.exists():
+            return candidate
+    raise InputError(f"{output_dir}: no group catalog {snapnum} (expected groups_{snapnum:03d}/ or "
+                     f"fof_subhalo_tab_{snapnum:03d}.hdf5)")
+
+
+class GroupCatalog:
+    """FoF groups and Subfind subhalos of one snapshot, concatenated over catalog chunks."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.files = self._chunk_files(self.path)
+        with open_hdf5(self.files[0]) as f:
+            header = f.get("Header")
+            if header is None:
+                raise InputError(f"{self.files[0]}: group 'Header' missing: not a group catalog")
+            self.num_groups = int(require_attr(header, "Ngroups_Total", "catalog header attribute"))
+            sub_key = "Nsubgroups_Total" if "Nsubgroups_Total" in header.attrs else "Nsubhalos_Total"
+            self.num_subhalos = int(require_attr(header, sub_key, "catalog header attribute"))
+            self.redshift = float(require_attr(header, "Redshift", "catalog header attribute"))
+            self.scale_factor = float(require_attr(header, "Time", "catalog header attribute"))
+
+    @staticmethod
+    def _chunk_files(path: Path) -> list[Path]:
+        first = min(path.glob("fof_subhalo_tab_*.hdf5"), key=lambda p: p.name, default=None) \
+            if path.is_dir() else path
+        if first is None:
+            raise InputError(f"{path}: directory holds no fof_subhalo_tab_*.hdf5 files")
+        match = _CHUNK_NAME.match(first.name)
+        if match is None:
+            raise InputError(f"{first}: not a group catalog file name (expected fof_subhalo_tab_NNN[.K].hdf5)")
+        with open_hdf5(first) as f:
+            num_files = int(require_attr(f["Header"] if "Header" in f else f, "NumFiles",
+                                         "catalog header attribute"))
+        if match.group("index") is None:
+            return [first]
+        files = [first.parent / f"{match.group('stem')}.{k}.hdf5" for k in range(num_files)]
+        for file in files:
+            if not file.exists():
+                raise InputError(f"{file}: catalog chunk missing (NumFiles={num_files} in {first})")
+        return files
+
+    @property
+    def snapshot_number(self) -> int:
+        return int(_CHUNK_NAME.match(self.files[0].name).group("snap"))
+
+    def _read_table(self, group: str, fields, count_key: str) -> dict[str, np.ndarray]:
+        out = {name: [] for name in fields}
+        for file in self.files:
+            with open_hdf5(file) as f:
+                here = int(require_attr(f["Header"], count_key, "catalog header attribute"))
+                if here == 0:
+                    continue
+                for name in fields:
+                    dset = require_dataset(f, f"{group}/{name}")
+                    if dset.shape[0] != here:
+                        raise InputError(f"{file}: '{group}/{name}' has {dset.shape[0]} rows, header "
+                                         f"{count_key} says {here}")
+                    values = dset[()]
+                    if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
+                        row = int(np.argwhere(~np.isfinite(values))[0][0])
+                        raise InputError(f"{file}: '{group}/{name}' has non-finite values (first at row {row})")
+                    out[name].append(values)
+        return {name: np.concatenate(parts) if parts else np.empty(0) for name, parts in out.items()}
+
+    def groups(self, *fields: str) -> dict[str, np.ndarray]:
+        """FoF group fields as stored (code units), concatenated over chunks."""
+        result = self._read_table("Group", fields, "Ngroups_ThisFile")
+        for name, values in result.items():
+            if len(values) != self.num_groups:
+                raise InputError(f"{self.path}: Group/{name} has {len(values)} rows over all chunks, "
+                                 f"Ngroups_Total says {self.num_groups}")
+        return result
+
+    def subhalos(self, *fields: str) -> dict[str, np.ndarray]:
+        """Subfind subhalo fields as stored (code units), concatenated over chunks."""
+        with open_hdf5(self.files[0]) as f:
+            key = "Nsubgroups_ThisFile" if "Nsubgroups_ThisFile" in f["Header"].attrs else "Nsubhalos_ThisFile"
+        return self._read_table("Subhalo", fields, key)
+
+    def offsets_file(self) -> Path:
+        """Where TNG keeps this snapshot's offsets: <run>/postprocessing/offsets/offsets_NNN.hdf5."""
+        run_dir = self.files[0].parent.parent.parent if self.files[0].parent.name.startswith("groups_") \
+            else self.files[0].parent.parent
+        return run_dir / "postprocessing" / "offsets" / f"offsets_{self.snapshot_number:03d}.hdf5"
+
+    def group_offsets(self) -> np.ndarray:
+        """First particle index of every group, per type: shape (num_groups, 6), int64."""
+        with open_hdf5(self.files[0]) as f:
+            gadget4 = "Group/GroupOffsetType" in f
+        if gadget4:
+            offsets = self.groups("GroupOffsetType")["GroupOffsetType"]
+        elif self.offsets_file().exists():
+            with open_hdf5(self.offsets_file()) as f:
+                offsets = require_dataset(f, "Group/SnapByType")[()]
+        else:
+            lengths = self.groups("GroupLenType")["GroupLenType"].astype(np.int64)
+            offsets = np.vstack([np.zeros(NTYPES, np.int64), np.cumsum(lengths, axis=0)[:-1]])
+        return np.asarray(offsets, dtype=np.int64).reshape(self.num_groups, NTYPES)
+
+    def check_matches(self, snapshot: Snapshot) -> None:
+        """Raise if this catalog cannot describe `snapshot` (redshift, particle counts, offsets)."""
+        if not np.isclose(self.scale_factor, snapshot.header.scale_factor, rtol=1e-6):
+            raise InputError(f"{self.path}: catalog is at a={self.scale_factor:.6g} but snapshot "
+                             f"{snapshot.path} is at a={snapshot.header.scale_factor:.6g}")
+        if self.num_groups == 0:
+            return
+        lengths = self.groups("GroupLenType")["GroupLenType"].astype(np.int64)
+        ends = self.group_offsets() + lengths
+        too_far = ends.max(axis=0) > snapshot.header.num_part_total
+        if too_far.any():
+            ptype = int(np.argmax(too_far))
+            raise InputError(f"{self.path}: groups reach particle {ends[:, ptype].max()} of PartType{ptype}, "
+                             f"but snapshot {snapshot.path} holds {snapshot.num_particles(ptype)}")
+
+
+@dataclass(frozen=True)
+class RockstarCatalog:
+    """A Rockstar `out_*.list` halo list: centres, M200c and R200c in physical kpc / Msun."""
+
+    path: Path
+    scale_factor: float
+    hubble: float
+    box_size_kpc: float
+    halo_id: np.ndarray
+    centre_kpc: np.ndarray
+    m200c_msun: np.ndarray
+    r200c_kpc: np.ndarray
+
+    @property
+    def redshift(self) -> float:
+        return 1.0 / self.scale_factor - 1.0
+
+
+def read_rockstar(path) -> RockstarCatalog:
+    """Parse a Rockstar ASCII list (ID, X/Y/Z in comoving Mpc/h, M200c in Msun/h; cosmology in '#' lines)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    meta, columns = {}, None
+    with open(path) as handle:
+        for line in handle:
+            if not line.startswith("#"):
+                break
+            if columns is None and line.startswith("#ID"):
+                columns = line[1:].split()
+            for key, value in re.findall(r"(\w+)\s*=\s*([-+0-9.eE]+)", line):
+                meta[key] = float(value)
+            box = re.match(r"#Box size:\s*([0-9.eE+-]+)", line)
+            if box:
+                meta["box"] = float(box.group(1))
+    if columns is None:
+        raise InputError(f"{path}: no '#ID ...' column header line: not a Rockstar halo list")
+    missing = [k for k in ("a", "h", "Om", "Ol", "box") if k not in meta]
+    missing += [c for c in ("ID", "X", "Y", "Z", "M200c") if c not in columns]
+    if missing:
+        raise InputError(f"{path}: Rockstar header lacks {missing}")
+    data = np.loadtxt(path, comments="#", ndmin=2)
+    if data.shape[0] and data.shape[1] != len(columns):
+        raise InputError(f"{path}: rows have {data.shape[1]} columns, header names {len(columns)}")
+    col = {name: data[:, i] if data.size else np.empty(0) for i, name in enumerate(columns)}
+    a, h = meta["a"], meta["h"]
+    m200c = col["M200c"] / h
+    rho_crit = u.critical_density_msun_kpc3(h, meta["Om"], meta["Ol"], 1.0 / a - 1.0)
+    centre = np.stack([col["X"], col["Y"], col["Z"]], axis=1) * 1e3 * a / h
+    return RockstarCatalog(path=path, scale_factor=a, hubble=h, box_size_kpc=meta["box"] * 1e3 * a / h,
+                           halo_id=col["ID"].astype(np.int64), centre_kpc=centre, m200c_msun=m200c,
+                           r200c_kpc=u.r200c_kpc(m200c, rho_crit))
+
+
+def catalog_units(catalog: GroupCatalog) -> u.CodeUnits:
+    """Code units of a group catalog, from its own header (and Parameters/Units for Gadget-4)."""
+    with open_hdf5(catalog.files[0]) as f:
+        return read_code_units(f)

@@ -1,0 +1,66 @@
+"""The halo table written by `mpipaint select`: one HDF5 group `halos`, one 1-D dataset per column, each
+with `units` and `description` attributes, readable into pandas with `read_halo_table`.
+
+Positions are physical kpc in the periodic box of the halo's snapshot (box side in `box_size`).
+"""
+from __future__ import annotations
+
+import os
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from mpipaint.errors import InputError
+from mpipaint.io.hdf5 import open_hdf5
+
+NTYPES = 6
+SCHEMA = {
+    "halo_id": ("int64", "", "FoF group index in its catalog (Rockstar: the halo ID)"),
+    "snapshot": ("int32", "", "snapshot number (-1 if unknown)"),
+    "redshift": ("float64", "", "redshift of the snapshot"),
+    "scale_factor": ("float64", "", "cosmological scale factor a"),
+    "centre_x": ("float64", "kpc", "centre (potential minimum: SubhaloPos of GroupFirstSub), physical"),
+    "centre_y": ("float64", "kpc", "centre, physical"),
+    "centre_z": ("float64", "kpc", "centre, physical"),
+    "m200c": ("float64", "Msun", "mass within R200c (mean density 200 rho_crit(z))"),
+    "r200c": ("float64", "kpc", "R200c, physical"),
+    "box_size": ("float64", "kpc", "periodic box side at this snapshot, physical"),
+    **{f"offset_type{t}": ("int64", "", f"first PartType{t} particle of the halo in the snapshot (-1: none)")
+       for t in range(NTYPES)},
+    **{f"count_type{t}": ("int64", "", f"number of PartType{t} particles of the halo (FoF)")
+       for t in range(NTYPES)},
+    "dmo_halo_id": ("int64", "", "bijectively matched halo in the DMO twin (-1: none or not matched)"),
+}
+
+
+def write_halo_table(path, table: pd.DataFrame, attrs: dict) -> None:
+    """Write `table` (columns as SCHEMA) and provenance `attrs` to `path`, atomically."""
+    missing = [c for c in SCHEMA if c not in table.columns]
+    if missing:
+        raise ValueError(f"halo table lacks columns {missing}")
+    tmp = f"{path}.partial"
+    with h5py.File(tmp, "w") as f:
+        group = f.create_group("halos")
+        for column, (dtype, unit, description) in SCHEMA.items():
+            dset = group.create_dataset(column, data=table[column].to_numpy().astype(dtype))
+            dset.attrs["units"] = unit
+            dset.attrs["description"] = description
+        for key, value in attrs.items():
+            f.attrs[key] = value
+    os.replace(tmp, path)
+
+
+def read_halo_table(path) -> pd.DataFrame:
+    """The halo table at `path` as a DataFrame; units per column in `df.attrs['units']`."""
+    with open_hdf5(path) as f:
+        if "halos" not in f:
+            raise InputError(f"{path}: group 'halos' missing: not an mpipaint halo table")
+        group = f["halos"]
+        missing = [c for c in SCHEMA if c not in group]
+        if missing:
+            raise InputError(f"{path}: halo table lacks datasets {missing}")
+        table = pd.DataFrame({c: group[c][()] for c in SCHEMA})
+        table.attrs["units"] = {c: group[c].attrs["units"] for c in SCHEMA}
+        table.attrs.update({k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()})
+    return table

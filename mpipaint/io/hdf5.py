@@ -1,0 +1,47 @@
+"""Small helpers that turn h5py failures into `InputError`s naming the file and what was expected."""
+from __future__ import annotations
+
+import os
+
+import h5py
+
+from mpipaint.errors import InputError
+
+
+def open_hdf5(path) -> h5py.File:
+    """Open an existing HDF5 file read-only, with a clear error if it is missing, truncated or not HDF5."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"{path}: file not found")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise InputError(f"{path}: not a readable HDF5 file (truncated or corrupt?): {exc}") from None
+
+
+def require_attr(h5obj, name: str, what: str = "attribute"):
+    """Return h5obj.attrs[name], or raise naming the file, the group and the missing attribute."""
+    if name not in h5obj.attrs:
+        raise InputError(f"{h5obj.file.filename}: {what} '{name}' missing from group '{h5obj.name}'")
+    return h5obj.attrs[name]
+
+
+def require_dataset(h5file: h5py.File, name: str) -> h5py.Dataset:
+    """Return the dataset `name`, or raise naming the file and the dataset that was expected."""
+    obj = h5file.get(name)
+    if not isinstance(obj, h5py.Dataset):
+        raise InputError(f"{h5file.filename}: dataset '{name}' missing")
+    return obj
+
+
+def read_slice(dset: h5py.Dataset, start: int, stop: int):
+    """Read dset[start:stop] as a hyperslab; a short or unreadable file becomes an InputError."""
+    if stop > dset.shape[0]:
+        raise InputError(
+            f"{dset.file.filename}: dataset '{dset.name}' has {dset.shape[0]} rows, expected at least {stop}"
+        )
+    try:
+        return dset[start:stop]
+    except (OSError, RuntimeError) as exc:
+        raise InputError(f"{dset.file.filename}: cannot read '{dset.name}' rows {start}:{stop} "
+                         f"(truncated file?): {exc}") from None

@@ -1,0 +1,50 @@
+"""MPI plumbing shared by every verb: the communicator, rank-aware logging, and abort-on-exception so an
+error on one rank ends the whole job promptly instead of leaving the others waiting in a collective."""
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+
+from mpi4py import MPI
+
+from mpipaint.errors import InputError
+
+COMM = MPI.COMM_WORLD
+
+
+def get_logger(name: str = "mpipaint") -> logging.Logger:
+    """A logger whose lines start with the rank, e.g. '[rank 1/4] ...'; INFO on rank 0, WARNING elsewhere."""
+    logger = logging.getLogger(name)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(f"[rank {COMM.rank}/{COMM.size}] %(asctime)s %(message)s",
+                                               datefmt="%H:%M:%S"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO if COMM.rank == 0 else logging.WARNING)
+        logger.propagate = False
+    return logger
+
+
+def run_or_abort(function, *args, **kwargs):
+    """Run `function`; on any exception print it with the rank and end the job with a non-zero code.
+
+    With more than one rank this calls MPI_Abort, which ends every rank at once, even those blocked in a
+    collective. Bad input exits with 2, anything else with 1.
+    """
+    try:
+        return function(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - every failure must end all ranks
+        code = 2 if isinstance(exc, InputError) else 1
+        kind = "error" if isinstance(exc, InputError) else f"{type(exc).__name__}"
+        print(f"mpipaint: {kind} on rank {COMM.rank}/{COMM.size}: {exc}", file=sys.stderr, flush=True)
+        if not isinstance(exc, InputError):
+            traceback.print_exc()
+        if COMM.size > 1:
+            COMM.Abort(code)
+        sys.exit(code)
+
+
+def my_share(items):
+    """This rank's items of a list dealt round-robin: for independent, similar-sized work units."""
+    return list(items)[COMM.rank::COMM.size]

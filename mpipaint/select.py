@@ -1,0 +1,137 @@
+"""`mpipaint select`: halo catalog(s) -> halo table (see `mpipaint.io.halotable` for the schema).
+
+Snapshots are dealt to MPI ranks; rank 0 gathers and writes, so the table is the same for any rank count.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mpipaint import __version__
+from mpipaint.errors import InputError
+from mpipaint.io.catalog import GroupCatalog, find_group_catalog, read_rockstar
+from mpipaint.io.halotable import NTYPES, SCHEMA, write_halo_table
+from mpipaint.io.snapshot import Snapshot, find_snapshot
+from mpipaint.match import match_bijective
+from mpipaint.parallel import COMM, get_logger, my_share
+
+
+@dataclass(frozen=True)
+class SelectOptions:
+    """Options of `mpipaint select` (CLI flags or the `select:` section of a YAML config)."""
+
+    source: str = None  # a run's output/ directory (subfind) or Rockstar list files, comma-separated
+    out: str = None
+    snapshots: tuple = ()  # snapshot numbers; for Rockstar, one per list file (or empty: unknown)
+    min_m200c: float = 1e14  # Msun
+    catalog_type: str = "subfind"  # or "rockstar"
+    dmo: str = None  # the DMO twin's output/ directory, for matched DMO halo ids
+
+    def __post_init__(self):
+        if self.source is None or self.out is None:
+            raise ValueError("both 'source' and 'out' are required")
+        if self.catalog_type not in ("subfind", "rockstar"):
+            raise ValueError(f"catalog_type must be 'subfind' or 'rockstar', not {self.catalog_type!r}")
+        if self.catalog_type == "subfind" and not self.snapshots:
+            raise ValueError("'snapshots' is required for a subfind catalog")
+        if self.min_m200c < 0:
+            raise ValueError(f"min_m200c must be >= 0, got {self.min_m200c}")
+
+
+def _empty_columns(n):
+    return {f"offset_type{t}": np.full(n, -1, np.int64) for t in range(NTYPES)} | \
+        {f"count_type{t}": np.zeros(n, np.int64) for t in range(NTYPES)}
+
+
+def select_subfind(output_dir, snapnum: int, min_m200c: float, dmo_dir=None) -> pd.DataFrame:
+    """Halos of one snapshot of a TNG-layout run with M200c >= min_m200c, with matched DMO ids."""
+    snapshot = Snapshot(find_snapshot(output_dir, snapnum))
+    catalog = GroupCatalog(find_group_catalog(output_dir, snapnum))
+    catalog.check_matches(snapshot)
+    units = snapshot.units
+    groups = catalog.groups("Group_M_Crit200", "Group_R_Crit200", "GroupPos", "GroupFirstSub", "GroupLenType")
+    m200c = units.to_physical("Group_M_Crit200", groups["Group_M_Crit200"])
+    chosen = np.flatnonzero(m200c >= min_m200c)
+    centres = units.to_physical("GroupPos", groups["GroupPos"])[chosen]
+    first_sub = groups["GroupFirstSub"][chosen].astype(np.int64)
+    if catalog.num_subhalos and (first_sub >= 0).any():
+        sub_pos = units.to_physical("SubhaloPos", catalog.subhalos("SubhaloPos")["SubhaloPos"])
+        if first_sub.max() >= len(sub_pos):
+            raise InputError(f"{catalog.path}: GroupFirstSub up to {first_sub.max()} but only "
+                             f"{len(sub_pos)} subhalos")
+        centres = np.where((first_sub >= 0)[:, None], sub_pos[np.maximum(first_sub, 0)], centres)
+    box = snapshot.box_size_kpc
+    offsets, lengths = catalog.group_offsets()[chosen], groups["GroupLenType"][chosen].astype(np.int64)
+    dmo_ids = np.full(len(chosen), -1, np.int64)
+    if dmo_dir is not None:
+        dmo_snapshot = Snapshot(find_snapshot(dmo_dir, snapnum))
+        dmo_catalog = GroupCatalog(find_group_catalog(dmo_dir, snapnum))
+        dmo_catalog.check_matches(dmo_snapshot)
+        if not np.isclose(dmo_snapshot.header.scale_factor, snapshot.header.scale_factor, rtol=1e-6):
+            raise InputError(f"{dmo_snapshot.path}: DMO snapshot {snapnum} is at a different time than "
+                             f"{snapshot.path}")
+        dmo_ids = match_bijective(snapshot, catalog, dmo_snapshot, dmo_catalog, chosen)
+    table = {
+        "halo_id": chosen, "snapshot": np.full(len(chosen), snapnum), "redshift": snapshot.redshift,
+        "scale_factor": snapshot.header.scale_factor,
+        "centre_x": centres[:, 0] % box, "centre_y": centres[:, 1] % box, "centre_z": centres[:, 2] % box,
+        "m200c": m200c[chosen], "r200c": units.to_physical("Group_R_Crit200", groups["Group_R_Crit200"])[chosen],
+        "box_size": box, **_empty_columns(len(chosen)), "dmo_halo_id": dmo_ids,
+    }
+    for t in range(NTYPES):
+        has = lengths[:, t] > 0
+        table[f"offset_type{t}"] = np.where(has, offsets[:, t], -1)
+        table[f"count_type{t}"] = lengths[:, t]
+    return pd.DataFrame(table)
+
+
+def select_rockstar(path, snapnum: int, min_m200c: float) -> pd.DataFrame:
+    """Halos of one Rockstar list with M200c >= min_m200c (no particle offsets: counts are 0)."""
+    catalog = read_rockstar(path)
+    chosen = np.flatnonzero(catalog.m200c_msun >= min_m200c)
+    centres = catalog.centre_kpc[chosen] % catalog.box_size_kpc
+    return pd.DataFrame({
+        "halo_id": catalog.halo_id[chosen], "snapshot": snapnum, "redshift": catalog.redshift,
+        "scale_factor": catalog.scale_factor, "centre_x": centres[:, 0], "centre_y": centres[:, 1],
+        "centre_z": centres[:, 2], "m200c": catalog.m200c_msun[chosen], "r200c": catalog.r200c_kpc[chosen],
+        "box_size": catalog.box_size_kpc, **_empty_columns(len(chosen)), "dmo_halo_id": -1,
+    })
+
+
+def _work_units(options: SelectOptions):
+    if options.catalog_type == "subfind":
+        return [(options.source, int(n)) for n in options.snapshots]
+    files = [p.strip() for p in options.source.split(",") if p.strip()]
+    snaps = list(options.snapshots) or [-1] * len(files)
+    if len(snaps) != len(files):
+        raise InputError(f"{len(files)} Rockstar lists but {len(snaps)} snapshot numbers: give one per list")
+    return list(zip(files, (int(s) for s in snaps)))
+
+
+def run_select(options: SelectOptions) -> pd.DataFrame | None:
+    """Select on all ranks (snapshots dealt round-robin); rank 0 writes the table and returns it."""
+    log = get_logger()
+    units = _work_units(options)
+    mine = []
+    for index, (source, snapnum) in my_share(enumerate(units)):
+        if options.catalog_type == "subfind":
+            part = select_subfind(source, snapnum, options.min_m200c, options.dmo)
+        else:
+            part = select_rockstar(source, snapnum, options.min_m200c)
+        log.info("snapshot %d: %d halos with M200c >= %.3g Msun", snapnum, len(part), options.min_m200c)
+        mine.append((index, part))
+    gathered = COMM.gather(mine, root=0)
+    if COMM.rank != 0:
+        return None
+    parts = [part for _, part in sorted((p for rank_parts in gathered for p in rank_parts), key=lambda p: p[0])]
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({c: [] for c in SCHEMA})
+    Path(options.out).parent.mkdir(parents=True, exist_ok=True)
+    write_halo_table(options.out, table, {
+        "source": str(options.source), "catalog_type": options.catalog_type,
+        "dmo_source": str(options.dmo or ""), "min_m200c_msun": options.min_m200c,
+        "snapshots": np.asarray([n for _, n in units], dtype=np.int64), "mpipaint_version": __version__})
+    log.info("wrote %d halos to %s", len(table), options.out)
+    return table

@@ -1,0 +1,142 @@
+"""Physical constants and code-unit conversions, in one place.
+
+Internally mpipaint works in *physical* units: lengths in kpc, masses in Msun, densities in g/cm^3,
+velocities in km/s, temperatures in K. Snapshot values are converted on read with the scale factor a
+and the Hubble parameter h:
+
+    length   [ckpc/h]              -> kpc        x * a / h            (comoving runs)
+    mass     [1e10 Msun/h]         -> Msun       m * 1e10 / h
+    velocity [km/s sqrt(a)]        -> km/s       v * sqrt(a)          (TNG/Gadget 'Velocities')
+    density  [1e10 Msun/h/(ckpc/h)^3] -> g/cm^3  rho * M_unit h^2 / (a^3 L_unit^3)
+    internal energy [(km/s)^2]     -> (cm/s)^2   u * V_unit^2
+
+The code units above are the TNG defaults; Gadget-4 and other runs give their own UnitLength_in_cm,
+UnitMass_in_g and UnitVelocity_in_cm_per_s, which `CodeUnits` carries.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# kpc and Msun as TNG's code units assume them, so 1 code mass is exactly 1e10 Msun/h and 1 code length
+# exactly 1 ckpc/h, as illustris_python users take them (the IAU 2015 Msun differs by 3e-4).
+KPC_CM = 3.085678e21
+MSUN_G = 1.989e33
+PROTON_MASS_G = 1.67262192369e-24
+BOLTZMANN_ERG_K = 1.380649e-16
+KEV_ERG = 1.602176634e-9
+GRAVITY_CGS = 6.6743e-8
+HYDROGEN_MASS_FRACTION = 0.76  # X_H used by TNG for the temperature of gas cells
+ADIABATIC_INDEX = 5.0 / 3.0
+HUBBLE_100_S = 100.0 * 1e5 / (1e3 * KPC_CM)  # 100 km/s/Mpc in 1/s
+
+# TNG default code units (ckpc/h, 1e10 Msun/h, km/s)
+TNG_UNIT_LENGTH_CM = 3.085678e21
+TNG_UNIT_MASS_G = 1.989e43
+TNG_UNIT_VELOCITY_CM_S = 1e5
+
+
+@dataclass(frozen=True)
+class CodeUnits:
+    """Code units of one snapshot: what its stored numbers mean, and how to make them physical."""
+
+    length_cm: float
+    mass_g: float
+    velocity_cm_s: float
+    hubble: float
+    scale_factor: float
+    comoving: bool = True
+
+    @property
+    def _a(self) -> float:
+        return self.scale_factor if self.comoving else 1.0
+
+    def length_to_kpc(self, x):
+        """Comoving code length (e.g. ckpc/h) to physical kpc."""
+        return np.asarray(x, dtype=np.float64) * (self.length_cm / KPC_CM * self._a / self.hubble)
+
+    def mass_to_msun(self, m):
+        """Code mass (e.g. 1e10 Msun/h) to Msun."""
+        return np.asarray(m, dtype=np.float64) * (self.mass_g / MSUN_G / self.hubble)
+
+    def velocity_to_kms(self, v):
+        """Gadget velocity (km/s sqrt(a) in code units) to peculiar velocity in km/s."""
+        return np.asarray(v, dtype=np.float64) * (self.velocity_cm_s / 1e5 * np.sqrt(self._a))
+
+    def density_to_cgs(self, rho):
+        """Comoving code density to physical g/cm^3."""
+        length_cm = self.length_cm * self._a / self.hubble
+        mass_g = self.mass_g / self.hubble
+        return np.asarray(rho, dtype=np.float64) * (mass_g / length_cm**3)
+
+    def internal_energy_to_cgs(self, u):
+        """Specific internal energy in code units ((km/s)^2 for TNG) to erg/g."""
+        return np.asarray(u, dtype=np.float64) * self.velocity_cm_s**2
+
+
+    def to_physical(self, field: str, values):
+        """Snapshot field values in code units to physical units (see PHYSICAL_FIELDS)."""
+        if field not in PHYSICAL_FIELDS:
+            return values
+        return getattr(self, PHYSICAL_FIELDS[field][0])(values)
+
+    def to_code(self, field: str, values):
+        """Physical values of a snapshot field back to code units: the inverse of `to_physical`."""
+        if field not in PHYSICAL_FIELDS:
+            return values
+        return np.asarray(values, dtype=np.float64) / getattr(self, PHYSICAL_FIELDS[field][0])(1.0)
+
+
+# snapshot field -> (CodeUnits method that makes it physical, physical unit). Fields not listed are
+# dimensionless or stored physical already (StarFormationRate in Msun/yr, GFM_Metallicity a mass fraction).
+PHYSICAL_FIELDS = {
+    "Coordinates": ("length_to_kpc", "kpc"),
+    "Masses": ("mass_to_msun", "Msun"),
+    "Velocities": ("velocity_to_kms", "km/s"),
+    "Density": ("density_to_cgs", "g/cm^3"),
+    "InternalEnergy": ("internal_energy_to_cgs", "erg/g"),
+    "Group_M_Crit200": ("mass_to_msun", "Msun"),
+    "Group_R_Crit200": ("length_to_kpc", "kpc"),
+    "GroupMass": ("mass_to_msun", "Msun"),
+    "GroupPos": ("length_to_kpc", "kpc"),
+    "SubhaloPos": ("length_to_kpc", "kpc"),
+}
+FIELD_UNITS = {
+    **{name: unit for name, (_, unit) in PHYSICAL_FIELDS.items()},
+    "StarFormationRate": "Msun/yr",
+    "GFM_Metallicity": "mass fraction",
+    "ElectronAbundance": "n_e/n_H",
+    "ParticleIDs": "",
+}
+
+
+def mean_molecular_weight(electron_abundance):
+    """Mean molecular weight (in proton masses) of gas with n_e/n_H = electron_abundance, for X_H = 0.76."""
+    x_h = HYDROGEN_MASS_FRACTION
+    return 4.0 / (1.0 + 3.0 * x_h + 4.0 * x_h * np.asarray(electron_abundance, dtype=np.float64))
+
+
+def temperature_from_internal_energy(u_erg_g, electron_abundance):
+    """Gas temperature [K] from specific internal energy [erg/g] and electron abundance (TNG FAQ recipe)."""
+    mu_g = mean_molecular_weight(electron_abundance) * PROTON_MASS_G
+    return (ADIABATIC_INDEX - 1.0) * np.asarray(u_erg_g, dtype=np.float64) / BOLTZMANN_ERG_K * mu_g
+
+
+def internal_energy_from_temperature(temperature_k, electron_abundance):
+    """Specific internal energy [erg/g] of gas at temperature [K]: the inverse of the function above."""
+    mu_g = mean_molecular_weight(electron_abundance) * PROTON_MASS_G
+    return np.asarray(temperature_k, dtype=np.float64) * BOLTZMANN_ERG_K / ((ADIABATIC_INDEX - 1.0) * mu_g)
+
+
+def critical_density_msun_kpc3(hubble: float, omega_m: float, omega_lambda: float, redshift: float) -> float:
+    """Critical density of the Universe at redshift z [Msun / physical kpc^3], flat LCDM with given Omegas."""
+    e2 = omega_m * (1.0 + redshift) ** 3 + omega_lambda + (1.0 - omega_m - omega_lambda) * (1.0 + redshift) ** 2
+    h_z = hubble * HUBBLE_100_S * np.sqrt(e2)
+    rho_cgs = 3.0 * h_z**2 / (8.0 * np.pi * GRAVITY_CGS)
+    return float(rho_cgs * KPC_CM**3 / MSUN_G)
+
+
+def r200c_kpc(m200c_msun, rho_crit_msun_kpc3: float):
+    """Radius [kpc] enclosing mean density 200 rho_crit for mass M200c [Msun]."""
+    return np.cbrt(3.0 * np.asarray(m200c_msun, dtype=np.float64) / (4.0 * np.pi * 200.0 * rho_crit_msun_kpc3))

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install mpipaint on a fresh Debian/Ubuntu machine: Open MPI and parallel HDF5 from the distribution,
+# mpi4py from its PyPI wheel, h5py built against parallel HDF5 (about 6 minutes), then mpipaint itself.
+# Uses the `python3` on PATH (activate a virtual environment first if you want one). Non-interactive.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq libopenmpi-dev openmpi-bin libhdf5-openmpi-dev pkg-config >/dev/null
+
+# numpy < 2.1 because TensorFlow 2.18 needs it; h5py is compiled once, against this numpy.
+$PYTHON -m pip install -q "numpy>=1.26,<2.1" "mpi4py>=4.0" cython pkgconfig "setuptools>=77" wheel
+if ! $PYTHON -c "import h5py, sys; sys.exit(0 if h5py.get_config().mpi else 1)" 2>/dev/null; then
+    echo "building h5py against parallel HDF5 (about 6 minutes)"
+    CC=mpicc HDF5_MPI=ON HDF5_PKGCONFIG_NAME=hdf5-openmpi \
+        $PYTHON -m pip install -q --no-binary=h5py --no-build-isolation --no-deps --force-reinstall h5py
+fi
+$PYTHON -m pip install -q -e ".[test]"
+$PYTHON -c "import h5py, mpi4py; print('mpipaint installed; h5py', h5py.__version__, 'MPI:', h5py.get_config().mpi)"

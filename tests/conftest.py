@@ -1,0 +1,55 @@
+"""Shared fixtures: one example universe per test session, and an `mpirun` helper for MPI tests."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mpipaint.synth import SynthConfig, generate
+
+MPIRUN_TIMEOUT_S = 300
+
+
+def mpi_env() -> dict:
+    """Environment for mpirun in CI containers: root allowed, no shared-memory CMA quirks."""
+    env = dict(os.environ)
+    env.update({"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+                "OMPI_MCA_rmaps_base_oversubscribe": "1", "OMPI_MCA_btl_vader_single_copy_mechanism": "none",
+                "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def mpipaint_cmd(*args, ranks: int | None = None) -> list[str]:
+    """The command line for `mpipaint ARGS`, under `mpirun -n ranks` when ranks is given."""
+    base = [sys.executable, "-m", "mpipaint", *map(str, args)]
+    if ranks is None:
+        return base
+    return [shutil.which("mpirun"), "-n", str(ranks), "--oversubscribe", *base]
+
+
+def run_mpipaint(*args, ranks=None, timeout=MPIRUN_TIMEOUT_S, check=True):
+    result = subprocess.run(mpipaint_cmd(*args, ranks=ranks), capture_output=True, text=True,
+                            timeout=timeout, env=mpi_env())
+    if check and result.returncode != 0:
+        raise AssertionError(f"mpipaint {args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def universe(tmp_path_factory) -> Path:
+    """The default example universe (FP, DMO, FP-2, FP-3; snapshots 67 and 99), generated once."""
+    out = tmp_path_factory.mktemp("universe")
+    generate(SynthConfig(), out)
+    return out
+
+
+@pytest.fixture
+def universe_copy(universe, tmp_path) -> Path:
+    """A private copy of the example universe, for tests that damage files."""
+    copy = tmp_path / "universe"
+    shutil.copytree(universe, copy)
+    return copy

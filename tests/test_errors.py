@@ -1,0 +1,113 @@
+"""Malformed input: each case gives an error naming the file and what was expected, and a non-zero exit."""
+import os
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import run_mpipaint
+from mpipaint.errors import InputError
+from mpipaint.io.catalog import GroupCatalog, find_group_catalog, read_rockstar
+from mpipaint.io.snapshot import GAS, Snapshot, find_snapshot
+
+
+def select_fails(universe, *extra):
+    result = run_mpipaint("select", universe / "FP" / "output", "--snap", "99", "--out",
+                          universe / "halos.hdf5", *extra, check=False)
+    assert result.returncode == 2, result.stderr
+    assert not (universe / "halos.hdf5").exists()  # nothing that looks complete
+    return result.stderr
+
+
+def test_missing_chunk_file(universe_copy):
+    missing = universe_copy / "FP" / "output" / "snapdir_099" / "snap_099.2.hdf5"
+    missing.unlink()
+    with pytest.raises(InputError, match=r"snap_099\.2\.hdf5: chunk file missing"):
+        Snapshot(find_snapshot(universe_copy / "FP" / "output", 99))
+    assert "snap_099.2.hdf5: chunk file missing" in select_fails(universe_copy)
+
+
+def test_missing_dataset(universe_copy):
+    chunk = universe_copy / "FP" / "output" / "snapdir_099" / "snap_099.1.hdf5"
+    with h5py.File(chunk, "a") as f:
+        del f["PartType0/Density"]
+    snapshot = Snapshot(find_snapshot(universe_copy / "FP" / "output", 99))
+    with pytest.raises(InputError, match=r"snap_099\.1\.hdf5: dataset 'PartType0/Density' missing"):
+        snapshot.read(GAS, "Density")
+
+
+def test_missing_header_attribute(universe_copy):
+    chunk = universe_copy / "FP" / "output" / "snapdir_099" / "snap_099.0.hdf5"
+    with h5py.File(chunk, "a") as f:
+        del f["Header"].attrs["Time"]
+    with pytest.raises(InputError, match=r"snap_099\.0\.hdf5: header attribute 'Time' missing"):
+        Snapshot(find_snapshot(universe_copy / "FP" / "output", 99))
+    assert "header attribute 'Time' missing" in select_fails(universe_copy)
+
+
+def test_truncated_file(universe_copy):
+    chunk = universe_copy / "FP" / "output" / "snapdir_099" / "snap_099.3.hdf5"
+    os.truncate(chunk, chunk.stat().st_size // 2)
+    with pytest.raises(InputError, match=r"snap_099\.3\.hdf5: not a readable HDF5 file"):
+        Snapshot(find_snapshot(universe_copy / "FP" / "output", 99))
+    assert "not a readable HDF5 file" in select_fails(universe_copy)
+
+
+def test_nan_positions(universe_copy):
+    chunk = universe_copy / "FP" / "output" / "snapdir_099" / "snap_099.0.hdf5"
+    with h5py.File(chunk, "a") as f:
+        f["PartType1/Coordinates"][5, 1] = np.nan
+    snapshot = Snapshot(find_snapshot(universe_copy / "FP" / "output", 99))
+    with pytest.raises(InputError, match=r"PartType1/Coordinates has non-finite values \(first at particle 5\)"):
+        snapshot.read(1, "Coordinates", 0, 100)
+    catalog_chunk = universe_copy / "FP" / "output" / "groups_099" / "fof_subhalo_tab_099.0.hdf5"
+    with h5py.File(catalog_chunk, "a") as f:
+        f["Subhalo/SubhaloPos"][2, 0] = np.nan
+    assert "fof_subhalo_tab_099.0.hdf5: 'Subhalo/SubhaloPos' has non-finite values (first at row 2)" \
+        in select_fails(universe_copy)
+
+
+def test_catalog_from_another_snapshot(universe_copy):
+    output = universe_copy / "FP" / "output"
+    snapshot = Snapshot(find_snapshot(output, 99))
+    with pytest.raises(InputError, match=r"catalog is at a=0.666667 but snapshot .* is at a=1"):
+        GroupCatalog(find_group_catalog(output, 67)).check_matches(snapshot)
+
+
+def test_catalog_with_more_particles_than_its_snapshot(universe_copy):
+    fp_catalog = GroupCatalog(find_group_catalog(universe_copy / "FP" / "output", 99))
+    low_res = Snapshot(find_snapshot(universe_copy / "FP-3" / "output", 99))
+    with pytest.raises(InputError, match=r"groups reach particle \d+ of PartType\d, but snapshot .* holds"):
+        fp_catalog.check_matches(low_res)
+    # the same mismatch through the CLI: FP-3 particles with the FP catalog put in its place
+    fp3_groups = universe_copy / "FP-3" / "output" / "groups_099"
+    for chunk in fp3_groups.iterdir():
+        chunk.unlink()
+    for chunk in (universe_copy / "FP" / "output" / "groups_099").iterdir():
+        (fp3_groups / chunk.name).write_bytes(chunk.read_bytes())
+    (universe_copy / "FP-3" / "postprocessing" / "offsets" / "offsets_099.hdf5").unlink()
+    result = run_mpipaint("select", universe_copy / "FP-3" / "output", "--snap", "99", "--out",
+                          universe_copy / "t.hdf5", check=False)
+    assert result.returncode == 2 and "groups reach particle" in result.stderr
+
+
+def test_missing_snapshot_and_bad_rockstar(tmp_path):
+    with pytest.raises(InputError, match=r"no snapshot 42 \(expected snapdir_042/ or snap_042.hdf5\)"):
+        find_snapshot(tmp_path, 42)
+    bogus = tmp_path / "out_0.list"
+    bogus.write_text("1 2 3\n")
+    with pytest.raises(InputError, match=r"out_0.list: no '#ID \.\.\.' column header line"):
+        read_rockstar(bogus)
+
+
+def test_bad_config(universe, tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("select:\n  min_m200c: 1e14\n  snapshotz: [99]\n")  # 1e14: a string to PyYAML
+    result = run_mpipaint("select", universe / "FP" / "output", "--out", tmp_path / "t.hdf5",
+                          "--config", config, check=False)
+    assert result.returncode == 2
+    assert "bad.yaml:select: unknown key(s) ['snapshotz']" in result.stderr
+    config.write_text("select:\n  min_m200c: lots\n")
+    result = run_mpipaint("select", universe / "FP" / "output", "--snap", "99", "--out", tmp_path / "t.hdf5",
+                          "--config", config, check=False)
+    assert result.returncode == 2 and "select.min_m200c: expected a number, got 'lots'" in result.stderr

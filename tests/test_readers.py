@@ -1,0 +1,106 @@
+"""mpipaint's readers against illustris_python, an independent reader, on the example universe."""
+import dataclasses
+
+import h5py
+import illustris_python as il
+import numpy as np
+import pytest
+
+from mpipaint.io.catalog import GroupCatalog, find_group_catalog
+from mpipaint.io.snapshot import DM, GAS, STARS, Snapshot, find_snapshot
+from mpipaint.synth import SynthConfig, generate
+
+PTYPE_NAMES = {GAS: "gas", DM: "dm", STARS: "stars"}
+
+
+@pytest.fixture(scope="module", params=[67, 99])
+def opened(universe, request):
+    base = str(universe / "FP" / "output")
+    snap = request.param
+    return base, snap, Snapshot(find_snapshot(base, snap)), GroupCatalog(find_group_catalog(base, snap))
+
+
+def test_catalog_header_and_tables_equal_illustris_python(opened):
+    base, snap, _, catalog = opened
+    header = il.groupcat.loadHeader(base, snap)
+    assert catalog.num_groups == header["Ngroups_Total"]
+    assert catalog.num_subhalos == header["Nsubgroups_Total"]
+    assert catalog.redshift == header["Redshift"]
+    fields = ["GroupPos", "GroupMass", "Group_M_Crit200", "Group_R_Crit200", "GroupLenType", "GroupFirstSub"]
+    theirs = il.groupcat.loadHalos(base, snap, fields=fields)
+    ours = catalog.groups(*fields)
+    for name in fields:
+        np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
+    sub_fields = ["SubhaloPos", "SubhaloLenType", "SubhaloGrNr"]
+    theirs = il.groupcat.loadSubhalos(base, snap, fields=sub_fields)
+    ours = catalog.subhalos(*sub_fields)
+    for name in sub_fields:
+        np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
+
+
+def test_halo_particles_equal_loadhalo(opened):
+    base, snap, snapshot, catalog = opened
+    offsets = catalog.group_offsets()
+    lengths = catalog.groups("GroupLenType")["GroupLenType"]
+    for halo in (0, catalog.num_groups // 2, catalog.num_groups - 1):
+        for ptype, name in PTYPE_NAMES.items():
+            fields = ["Coordinates", "ParticleIDs"] + (["Masses", "Density", "InternalEnergy"] if ptype == GAS else [])
+            theirs = il.snapshot.loadHalo(base, snap, halo, name, fields=fields)
+            lo, hi = offsets[halo, ptype], offsets[halo, ptype] + lengths[halo, ptype]
+            for field in fields:
+                ours = snapshot.read(ptype, field, lo, hi, physical=False)
+                np.testing.assert_array_equal(ours, theirs[field], err_msg=f"halo {halo} {name} {field}")
+
+
+def test_ranges_across_chunk_boundaries_equal_loadsubset(opened):
+    base, snap, snapshot, _ = opened
+    everything = il.snapshot.loadSubset(base, snap, "gas", fields=["Coordinates", "StarFormationRate"])
+    ends = snapshot.file_offsets[1:-1, GAS]
+    for boundary in ends:  # a range straddling every chunk boundary
+        lo, hi = boundary - 17, boundary + 23
+        np.testing.assert_array_equal(snapshot.read(GAS, "Coordinates", lo, hi, physical=False),
+                                      everything["Coordinates"][lo:hi])
+    np.testing.assert_array_equal(snapshot.read(GAS, "StarFormationRate"), everything["StarFormationRate"])
+
+
+def test_dm_masses_come_from_masstable(opened):
+    _, _, snapshot, _ = opened
+    masses = snapshot.read(DM, "Masses", 10, 20)
+    assert np.all(masses == snapshot.units.mass_to_msun(snapshot.header.mass_table[DM]))
+    assert snapshot.header.mass_table[DM] > 0
+
+
+def test_offsets_file_cumsum_and_gadget4_agree(universe, tmp_path):
+    catalog = GroupCatalog(find_group_catalog(universe / "FP" / "output", 99))
+    assert catalog.offsets_file().exists()
+    from_file = catalog.group_offsets()
+    lengths = catalog.groups("GroupLenType")["GroupLenType"].astype(np.int64)
+    np.testing.assert_array_equal(from_file[1:], np.cumsum(lengths, axis=0)[:-1])
+    g4_dir = generate(dataclasses.replace(SynthConfig(), flavour="gadget4", snapshots=((99, 0.0),),
+                                          degraded=()), tmp_path / "g4")
+    g4_catalog = GroupCatalog(find_group_catalog(g4_dir / "FP" / "output", 99))
+    assert not g4_catalog.offsets_file().exists()
+    np.testing.assert_array_equal(g4_catalog.group_offsets(), from_file)
+
+
+def test_gadget4_flavour_reads_to_same_physical_values(universe, tmp_path):
+    g4_dir = generate(dataclasses.replace(SynthConfig(), flavour="gadget4", snapshots=((99, 0.0),),
+                                          degraded=()), tmp_path / "g4")
+    tng = Snapshot(find_snapshot(universe / "FP" / "output", 99))
+    g4 = Snapshot(find_snapshot(g4_dir / "FP" / "output", 99))
+    assert g4.header.flavour == "gadget4" and tng.header.flavour == "tng"
+    assert g4.box_size_kpc == tng.box_size_kpc
+    for ptype, field in ((DM, "Coordinates"), (DM, "Masses"), (GAS, "Density"), (GAS, "Masses")):
+        np.testing.assert_array_equal(g4.read(ptype, field), tng.read(ptype, field))
+    np.testing.assert_array_equal(g4.temperature(0, 1000), tng.temperature(0, 1000))
+
+
+def test_physical_units_match_tng_scaling_attributes(opened):
+    """Our conversion equals the a^a_scaling h^h_scaling to_cgs recipe stored on TNG datasets."""
+    _, _, snapshot, _ = opened
+    a, h = snapshot.header.scale_factor, snapshot.header.hubble
+    with h5py.File(snapshot.files[0]) as f:
+        for field, unit_cgs in (("Coordinates", 3.085678e21), ("Masses", 1.989e33), ("Density", 1.0)):
+            dset = f[f"PartType0/{field}"]
+            factor = a ** dset.attrs["a_scaling"] * h ** dset.attrs["h_scaling"] * dset.attrs["to_cgs"] / unit_cgs
+            np.testing.assert_allclose(snapshot.read(GAS, field, 0, 5), dset[:5] * factor, rtol=1e-6)

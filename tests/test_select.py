@@ -1,0 +1,128 @@
+"""`mpipaint select`: schema and units, mass cut, centres, DMO matching, config, Rockstar, and MPI."""
+import time
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import run_mpipaint
+from mpipaint.io.catalog import GroupCatalog, find_group_catalog
+from mpipaint.io.halotable import SCHEMA, read_halo_table
+from mpipaint.io.snapshot import DM, Snapshot, find_snapshot
+from mpipaint.select import select_rockstar
+
+
+@pytest.fixture(scope="module")
+def table_path(universe, tmp_path_factory):
+    out = tmp_path_factory.mktemp("select") / "halos.hdf5"
+    run_mpipaint("select", universe / "FP" / "output", "--snap", "67", "99", "--min-m200c", "1e14",
+                 "--dmo", universe / "DMO" / "output", "--out", out)
+    return out
+
+
+def test_schema_units_and_pandas(table_path):
+    table = read_halo_table(table_path)
+    assert list(table.columns) == list(SCHEMA)
+    with h5py.File(table_path) as f:
+        for column, (_, unit, _) in SCHEMA.items():
+            assert f["halos"][column].attrs["units"] == unit
+    assert table.attrs["units"]["m200c"] == "Msun" and table.attrs["units"]["centre_x"] == "kpc"
+    assert set(table["snapshot"]) == {67, 99}
+    assert (table["m200c"] >= 1e14).all()
+    assert isinstance(pd.DataFrame(table), pd.DataFrame)
+
+
+def test_every_halo_above_the_cut_is_selected_with_its_subhalo_centre(universe, table_path):
+    table = read_halo_table(table_path)
+    for snap in (67, 99):
+        snapshot = Snapshot(find_snapshot(universe / "FP" / "output", snap))
+        catalog = GroupCatalog(find_group_catalog(universe / "FP" / "output", snap))
+        groups = catalog.groups("Group_M_Crit200", "GroupFirstSub")
+        m200 = snapshot.units.mass_to_msun(groups["Group_M_Crit200"])
+        rows = table[table["snapshot"] == snap]
+        np.testing.assert_array_equal(rows["halo_id"], np.flatnonzero(m200 >= 1e14))
+        sub_pos = snapshot.units.length_to_kpc(catalog.subhalos("SubhaloPos")["SubhaloPos"])
+        expected = sub_pos[groups["GroupFirstSub"][rows["halo_id"]]]
+        np.testing.assert_allclose(rows[["centre_x", "centre_y", "centre_z"]], expected, rtol=1e-12)
+        assert np.allclose(rows["box_size"], snapshot.box_size_kpc)
+
+
+def test_offsets_and_counts_read_the_halo_particles(universe, table_path):
+    table = read_halo_table(table_path)
+    row = table[table["snapshot"] == 99].iloc[3]
+    snapshot = Snapshot(find_snapshot(universe / "FP" / "output", 99))
+    lo, n = int(row["offset_type1"]), int(row["count_type1"])
+    x = snapshot.read(DM, "Coordinates", lo, lo + n)
+    d = x - row[["centre_x", "centre_y", "centre_z"]].to_numpy(dtype=float)
+    d -= row["box_size"] * np.round(d / row["box_size"])
+    assert np.median(np.linalg.norm(d, axis=1)) < row["r200c"]
+
+
+def test_dmo_matches_are_bijective_and_share_particles(universe, table_path):
+    table = read_halo_table(table_path)
+    assert (table["dmo_halo_id"] >= 0).mean() > 0.9
+    for snap in (67, 99):
+        rows = table[(table["snapshot"] == snap) & (table["dmo_halo_id"] >= 0)]
+        assert rows["dmo_halo_id"].is_unique
+        fp = Snapshot(find_snapshot(universe / "FP" / "output", snap))
+        dmo = Snapshot(find_snapshot(universe / "DMO" / "output", snap))
+        dmo_catalog = GroupCatalog(find_group_catalog(universe / "DMO" / "output", snap))
+        dmo_offsets = dmo_catalog.group_offsets()[:, DM]
+        dmo_len = dmo_catalog.groups("GroupLenType")["GroupLenType"][:, DM]
+        for lo, n, k in rows[["offset_type1", "count_type1", "dmo_halo_id"]].itertuples(index=False):
+            ids_fp = fp.read(DM, "ParticleIDs", lo, lo + n)
+            ids_dmo = dmo.read(DM, "ParticleIDs", dmo_offsets[k], dmo_offsets[k] + dmo_len[k])
+            assert len(np.intersect1d(ids_fp, ids_dmo)) > 0.9 * len(ids_fp)
+    # DMO ranks differ from FP ranks somewhere: the matching is not the identity
+    assert (table["dmo_halo_id"] != table["halo_id"]).any()
+
+
+def test_config_file_gives_the_same_table_as_flags(universe, table_path, tmp_path):
+    config = tmp_path / "select.yaml"
+    out = tmp_path / "from_config.hdf5"
+    config.write_text(f"select:\n  source: {universe / 'FP' / 'output'}\n  snapshots: [67, 99]\n"
+                      f"  min_m200c: 1e14\n  dmo: {universe / 'DMO' / 'output'}\n  out: {out}\n")
+    run_mpipaint("select", "--config", config)
+    pd.testing.assert_frame_equal(read_halo_table(out), read_halo_table(table_path), check_like=False)
+
+
+def test_rockstar_list(universe, table_path, tmp_path):
+    table = read_halo_table(table_path)
+    rows = table[table["snapshot"] == 99]
+    h, box_kpc = 0.6774, rows["box_size"].iloc[0]
+    path = tmp_path / "out_0.list"
+    lines = ["#ID DescID Mvir X Y Z M200c", "#a = 1.000000", "#Om = 0.308900; Ol = 0.691100; h = 0.677400",
+             f"#Box size: {box_kpc * h / 1e3:.9f} Mpc/h"]
+    for _, row in rows.iterrows():
+        x, y, z = (row[c] * h / 1e3 for c in ("centre_x", "centre_y", "centre_z"))
+        lines.append(f"{row['halo_id']} -1 {row['m200c'] * h:.9e} {x:.9f} {y:.9f} {z:.9f} {row['m200c'] * h:.9e}")
+    lines.append(f"999 -1 1e12 1.0 1.0 1.0 {5e13 * h:.6e}")  # below the cut
+    path.write_text("\n".join(lines) + "\n")
+    rock = select_rockstar(path, 99, 1e14)
+    np.testing.assert_array_equal(rock["halo_id"], rows["halo_id"])
+    np.testing.assert_allclose(rock["m200c"], rows["m200c"], rtol=1e-8)
+    np.testing.assert_allclose(rock[["centre_x", "centre_y", "centre_z"]],
+                               rows[["centre_x", "centre_y", "centre_z"]], rtol=1e-8)
+    # R200c from M200c and rho_crit agrees with the catalog's spherical-overdensity R200c
+    np.testing.assert_allclose(rock["r200c"], rows["r200c"], rtol=0.01)
+    assert (rock["count_type1"] == 0).all() and (rock["offset_type1"] == -1).all()
+
+
+def test_two_ranks_give_the_same_table(universe, table_path, tmp_path):
+    out = tmp_path / "mpi.hdf5"
+    run_mpipaint("select", universe / "FP" / "output", "--snap", "67", "99", "--min-m200c", "1e14",
+                 "--dmo", universe / "DMO" / "output", "--out", out, ranks=2)
+    pd.testing.assert_frame_equal(read_halo_table(out), read_halo_table(table_path))
+
+
+def test_a_failing_rank_ends_the_job_promptly(universe_copy, tmp_path):
+    (universe_copy / "FP" / "output" / "snapdir_099" / "snap_099.1.hdf5").unlink()  # rank 1's snapshot
+    out = tmp_path / "never.hdf5"
+    start = time.monotonic()
+    result = run_mpipaint("select", universe_copy / "FP" / "output", "--snap", "67", "99",
+                          "--dmo", universe_copy / "DMO" / "output", "--out", out, ranks=2, check=False, timeout=60)
+    assert time.monotonic() - start < 30
+    assert result.returncode != 0
+    assert "on rank 1/2" in result.stderr and "snap_099.1.hdf5: chunk file missing" in result.stderr
+    assert not out.exists()
