@@ -56,6 +56,16 @@ class SynthConfig:
     degraded: tuple = (("FP-2", 8), ("FP-3", 64))  # lower-resolution FP runs and their particle factors
     flavour: str = "tng"  # or "gadget4"
 
+    def __post_init__(self):
+        if self.flavour not in ("tng", "gadget4"):
+            raise ValueError(f"flavour must be 'tng' or 'gadget4', not {self.flavour!r}")
+        if self.halos < 1 or self.dm_particles < 1000 or self.num_files < 1:
+            raise ValueError("halos >= 1, dm_particles >= 1000 and num_files >= 1 are required")
+        if not 0 < self.min_mass < self.max_mass:
+            raise ValueError(f"need 0 < min_mass < max_mass, got {self.min_mass:g}, {self.max_mass:g}")
+        if self.edge_halos > self.halos:
+            raise ValueError(f"edge_halos ({self.edge_halos}) cannot exceed halos ({self.halos})")
+
     @property
     def baryon_fraction(self) -> float:
         return self.omega_b / self.omega_m
@@ -78,7 +88,6 @@ class HaloSpec:
     beta: float
     kt_mean_kev: float
     cool_core_floor: float  # central T / T(outer core), lower is a stronger cool core
-    id_first: int = 0  # first DM particle ID of this halo
 
 
 @dataclass

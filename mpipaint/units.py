@@ -102,13 +102,6 @@ PHYSICAL_FIELDS = {
     "GroupPos": ("length_to_kpc", "kpc"),
     "SubhaloPos": ("length_to_kpc", "kpc"),
 }
-FIELD_UNITS = {
-    **{name: unit for name, (_, unit) in PHYSICAL_FIELDS.items()},
-    "StarFormationRate": "Msun/yr",
-    "GFM_Metallicity": "mass fraction",
-    "ElectronAbundance": "n_e/n_H",
-    "ParticleIDs": "",
-}
 
 
 def mean_molecular_weight(electron_abundance):

@@ -104,3 +104,18 @@ def test_physical_units_match_tng_scaling_attributes(opened):
             dset = f[f"PartType0/{field}"]
             factor = a ** dset.attrs["a_scaling"] * h ** dset.attrs["h_scaling"] * dset.attrs["to_cgs"] / unit_cgs
             np.testing.assert_allclose(snapshot.read(GAS, field, 0, 5), dset[:5] * factor, rtol=1e-6)
+
+
+def test_single_file_and_one_chunk_paths(universe, tmp_path):
+    snapdir = universe / "FP" / "output" / "snapdir_099"
+    via_chunk = Snapshot(snapdir / "snap_099.2.hdf5")  # any chunk finds its siblings
+    assert via_chunk.files == Snapshot(snapdir).files and len(via_chunk.files) == 4
+    single = generate(dataclasses.replace(SynthConfig(), num_files=1, snapshots=((99, 0.0),), degraded=()),
+                      tmp_path / "one")
+    chunk = single / "FP" / "output" / "snapdir_099" / "snap_099.0.hdf5"
+    flat = single / "FP" / "output" / "snap_099.hdf5"
+    chunk.rename(flat)  # the Illustris-style single snapshot file
+    chunk.parent.rmdir()
+    one = Snapshot(find_snapshot(single / "FP" / "output", 99))
+    assert one.files == [flat]
+    np.testing.assert_array_equal(one.read(GAS, "Coordinates"), via_chunk.read(GAS, "Coordinates"))

@@ -2,10 +2,12 @@
 connection a U-net can learn."""
 import dataclasses
 
+import h5py
 import numpy as np
 import pytest
 from scipy import stats
 
+from conftest import run_mpipaint
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.snapshot import DM, GAS, NTYPES, STARS, Snapshot, find_snapshot
 from mpipaint.synth import SynthConfig, generate
@@ -139,3 +141,25 @@ def test_gas_structure_follows_dark_matter_structure(universe):
             gas_conc.append(_central_fraction(snapshot, GAS, offsets[halo, GAS], lengths[GAS], centre, r, box))
     rho, p_value = stats.spearmanr(dm_conc, gas_conc)
     assert rho > 0.4 and p_value < 0.01
+
+
+def test_same_universe_from_one_and_two_ranks(tmp_path):
+    config = tmp_path / "small.yaml"
+    config.write_text("synth:\n  halos: 6\n  dm_particles: 20000\n  num_files: 2\n")
+    run_mpipaint("synth", "--config", config, "--out", tmp_path / "one")
+    run_mpipaint("synth", "--config", config, "--out", tmp_path / "two", ranks=2)
+    for run in ("FP", "DMO", "FP-3"):
+        for snap in (67, 99):
+            files = sorted((tmp_path / "one" / run / "output").rglob(f"*_{snap:03d}.*.hdf5"))
+            assert len(files) == 4
+            for file in files:
+                twin = tmp_path / "two" / file.relative_to(tmp_path / "one")
+                with h5py.File(file) as a, h5py.File(twin) as b:
+                    for name in ("PartType1/Coordinates", "PartType1/ParticleIDs", "Group/Group_M_Crit200"):
+                        if name in a:
+                            np.testing.assert_array_equal(a[name][()], b[name][()], err_msg=f"{file} {name}")
+
+
+def test_bad_synth_option_is_refused(tmp_path):
+    result = run_mpipaint("synth", "--out", tmp_path / "x", "--flavour", "tng", "--halos", "0", check=False)
+    assert result.returncode == 2 and "halos >= 1" in result.stderr

@@ -16,19 +16,15 @@ import numpy as np
 from mpipaint import units as u
 from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5, require_attr, require_dataset
-from mpipaint.io.snapshot import NTYPES, Snapshot, read_code_units
+from mpipaint.io.snapshot import NTYPES, Snapshot, find_in_output
 
 _CHUNK_NAME = re.compile(r"^(?P<stem>fof_subhalo_tab_(?P<snap>\d+))(\.(?P<index>\d+))?\.hdf5$")
 
 
 def find_group_catalog(output_dir, snapnum: int) -> Path:
     """Locate catalog `snapnum` under a run's output directory: groups_NNN/ or fof_subhalo_tab_NNN.hdf5."""
-    output_dir = Path(output_dir)
-    for candidate in (output_dir / f"groups_{snapnum:03d}", output_dir / f"fof_subhalo_tab_{snapnum:03d}.hdf5"):
-        if candidate.exists():
-            return candidate
-    raise InputError(f"{output_dir}: no group catalog {snapnum} (expected groups_{snapnum:03d}/ or "
-                     f"fof_subhalo_tab_{snapnum:03d}.hdf5)")
+    return find_in_output(output_dir, f"group catalog {snapnum}", f"groups_{snapnum:03d}/",
+                          f"fof_subhalo_tab_{snapnum:03d}.hdf5")
 
 
 class GroupCatalog:
@@ -193,9 +189,3 @@ def read_rockstar(path) -> RockstarCatalog:
     return RockstarCatalog(path=path, scale_factor=a, hubble=h, box_size_kpc=meta["box"] * 1e3 * a / h,
                            halo_id=col["ID"].astype(np.int64), centre_kpc=centre, m200c_msun=m200c,
                            r200c_kpc=u.r200c_kpc(m200c, rho_crit))
-
-
-def catalog_units(catalog: GroupCatalog) -> u.CodeUnits:
-    """Code units of a group catalog, from its own header (and Parameters/Units for Gadget-4)."""
-    with open_hdf5(catalog.files[0]) as f:
-        return read_code_units(f)

@@ -13,8 +13,9 @@ import pandas as pd
 
 from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5
+from mpipaint.io.snapshot import NTYPES
 
-NTYPES = 6
+
 SCHEMA = {
     "halo_id": ("int64", "", "FoF group index in its catalog (Rockstar: the halo ID)"),
     "snapshot": ("int32", "", "snapshot number (-1 if unknown)"),

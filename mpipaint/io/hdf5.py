@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 import h5py
+import numpy as np
 
 from mpipaint.errors import InputError
 
@@ -34,14 +35,17 @@ def require_dataset(h5file: h5py.File, name: str) -> h5py.Dataset:
     return obj
 
 
-def read_slice(dset: h5py.Dataset, start: int, stop: int):
-    """Read dset[start:stop] as a hyperslab; a short or unreadable file becomes an InputError."""
+def read_slice(dset: h5py.Dataset, start: int, stop: int, out=None):
+    """Read dset[start:stop] as a hyperslab (into `out` if given); a short or unreadable file is an InputError."""
     if stop > dset.shape[0]:
         raise InputError(
             f"{dset.file.filename}: dataset '{dset.name}' has {dset.shape[0]} rows, expected at least {stop}"
         )
     try:
-        return dset[start:stop]
+        if out is None:
+            return dset[start:stop]
+        dset.read_direct(out, source_sel=np.s_[start:stop])
+        return out
     except (OSError, RuntimeError) as exc:
         raise InputError(f"{dset.file.filename}: cannot read '{dset.name}' rows {start}:{stop} "
                          f"(truncated file?): {exc}") from None

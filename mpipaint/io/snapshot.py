@@ -7,7 +7,6 @@ Values come back in physical units (see `mpipaint.units`) unless `physical=False
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5, read_slice, require_attr, require_dataset
 
 NTYPES = 6
-GAS, DM, STARS, BH = 0, 1, 4, 5
+GAS, DM, STARS = 0, 1, 4
 
 _CHUNK_NAME = re.compile(r"^(?P<stem>.+)\.(?P<index>\d+)\.hdf5$")
 
@@ -130,14 +129,18 @@ def _chunk_index(path: Path) -> int:
     return int(match.group("index")) if match else -1
 
 
+def find_in_output(output_dir, what: str, *names: str) -> Path:
+    """The first of `names` that exists under a run's output directory, or an error listing them."""
+    output_dir = Path(output_dir)
+    for name in names:
+        if (output_dir / name).exists():
+            return output_dir / name
+    raise InputError(f"{output_dir}: no {what} (expected {' or '.join(names)})")
+
+
 def find_snapshot(output_dir, snapnum: int) -> Path:
     """Locate snapshot `snapnum` under a run's output directory: snapdir_NNN/ or snap_NNN.hdf5."""
-    output_dir = Path(output_dir)
-    for candidate in (output_dir / f"snapdir_{snapnum:03d}", output_dir / f"snap_{snapnum:03d}.hdf5"):
-        if candidate.exists():
-            return candidate
-    raise InputError(f"{output_dir}: no snapshot {snapnum} (expected snapdir_{snapnum:03d}/ or "
-                     f"snap_{snapnum:03d}.hdf5)")
+    return find_in_output(output_dir, f"snapshot {snapnum}", f"snapdir_{snapnum:03d}/", f"snap_{snapnum:03d}.hdf5")
 
 
 class Snapshot:
@@ -189,8 +192,9 @@ class Snapshot:
         return self.units.to_physical(field, values) if physical else values
 
     def _read_raw(self, ptype, field, start, stop):
-        pieces = []
-        first = np.searchsorted(self.file_offsets[1:, ptype], start, side="right")
+        """Read [start, stop) straight into one array, a hyperslab of each chunk it spans."""
+        first = int(np.searchsorted(self.file_offsets[1:, ptype], start, side="right"))
+        out = None
         for k in range(first, len(self.files)):
             lo_global, hi_global = self.file_offsets[k, ptype], self.file_offsets[k + 1, ptype]
             if lo_global >= stop:
@@ -199,18 +203,12 @@ class Snapshot:
             if hi <= lo:
                 continue
             with open_hdf5(self.files[k]) as f:
-                pieces.append(read_slice(require_dataset(f, f"PartType{ptype}/{field}"), lo, hi))
-        if not pieces:
-            return self._empty(ptype, field)
-        return np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
-
-    def _empty(self, ptype, field):
-        for k in range(len(self.files)):
-            if self.file_counts[k, ptype] > 0:
-                with open_hdf5(self.files[k]) as f:
-                    dset = require_dataset(f, f"PartType{ptype}/{field}")
-                    return np.empty((0,) + dset.shape[1:], dtype=dset.dtype)
-        return np.empty(0, dtype=np.float64)
+                dset = require_dataset(f, f"PartType{ptype}/{field}")
+                if out is None:
+                    out = np.empty((stop - start,) + dset.shape[1:], dtype=dset.dtype)
+                at = lo + lo_global - start
+                read_slice(dset, lo, hi, out=out[at:at + hi - lo])
+        return out if out is not None else self._empty(ptype, field)
 
     def temperature(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Gas temperature [K] from InternalEnergy and ElectronAbundance of gas cells [start, stop)."""
@@ -220,13 +218,11 @@ class Snapshot:
 
 
 def _require_finite(values, path, ptype, field, start):
+    """Refuse NaN/inf values. One sum is non-finite if any element is (or on overflow), so the exact
+    element-wise check runs only then."""
+    if np.isfinite(values.sum()):
+        return
     bad = ~np.isfinite(values)
     if bad.any():
         index = start + int(np.argwhere(bad)[0][0])
         raise InputError(f"{path}: PartType{ptype}/{field} has non-finite values (first at particle {index})")
-
-
-def snapshot_number(path) -> int:
-    """The NNN of snap_NNN / snapdir_NNN in a snapshot path, or -1 when the name carries none."""
-    match = re.search(r"snap(?:dir)?_(\d{3,})", os.fspath(path))
-    return int(match.group(1)) if match else -1
