@@ -7,7 +7,7 @@ import sys
 from mpipaint import __version__
 from mpipaint.config import section
 
-CONFIG_SECTIONS = ("synth", "select")
+CONFIG_SECTIONS = ("synth", "select", "prepare")
 
 
 def _synth(args):
@@ -28,6 +28,15 @@ def _select(args):
     run_select(options)
 
 
+def _prepare(args):
+    from mpipaint.prepare import PrepareOptions, run_prepare  # noqa: PLC0415
+
+    options = section(args.config, "prepare", PrepareOptions, {
+        "run": args.run, "halos": args.halos, "out": args.out, "npix": args.npix, "width": args.width,
+        "axes": tuple(args.axes) if args.axes else None}, CONFIG_SECTIONS)
+    run_prepare(options)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mpipaint", description=__doc__)
     parser.add_argument("--version", action="version", version=f"mpipaint {__version__}")
@@ -41,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--files", type=int, help="chunks per snapshot and catalog (default 4)")
     synth.add_argument("--flavour", choices=("tng", "gadget4"), help="on-disk header flavour (default tng)")
     synth.add_argument("--config", help="YAML config with a 'synth:' section")
-    synth.set_defaults(run=_synth)
+    synth.set_defaults(handler=_synth)
 
     select = verbs.add_parser("select", help="halo catalog -> halo table (mass cut, centres, offsets, DMO match)")
     select.add_argument("source", nargs="?", help="a run's output/ directory, or Rockstar list(s) "
@@ -52,7 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_argument("--catalog-type", choices=("subfind", "rockstar"))
     select.add_argument("--dmo", help="the DMO twin's output/ directory: adds matched DMO halo ids")
     select.add_argument("--config", help="YAML config with a 'select:' section")
-    select.set_defaults(run=_select)
+    select.set_defaults(handler=_select)
+
+    prepare = verbs.add_parser("prepare", help="run + halo table -> training-set HDF5 of projected maps "
+                               "(DM; hot gas, Mazzotta T and 0.5-2 keV X-ray for a full-physics run)")
+    prepare.add_argument("run", nargs="?", help="the run's output/ directory")
+    prepare.add_argument("--halos", help="halo table of this run (from mpipaint select)")
+    prepare.add_argument("--out", help="training set to write (HDF5); re-running resumes it")
+    prepare.add_argument("--npix", type=int, help="pixels per side (default 512)")
+    prepare.add_argument("--width", type=float, help="map width in physical kpc (default 4000)")
+    prepare.add_argument("--axes", type=int, nargs="+", help="projection axes, 0=x 1=y 2=z (default 0 1 2)")
+    prepare.add_argument("--config", help="YAML config with a 'prepare:' section")
+    prepare.set_defaults(handler=_prepare)
     return parser
 
 
@@ -60,5 +80,5 @@ def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     from mpipaint.parallel import run_or_abort  # noqa: PLC0415 - MPI starts only once the args are valid
 
-    run_or_abort(args.run, args)
+    run_or_abort(args.handler, args)
     sys.exit(0)

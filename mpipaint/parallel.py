@@ -48,3 +48,15 @@ def run_or_abort(function, *args, **kwargs):
 def my_share(items):
     """This rank's items of a list dealt round-robin: for independent, similar-sized work units."""
     return list(items)[COMM.rank::COMM.size]
+
+
+def balance_by_cost(costs, num_ranks: int) -> list[list[int]]:
+    """Longest-processing-time greedy: items (by index) to ranks, heaviest first, each to the least loaded
+    rank (ties to the lower rank). Deterministic; each rank's list is in ascending item order."""
+    loads = [0.0] * num_ranks
+    owned = [[] for _ in range(num_ranks)]
+    for item in sorted(range(len(costs)), key=lambda k: (-costs[k], k)):
+        rank = min(range(num_ranks), key=lambda r: (loads[r], r))
+        loads[rank] += costs[item]
+        owned[rank].append(item)
+    return [sorted(items) for items in owned]

@@ -1,0 +1,61 @@
+"""The training-set file written by `mpipaint prepare`: one image per halo and projection axis.
+
+Datasets (N x npix x npix float32, one image per chunk, gzip): `dm` always; `gas`, `temperature`, `xray`
+for a full-physics run. Per image: `halo_id`, `snapshot`, `redshift`, `axis` (0=x, 1=y, 2=z), `m200c`,
+`r200c`, `dmo_halo_id`, and `done` (1 once the image is written; a re-run fills in the rest). The root
+attribute `complete` becomes True only when every image is done.
+"""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+
+from mpipaint.errors import InputError
+from mpipaint.maps.gas import MAP_DESCRIPTIONS, MAP_UNITS
+
+PER_IMAGE = {
+    "halo_id": ("int64", ""), "snapshot": ("int32", ""), "redshift": ("float64", ""), "axis": ("int8", ""),
+    "m200c": ("float64", "Msun"), "r200c": ("float64", "kpc"), "dmo_halo_id": ("int64", ""),
+}
+
+
+def create(path, targets, npix: int, per_image: dict, attrs: dict) -> None:
+    """A new, empty training set for len(per_image['halo_id']) images of the given map `targets`."""
+    n = len(per_image["halo_id"])
+    with h5py.File(path, "w") as f:
+        for name in targets:
+            dset = f.create_dataset(name, shape=(n, npix, npix), dtype="float32", chunks=(1, npix, npix),
+                                    compression="gzip", compression_opts=1, shuffle=True, fillvalue=np.nan)
+            dset.attrs["units"] = MAP_UNITS[name]
+            dset.attrs["description"] = MAP_DESCRIPTIONS[name]
+        for name, (dtype, unit) in PER_IMAGE.items():
+            f.create_dataset(name, data=np.asarray(per_image[name], dtype=dtype)).attrs["units"] = unit
+        f.create_dataset("done", data=np.zeros(n, dtype="uint8")).attrs["units"] = ""
+        for key, value in attrs.items():
+            f.attrs[key] = value
+        f.attrs["complete"] = False
+
+
+def settings_match(path, attrs: dict) -> bool:
+    """Whether an existing file was started with the same settings (so it may be resumed)."""
+    try:
+        with h5py.File(path, "r") as f:
+            return all(key in f.attrs and np.array_equal(np.asarray(f.attrs[key]), np.asarray(value))
+                       for key, value in attrs.items())
+    except OSError as exc:
+        raise InputError(f"{path}: existing output is not readable HDF5 (killed mid-write?); remove it and "
+                         f"re-run: {exc}") from None
+
+
+def done_flags(path) -> np.ndarray:
+    with h5py.File(path, "r") as f:
+        return f["done"][()].astype(bool)
+
+
+def write_images(f: h5py.File, images: list) -> None:
+    """Write (index, {target: map}) pairs and mark them done; flushed so a kill keeps them."""
+    for index, maps in images:
+        for name, image in maps.items():
+            f[name][index] = image.astype(np.float32)
+        f["done"][index] = 1
+    f.flush()

@@ -1,0 +1,1 @@
+"""Projected maps: CIC and SPH-kernel deposition, gas maps, X-ray emissivity."""

@@ -1,0 +1,50 @@
+"""Map geometry shared by every deposition: which box axes span the image, periodic minimum image, and
+particle positions in pixel units.
+
+Image axes follow yt's convention, so maps compare pixel by pixel with yt projections:
+projection along x -> image (y, z); along y -> (z, x); along z -> (x, y).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+IMAGE_AXES = {0: (1, 2), 1: (2, 0), 2: (0, 1)}
+AXIS_NAMES = "xyz"
+
+
+@dataclass(frozen=True)
+class MapGeometry:
+    """An npix x npix image of physical side `width` [kpc], centred on `centre` [kpc], looking along `axis`."""
+
+    centre: tuple
+    width: float
+    npix: int
+    axis: int
+    box_size: float  # periodic box side [kpc]; 0 for no periodicity
+    depth: float = np.inf  # line-of-sight extent kept around the centre [kpc]
+
+    @property
+    def pixel_size(self) -> float:
+        return self.width / self.npix
+
+    @property
+    def pixel_area(self) -> float:
+        return self.pixel_size**2
+
+    def offsets(self, positions) -> np.ndarray:
+        """Positions relative to the centre [kpc], wrapped to the nearest periodic image."""
+        d = np.asarray(positions, dtype=np.float64) - np.asarray(self.centre, dtype=np.float64)
+        if self.box_size > 0:
+            d -= self.box_size * np.round(d / self.box_size)
+        return d
+
+    def pixel_coordinates(self, positions):
+        """(u, v) in pixel units, pixel i spanning [i, i+1), and the mask of particles within `depth`."""
+        d = self.offsets(positions)
+        i, j = IMAGE_AXES[self.axis]
+        scale = 1.0 / self.pixel_size
+        u = (d[:, i] + 0.5 * self.width) * scale
+        v = (d[:, j] + 0.5 * self.width) * scale
+        return u, v, np.abs(d[:, self.axis]) <= 0.5 * self.depth

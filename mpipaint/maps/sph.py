@@ -1,0 +1,87 @@
+"""SPH-kernel projection of gas cells (numba), the way yt projects AREPO data.
+
+Each Voronoi cell becomes a cubic-spline (M4) kernel of support radius h = 2 (3 V / 4 pi)^(1/3), V = m/rho
+(yt's default `smoothing_factor` for AREPO). Its line-of-sight integral, tabulated once, is evaluated at
+the pixel centres it covers. Unlike yt, each cell's pixel weights are normalised to sum to one over its
+full footprint, so mass and luminosity are conserved exactly even when h is smaller than a pixel; a cell
+that covers no pixel centre goes whole into the pixel that holds it. Blocks as in `cic`: bit-identical
+results for any thread or rank count.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from mpipaint.maps.cic import block_count, sum_blocks
+from mpipaint.maps.geometry import MapGeometry
+
+SMOOTHING_FACTOR = 2.0
+_TABLE_SIZE = 1024
+
+
+def _cubic_spline_3d(q):
+    """M4 kernel with support 1, normalised in 3D (sigma = 8/pi)."""
+    return 8.0 / np.pi * np.where(q <= 0.5, 1 - 6 * q**2 + 6 * q**3, np.where(q <= 1.0, 2 * (1 - q) ** 3, 0.0))
+
+
+def _projected_kernel_table(size=_TABLE_SIZE):
+    """W2D(q) = integral of W3D along the line of sight, on q^2 in [0, 1], for h = 1."""
+    q2 = np.linspace(0.0, 1.0, size)
+    z = np.linspace(0.0, 1.0, 2001)
+    table = np.array([2 * np.trapezoid(_cubic_spline_3d(np.sqrt(a + z**2)), z) for a in q2])
+    return table
+
+
+_W2D = _projected_kernel_table()
+
+
+def smoothing_length(volume):
+    """Kernel support h of cells of the given volume: 2 (3 V / 4 pi)^(1/3), in the volume's length unit."""
+    return SMOOTHING_FACTOR * np.cbrt(3.0 * np.asarray(volume) / (4.0 * np.pi))
+
+
+@numba.njit(parallel=True, cache=True)
+def _sph_blocks(u, v, h, weight, npix, nblocks, table):
+    grids = np.zeros((nblocks, npix, npix), dtype=np.float64)
+    n = u.shape[0]
+    per_block = (n + nblocks - 1) // nblocks
+    last = table.shape[0] - 1
+    for b in numba.prange(nblocks):
+        grid = grids[b]
+        for p in range(b * per_block, min(n, (b + 1) * per_block)):
+            hp = h[p]
+            i_lo = int(np.floor(u[p] - hp))
+            i_hi = int(np.floor(u[p] + hp))
+            j_lo = int(np.floor(v[p] - hp))
+            j_hi = int(np.floor(v[p] + hp))
+            inv_h2 = 1.0 / (hp * hp)
+            total = 0.0
+            for i in range(i_lo, i_hi + 1):
+                dx2 = (i + 0.5 - u[p]) ** 2
+                for j in range(j_lo, j_hi + 1):
+                    q2 = (dx2 + (j + 0.5 - v[p]) ** 2) * inv_h2
+                    if q2 < 1.0:
+                        total += table[int(q2 * last)]
+            if total <= 0.0:
+                i = int(np.floor(u[p]))
+                j = int(np.floor(v[p]))
+                if 0 <= i < npix and 0 <= j < npix:
+                    grid[i, j] += weight[p]
+                continue
+            scale = weight[p] / total
+            for i in range(max(i_lo, 0), min(i_hi, npix - 1) + 1):
+                dx2 = (i + 0.5 - u[p]) ** 2
+                for j in range(max(j_lo, 0), min(j_hi, npix - 1) + 1):
+                    q2 = (dx2 + (j + 0.5 - v[p]) ** 2) * inv_h2
+                    if q2 < 1.0:
+                        grid[i, j] += scale * table[int(q2 * last)]
+    return grids
+
+
+def sph_project(positions, smoothing, weights, geometry: MapGeometry) -> np.ndarray:
+    """Projected sum of `weights` per pixel for cells at `positions` [kpc] with smoothing lengths [kpc]."""
+    u, v, kept = geometry.pixel_coordinates(positions)
+    h = np.asarray(smoothing, dtype=np.float64) / geometry.pixel_size
+    weights = np.broadcast_to(np.asarray(weights, dtype=np.float64), kept.shape)
+    u, v, h, weights = (np.ascontiguousarray(a[kept], dtype=np.float64) for a in (u, v, h, weights))
+    return sum_blocks(_sph_blocks(u, v, h, weights, geometry.npix, block_count(len(u)), _W2D))

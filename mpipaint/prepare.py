@@ -1,0 +1,136 @@
+"""`mpipaint prepare`: a run + its halo table -> training-set HDF5 of projected maps (`io.trainingset`).
+
+Each halo is projected along the requested axes on one rank (its particles are read once); halos are
+dealt to ranks by particle count (longest-processing-time greedy). In rounds, every rank maps its next
+halo and rank 0 gathers and writes the images with their done flags, so a killed job resumes where it
+stopped. A full-physics run gives DM, gas, temperature and X-ray maps; a run without gas gives DM maps.
+"""
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+from mpi4py import MPI
+
+from mpipaint import __version__
+from mpipaint.cutout import DEPOSITION_MODE, halo_dm, halo_gas
+from mpipaint.errors import InputError
+from mpipaint.io import trainingset
+from mpipaint.io.halotable import read_halo_table
+from mpipaint.io.snapshot import GAS, Snapshot, find_snapshot
+from mpipaint.maps import xray
+from mpipaint.maps.gas import dm_map, gas_maps
+from mpipaint.maps.geometry import MapGeometry
+from mpipaint.parallel import COMM, balance_by_cost, get_logger
+
+STOP_AFTER_ROUNDS_ENV = "MPIPAINT_TEST_KILL_AFTER_ROUNDS"  # test-only: SIGKILL rank 0 after N rounds
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """Options of `mpipaint prepare` (CLI flags or the `prepare:` section of a YAML config)."""
+
+    run: str = None  # the run's output/ directory
+    halos: str = None  # halo table from `mpipaint select` on this run
+    out: str = None
+    npix: int = 512
+    width: float = 4000.0  # kpc, physical
+    axes: tuple = (0, 1, 2)
+
+    def __post_init__(self):
+        if not (self.run and self.halos and self.out):
+            raise ValueError("'run', 'halos' and 'out' are required")
+        if self.npix < 8 or self.width <= 0:
+            raise ValueError(f"need npix >= 8 and width > 0, got {self.npix}, {self.width}")
+        if not self.axes or any(a not in (0, 1, 2) for a in self.axes) or len(set(self.axes)) != len(self.axes):
+            raise ValueError(f"axes must be distinct values among 0, 1, 2, got {self.axes}")
+
+
+def _halo_maps(snapshots, row, options, with_gas):
+    snapshot = snapshots[int(row["snapshot"])]
+    dm_pos, dm_mass = halo_dm(snapshot, row)
+    cells = halo_gas(snapshot, row) if with_gas else None
+    maps = []
+    for axis in options.axes:
+        geometry = MapGeometry(centre=(row["centre_x"], row["centre_y"], row["centre_z"]), width=options.width,
+                               npix=options.npix, axis=axis, box_size=float(row["box_size"]))
+        images = {"dm": dm_map(dm_pos, dm_mass, geometry)}
+        if with_gas:
+            images.update(gas_maps(cells, geometry))
+        maps.append(images)
+    return maps
+
+
+def _file_attrs(options, with_gas, table):
+    attrs = {"run": str(Path(options.run).resolve()), "halo_table": str(Path(options.halos).resolve()),
+             "npix": options.npix, "width_kpc": options.width, "pixel_kpc": options.width / options.npix,
+             "axes": np.asarray(options.axes, dtype=np.int64), "deposition_mode": DEPOSITION_MODE,
+             "num_halos": len(table), "mpipaint_version": __version__}
+    if with_gas:
+        attrs["emission_model"] = xray.EMISSION_MODEL
+    return attrs
+
+
+def run_prepare(options: PrepareOptions) -> None:
+    log = get_logger()
+    table = read_halo_table(options.halos)
+    snapshots = {int(n): Snapshot(find_snapshot(options.run, int(n))) for n in np.unique(table["snapshot"])}
+    with_gas = all(s.num_particles(GAS) > 0 for s in snapshots.values())
+    targets = ("dm", "gas", "temperature", "xray") if with_gas else ("dm",)
+    naxes = len(options.axes)
+    attrs = _file_attrs(options, with_gas, table)
+    done = None
+    if COMM.rank == 0:
+        done = _open_or_create(options, table, targets, attrs, naxes, log)
+    done = COMM.bcast(done, root=0)
+    if done.all():
+        log.info("%s is already complete", options.out)
+        return
+    todo = [h for h in range(len(table)) if not done[h * naxes:(h + 1) * naxes].all()]
+    costs = [float(table["count_type0"].iloc[h] + table["count_type1"].iloc[h]) for h in todo]
+    mine = [todo[k] for k in balance_by_cost(costs, COMM.size)[COMM.rank]]
+    rounds = COMM.allreduce(len(mine), op=MPI.MAX)
+    log.info("%d of %d halos to map on %d ranks, %d projections each", len(todo), len(table), COMM.size, naxes)
+    out = h5py.File(options.out, "r+") if COMM.rank == 0 else None
+    try:
+        for r in range(rounds):
+            images = []
+            if r < len(mine):
+                halo = mine[r]
+                for k, maps in enumerate(_halo_maps(snapshots, table.iloc[halo], options, with_gas)):
+                    images.append((halo * naxes + k, maps))
+            gathered = COMM.gather(images, root=0)
+            if COMM.rank == 0:
+                trainingset.write_images(out, [item for part in gathered for item in part])
+                log.info("round %d/%d: %d/%d images written", r + 1, rounds, int(out["done"][()].sum()),
+                         len(out["done"]))
+                if os.environ.get(STOP_AFTER_ROUNDS_ENV) == str(r + 1):
+                    os.kill(os.getpid(), signal.SIGKILL)
+        if COMM.rank == 0:
+            if not out["done"][()].all():
+                raise RuntimeError(f"{options.out}: some images were not written")
+            out.attrs["complete"] = True
+            log.info("wrote %d images to %s", len(out["done"]), options.out)
+    finally:
+        if out is not None:
+            out.close()
+
+
+def _open_or_create(options, table, targets, attrs, naxes, log):
+    path = Path(options.out)
+    if path.exists():
+        if not trainingset.settings_match(path, attrs):
+            raise InputError(f"{path}: exists and was made with other settings (run, halo table, npix, width, "
+                             "axes); remove it or choose another --out")
+        done = trainingset.done_flags(path)
+        log.info("resuming %s: %d of %d images already done", path, int(done.sum()), len(done))
+        return done
+    path.parent.mkdir(parents=True, exist_ok=True)
+    per_image = {name: np.repeat(table[name].to_numpy(), naxes) for name in trainingset.PER_IMAGE if name != "axis"}
+    per_image["axis"] = np.tile(np.asarray(options.axes), len(table))
+    trainingset.create(path, targets, options.npix, per_image, attrs)
+    return np.zeros(len(table) * naxes, dtype=bool)
