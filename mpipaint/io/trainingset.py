@@ -1,7 +1,7 @@
 """The training-set file written by `mpipaint prepare`: one image per halo and projection axis.
 
-Datasets (N x npix x npix float32, one image per chunk, gzip): `dm` always; `gas`, `temperature`, `xray`
-for a full-physics run. Per image: `halo_id`, `snapshot`, `redshift`, `axis` (0=x, 1=y, 2=z), `m200c`,
+Datasets (N x npix x npix, one image per chunk, gzip): `dm` always; `gas`, `temperature`, `xray` for a
+full-physics run. float32, except `xray` in float64: cluster cores reach 1e40 erg/s/kpc^2, beyond float32. Per image: `halo_id`, `snapshot`, `redshift`, `axis` (0=x, 1=y, 2=z), `m200c`,
 `r200c`, `dmo_halo_id`, and `done` (1 once the image is written; a re-run fills in the rest). The root
 attribute `complete` becomes True only when every image is done.
 """
@@ -13,6 +13,7 @@ import numpy as np
 from mpipaint.errors import InputError
 from mpipaint.maps.gas import MAP_DESCRIPTIONS, MAP_UNITS
 
+MAP_DTYPES = {"dm": "float32", "gas": "float32", "temperature": "float32", "xray": "float64"}
 PER_IMAGE = {
     "halo_id": ("int64", ""), "snapshot": ("int32", ""), "redshift": ("float64", ""), "axis": ("int8", ""),
     "m200c": ("float64", "Msun"), "r200c": ("float64", "kpc"), "dmo_halo_id": ("int64", ""),
@@ -24,7 +25,7 @@ def create(path, targets, npix: int, per_image: dict, attrs: dict) -> None:
     n = len(per_image["halo_id"])
     with h5py.File(path, "w") as f:
         for name in targets:
-            dset = f.create_dataset(name, shape=(n, npix, npix), dtype="float32", chunks=(1, npix, npix),
+            dset = f.create_dataset(name, shape=(n, npix, npix), dtype=MAP_DTYPES[name], chunks=(1, npix, npix),
                                     compression="gzip", compression_opts=1, shuffle=True, fillvalue=np.nan)
             dset.attrs["units"] = MAP_UNITS[name]
             dset.attrs["description"] = MAP_DESCRIPTIONS[name]
@@ -56,6 +57,9 @@ def write_images(f: h5py.File, images: list) -> None:
     """Write (index, {target: map}) pairs and mark them done; flushed so a kill keeps them."""
     for index, maps in images:
         for name, image in maps.items():
-            f[name][index] = image.astype(np.float32)
+            stored = image.astype(MAP_DTYPES[name])
+            if not np.isfinite(stored).all():
+                raise ValueError(f"{f.filename}: image {index} of '{name}' has non-finite pixels")
+            f[name][index] = stored
         f["done"][index] = 1
     f.flush()

@@ -1,0 +1,95 @@
+"""`mpipaint prepare`: the same file from 1 and 2 ranks, resume after a kill, DM-only runs, units."""
+import h5py
+import numpy as np
+import pytest
+
+from conftest import run_mpipaint
+from mpipaint.cutout import halo_gas
+from mpipaint.io.halotable import read_halo_table
+from mpipaint.io.snapshot import Snapshot, find_snapshot
+from mpipaint.prepare import STOP_AFTER_ROUNDS_ENV
+
+SMALL = ("--npix", "64")
+
+
+@pytest.fixture(scope="module")
+def tables(universe, tmp_path_factory):
+    out = tmp_path_factory.mktemp("prepare")
+    for run in ("FP", "DMO"):
+        run_mpipaint("select", universe / run / "output", "--snap", "67", "99", "--min-m200c", "2e14",
+                     "--out", out / f"{run}.hdf5")
+    return out
+
+
+@pytest.fixture(scope="module")
+def serial(universe, tables):
+    out = tables / "serial.hdf5"
+    run_mpipaint("prepare", universe / "FP" / "output", "--halos", tables / "FP.hdf5", "--out", out, *SMALL)
+    return out
+
+
+def assert_same_file(a, b):
+    with h5py.File(a) as fa, h5py.File(b) as fb:
+        assert sorted(fa) == sorted(fb)
+        for name in fa:
+            np.testing.assert_array_equal(fa[name][()], fb[name][()], err_msg=name)
+            assert dict(fa[name].attrs) == dict(fb[name].attrs)
+        assert bool(fa.attrs["complete"]) and bool(fb.attrs["complete"])
+
+
+def test_contents_units_and_provenance(serial, tables, universe):
+    halos = read_halo_table(tables / "FP.hdf5")
+    with h5py.File(serial) as f:
+        assert f["dm"].shape == (3 * len(halos), 64, 64) and f["dm"].chunks == (1, 64, 64)
+        assert f["dm"].compression == "gzip"
+        assert {name: f[name].attrs["units"] for name in ("dm", "gas", "temperature", "xray")} == {
+            "dm": "Msun/kpc^2", "gas": "Msun/kpc^2", "temperature": "keV", "xray": "erg/s/kpc^2"}
+        assert f.attrs["emission_model"].startswith("APEC 3.0.8")
+        assert f.attrs["deposition_mode"] == "group" and f.attrs["width_kpc"] == 4000.0
+        np.testing.assert_array_equal(f["halo_id"][::3], halos["halo_id"])
+        np.testing.assert_array_equal(f["axis"][:6], [0, 1, 2, 0, 1, 2])
+        assert f["done"][()].all() and np.isfinite(f["xray"][()]).all()
+        # each map holds the halo's hot gas, less what projects outside the 4 Mpc square (FoF members reach
+        # 1.5 R200c, about 3 Mpc for the 1e15 Msun halo, so up to a quarter of its gas lies outside)
+        gas_in_map = f["gas"][()].sum(axis=(1, 2), dtype=np.float64) * (4000.0 / 64) ** 2
+    for k, (_, row) in enumerate(halos.iterrows()):
+        snapshot = Snapshot(find_snapshot(universe / "FP" / "output", int(row["snapshot"])))
+        hot_mass = halo_gas(snapshot, row).hot().mass.sum()
+        assert np.all(gas_in_map[3 * k:3 * k + 3] <= hot_mass * (1 + 1e-6))
+        assert np.all(gas_in_map[3 * k:3 * k + 3] >= 0.75 * hot_mass)
+
+
+def test_two_ranks_write_the_same_file(universe, tables, serial):
+    out = tables / "two.hdf5"
+    run_mpipaint("prepare", universe / "FP" / "output", "--halos", tables / "FP.hdf5", "--out", out, *SMALL,
+                 ranks=2)
+    assert_same_file(serial, out)
+
+
+def test_killed_job_resumes_to_the_same_file(universe, tables, serial, monkeypatch):
+    out = tables / "killed.hdf5"
+    monkeypatch.setenv(STOP_AFTER_ROUNDS_ENV, "2")
+    killed = run_mpipaint("prepare", universe / "FP" / "output", "--halos", tables / "FP.hdf5", "--out", out,
+                          *SMALL, check=False)
+    assert killed.returncode != 0
+    with h5py.File(out) as f:
+        assert not f.attrs["complete"] and f["done"][()].sum() == 6
+    monkeypatch.delenv(STOP_AFTER_ROUNDS_ENV)
+    resumed = run_mpipaint("prepare", universe / "FP" / "output", "--halos", tables / "FP.hdf5", "--out", out,
+                           *SMALL, ranks=2)
+    assert "resuming" in resumed.stderr and "6 of" in resumed.stderr
+    assert_same_file(serial, out)
+
+
+def test_dmo_run_gives_dm_maps_alone(universe, tables):
+    out = tables / "dmo.hdf5"
+    run_mpipaint("prepare", universe / "DMO" / "output", "--halos", tables / "DMO.hdf5", "--out", out, *SMALL)
+    with h5py.File(out) as f:
+        assert sorted(k for k in f if k in ("dm", "gas", "temperature", "xray")) == ["dm"]
+        assert "emission_model" not in f.attrs and f.attrs["complete"]
+
+
+def test_other_settings_are_not_resumed(universe, tables, serial):
+    result = run_mpipaint("prepare", universe / "FP" / "output", "--halos", tables / "FP.hdf5", "--out", serial,
+                          "--npix", "32", check=False)
+    assert result.returncode == 2 and "made with other settings" in result.stderr
