@@ -66,9 +66,7 @@ def gas_maps(cells: GasCells, geometry: MapGeometry) -> dict[str, np.ndarray]:
     weight = number_density**2 * hot.temperature**-0.75 * volume_kpc3
     kt_kev = hot.temperature * u.BOLTZMANN_ERG_K / u.KEV_ERG
     lx = xray.luminosity(hot.mass, hot.density, hot.temperature, hot.metallicity, hot.electron_abundance)
-    gas = sph_project(hot.positions, h, hot.mass, geometry)
-    w_sum = sph_project(hot.positions, h, weight, geometry)
-    wt_sum = sph_project(hot.positions, h, weight * kt_kev, geometry)
+    gas, w_sum, wt_sum, xray_map = sph_project(hot.positions, h, np.stack([hot.mass, weight, weight * kt_kev, lx],
+                                                                         axis=1), geometry)
     temperature = np.divide(wt_sum, w_sum, out=np.zeros_like(w_sum), where=w_sum > 0)
-    xray_map = sph_project(hot.positions, h, lx, geometry)
     return {"gas": gas / geometry.pixel_area, "temperature": temperature, "xray": xray_map / geometry.pixel_area}

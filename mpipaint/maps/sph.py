@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from mpipaint.maps.cic import block_count, sum_blocks
+from mpipaint.maps.cic import FAST_MATH, block_count, sum_blocks
 from mpipaint.maps.geometry import MapGeometry
 
 SMOOTHING_FACTOR = 2.0
@@ -40,48 +40,67 @@ def smoothing_length(volume):
     return SMOOTHING_FACTOR * np.cbrt(3.0 * np.asarray(volume) / (4.0 * np.pi))
 
 
+@numba.njit(cache=True, fastmath=FAST_MATH, error_model="numpy")
+def _sph_range(u, v, h, weights, start, stop, table, grid):
+    """Deposit cells [start, stop) into grid[channel, i, j]: footprint weights computed once, normalised to
+    one over the whole footprint, then applied to every channel of `weights` (cells x channels)."""
+    channels, npix = grid.shape[0], grid.shape[1]
+    last = table.shape[0] - 1
+    for p in range(start, stop):
+        hp = h[p]
+        i_lo = int(np.floor(u[p] - hp))
+        i_hi = int(np.floor(u[p] + hp))
+        j_lo = int(np.floor(v[p] - hp))
+        j_hi = int(np.floor(v[p] + hp))
+        inv_h2 = 1.0 / (hp * hp)
+        total = 0.0
+        for i in range(i_lo, i_hi + 1):
+            dx2 = (i + 0.5 - u[p]) ** 2
+            for j in range(j_lo, j_hi + 1):
+                q2 = (dx2 + (j + 0.5 - v[p]) ** 2) * inv_h2
+                if q2 < 1.0:
+                    total += table[int(q2 * last)]
+        if total <= 0.0:  # footprint covers no pixel centre: the whole cell goes to its pixel
+            i = int(np.floor(u[p]))
+            j = int(np.floor(v[p]))
+            if 0 <= i < npix and 0 <= j < npix:
+                for c in range(channels):
+                    grid[c, i, j] += weights[p, c]
+            continue
+        inv_total = 1.0 / total
+        for i in range(max(i_lo, 0), min(i_hi, npix - 1) + 1):
+            dx2 = (i + 0.5 - u[p]) ** 2
+            for j in range(max(j_lo, 0), min(j_hi, npix - 1) + 1):
+                q2 = (dx2 + (j + 0.5 - v[p]) ** 2) * inv_h2
+                if q2 < 1.0:
+                    share = table[int(q2 * last)] * inv_total
+                    for c in range(channels):
+                        grid[c, i, j] += share * weights[p, c]
+
+
 @numba.njit(parallel=True, cache=True)
-def _sph_blocks(u, v, h, weight, npix, nblocks, table):
-    grids = np.zeros((nblocks, npix, npix), dtype=np.float64)
+def _sph_blocks(u, v, h, weights, npix, nblocks, table):
+    grids = np.zeros((nblocks, weights.shape[1], npix, npix), dtype=np.float64)
     n = u.shape[0]
     per_block = (n + nblocks - 1) // nblocks
-    last = table.shape[0] - 1
     for b in numba.prange(nblocks):
-        grid = grids[b]
-        for p in range(b * per_block, min(n, (b + 1) * per_block)):
-            hp = h[p]
-            i_lo = int(np.floor(u[p] - hp))
-            i_hi = int(np.floor(u[p] + hp))
-            j_lo = int(np.floor(v[p] - hp))
-            j_hi = int(np.floor(v[p] + hp))
-            inv_h2 = 1.0 / (hp * hp)
-            total = 0.0
-            for i in range(i_lo, i_hi + 1):
-                dx2 = (i + 0.5 - u[p]) ** 2
-                for j in range(j_lo, j_hi + 1):
-                    q2 = (dx2 + (j + 0.5 - v[p]) ** 2) * inv_h2
-                    if q2 < 1.0:
-                        total += table[int(q2 * last)]
-            if total <= 0.0:
-                i = int(np.floor(u[p]))
-                j = int(np.floor(v[p]))
-                if 0 <= i < npix and 0 <= j < npix:
-                    grid[i, j] += weight[p]
-                continue
-            scale = weight[p] / total
-            for i in range(max(i_lo, 0), min(i_hi, npix - 1) + 1):
-                dx2 = (i + 0.5 - u[p]) ** 2
-                for j in range(max(j_lo, 0), min(j_hi, npix - 1) + 1):
-                    q2 = (dx2 + (j + 0.5 - v[p]) ** 2) * inv_h2
-                    if q2 < 1.0:
-                        grid[i, j] += scale * table[int(q2 * last)]
+        _sph_range(u, v, h, weights, b * per_block, min(n, (b + 1) * per_block), table, grids[b])
     return grids
 
 
 def sph_project(positions, smoothing, weights, geometry: MapGeometry) -> np.ndarray:
-    """Projected sum of `weights` per pixel for cells at `positions` [kpc] with smoothing lengths [kpc]."""
+    """Projected sums per pixel for cells at `positions` [kpc] with smoothing lengths [kpc].
+
+    `weights` is one value per cell (-> npix x npix) or cells x channels (-> channels x npix x npix): all
+    channels share one evaluation of each cell's kernel footprint.
+    """
     u, v, kept = geometry.pixel_coordinates(positions)
     h = np.asarray(smoothing, dtype=np.float64) / geometry.pixel_size
-    weights = np.broadcast_to(np.asarray(weights, dtype=np.float64), kept.shape)
-    u, v, h, weights = (np.ascontiguousarray(a[kept], dtype=np.float64) for a in (u, v, h, weights))
-    return sum_blocks(_sph_blocks(u, v, h, weights, geometry.npix, block_count(len(u)), _W2D))
+    weights = np.asarray(weights, dtype=np.float64)
+    single = weights.ndim == 1
+    if single:
+        weights = weights[:, None]
+    u, v, h = (np.ascontiguousarray(a[kept], dtype=np.float64) for a in (u, v, h))
+    weights = np.ascontiguousarray(weights[kept])
+    grids = sum_blocks(_sph_blocks(u, v, h, weights, geometry.npix, block_count(len(u)), _W2D))
+    return grids[0] if single else grids
