@@ -9,7 +9,6 @@ Pylians' MAS_library 2D CIC, and pmesh's CIC painter, where they import. mpipain
 (per-core figure) and with all threads; its time includes the periodic wrap, which the peers are spared.
 """
 import argparse
-import time
 
 import numba
 import numpy as np
@@ -17,17 +16,9 @@ from yt.utilities.lib.particle_mesh_operations import CICDeposit_2
 
 from mpipaint.maps.cic import cic_project
 from mpipaint.maps.geometry import MapGeometry
+from timing import best_of
 
 WIDTH, BOX = 4000.0, 100_000.0
-
-
-def best_of(repeat, function):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def particles(n, rng):
@@ -112,13 +103,13 @@ def main():
         positions, masses = particles(n, rng)
         cic_project(positions[:100], masses[:100], geometry)  # compile
         numba.set_num_threads(1)
-        ours_1 = best_of(args.repeat, lambda: cic_project(positions, masses, geometry))
+        ours_1 = best_of(args.repeat, lambda: cic_project(positions, masses, geometry))[0]
         numba.set_num_threads(threads)
-        ours_all = best_of(args.repeat, lambda: cic_project(positions, masses, geometry))
+        ours_all = best_of(args.repeat, lambda: cic_project(positions, masses, geometry))[0]
         print(f"| {n:.0e} | mpipaint, 1 thread | {n / ours_1 / 1e6:.1f} | 1.00 |")
         print(f"| {n:.0e} | mpipaint, {threads} threads | {n / ours_all / 1e6:.1f} | {ours_1 / ours_all:.2f} |")
         for name, function in peers(positions, masses, args.npix).items():
-            t = best_of(args.repeat, function)
+            t = best_of(args.repeat, function)[0]
             print(f"| {n:.0e} | {name} | {n / t / 1e6:.1f} | {t / ours_1:.1f} |")
 
 

@@ -21,17 +21,9 @@ from mpipaint.maps.gas import gas_maps
 from mpipaint.maps.geometry import MapGeometry
 from mpipaint.maps.sph import smoothing_length
 from mpipaint.select import select_subfind
+from timing import best_of
 
 WIDTH = 4000.0
-
-
-def best_of(repeat, function):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main():
@@ -49,7 +41,7 @@ def main():
     centre = tuple(row[["centre_x", "centre_y", "centre_z"]].astype(float))
     geometry = MapGeometry(centre=centre, width=WIDTH, npix=args.npix, axis=2, box_size=float(row["box_size"]))
     gas_maps(cells, geometry)  # compile
-    ours = best_of(args.repeat, lambda: gas_maps(cells, geometry))
+    ours = best_of(args.repeat, lambda: gas_maps(cells, geometry))[0]
 
     hot = cells.hot()
     local = geometry.offsets(hot.positions) + 5000.0
@@ -69,7 +61,7 @@ def main():
             (WIDTH, "kpc"), args.npix, center=centre_yt)[("gas", "kT")]
 
     yt_maps()
-    theirs = best_of(args.repeat, yt_maps)
+    theirs = best_of(args.repeat, yt_maps)[0]
     start = time.perf_counter()
     luminosity, _ = xray.pyxsim_luminosities(snapshot.files[0])  # whole snapshot: what a pyxsim user runs
     pyxsim_time = time.perf_counter() - start

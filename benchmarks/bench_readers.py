@@ -5,22 +5,13 @@
 UNIVERSE_DIR is the output of `mpipaint synth` (e.g. `--dm-particles 10000000 --halos 64`).
 """
 import argparse
-import time
 
 import illustris_python as il
 import numpy as np
 
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.snapshot import DM, GAS, Snapshot, find_snapshot
-
-
-def best_of(repeat, function):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        count = function()
-        times.append(time.perf_counter() - start)
-    return min(times), count
+from timing import best_of
 
 
 def main():
