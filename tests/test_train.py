@@ -122,3 +122,19 @@ def test_killed_training_resumes_from_its_checkpoint(trainset, tmp_path, monkeyp
     assert "resuming from the checkpoint of epoch 2" in resumed.stderr
     meta = json.loads((bundle / "bundle.json").read_text())
     assert len(meta["history"]["loss"]) == 4 and os.path.exists(bundle / "model.h5")
+
+
+def test_predictor_gives_physical_maps_independent_of_batching(trained, trainset):
+    import h5py  # noqa: PLC0415
+
+    from mpipaint.model.infer import Predictor  # noqa: PLC0415
+
+    bundle = load_bundle(trained[0])
+    with h5py.File(trainset) as f:
+        dm, truth = f["dm"][:5], f["xray"][:5]
+    by_three = Predictor(bundle, batch_size=3)(dm)  # one full batch, one padded
+    one_by_one = Predictor(bundle, batch_size=1)(dm)
+    np.testing.assert_allclose(by_three, one_by_one, rtol=1e-5, atol=0)
+    assert by_three.shape == truth.shape and (by_three >= 0).all()
+    z = bundle.model.predict(Predictor(bundle).normalised_inputs(dm)[0], verbose=0)[..., 0]
+    np.testing.assert_allclose(by_three, bundle.target_norm.inverse(z), rtol=1e-5)

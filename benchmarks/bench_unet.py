@@ -1,0 +1,108 @@
+"""U-net throughput on this machine: full-size inference (mpipaint Predictor vs model.predict) and
+small-U-net Horovod training at 1 and N processes.
+
+    python benchmarks/bench_unet.py inference [--sizes 1 4 8] [--npix 512]
+    python benchmarks/bench_unet.py training --ranks 1 2 [--npix 128 --base 16 --depth 3]
+
+Inference uses the full-size U-net of Table A1 (31,054,145 parameters; weights untrained, which does not
+change the cost). Training runs `train-worker` under mpirun with Horovod's DistributedOptimizer on
+in-memory random maps (compute + gradient allreduce; data loading is not timed here).
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from mpipaint.model.bundle import Bundle
+from mpipaint.model.infer import Predictor
+from mpipaint.model.norm import Normalisation
+from mpipaint.model.unet import build_unet
+from timing import best_of
+
+
+def inference(args):
+    model = build_unet(args.npix, 64, 4, "minmax")
+    norm = Normalisation("minmax", "log", 0.0, 10.0, 1.0)
+    maps = 10 ** np.random.default_rng(0).uniform(0, 10, (max(args.sizes), args.npix, args.npix))
+    print(f"# full-size U-net ({model.count_params():,} parameters), {args.npix}^2, float32, "
+          f"{os.cpu_count()} CPU cores")
+    print("| batch | mpipaint Predictor [images/s] | model.predict [images/s] | ratio |")
+    print("| --- | --- | --- | --- |")
+    for batch in args.sizes:
+        predictor = Predictor(Bundle(model, {"input_normalisation": norm.to_dict(),
+                                             "target_normalisation": norm.to_dict()}), batch_size=batch)
+        x = maps[:batch]
+        predictor(x)  # trace
+        ours = best_of(args.repeat, lambda: predictor(x))[0]
+        inputs = predictor.normalised_inputs(x)[0]
+        model.predict(inputs, batch_size=batch, verbose=0)
+        theirs = best_of(args.repeat, lambda: model.predict(inputs, batch_size=batch, verbose=0))[0]
+        print(f"| {batch} | {batch / ours:.3f} | {batch / theirs:.3f} | {theirs / ours:.2f} |")
+
+
+def training(args):
+    print(f"# U-net base {args.base}, depth {args.depth}, {args.npix}^2, batch {args.batch} per rank, CPU")
+    print("| Horovod processes | images/s (all ranks) | per process |")
+    print("| --- | --- | --- |")
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    for ranks in args.ranks:
+        command = ["mpirun", "-n", str(ranks), "--oversubscribe", sys.executable, __file__, "train-worker",
+                   "--npix", str(args.npix), "--base", str(args.base), "--depth", str(args.depth),
+                   "--batch", str(args.batch), "--steps", str(args.steps)]
+        output = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
+        rate = float(re.search(r"IMAGES_PER_S ([0-9.]+)", output).group(1))
+        print(f"| {ranks} | {rate:.2f} | {rate / ranks:.2f} |")
+
+
+def train_worker(args):
+    import horovod.tensorflow.keras as hvd  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+
+    from mpipaint.model.keras_env import keras  # noqa: PLC0415
+
+    hvd.init()
+    tf.config.threading.set_intra_op_parallelism_threads(max(1, (os.cpu_count() or 1) // hvd.local_size()))
+    model = build_unet(args.npix, args.base, args.depth, "minmax")
+    model.compile(optimizer=hvd.DistributedOptimizer(keras().optimizers.Adam(1e-3 * hvd.size())), loss="mse")
+    rng = np.random.default_rng(hvd.rank())
+    x = rng.random((args.batch, args.npix, args.npix, 1), dtype=np.float32)
+    y = rng.random((args.batch, args.npix, args.npix, 1), dtype=np.float32)
+    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+    model.fit(data, steps_per_epoch=3, epochs=1, verbose=0,
+              callbacks=[hvd.callbacks.BroadcastGlobalVariablesCallback(0)])  # warm-up and trace
+    start = time.perf_counter()
+    model.fit(data, steps_per_epoch=args.steps, epochs=1, verbose=0)
+    elapsed = hvd.allreduce(tf.constant(time.perf_counter() - start), op=hvd.Average).numpy()
+    if hvd.rank() == 0:
+        print(f"IMAGES_PER_S {args.steps * args.batch * hvd.size() / elapsed:.4f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=("inference", "training", "train-worker"))
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--npix", type=int, default=None)
+    parser.add_argument("--base", type=int, default=16)
+    parser.add_argument("--depth", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    if args.mode == "inference":
+        args.npix = args.npix or 512
+        inference(args)
+    else:
+        args.npix = args.npix or 128
+        if args.mode == "training":
+            training(args)
+        else:
+            train_worker(args)
+
+
+if __name__ == "__main__":
+    main()
