@@ -155,7 +155,10 @@ def run_train(options: TrainOptions) -> None:
     input_norm, target_norm = hvd_tf.broadcast_object(norms, root_rank=0)
 
     checkpoint_dir = Path(options.out) / "checkpoint"
-    state = _read_state(checkpoint_dir) if hvd.rank() == 0 else None
+    identity = {"trainset_fingerprint": fingerprint(options.data),
+                "options": {key: (list(v) if isinstance(v, tuple) else v) for key, v in asdict(options).items()
+                            if key not in ("epochs", "out", "data")}}
+    state = _read_state(checkpoint_dir, identity) if hvd.rank() == 0 else None
     state = hvd_tf.broadcast_object(state, root_rank=0)
     lr = options.learning_rate * hvd.size()
     if state["epoch"] > 0:
@@ -180,20 +183,19 @@ def run_train(options: TrainOptions) -> None:
     if hvd.rank() == 0:
         callbacks.append(_Checkpoint(checkpoint_dir, state, log))
     model.fit(train_data, steps_per_epoch=steps, epochs=options.epochs, initial_epoch=state["epoch"],
-                        validation_data=val_data, validation_steps=val_steps or None, callbacks=callbacks,
-                        verbose=0)
+              validation_data=val_data, validation_steps=val_steps or None, callbacks=callbacks, verbose=0)
     digests = hvd_tf.allgather_object(_weights_digest(model))
     if len(set(digests)) != 1:
         raise RuntimeError(f"weights differ across ranks after training: {digests}")
     log.info("weights identical on %d ranks (sha256 %s)", hvd.size(), digests[0][:16])
     if hvd.rank() == 0:
-        losses = _read_state(checkpoint_dir)["history"]
+        losses = _read_state(checkpoint_dir, identity)["history"]
         meta = {
             "target": options.target, "target_units": target_units, "npix": npix,
             "width_kpc": float(attrs["width_kpc"]), "deposition_mode": str(attrs["deposition_mode"]),
             "emission_model": str(attrs.get("emission_model", "")), "mask": options.mask,
             "input_normalisation": input_norm.to_dict(), "target_normalisation": target_norm.to_dict(),
-            "trainset": str(Path(options.data).resolve()), "trainset_fingerprint": fingerprint(options.data),
+            "trainset": str(Path(options.data).resolve()), "trainset_fingerprint": identity["trainset_fingerprint"],
             "split_seed": options.seed, "split_fractions": list(options.split),
             "split_halos": {name: np.unique(halo_of[idx], axis=0).tolist() for name, idx in splits.items()},
             "options": {key: (list(v) if isinstance(v, tuple) else v) for key, v in asdict(options).items()},
@@ -218,11 +220,16 @@ def _place_on_devices(tf, hvd, options):
     tf.config.threading.set_intra_op_parallelism_threads(threads)
 
 
-def _read_state(checkpoint_dir: Path) -> dict:
+def _read_state(checkpoint_dir: Path, identity: dict) -> dict:
+    """The last checkpoint's state, or a fresh one; refuses a checkpoint made from other data or settings."""
     path = checkpoint_dir / "state.json"
-    if path.exists() and (checkpoint_dir / "model.h5").exists():
-        return json.loads(path.read_text())
-    return {"epoch": 0, "history": {}}
+    if not (path.exists() and (checkpoint_dir / "model.h5").exists()):
+        return {"epoch": 0, "history": {}, "identity": identity}
+    state = json.loads(path.read_text())
+    if state.get("identity") != identity:
+        raise InputError(f"{checkpoint_dir}: checkpoint was made from another training set or with other "
+                         "options; remove it or choose another --out")
+    return state
 
 
 class _LinearWarmup(keras().callbacks.Callback):
@@ -277,6 +284,7 @@ class _Checkpoint(keras().callbacks.Callback):
     def __init__(self, directory: Path, state: dict, log):
         super().__init__()
         self.directory, self.history, self.log = directory, dict(state["history"]), log
+        self.identity = state["identity"]
         directory.mkdir(parents=True, exist_ok=True)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -285,7 +293,7 @@ class _Checkpoint(keras().callbacks.Callback):
         self.model.save(self.directory / "model.partial.h5")
         os.replace(self.directory / "model.partial.h5", self.directory / "model.h5")
         partial = self.directory / "state.partial.json"
-        partial.write_text(json.dumps({"epoch": epoch + 1, "history": self.history}))
+        partial.write_text(json.dumps({"epoch": epoch + 1, "history": self.history, "identity": self.identity}))
         os.replace(partial, self.directory / "state.json")
         self.log.info("epoch %d: %s", epoch + 1, ", ".join(f"{k} {v:.5g}" for k, v in (logs or {}).items()))
         if os.environ.get(KILL_AFTER_EPOCHS_ENV) == str(epoch + 1):

@@ -122,6 +122,10 @@ def test_killed_training_resumes_from_its_checkpoint(trainset, tmp_path, monkeyp
     assert "resuming from the checkpoint of epoch 2" in resumed.stderr
     meta = json.loads((bundle / "bundle.json").read_text())
     assert len(meta["history"]["loss"]) == 4 and os.path.exists(bundle / "model.h5")
+    other = run_mpipaint("train", "--data", trainset, "--out", bundle, "--epochs", "5", "--scheme", "4sigma",
+                         *TINY, check=False)
+    assert other.returncode == 2 and "checkpoint was made from another training set or with other options" \
+        in other.stderr
 
 
 def test_predictor_gives_physical_maps_independent_of_batching(trained, trainset):
