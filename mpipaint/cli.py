@@ -7,7 +7,7 @@ import sys
 from mpipaint import __version__
 from mpipaint.config import section
 
-CONFIG_SECTIONS = ("synth", "select", "prepare", "train")
+CONFIG_SECTIONS = ("synth", "select", "prepare", "train", "paint")
 
 
 def _synth(args):
@@ -46,6 +46,16 @@ def _train(args):
         "warmup_epochs": args.warmup_epochs, "base_filters": args.base_filters, "depth": args.depth,
         "seed": args.seed, "mixed_precision": args.mixed_precision}, CONFIG_SECTIONS)
     run_train(options)
+
+
+def _paint(args):
+    from mpipaint.paint import PaintOptions, run_paint  # noqa: PLC0415
+
+    options = section(args.config, "paint", PaintOptions, {
+        "box": args.box, "models": tuple(args.model) if args.model else None, "out": args.out,
+        "catalog": args.catalog, "min_m200c": args.min_m200c, "axes": tuple(args.axes) if args.axes else None,
+        "maps": args.maps}, CONFIG_SECTIONS)
+    run_paint(options)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,6 +113,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--mixed-precision", action="store_const", const=True, help="float16 compute (GPU)")
     train.add_argument("--config", help="YAML config with a 'train:' section")
     train.set_defaults(handler=_train)
+
+    paint = verbs.add_parser("paint", help="DMO box -> per-halo painted Lx, Mgas, T and projected DM mass "
+                             "(parallel HDF5; run under mpirun)")
+    paint.add_argument("box", nargs="?", help="snapshot file, one chunk of it, or its snapdir")
+    paint.add_argument("--model", action="append", help="model bundle (repeat for several targets)")
+    paint.add_argument("--out", help="painted catalog (HDF5); re-running resumes it")
+    paint.add_argument("--catalog", help="group catalog (default: found from the TNG layout)")
+    paint.add_argument("--min-m200c", type=float, help="halos painted: M200c above this [Msun] (default 1e14)")
+    paint.add_argument("--axes", type=int, nargs="+", help="projection axes (default 0 1 2)")
+    paint.add_argument("--maps", action="store_const", const=True, help="also store DM and painted maps")
+    paint.add_argument("--config", help="YAML config with a 'paint:' section")
+    paint.set_defaults(handler=_paint)
     return parser
 
 

@@ -3,6 +3,8 @@ error on one rank ends the whole job promptly instead of leaving the others wait
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
 import traceback
 
@@ -60,3 +62,17 @@ def balance_by_cost(costs, num_ranks: int) -> list[list[int]]:
         loads[rank] += costs[item]
         owned[rank].append(item)
     return [sorted(items) for items in owned]
+
+
+def node_local_rank() -> int:
+    """This rank's index among the ranks on its node (MPI shared-memory split), for GPU pinning."""
+    return COMM.Split_type(MPI.COMM_TYPE_SHARED).rank
+
+
+KILL_AFTER_ROUNDS_ENV = "MPIPAINT_TEST_KILL_AFTER_ROUNDS"  # test-only: SIGKILL rank 0 after that many rounds
+
+
+def kill_if_testing(rounds_done: int) -> None:
+    """For restart tests: end this process like a node failure once `rounds_done` reaches the env value."""
+    if COMM.rank == 0 and os.environ.get(KILL_AFTER_ROUNDS_ENV) == str(rounds_done):
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -7,8 +7,6 @@ stopped. A full-physics run gives DM, gas, temperature and X-ray maps; a run wit
 """
 from __future__ import annotations
 
-import os
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,14 +18,14 @@ from mpipaint import __version__
 from mpipaint.cutout import DEPOSITION_MODE, halo_dm, halo_gas
 from mpipaint.errors import InputError
 from mpipaint.io import trainingset
+from mpipaint.io.hdf5 import attrs_match
 from mpipaint.io.halotable import read_halo_table
 from mpipaint.io.snapshot import GAS, Snapshot, find_snapshot
 from mpipaint.maps import xray
 from mpipaint.maps.gas import dm_map, gas_maps
 from mpipaint.maps.geometry import MapGeometry
-from mpipaint.parallel import COMM, balance_by_cost, get_logger
+from mpipaint.parallel import COMM, balance_by_cost, get_logger, kill_if_testing
 
-STOP_AFTER_ROUNDS_ENV = "MPIPAINT_TEST_KILL_AFTER_ROUNDS"  # test-only: SIGKILL rank 0 after N rounds
 
 
 @dataclass(frozen=True)
@@ -108,8 +106,7 @@ def run_prepare(options: PrepareOptions) -> None:
                 trainingset.write_images(out, [item for part in gathered for item in part])
                 log.info("round %d/%d: %d/%d images written", r + 1, rounds, int(out["done"][()].sum()),
                          len(out["done"]))
-                if os.environ.get(STOP_AFTER_ROUNDS_ENV) == str(r + 1):
-                    os.kill(os.getpid(), signal.SIGKILL)
+                kill_if_testing(r + 1)
         if COMM.rank == 0:
             if not out["done"][()].all():
                 raise RuntimeError(f"{options.out}: some images were not written")
@@ -123,7 +120,7 @@ def run_prepare(options: PrepareOptions) -> None:
 def _open_or_create(options, table, targets, attrs, naxes, log):
     path = Path(options.out)
     if path.exists():
-        if not trainingset.settings_match(path, attrs):
+        if not attrs_match(path, attrs):
             raise InputError(f"{path}: exists and was made with other settings (run, halo table, npix, width, "
                              "axes); remove it or choose another --out")
         done = trainingset.done_flags(path)

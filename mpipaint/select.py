@@ -50,6 +50,15 @@ def select_subfind(output_dir, snapnum: int, min_m200c: float, dmo_dir=None) -> 
     """Halos of one snapshot of a TNG-layout run with M200c >= min_m200c, with matched DMO ids."""
     snapshot = Snapshot(find_snapshot(output_dir, snapnum))
     catalog = GroupCatalog(find_group_catalog(output_dir, snapnum))
+    dmo = None
+    if dmo_dir is not None:
+        dmo = Snapshot(find_snapshot(dmo_dir, snapnum)), GroupCatalog(find_group_catalog(dmo_dir, snapnum))
+    return select_groups(snapshot, catalog, snapnum, min_m200c, dmo)
+
+
+def select_groups(snapshot: Snapshot, catalog: GroupCatalog, snapnum: int, min_m200c: float,
+                  dmo=None) -> pd.DataFrame:
+    """Halo table rows of `catalog`'s groups with M200c >= min_m200c; dmo = (snapshot, catalog) of the twin."""
     catalog.check_matches(snapshot)
     units = snapshot.units
     groups = catalog.groups("Group_M_Crit200", "Group_R_Crit200", "GroupPos", "GroupFirstSub", "GroupLenType")
@@ -66,9 +75,8 @@ def select_subfind(output_dir, snapnum: int, min_m200c: float, dmo_dir=None) -> 
     box = snapshot.box_size_kpc
     offsets, lengths = catalog.group_offsets()[chosen], groups["GroupLenType"][chosen].astype(np.int64)
     dmo_ids = np.full(len(chosen), -1, np.int64)
-    if dmo_dir is not None:
-        dmo_snapshot = Snapshot(find_snapshot(dmo_dir, snapnum))
-        dmo_catalog = GroupCatalog(find_group_catalog(dmo_dir, snapnum))
+    if dmo is not None:
+        dmo_snapshot, dmo_catalog = dmo
         dmo_catalog.check_matches(dmo_snapshot)
         if not np.isclose(dmo_snapshot.header.scale_factor, snapshot.header.scale_factor, rtol=1e-6):
             raise InputError(f"{dmo_snapshot.path}: DMO snapshot {snapnum} is at a different time than "

@@ -53,3 +53,25 @@ def universe_copy(universe, tmp_path) -> Path:
     copy = tmp_path / "universe"
     shutil.copytree(universe, copy)
     return copy
+
+
+TINY_TRAINING = ("--base-filters", "8", "--depth", "2", "--batch-size", "4", "--seed", "3")
+
+
+@pytest.fixture(scope="session")
+def small_trainset(universe, tmp_path_factory) -> Path:
+    """32-pixel training set of every FP halo above 1e14 Msun at snapshots 67 and 99."""
+    out = tmp_path_factory.mktemp("trainset")
+    run_mpipaint("select", universe / "FP" / "output", "--snap", "67", "99", "--out", out / "halos.hdf5")
+    run_mpipaint("prepare", universe / "FP" / "output", "--halos", out / "halos.hdf5", "--out", out / "ts.hdf5",
+                 "--npix", "32")
+    return out / "ts.hdf5"
+
+
+@pytest.fixture(scope="session")
+def xray_bundle(small_trainset, tmp_path_factory):
+    """A tiny X-ray U-net trained for 5 epochs by two Horovod ranks: (bundle path, training run)."""
+    bundle = tmp_path_factory.mktemp("bundle") / "xray"
+    result = run_mpipaint("train", "--data", small_trainset, "--out", bundle, "--epochs", "5", *TINY_TRAINING,
+                          ranks=2)
+    return bundle, result

@@ -5,14 +5,14 @@ import os
 import numpy as np
 import pytest
 
-from conftest import run_mpipaint
+from conftest import TINY_TRAINING, run_mpipaint
 from mpipaint.errors import InputError
 from mpipaint.model.bundle import load_bundle
 from mpipaint.model.norm import Normalisation, RunningStats
 from mpipaint.model.unet import build_unet
 from mpipaint.train import KILL_AFTER_EPOCHS_ENV, split_by_halo
 
-TINY = ("--base-filters", "8", "--depth", "2", "--batch-size", "4", "--seed", "3")
+TINY = TINY_TRAINING
 
 
 def test_full_size_unet_has_the_papers_parameter_count():
@@ -63,20 +63,14 @@ def test_split_by_halo_keeps_projections_together():
     assert not np.array_equal(split_by_halo(snapshots, halo_ids, seed=10)["test"], splits["test"])
 
 
-@pytest.fixture(scope="module")
-def trainset(universe, tmp_path_factory):
-    out = tmp_path_factory.mktemp("train")
-    run_mpipaint("select", universe / "FP" / "output", "--snap", "67", "99", "--out", out / "halos.hdf5")
-    run_mpipaint("prepare", universe / "FP" / "output", "--halos", out / "halos.hdf5", "--out", out / "ts.hdf5",
-                 "--npix", "32")
-    return out / "ts.hdf5"
+@pytest.fixture
+def trainset(small_trainset):
+    return small_trainset
 
 
-@pytest.fixture(scope="module")
-def trained(trainset, tmp_path_factory):
-    bundle = tmp_path_factory.mktemp("bundle") / "xray"
-    result = run_mpipaint("train", "--data", trainset, "--out", bundle, "--epochs", "5", *TINY, ranks=2)
-    return bundle, result
+@pytest.fixture
+def trained(xray_bundle):
+    return xray_bundle
 
 
 def test_two_horovod_ranks_lower_the_loss_and_end_with_identical_weights(trained):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
-from mpipaint.errors import InputError
 from mpipaint.maps.gas import MAP_DESCRIPTIONS, MAP_UNITS
 
 MAP_DTYPES = {"dm": "float32", "gas": "float32", "temperature": "float32", "xray": "float64"}
@@ -35,17 +34,6 @@ def create(path, targets, npix: int, per_image: dict, attrs: dict) -> None:
         for key, value in attrs.items():
             f.attrs[key] = value
         f.attrs["complete"] = False
-
-
-def settings_match(path, attrs: dict) -> bool:
-    """Whether an existing file was started with the same settings (so it may be resumed)."""
-    try:
-        with h5py.File(path, "r") as f:
-            return all(key in f.attrs and np.array_equal(np.asarray(f.attrs[key]), np.asarray(value))
-                       for key, value in attrs.items())
-    except OSError as exc:
-        raise InputError(f"{path}: existing output is not readable HDF5 (killed mid-write?); remove it and "
-                         f"re-run: {exc}") from None
 
 
 def done_flags(path) -> np.ndarray:

@@ -1,0 +1,213 @@
+"""`mpipaint paint BOX --model BUNDLE [--model ...] --out OUT.hdf5`: paint baryons onto every halo of a box.
+
+Rank 0 selects the halos (M200c cut) from the box's group catalog and deals them to ranks by particle
+count (longest-processing-time greedy). Each rank reads only its halos' particle ranges (group-ordered
+TNG/AREPO/Gadget-4 snapshots: the `group` deposition mode the bundles were trained with), projects them
+with the CIC kernel along each axis, and runs every bundle on the three maps of a halo as one batch (a
+fixed batch composition, so results do not depend on the number of ranks). Rows are written as they are
+done (mpio, or gathered to rank 0), each with a done flag; re-running the same command paints only what
+is missing; `complete` is set only at the end. With CPU inference the file is identical for any rank count.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+from mpi4py import MPI
+
+from mpipaint import __version__
+from mpipaint.cutout import DEPOSITION_MODE, halo_dm
+from mpipaint.errors import InputError
+from mpipaint.io import painted
+from mpipaint.io.catalog import GroupCatalog, find_group_catalog
+from mpipaint.io.hdf5 import attrs_match
+from mpipaint.io.snapshot import Snapshot
+from mpipaint.maps.gas import dm_map
+from mpipaint.maps.geometry import MapGeometry
+from mpipaint.parallel import COMM, balance_by_cost, get_logger, kill_if_testing, node_local_rank
+from mpipaint.select import select_groups
+
+FAIL_ON_RANK_ENV = "MPIPAINT_TEST_FAIL_ON_RANK"  # test-only: that rank raises at its first halo
+
+
+@dataclass(frozen=True)
+class PaintOptions:
+    """Options of `mpipaint paint` (CLI flags or the `paint:` section of a YAML config)."""
+
+    box: str = None  # snapshot file, one chunk, or snapdir
+    models: tuple = ()  # model bundle directories, one per target
+    out: str = None
+    catalog: str = None  # group catalog; found from the TNG layout when not given
+    min_m200c: float = 1e14  # Msun
+    axes: tuple = (0, 1, 2)
+    maps: bool = False  # also store the DM and painted maps
+
+    def __post_init__(self):
+        if not (self.box and self.models and self.out):
+            raise ValueError("'box', at least one model and 'out' are required")
+        if not self.axes or any(a not in (0, 1, 2) for a in self.axes) or len(set(self.axes)) != len(self.axes):
+            raise ValueError(f"axes must be distinct values among 0, 1, 2, got {self.axes}")
+
+
+def locate(box, catalog=None) -> tuple[Snapshot, GroupCatalog, int]:
+    """The snapshot, its group catalog (given, or beside it in the TNG layout) and its number."""
+    snapshot = Snapshot(box)
+    match = re.search(r"snap(?:dir)?_(\d{3,})", Path(box).name) or re.search(r"snap_(\d{3,})",
+                                                                            snapshot.files[0].name)
+    if match is None:
+        raise InputError(f"{box}: cannot tell the snapshot number from the name (expected snap_NNN...)")
+    snapnum = int(match.group(1))
+    if catalog is None:
+        output_dir = snapshot.files[0].parent
+        if output_dir.name.startswith("snapdir_"):
+            output_dir = output_dir.parent
+        catalog = find_group_catalog(output_dir, snapnum)
+    return snapshot, GroupCatalog(catalog), snapnum
+
+
+def _bundles(paths):
+    from mpipaint.model.bundle import load_bundle  # noqa: PLC0415 - TensorFlow only when painting
+
+    bundles = [load_bundle(p) for p in paths]
+    first = bundles[0].meta
+    for path, bundle in zip(paths, bundles):
+        for key in ("npix", "width_kpc", "deposition_mode"):
+            if bundle.meta[key] != first[key]:
+                raise InputError(f"{path}: {key} {bundle.meta[key]!r} differs from {paths[0]}'s {first[key]!r}")
+        if bundle.meta["deposition_mode"] != DEPOSITION_MODE:
+            raise InputError(f"{path}: trained on '{bundle.meta['deposition_mode']}' maps; paint makes "
+                             f"'{DEPOSITION_MODE}' maps")
+    targets = [b.meta["target"] for b in bundles]
+    if len(set(targets)) != len(targets):
+        raise InputError(f"two bundles paint the same target: {targets}")
+    return dict(zip(targets, bundles)), int(first["npix"]), float(first["width_kpc"])
+
+
+def _setup_tensorflow():
+    """Deterministic ops; one GPU per rank by node-local rank, else the node's cores shared by its ranks."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    tf.config.experimental.enable_op_determinism()
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        gpu = gpus[node_local_rank() % len(gpus)]
+        tf.config.experimental.set_memory_growth(gpu, True)
+        tf.config.set_visible_devices(gpu, "GPU")
+    else:
+        ranks_here = COMM.Split_type(MPI.COMM_TYPE_SHARED).size
+        tf.config.threading.set_intra_op_parallelism_threads(max(1, (os.cpu_count() or 1) // ranks_here))
+
+
+def paint_halo(snapshot, row, predictors, npix, width, axes, with_maps):
+    """Per-axis summaries (and maps) of one halo: DM maps, then every bundle's painted maps."""
+    positions, masses = halo_dm(snapshot, row)
+    centre = (row["centre_x"], row["centre_y"], row["centre_z"])
+    geometries = [MapGeometry(centre=centre, width=width, npix=npix, axis=a, box_size=float(row["box_size"]))
+                  for a in axes]
+    dm = np.stack([dm_map(positions, masses, g) for g in geometries])
+    area = geometries[0].pixel_area
+    maps = {"dm": dm}
+    for target, predictor in predictors.items():
+        maps[target] = predictor(dm)
+    summaries = {target: [painted.summarise(target, image, d, area) for image, d in zip(images, dm)]
+                 for target, images in maps.items()}
+    return summaries, (maps if with_maps else None)
+
+
+def run_paint(options: PaintOptions) -> None:
+    log = get_logger()
+    from mpipaint.model.infer import Predictor  # noqa: PLC0415
+
+    _setup_tensorflow()
+    bundles, npix, width = _bundles(options.models)
+    snapshot, catalog, snapnum = locate(options.box, options.catalog)
+    table = select_groups(snapshot, catalog, snapnum, options.min_m200c) if COMM.rank == 0 else None
+    table = COMM.bcast(table, root=0)
+    predictors = {target: Predictor(b, batch_size=len(options.axes)) for target, b in bundles.items()}
+    attrs = {"box": str(Path(options.box).resolve()), "catalog": str(catalog.path.resolve()),
+             "models": [str(Path(m).resolve()) for m in options.models], "min_m200c_msun": options.min_m200c,
+             "axes": np.asarray(options.axes, dtype=np.int64), "maps": options.maps, "npix": npix,
+             "width_kpc": width, "deposition_mode": DEPOSITION_MODE, "snapshot": snapnum,
+             "mpipaint_version": __version__, "read_strategy": "group offsets"}
+    # no try/finally around the file: under mpio closing is collective, and a rank that fails must reach
+    # MPI_Abort instead of waiting in close() for ranks that are still painting (the file stays incomplete)
+    out = _open(options, table, list(bundles), npix, attrs, log)
+    done = out["done"][()].astype(bool) if out is not None else None
+    done = COMM.bcast(done, root=0) if not _parallel_io() else done
+    todo = np.flatnonzero(~done)
+    costs = table["count_type1"].to_numpy()[todo].astype(float)
+    mine = [int(todo[k]) for k in balance_by_cost(list(costs), COMM.size)[COMM.rank]]
+    rounds = COMM.allreduce(len(mine), op=MPI.MAX)
+    start, painted_before = time.monotonic(), int(done.sum())
+    for r in range(rounds):
+        result = []
+        if r < len(mine):
+            if os.environ.get(FAIL_ON_RANK_ENV) == str(COMM.rank):
+                raise RuntimeError(f"test failure on rank {COMM.rank} ({FAIL_ON_RANK_ENV})")
+            row = mine[r]
+            result.append((row, *paint_halo(snapshot, table.iloc[row], predictors, npix, width,
+                                            options.axes, options.maps)))
+        _write(out, result)
+        finished = painted_before + COMM.allreduce(min(r + 1, len(mine)), op=MPI.SUM)
+        rate = (finished - painted_before) / max(time.monotonic() - start, 1e-9)
+        log.info("painted %d/%d halos (%.2f halos/s)", finished, len(table), rate)
+        kill_if_testing(r + 1)
+    _finish(out, len(table))
+    if out is not None:
+        out.close()
+    log.info("wrote %s", options.out)
+
+
+def _parallel_io() -> bool:
+    return bool(h5py.get_config().mpi) and COMM.size > 1
+
+
+def _open(options, table, targets, npix, attrs, log):
+    """Open (resume) or create the output: every rank under mpio, rank 0 alone otherwise."""
+    path = Path(options.out)
+    exists = COMM.bcast(path.exists() if COMM.rank == 0 else None, root=0)
+    if exists:
+        same = COMM.bcast(attrs_match(path, attrs) if COMM.rank == 0 else None, root=0)
+        if not same:
+            raise InputError(f"{path}: exists and was painted with other settings; remove it or choose another --out")
+    elif COMM.rank == 0:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    mode = "r+" if exists else "w"
+    if _parallel_io():
+        f = h5py.File(path, mode, driver="mpio", comm=COMM)
+    elif COMM.rank == 0:
+        f = h5py.File(path, mode)
+    else:
+        return None
+    if not exists:
+        painted.create(f, table, targets, len(options.axes), npix, options.maps, attrs)
+    elif COMM.rank == 0:
+        log.info("resuming %s: %d of %d halos already painted", path, int(f["done"][()].sum()), len(table))
+    return f
+
+
+def _write(out, result):
+    """Each rank's finished halo into the file: directly under mpio, via rank 0 otherwise; then flush."""
+    if _parallel_io():
+        for row, summaries, maps in result:
+            painted.write_row(out, row, summaries, maps)
+        out.flush()
+        return
+    gathered = COMM.gather(result, root=0)
+    if COMM.rank == 0:
+        for row, summaries, maps in (item for part in gathered for item in part):
+            painted.write_row(out, row, summaries, maps)
+        out.flush()
+
+
+def _finish(out, total):
+    if out is not None and not _parallel_io():
+        if not out["done"][()].all():
+            raise RuntimeError(f"{out.filename}: {total - int(out['done'][()].sum())} halos were not painted")
+    if out is not None:
+        out.attrs["complete"] = True

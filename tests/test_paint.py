@@ -1,0 +1,95 @@
+"""`mpipaint paint` on the DMO box of the example universe: identical catalogs from 1, 2 and 4 ranks,
+resume after a kill, a failing rank ends the job, halos across the box edge painted whole."""
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import run_mpipaint
+from mpipaint.io.snapshot import DM
+from mpipaint.paint import FAIL_ON_RANK_ENV, locate
+from mpipaint.parallel import KILL_AFTER_ROUNDS_ENV
+from mpipaint.select import select_groups
+
+
+@pytest.fixture(scope="module")
+def box(universe):
+    return universe / "DMO" / "output" / "snapdir_099"
+
+
+@pytest.fixture(scope="module")
+def serial(box, xray_bundle, tmp_path_factory):
+    out = tmp_path_factory.mktemp("paint") / "one.hdf5"
+    run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, "--maps")
+    return out
+
+
+def assert_same(a, b):
+    with h5py.File(a) as fa, h5py.File(b) as fb:
+        assert sorted(fa) == sorted(fb) and bool(fa.attrs["complete"]) and bool(fb.attrs["complete"])
+        for name in fa:
+            np.testing.assert_array_equal(fa[name][()], fb[name][()], err_msg=name)
+
+
+def test_catalog_contents_and_units(serial, box):
+    with h5py.File(serial) as f:
+        assert {f[n].attrs["units"] for n in ("lx", "mdm_proj", "m200c", "centre")} == {"erg/s", "Msun", "kpc"}
+        assert f["lx"].shape == (len(f["halo_id"]), 3) and f["done"][()].all()
+        assert f["map_xray"].shape[2:] == (32, 32) and f["map_dm"].attrs["units"] == "Msun/kpc^2"
+        assert f.attrs["deposition_mode"] == "group" and f.attrs["read_strategy"] == "group offsets"
+        area = (f.attrs["width_kpc"] / f.attrs["npix"]) ** 2
+        np.testing.assert_allclose(f["map_xray"][()].sum(axis=(2, 3)) * area, f["lx"][()], rtol=1e-12)
+        assert (f["m200c"][()] >= 1e14).all() and (f["lx"][()] > 0).all()
+
+
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_same_catalog_for_any_number_of_ranks(serial, box, xray_bundle, tmp_path, ranks):
+    out = tmp_path / f"{ranks}.hdf5"
+    run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=ranks)
+    assert_same(serial, out)
+
+
+def test_killed_job_resumes_to_the_same_catalog(serial, box, xray_bundle, tmp_path, monkeypatch):
+    out = tmp_path / "killed.hdf5"
+    monkeypatch.setenv(KILL_AFTER_ROUNDS_ENV, "3")
+    killed = run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, "--maps", check=False)
+    assert killed.returncode != 0
+    with h5py.File(out) as f:
+        assert not f.attrs["complete"] and f["done"][()].sum() == 3
+    monkeypatch.delenv(KILL_AFTER_ROUNDS_ENV)
+    resumed = run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=2)
+    assert "resuming" in resumed.stderr and "3 of" in resumed.stderr
+    assert_same(serial, out)
+
+
+def test_a_failing_rank_ends_the_job_promptly(box, xray_bundle, tmp_path, monkeypatch):
+    monkeypatch.setenv(FAIL_ON_RANK_ENV, "1")
+    start = time.monotonic()
+    result = run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", tmp_path / "x.hdf5", ranks=2,
+                          check=False, timeout=120)
+    assert time.monotonic() - start < 30
+    assert result.returncode != 0 and "on rank 1/2" in result.stderr and "test failure on rank 1" in result.stderr
+
+
+def test_halo_across_the_box_edge_is_painted_whole(serial, box):
+    snapshot, catalog, snapnum = locate(box)
+    table = select_groups(snapshot, catalog, snapnum, 1e14)
+    with h5py.File(serial) as f:
+        mdm, width = f["mdm_proj"][()], f.attrs["width_kpc"]
+    box_size = snapshot.box_size_kpc
+    edge_halos = 0
+    for k, row in table.iterrows():
+        lo, n = int(row["offset_type1"]), int(row["count_type1"])
+        x = snapshot.read(DM, "Coordinates", lo, lo + n)
+        if not ((x < 0.1 * box_size).any(axis=0) & (x > 0.9 * box_size).any(axis=0)).any():
+            continue
+        edge_halos += 1
+        d = x - row[["centre_x", "centre_y", "centre_z"]].to_numpy(dtype=float)
+        d -= box_size * np.round(d / box_size)
+        masses = snapshot.read(DM, "Masses", lo, lo + n)
+        for column, (i, j) in enumerate(((1, 2), (2, 0), (0, 1))):
+            inside = (np.abs(d[:, i]) < 0.5 * width) & (np.abs(d[:, j]) < 0.5 * width)
+            assert inside.mean() > 0.8  # wrapped around the edge, the halo is in one piece
+            assert mdm[k, column] == pytest.approx(masses[inside].sum(), rel=0.02)
+    assert edge_halos >= 1
