@@ -10,8 +10,10 @@ is missing; `complete` is set only at the end. With CPU inference the file is id
 """
 from __future__ import annotations
 
+import importlib
 import os
 import re
+import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +92,7 @@ def _bundles(paths):
 
 def _setup_tensorflow():
     """Deterministic ops; one GPU per rank by node-local rank, else the node's cores shared by its ranks."""
+    importlib.import_module("mpipaint.model.keras_env")  # sets TF_USE_LEGACY_KERAS before TensorFlow starts
     import tensorflow as tf  # noqa: PLC0415
 
     tf.config.experimental.enable_op_determinism()
@@ -103,17 +106,38 @@ def _setup_tensorflow():
         tf.config.threading.set_intra_op_parallelism_threads(max(1, (os.cpu_count() or 1) // ranks_here))
 
 
-def paint_halo(snapshot, row, predictors, npix, width, axes, with_maps):
+class PhaseTimes:
+    """Seconds spent per phase on this rank (read, project, infer, write)."""
+
+    def __init__(self):
+        self.seconds = {"read": 0.0, "project": 0.0, "infer": 0.0, "write": 0.0}
+        self._phase, self._start = None, 0.0
+
+    def __call__(self, phase):
+        self._phase = phase
+        return self
+
+    def __enter__(self):
+        self._start = time.perf_counter()
+
+    def __exit__(self, *exc):
+        self.seconds[self._phase] += time.perf_counter() - self._start
+
+
+def paint_halo(snapshot, row, predictors, npix, width, axes, with_maps, times: PhaseTimes):
     """Per-axis summaries (and maps) of one halo: DM maps, then every bundle's painted maps."""
-    positions, masses = halo_dm(snapshot, row)
+    with times("read"):
+        positions, masses = halo_dm(snapshot, row)
     centre = (row["centre_x"], row["centre_y"], row["centre_z"])
     geometries = [MapGeometry(centre=centre, width=width, npix=npix, axis=a, box_size=float(row["box_size"]))
                   for a in axes]
-    dm = np.stack([dm_map(positions, masses, g) for g in geometries])
+    with times("project"):
+        dm = np.stack([dm_map(positions, masses, g) for g in geometries])
     area = geometries[0].pixel_area
     maps = {"dm": dm}
-    for target, predictor in predictors.items():
-        maps[target] = predictor(dm)
+    with times("infer"):
+        for target, predictor in predictors.items():
+            maps[target] = predictor(dm)
     summaries = {target: [painted.summarise(target, image, d, area) for image, d in zip(images, dm)]
                  for target, images in maps.items()}
     return summaries, (maps if with_maps else None)
@@ -143,7 +167,7 @@ def run_paint(options: PaintOptions) -> None:
     costs = table["count_type1"].to_numpy()[todo].astype(float)
     mine = [int(todo[k]) for k in balance_by_cost(list(costs), COMM.size)[COMM.rank]]
     rounds = COMM.allreduce(len(mine), op=MPI.MAX)
-    start, painted_before = time.monotonic(), int(done.sum())
+    start, painted_before, times = time.monotonic(), int(done.sum()), PhaseTimes()
     for r in range(rounds):
         result = []
         if r < len(mine):
@@ -151,8 +175,9 @@ def run_paint(options: PaintOptions) -> None:
                 raise RuntimeError(f"test failure on rank {COMM.rank} ({FAIL_ON_RANK_ENV})")
             row = mine[r]
             result.append((row, *paint_halo(snapshot, table.iloc[row], predictors, npix, width,
-                                            options.axes, options.maps)))
-        _write(out, result)
+                                            options.axes, options.maps, times)))
+        with times("write"):
+            _write(out, result)
         finished = painted_before + COMM.allreduce(min(r + 1, len(mine)), op=MPI.SUM)
         rate = (finished - painted_before) / max(time.monotonic() - start, 1e-9)
         log.info("painted %d/%d halos (%.2f halos/s)", finished, len(table), rate)
@@ -160,7 +185,22 @@ def run_paint(options: PaintOptions) -> None:
     _finish(out, len(table))
     if out is not None:
         out.close()
+    _report(log, times, table.iloc[todo], time.monotonic() - start)
     log.info("wrote %s", options.out)
+
+
+def _report(log, times: PhaseTimes, painted_rows, elapsed):
+    """Rank 0 logs throughput, the slowest rank's time per phase, and every rank's peak memory."""
+    phases = COMM.gather(times.seconds, root=0)
+    peak_mb = COMM.gather(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, root=0)
+    if COMM.rank != 0:
+        return
+    particles = int(painted_rows["count_type1"].sum())
+    slowest = {phase: max(p[phase] for p in phases) for phase in phases[0]}
+    log.info("summary: %d halos, %d particles in %.2f s: %.3f halos/s, %.4g particles/s; max over ranks: %s; "
+             "peak memory per rank [MB]: %s", len(painted_rows), particles, elapsed, len(painted_rows) / elapsed,
+             particles / elapsed, ", ".join(f"{k} {v:.2f} s" for k, v in slowest.items()),
+             " ".join(f"{m:.0f}" for m in peak_mb))
 
 
 def _parallel_io() -> bool:

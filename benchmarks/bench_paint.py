@@ -1,0 +1,72 @@
+"""Whole-paint throughput and memory: halos/s, particles/s, time per phase, peak memory per rank, for two
+box sizes at the same mass resolution and 1 and 2 ranks.
+
+    python benchmarks/bench_paint.py WORKDIR [--ranks 1 2] [--npix 512] [--base-filters 16]
+
+Generates two DMO boxes with `mpipaint synth` (the default one, and one with 4x the halos and particles
+in a box 1.6x wider), and a U-net bundle with untrained weights (the cost of inference does not depend on
+the weights): the full Table A1 depth with `--base-filters` (64 = the paper's size; 16 keeps this run to
+minutes on 2 cores). Each run is `mpirun -n R mpipaint paint BOX --model BUNDLE --out OUT`; the figures come
+from its summary line.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from mpipaint.model.bundle import save_bundle
+from mpipaint.model.norm import Normalisation
+from mpipaint.model.unet import build_unet
+
+BOXES = {"default (100 Mpc/h, 32 halos/snap)": "synth:\n  halos: 32\n  dm_particles: 250000\n",
+         "4x (160 Mpc/h, 128 halos/snap)": "synth:\n  halos: 128\n  dm_particles: 1000000\n  box_size: 160000.0\n"}
+SUMMARY = re.compile(r"summary: (\d+) halos, (\d+) particles in ([0-9.]+) s: ([0-9.]+) halos/s, ([0-9.e+]+) "
+                     r"particles/s; max over ranks: (.*); peak memory per rank \[MB\]: (.*)")
+
+
+def run(command, env):
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if result.returncode:
+        sys.exit(f"{command} failed:\n{result.stderr[-3000:]}")
+    return result.stderr
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("workdir", type=Path)
+    parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--npix", type=int, default=512)
+    parser.add_argument("--base-filters", type=int, default=16)
+    args = parser.parse_args()
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    mpipaint = [sys.executable, "-m", "mpipaint"]
+    bundle = args.workdir / "bundle"
+    norm = Normalisation("minmax", "log", 0.0, 10.0, 1.0).to_dict()
+    save_bundle(bundle, build_unet(args.npix, args.base_filters, 4, "minmax"),
+                {"target": "xray", "target_units": "erg/s/kpc^2", "npix": args.npix, "width_kpc": 4000.0,
+                 "deposition_mode": "group", "input_normalisation": norm, "target_normalisation": norm})
+    print(f"# U-net base {args.base_filters}, depth 4, {args.npix}^2 maps; {os.cpu_count()} cores")
+    print("| box | ranks | halos | particles | halos/s | particles/s | slowest rank: read, project, infer, write "
+          "| peak memory per rank [MB] |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for k, (label, config) in enumerate(BOXES.items()):
+        universe = args.workdir / f"box{k}"
+        if not universe.exists():
+            (args.workdir / f"box{k}.yaml").write_text(config)
+            run(mpipaint + ["synth", "--config", str(args.workdir / f"box{k}.yaml"), "--out", str(universe)], env)
+        for ranks in args.ranks:
+            out = args.workdir / f"painted{k}_{ranks}.hdf5"
+            out.unlink(missing_ok=True)
+            log = run(["mpirun", "-n", str(ranks), "--oversubscribe"] + mpipaint +
+                      ["paint", str(universe / "DMO" / "output" / "snapdir_099"), "--model", str(bundle),
+                       "--out", str(out)], env)
+            halos, particles, _, hps, pps, phases, memory = SUMMARY.search(log).groups()
+            phases = ", ".join(p.split()[1] for p in phases.split(", "))
+            print(f"| {label} | {ranks} | {halos} | {int(particles):,} | {float(hps):.2f} | {float(pps):.3g} | "
+                  f"{phases} s | {memory} |")
+
+
+if __name__ == "__main__":
+    main()
