@@ -6,6 +6,7 @@ import numpy as np
 
 from mpipaint.io.snapshot import DM, GAS, Snapshot
 from mpipaint.maps.gas import GasCells
+from mpipaint.maps.geometry import MapGeometry
 
 DEPOSITION_MODE = "group"  # FoF member particles of each halo (the mode painting must match)
 
@@ -36,3 +37,10 @@ def halo_gas(snapshot: Snapshot, row) -> GasCells:
         sfr=snapshot.read(GAS, "StarFormationRate", start, stop),
         metallicity=snapshot.read(GAS, "GFM_Metallicity", start, stop),
     )
+
+
+def halo_geometries(row, width: float, npix: int, axes) -> list[MapGeometry]:
+    """One map geometry per projection axis, centred on the halo of table row `row`, periodic in its box."""
+    centre = (float(row["centre_x"]), float(row["centre_y"]), float(row["centre_z"]))
+    return [MapGeometry(centre=centre, width=width, npix=npix, axis=a, box_size=float(row["box_size"]))
+            for a in axes]

@@ -23,14 +23,13 @@ import numpy as np
 from mpi4py import MPI
 
 from mpipaint import __version__
-from mpipaint.cutout import DEPOSITION_MODE, halo_dm
+from mpipaint.cutout import DEPOSITION_MODE, halo_dm, halo_geometries
 from mpipaint.errors import InputError
 from mpipaint.io import painted
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.hdf5 import attrs_match
 from mpipaint.io.snapshot import Snapshot
 from mpipaint.maps.gas import dm_map
-from mpipaint.maps.geometry import MapGeometry
 from mpipaint.parallel import COMM, balance_by_cost, get_logger, kill_if_testing, node_local_rank
 from mpipaint.select import select_groups
 
@@ -128,9 +127,7 @@ def paint_halo(snapshot, row, predictors, npix, width, axes, with_maps, times: P
     """Per-axis summaries (and maps) of one halo: DM maps, then every bundle's painted maps."""
     with times("read"):
         positions, masses = halo_dm(snapshot, row)
-    centre = (row["centre_x"], row["centre_y"], row["centre_z"])
-    geometries = [MapGeometry(centre=centre, width=width, npix=npix, axis=a, box_size=float(row["box_size"]))
-                  for a in axes]
+    geometries = halo_geometries(row, width, npix, axes)
     with times("project"):
         dm = np.stack([dm_map(positions, masses, g) for g in geometries])
     area = geometries[0].pixel_area

@@ -15,7 +15,7 @@ import numpy as np
 from mpi4py import MPI
 
 from mpipaint import __version__
-from mpipaint.cutout import DEPOSITION_MODE, halo_dm, halo_gas
+from mpipaint.cutout import DEPOSITION_MODE, halo_dm, halo_gas, halo_geometries
 from mpipaint.errors import InputError
 from mpipaint.io import trainingset
 from mpipaint.io.hdf5 import attrs_match
@@ -23,7 +23,6 @@ from mpipaint.io.halotable import read_halo_table
 from mpipaint.io.snapshot import GAS, Snapshot, find_snapshot
 from mpipaint.maps import xray
 from mpipaint.maps.gas import dm_map, gas_maps
-from mpipaint.maps.geometry import MapGeometry
 from mpipaint.parallel import COMM, balance_by_cost, get_logger, kill_if_testing
 
 
@@ -53,9 +52,7 @@ def _halo_maps(snapshots, row, options, with_gas):
     dm_pos, dm_mass = halo_dm(snapshot, row)
     cells = halo_gas(snapshot, row) if with_gas else None
     maps = []
-    for axis in options.axes:
-        geometry = MapGeometry(centre=(row["centre_x"], row["centre_y"], row["centre_z"]), width=options.width,
-                               npix=options.npix, axis=axis, box_size=float(row["box_size"]))
+    for geometry in halo_geometries(row, options.width, options.npix, options.axes):
         images = {"dm": dm_map(dm_pos, dm_mass, geometry)}
         if with_gas:
             images.update(gas_maps(cells, geometry))
@@ -94,6 +91,7 @@ def run_prepare(options: PrepareOptions) -> None:
     rounds = COMM.allreduce(len(mine), op=MPI.MAX)
     log.info("%d of %d halos to map on %d ranks, %d projections each", len(todo), len(table), COMM.size, naxes)
     out = h5py.File(options.out, "r+") if COMM.rank == 0 else None
+    images_done = int(done.sum())
     try:
         for r in range(rounds):
             images = []
@@ -103,9 +101,10 @@ def run_prepare(options: PrepareOptions) -> None:
                     images.append((halo * naxes + k, maps))
             gathered = COMM.gather(images, root=0)
             if COMM.rank == 0:
-                trainingset.write_images(out, [item for part in gathered for item in part])
-                log.info("round %d/%d: %d/%d images written", r + 1, rounds, int(out["done"][()].sum()),
-                         len(out["done"]))
+                written = [item for part in gathered for item in part]
+                trainingset.write_images(out, written)
+                images_done += len(written)
+                log.info("round %d/%d: %d/%d images written", r + 1, rounds, images_done, len(done))
                 kill_if_testing(r + 1)
         if COMM.rank == 0:
             if not out["done"][()].all():
