@@ -34,6 +34,7 @@ from mpipaint.parallel import COMM, balance_by_cost, get_logger, kill_if_testing
 from mpipaint.select import select_groups
 
 FAIL_ON_RANK_ENV = "MPIPAINT_TEST_FAIL_ON_RANK"  # test-only: that rank raises at its first halo
+NO_MPIO_ENV = "MPIPAINT_NO_MPIO"  # =1: gather rows to rank 0 even when h5py has MPI (filesystems without MPI-IO)
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,8 @@ def _report(log, times: PhaseTimes, painted_rows, elapsed):
 
 
 def _parallel_io() -> bool:
-    return bool(h5py.get_config().mpi) and COMM.size > 1
+    """Collective mpio writes: h5py built with MPI, more than one rank, and not switched off."""
+    return bool(h5py.get_config().mpi) and COMM.size > 1 and os.environ.get(NO_MPIO_ENV) != "1"
 
 
 def _open(options, table, targets, npix, attrs, log):

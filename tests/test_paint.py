@@ -8,7 +8,7 @@ import pytest
 
 from conftest import run_mpipaint
 from mpipaint.io.snapshot import DM
-from mpipaint.paint import FAIL_ON_RANK_ENV, locate
+from mpipaint.paint import FAIL_ON_RANK_ENV, NO_MPIO_ENV, locate
 from mpipaint.parallel import KILL_AFTER_ROUNDS_ENV
 from mpipaint.select import select_groups
 
@@ -47,6 +47,14 @@ def test_catalog_contents_and_units(serial, box):
 def test_same_catalog_for_any_number_of_ranks(serial, box, xray_bundle, tmp_path, ranks):
     out = tmp_path / f"{ranks}.hdf5"
     run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=ranks)
+    assert_same(serial, out)
+
+
+def test_gathered_writes_give_the_same_catalog(serial, box, xray_bundle, tmp_path, monkeypatch):
+    """The fallback for an h5py without MPI: rows gathered to rank 0."""
+    monkeypatch.setenv(NO_MPIO_ENV, "1")
+    out = tmp_path / "gathered.hdf5"
+    run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=2)
     assert_same(serial, out)
 
 
