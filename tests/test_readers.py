@@ -119,3 +119,13 @@ def test_single_file_and_one_chunk_paths(universe, tmp_path):
     one = Snapshot(find_snapshot(single / "FP" / "output", 99))
     assert one.files == [flat]
     np.testing.assert_array_equal(one.read(GAS, "Coordinates"), via_chunk.read(GAS, "Coordinates"))
+
+
+def test_empty_ranges_keep_row_shape_and_dtype(opened):
+    _, _, snapshot, _ = opened
+    for ptype, field, shape in ((DM, "Coordinates", (0, 3)), (GAS, "Density", (0,)), (DM, "ParticleIDs", (0,))):
+        middle = snapshot.num_particles(ptype) // 2
+        empty = snapshot.read(ptype, field, middle, middle)
+        full = snapshot.read(ptype, field, middle, middle + 1)
+        assert empty.shape == shape and empty.dtype == full.dtype
+    assert snapshot.read(DM, "Masses", 3, 3).shape == (0,)  # from MassTable

@@ -210,6 +210,15 @@ class Snapshot:
                 read_slice(dset, lo, hi, out=out[at:at + hi - lo])
         return out if out is not None else self._empty(ptype, field)
 
+    def _empty(self, ptype, field):
+        """A zero-length array with the dataset's row shape and dtype (float64 if no chunk holds the type)."""
+        for k in range(len(self.files)):
+            if self.file_counts[k, ptype] > 0:
+                with open_hdf5(self.files[k]) as f:
+                    dset = require_dataset(f, f"PartType{ptype}/{field}")
+                    return np.empty((0,) + dset.shape[1:], dtype=dset.dtype)
+        return np.empty(0, dtype=np.float64)
+
     def temperature(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Gas temperature [K] from InternalEnergy and ElectronAbundance of gas cells [start, stop)."""
         energy = self.read(GAS, "InternalEnergy", start, stop)
