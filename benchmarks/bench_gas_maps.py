@@ -45,7 +45,7 @@ def main():
 
     hot = cells.hot()
     local = geometry.offsets(hot.positions) + 5000.0
-    volume = hot.mass / (hot.density / u.MSUN_G * u.KPC_CM**3)
+    volume = hot.volume_kpc3
     n = hot.density / (u.mean_molecular_weight(hot.electron_abundance) * u.PROTON_MASS_G)
     data = {("gas", f"particle_position_{c}"): local[:, k] for k, c in enumerate("xyz")}
     data.update({("gas", "particle_mass"): hot.mass, ("gas", "density"): hot.mass / volume,

@@ -90,3 +90,14 @@ def section(config_path, name: str, options_class, overrides: dict, known_sectio
         values.update(block)
     values.update({k: v for k, v in overrides.items() if v is not None})
     return build(options_class, values, f"{config_path or 'command line'}:{name}")
+
+
+def plain(value):
+    """Tuples to lists and dataclasses to dicts, recursively: a value YAML and JSON write as they read."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, (tuple, list)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value

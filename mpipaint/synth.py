@@ -16,7 +16,6 @@ follow the groups in every run. Everything is deterministic from the seed, whate
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 import yaml
 
 from mpipaint import units as u
+from mpipaint.config import plain
 from mpipaint.io.assemble import write_model
 from mpipaint.io.snapshot import DM, GAS, STARS
 from mpipaint.parallel import COMM, my_share
@@ -451,14 +451,6 @@ def generate(cfg: SynthConfig, out_dir) -> Path:
             write_model(out_dir / run, snapnum, model, meta, cfg.num_files, cfg.flavour)
     COMM.Barrier()
     if COMM.rank == 0:
-        (out_dir / "synth.yaml").write_text(yaml.safe_dump({"synth": _plain(dataclasses.asdict(cfg))}))
+        (out_dir / "synth.yaml").write_text(yaml.safe_dump({"synth": plain(cfg)}))
     return out_dir
 
-
-def _plain(value):
-    """Tuples to lists, recursively, so the config dumps as plain YAML."""
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value

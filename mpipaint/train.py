@@ -14,13 +14,14 @@ import hashlib
 import json
 import os
 import signal
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from mpipaint import __version__
+from mpipaint.config import plain
 from mpipaint.errors import InputError
 from mpipaint.model.keras_env import keras, require_legacy_keras
 from mpipaint.model.norm import RunningStats
@@ -156,8 +157,7 @@ def run_train(options: TrainOptions) -> None:
 
     checkpoint_dir = Path(options.out) / "checkpoint"
     identity = {"trainset_fingerprint": fingerprint(options.data),
-                "options": {key: (list(v) if isinstance(v, tuple) else v) for key, v in asdict(options).items()
-                            if key not in ("epochs", "out", "data")}}
+                "options": {key: v for key, v in plain(options).items() if key not in ("epochs", "out", "data")}}
     state = _read_state(checkpoint_dir, identity) if hvd.rank() == 0 else None
     state = hvd_tf.broadcast_object(state, root_rank=0)
     lr = options.learning_rate * hvd.size()
@@ -198,7 +198,7 @@ def run_train(options: TrainOptions) -> None:
             "trainset": str(Path(options.data).resolve()), "trainset_fingerprint": identity["trainset_fingerprint"],
             "split_seed": options.seed, "split_fractions": list(options.split),
             "split_halos": {name: np.unique(halo_of[idx], axis=0).tolist() for name, idx in splits.items()},
-            "options": {key: (list(v) if isinstance(v, tuple) else v) for key, v in asdict(options).items()},
+            "options": plain(options),
             "ranks": hvd.size(), "weights_sha256": digests[0], "history": losses, "versions": _versions(),
         }
         save_bundle(options.out, model, meta)

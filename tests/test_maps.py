@@ -94,7 +94,7 @@ def test_gas_column_density_agrees_with_yt_sph_projection(cluster):
     and 90 % of pixels above 1 % of the peak to 0.2 %. The residual comes from mpipaint normalising each
     cell's weights to its exact mass (yt does not) and from the kernel tables' resolution."""
     hot = cluster["local"].hot()
-    volume = hot.mass / (hot.density / u.MSUN_G * u.KPC_CM**3)
+    volume = hot.volume_kpc3
     data = {("gas", f"particle_position_{c}"): hot.positions[:, k] for k, c in enumerate("xyz")}
     data.update({("gas", "particle_mass"): hot.mass, ("gas", "density"): hot.mass / volume,
                  ("gas", "smoothing_length"): smoothing_length(volume)})

@@ -42,6 +42,11 @@ class GasCells:
     sfr: np.ndarray  # Msun/yr
     metallicity: np.ndarray  # mass fraction
 
+    @property
+    def volume_kpc3(self) -> np.ndarray:
+        """Cell volumes [kpc^3] = mass / density."""
+        return self.mass / (self.density / u.MSUN_G * u.KPC_CM**3)
+
     def hot(self) -> "GasCells":
         """Only the hot gas: T > 3e5 K, SFR == 0, rho < 5e-25 g/cm^3."""
         keep = hot_gas_mask(self.temperature, self.density, self.sfr)
@@ -60,7 +65,7 @@ def dm_map(positions, masses, geometry: MapGeometry) -> np.ndarray:
 def gas_maps(cells: GasCells, geometry: MapGeometry) -> dict[str, np.ndarray]:
     """Hot-gas column density, Mazzotta temperature and X-ray surface brightness of `cells`."""
     hot = cells.hot()
-    volume_kpc3 = hot.mass / (hot.density / u.MSUN_G * u.KPC_CM**3)
+    volume_kpc3 = hot.volume_kpc3
     h = smoothing_length(volume_kpc3)
     number_density = hot.density / (u.mean_molecular_weight(hot.electron_abundance) * u.PROTON_MASS_G)
     weight = number_density**2 * hot.temperature**-0.75 * volume_kpc3
