@@ -142,6 +142,7 @@ def run_train(options: TrainOptions) -> None:
     log = get_logger()
     k = keras()
     _place_on_devices(tf, hvd, options)
+    k.utils.set_random_seed(options.seed)  # weight initialisation and dropout: the same run gives the same net
     with h5py.File(options.data, "r") as f:
         if options.target not in f:
             raise InputError(f"{options.data}: no '{options.target}' maps (a DM-only training set?)")
