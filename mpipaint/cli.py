@@ -33,7 +33,8 @@ def _prepare(args):
 
     options = section(args.config, "prepare", PrepareOptions, {
         "run": args.run, "halos": args.halos, "out": args.out, "npix": args.npix, "width": args.width,
-        "axes": tuple(args.axes) if args.axes else None}, CONFIG_SECTIONS)
+        "axes": tuple(args.axes) if args.axes else None, "deposition_mode": args.deposition_mode,
+        "read_strategy": args.read_strategy, "chunk_particles": args.chunk_particles}, CONFIG_SECTIONS)
     run_prepare(options)
 
 
@@ -54,8 +55,15 @@ def _paint(args):
     options = section(args.config, "paint", PaintOptions, {
         "box": args.box, "models": tuple(args.model) if args.model else None, "out": args.out,
         "catalog": args.catalog, "min_m200c": args.min_m200c, "axes": tuple(args.axes) if args.axes else None,
-        "maps": args.maps}, CONFIG_SECTIONS)
+        "maps": args.maps, "read_strategy": args.read_strategy, "chunk_particles": args.chunk_particles},
+        CONFIG_SECTIONS)
     run_paint(options)
+
+
+def _read_strategy_arguments(verb):
+    verb.add_argument("--read-strategy", choices=("offsets", "slabs"),
+                      help="read each halo's particle range (default for group mode) or slabs + exchange")
+    verb.add_argument("--chunk-particles", type=int, help="slabs: particles read per rank per step (4e6)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--npix", type=int, help="pixels per side (default 512)")
     prepare.add_argument("--width", type=float, help="map width in physical kpc (default 4000)")
     prepare.add_argument("--axes", type=int, nargs="+", help="projection axes, 0=x 1=y 2=z (default 0 1 2)")
+    prepare.add_argument("--deposition-mode", choices=("group", "cube"),
+                         help="FoF members (default) or every particle in the map's cube")
+    _read_strategy_arguments(prepare)
     prepare.add_argument("--config", help="YAML config with a 'prepare:' section")
     prepare.set_defaults(handler=_prepare)
 
@@ -123,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     paint.add_argument("--min-m200c", type=float, help="halos painted: M200c above this [Msun] (default 1e14)")
     paint.add_argument("--axes", type=int, nargs="+", help="projection axes (default 0 1 2)")
     paint.add_argument("--maps", action="store_const", const=True, help="also store DM and painted maps")
+    _read_strategy_arguments(paint)
     paint.add_argument("--config", help="YAML config with a 'paint:' section")
     paint.set_defaults(handler=_paint)
     return parser

@@ -1,14 +1,40 @@
-"""Particles of one halo, read by its particle offsets (group mode: the FoF members, as the paper's
-cutouts of bound particles), in physical units."""
+"""Which particles make a halo's maps (the deposition mode) and how they are read (the read strategy).
+
+Deposition modes (a painting run must use the mode its bundles were trained on; files record it):
+- `group`: the halo's FoF member particles, as the paper's cutouts of bound particles; maps keep every
+  member along the line of sight.
+- `cube`: every particle in a periodic cube of side `width` around the halo centre (the map's footprint,
+  as deep as it is wide); works for unsorted boxes and non-TNG input.
+
+Read strategies:
+- `offsets`: each rank reads only its halos' particle index ranges (group mode, group-ordered snapshots).
+- `slabs`: ranks read disjoint slabs of the particle arrays once and exchange halo members (`exchange`).
+"""
 from __future__ import annotations
 
 import numpy as np
 
+from mpipaint import units as u
+from mpipaint.errors import InputError
+from mpipaint.exchange import gather_particles
 from mpipaint.io.snapshot import DM, GAS, Snapshot
 from mpipaint.maps.gas import GasCells
 from mpipaint.maps.geometry import MapGeometry
 
-DEPOSITION_MODE = "group"  # FoF member particles of each halo (the mode painting must match)
+DEPOSITION_MODES = ("group", "cube")
+READ_STRATEGIES = ("offsets", "slabs")
+DM_FIELDS = ("Coordinates", "Masses")
+GAS_FIELDS = ("Coordinates", "Masses", "Density", "InternalEnergy", "ElectronAbundance", "StarFormationRate",
+              "GFM_Metallicity")
+
+
+def check_mode(mode: str, strategy: str) -> None:
+    """Refuse unknown modes and strategies, and cube maps by offsets (a cube is not an index range)."""
+    if mode not in DEPOSITION_MODES or strategy not in READ_STRATEGIES:
+        raise ValueError(f"deposition mode must be one of {DEPOSITION_MODES} and read strategy one of "
+                         f"{READ_STRATEGIES}, got {mode!r}, {strategy!r}")
+    if mode == "cube" and strategy == "offsets":
+        raise ValueError("'cube' deposition needs the 'slabs' read strategy")
 
 
 def _range(row, ptype):
@@ -16,31 +42,70 @@ def _range(row, ptype):
     return start, start + int(row[f"count_type{ptype}"])
 
 
+def _gas_cells(fields: dict) -> GasCells:
+    return GasCells(positions=fields["Coordinates"].reshape(-1, 3), mass=fields["Masses"],
+                    density=fields["Density"],
+                    temperature=u.temperature_from_internal_energy(fields["InternalEnergy"],
+                                                                   fields["ElectronAbundance"]),
+                    electron_abundance=fields["ElectronAbundance"], sfr=fields["StarFormationRate"],
+                    metallicity=fields["GFM_Metallicity"])
+
+
+def _read_fields(snapshot: Snapshot, ptype, fields, row) -> dict:
+    start, stop = _range(row, ptype)
+    if start < 0 and stop > start:
+        raise InputError(f"{snapshot.path}: halo {int(row['halo_id'])} has no particle offsets (a Rockstar "
+                         "table?); use the 'slabs' read strategy with 'cube' deposition")
+    return {name: snapshot.read(ptype, name, max(start, 0), max(stop, 0)) for name in fields}
+
+
 def halo_dm(snapshot: Snapshot, row) -> tuple[np.ndarray, np.ndarray]:
-    """DM positions [kpc] and masses [Msun] of the halo in table row `row`."""
-    start, stop = _range(row, DM)
-    return snapshot.read(DM, "Coordinates", start, stop), snapshot.read(DM, "Masses", start, stop)
+    """DM positions [kpc] and masses [Msun] of the FoF halo in table row `row`, read by its offsets."""
+    fields = _read_fields(snapshot, DM, DM_FIELDS, row)
+    return fields["Coordinates"].reshape(-1, 3), fields["Masses"]
 
 
 def halo_gas(snapshot: Snapshot, row) -> GasCells:
-    """All gas cells of the halo in table row `row` (the hot-gas filter comes later)."""
-    start, stop = _range(row, GAS)
-    if stop == start:
-        empty = np.empty(0)
-        return GasCells(np.empty((0, 3)), empty, empty, empty, empty, empty, empty)
-    return GasCells(
-        positions=snapshot.read(GAS, "Coordinates", start, stop),
-        mass=snapshot.read(GAS, "Masses", start, stop),
-        density=snapshot.read(GAS, "Density", start, stop),
-        temperature=snapshot.temperature(start, stop),
-        electron_abundance=snapshot.read(GAS, "ElectronAbundance", start, stop),
-        sfr=snapshot.read(GAS, "StarFormationRate", start, stop),
-        metallicity=snapshot.read(GAS, "GFM_Metallicity", start, stop),
-    )
+    """All gas cells of the FoF halo in table row `row`, read by its offsets (the hot filter comes later)."""
+    return _gas_cells(_read_fields(snapshot, GAS, GAS_FIELDS, row))
 
 
-def halo_geometries(row, width: float, npix: int, axes) -> list[MapGeometry]:
-    """One map geometry per projection axis, centred on the halo of table row `row`, periodic in its box."""
+class HaloParticles:
+    """DM (and gas) of the halos of a table, by table index: read on demand by offsets, or gathered for
+    this rank's halos beforehand by the slab exchange (collective: every rank constructs it together)."""
+
+    def __init__(self, snapshots: dict, table, mode: str, strategy: str, owners=None, width: float = 0.0,
+                 chunk_particles: int = 4_000_000, with_gas: bool = False):
+        check_mode(mode, strategy)
+        self.snapshots, self.table, self.mode, self.strategy = snapshots, table, mode, strategy
+        self._gathered = {DM: {}, GAS: {}}
+        if strategy == "slabs":
+            snapnums = table["snapshot"].to_numpy()
+            for snapnum, snapshot in snapshots.items():
+                here = np.where(snapnums == snapnum, owners, -1)
+                for ptype, fields in ((DM, DM_FIELDS), (GAS, GAS_FIELDS)) if with_gas else ((DM, DM_FIELDS),):
+                    self._gathered[ptype].update(gather_particles(snapshot, ptype, fields, table, here, mode,
+                                                                  width, chunk_particles))
+
+    def _fields(self, ptype, fields, index) -> dict:
+        row = self.table.iloc[index]
+        if self.strategy == "offsets":
+            return _read_fields(self.snapshots[int(row["snapshot"])], ptype, fields, row)
+        empty = {name: np.empty((0, 3) if name == "Coordinates" else 0) for name in fields}
+        return self._gathered[ptype].pop(index, empty)  # each halo is mapped once: free it then
+
+    def dm(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        fields = self._fields(DM, DM_FIELDS, index)
+        return fields["Coordinates"].reshape(-1, 3), fields["Masses"]
+
+    def gas(self, index: int) -> GasCells:
+        return _gas_cells(self._fields(GAS, GAS_FIELDS, index))
+
+
+def halo_geometries(row, width: float, npix: int, axes, mode: str = "group") -> list[MapGeometry]:
+    """One map geometry per projection axis, centred on the halo of table row `row`, periodic in its box;
+    in cube mode the line of sight is cut to the cube."""
     centre = (float(row["centre_x"]), float(row["centre_y"]), float(row["centre_z"]))
-    return [MapGeometry(centre=centre, width=width, npix=npix, axis=a, box_size=float(row["box_size"]))
-            for a in axes]
+    depth = width if mode == "cube" else np.inf
+    return [MapGeometry(centre=centre, width=width, npix=npix, axis=a, box_size=float(row["box_size"]),
+                        depth=depth) for a in axes]

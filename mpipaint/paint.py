@@ -1,12 +1,14 @@
 """`mpipaint paint BOX --model BUNDLE [--model ...] --out OUT.hdf5`: paint baryons onto every halo of a box.
 
 Rank 0 selects the halos (M200c cut) from the box's group catalog and deals them to ranks by particle
-count (longest-processing-time greedy). Each rank reads only its halos' particle ranges (group-ordered
-TNG/AREPO/Gadget-4 snapshots: the `group` deposition mode the bundles were trained with), projects them
-with the CIC kernel along each axis, and runs every bundle on the three maps of a halo as one batch (a
-fixed batch composition, so results do not depend on the number of ranks). Rows are written as they are
-done (mpio, or gathered to rank 0), each with a done flag; re-running the same command paints only what
-is missing; `complete` is set only at the end. With CPU inference the file is identical for any rank count.
+count (longest-processing-time greedy). Particles come by the read strategy (`cutout`): each rank reads its
+halos' particle ranges (`offsets`, group-ordered snapshots), or ranks read disjoint slabs once and exchange
+halo members (`slabs`, any snapshot; the only way for `cube` deposition). The deposition mode is the one
+the bundles were trained on. Each halo is projected with the CIC kernel along each axis, and every bundle
+runs on the three maps of a halo as one batch (a fixed batch composition, so results do not depend on the
+number of ranks). Rows are written as they are done (mpio, or gathered to rank 0), each with a done flag;
+re-running the same command paints only what is missing; `complete` is set only at the end. With CPU
+inference the file is identical for any rank count and either read strategy.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import numpy as np
 from mpi4py import MPI
 
 from mpipaint import __version__
-from mpipaint.cutout import DEPOSITION_MODE, halo_dm, halo_geometries
+from mpipaint.cutout import HaloParticles, check_mode, halo_geometries
 from mpipaint.errors import InputError
 from mpipaint.io import painted
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
@@ -31,6 +33,7 @@ from mpipaint.io.hdf5 import attrs_match
 from mpipaint.io.snapshot import Snapshot
 from mpipaint.maps.gas import dm_map
 from mpipaint.parallel import COMM, balance_by_cost, get_logger, kill_if_testing, node_local_rank
+from mpipaint.progress import Progress
 from mpipaint.select import select_groups
 
 FAIL_ON_RANK_ENV = "MPIPAINT_TEST_FAIL_ON_RANK"  # test-only: that rank raises at its first halo
@@ -48,8 +51,14 @@ class PaintOptions:
     min_m200c: float = 1e14  # Msun
     axes: tuple = (0, 1, 2)
     maps: bool = False  # also store the DM and painted maps
+    read_strategy: str = None  # 'offsets' or 'slabs'; default: offsets for group-mode bundles, slabs for cube
+    chunk_particles: int = 4_000_000  # slab strategy: particles read per rank per step
 
     def __post_init__(self):
+        if self.read_strategy not in (None, "offsets", "slabs"):
+            raise ValueError(f"read_strategy must be 'offsets' or 'slabs', not {self.read_strategy!r}")
+        if self.chunk_particles < 1:
+            raise ValueError("chunk_particles must be positive")
         if not (self.box and self.models and self.out):
             raise ValueError("'box', at least one model and 'out' are required")
         if not self.axes or any(a not in (0, 1, 2) for a in self.axes) or len(set(self.axes)) != len(self.axes):
@@ -81,13 +90,10 @@ def _bundles(paths):
         for key in ("npix", "width_kpc", "deposition_mode"):
             if bundle.meta[key] != first[key]:
                 raise InputError(f"{path}: {key} {bundle.meta[key]!r} differs from {paths[0]}'s {first[key]!r}")
-        if bundle.meta["deposition_mode"] != DEPOSITION_MODE:
-            raise InputError(f"{path}: trained on '{bundle.meta['deposition_mode']}' maps; paint makes "
-                             f"'{DEPOSITION_MODE}' maps")
     targets = [b.meta["target"] for b in bundles]
     if len(set(targets)) != len(targets):
         raise InputError(f"two bundles paint the same target: {targets}")
-    return dict(zip(targets, bundles)), int(first["npix"]), float(first["width_kpc"])
+    return dict(zip(targets, bundles)), int(first["npix"]), float(first["width_kpc"]), str(first["deposition_mode"])
 
 
 def _setup_tensorflow():
@@ -124,11 +130,11 @@ class PhaseTimes:
         self.seconds[self._phase] += time.perf_counter() - self._start
 
 
-def paint_halo(snapshot, row, predictors, npix, width, axes, with_maps, times: PhaseTimes):
-    """Per-axis summaries (and maps) of one halo: DM maps, then every bundle's painted maps."""
+def paint_halo(particles: HaloParticles, index, predictors, npix, width, axes, with_maps, times: PhaseTimes):
+    """Per-axis summaries (and maps) of halo `index`: DM maps, then every bundle's painted maps."""
     with times("read"):
-        positions, masses = halo_dm(snapshot, row)
-    geometries = halo_geometries(row, width, npix, axes)
+        positions, masses = particles.dm(index)
+    geometries = halo_geometries(particles.table.iloc[index], width, npix, axes, particles.mode)
     with times("project"):
         dm = np.stack([dm_map(positions, masses, g) for g in geometries])
     area = geometries[0].pixel_area
@@ -146,7 +152,12 @@ def run_paint(options: PaintOptions) -> None:
     from mpipaint.model.infer import Predictor  # noqa: PLC0415
 
     _setup_tensorflow()
-    bundles, npix, width = _bundles(options.models)
+    bundles, npix, width, mode = _bundles(options.models)
+    strategy = options.read_strategy or ("slabs" if mode == "cube" else "offsets")
+    try:
+        check_mode(mode, strategy)
+    except ValueError as exc:
+        raise InputError(f"{options.models[0]}: bundles trained on '{mode}' maps: {exc}") from None
     snapshot, catalog, snapnum = locate(options.box, options.catalog)
     table = select_groups(snapshot, catalog, snapnum, options.min_m200c) if COMM.rank == 0 else None
     table = COMM.bcast(table, root=0)
@@ -154,8 +165,8 @@ def run_paint(options: PaintOptions) -> None:
     attrs = {"box": str(Path(options.box).resolve()), "catalog": str(catalog.path.resolve()),
              "models": [str(Path(m).resolve()) for m in options.models], "min_m200c_msun": options.min_m200c,
              "axes": np.asarray(options.axes, dtype=np.int64), "maps": options.maps, "npix": npix,
-             "width_kpc": width, "deposition_mode": DEPOSITION_MODE, "snapshot": snapnum,
-             "mpipaint_version": __version__, "read_strategy": "group offsets"}
+             "width_kpc": width, "deposition_mode": mode, "read_strategy": strategy,
+             "snapshot": snapnum, "mpipaint_version": __version__}
     # no try/finally around the file: under mpio closing is collective, and a rank that fails must reach
     # MPI_Abort instead of waiting in close() for ranks that are still painting (the file stays incomplete)
     out = _open(options, table, list(bundles), npix, attrs, log)
@@ -163,22 +174,27 @@ def run_paint(options: PaintOptions) -> None:
     done = COMM.bcast(done, root=0) if not _parallel_io() else done
     todo = np.flatnonzero(~done)
     costs = table["count_type1"].to_numpy()[todo].astype(float)
-    mine = [int(todo[k]) for k in balance_by_cost(list(costs), COMM.size)[COMM.rank]]
+    owners = np.full(len(table), -1, dtype=np.int64)
+    for rank, items in enumerate(balance_by_cost(list(costs), COMM.size)):
+        owners[todo[items]] = rank
+    mine = [int(h) for h in np.flatnonzero(owners == COMM.rank)]
     rounds = COMM.allreduce(len(mine), op=MPI.MAX)
     start, painted_before, times = time.monotonic(), int(done.sum()), PhaseTimes()
+    progress = Progress("halos", len(table), painted_before)
+    with times("read"):
+        particles = HaloParticles({snapnum: snapshot}, table, mode, strategy, owners, width,
+                                  options.chunk_particles)
     for r in range(rounds):
         result = []
         if r < len(mine):
             if os.environ.get(FAIL_ON_RANK_ENV) == str(COMM.rank):
                 raise RuntimeError(f"test failure on rank {COMM.rank} ({FAIL_ON_RANK_ENV})")
             row = mine[r]
-            result.append((row, *paint_halo(snapshot, table.iloc[row], predictors, npix, width,
-                                            options.axes, options.maps, times)))
+            result.append((row, *paint_halo(particles, row, predictors, npix, width, options.axes,
+                                            options.maps, times)))
         with times("write"):
             _write(out, result)
-        finished = painted_before + COMM.allreduce(min(r + 1, len(mine)), op=MPI.SUM)
-        rate = (finished - painted_before) / max(time.monotonic() - start, 1e-9)
-        log.info("painted %d/%d halos (%.2f halos/s)", finished, len(table), rate)
+        progress.update(painted_before + COMM.allreduce(min(r + 1, len(mine)), op=MPI.SUM))
         kill_if_testing(r + 1)
     _finish(out, len(table))
     if out is not None:

@@ -2,6 +2,7 @@
 error on one rank ends the whole job promptly instead of leaving the others waiting in a collective."""
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import signal
@@ -55,12 +56,12 @@ def my_share(items):
 def balance_by_cost(costs, num_ranks: int) -> list[list[int]]:
     """Longest-processing-time greedy: items (by index) to ranks, heaviest first, each to the least loaded
     rank (ties to the lower rank). Deterministic; each rank's list is in ascending item order."""
-    loads = [0.0] * num_ranks
+    loads = [(0.0, rank) for rank in range(num_ranks)]  # a heap: O(N log P) for 1e6 halos on 1e3 ranks
     owned = [[] for _ in range(num_ranks)]
     for item in sorted(range(len(costs)), key=lambda k: (-costs[k], k)):
-        rank = min(range(num_ranks), key=lambda r: (loads[r], r))
-        loads[rank] += costs[item]
+        load, rank = heapq.heappop(loads)
         owned[rank].append(item)
+        heapq.heappush(loads, (load + costs[item], rank))
     return [sorted(items) for items in owned]
 
 

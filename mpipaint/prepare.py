@@ -15,7 +15,7 @@ import numpy as np
 from mpi4py import MPI
 
 from mpipaint import __version__
-from mpipaint.cutout import DEPOSITION_MODE, halo_dm, halo_gas, halo_geometries
+from mpipaint.cutout import HaloParticles, check_mode, halo_geometries
 from mpipaint.errors import InputError
 from mpipaint.io import trainingset
 from mpipaint.io.hdf5 import attrs_match
@@ -24,6 +24,7 @@ from mpipaint.io.snapshot import GAS, Snapshot, find_snapshot
 from mpipaint.maps import xray
 from mpipaint.maps.gas import dm_map, gas_maps
 from mpipaint.parallel import COMM, balance_by_cost, get_logger, kill_if_testing
+from mpipaint.progress import Progress
 
 
 
@@ -37,8 +38,14 @@ class PrepareOptions:
     npix: int = 512
     width: float = 4000.0  # kpc, physical
     axes: tuple = (0, 1, 2)
+    deposition_mode: str = "group"  # or 'cube' (see cutout.py)
+    read_strategy: str = None  # 'offsets' or 'slabs'; default: offsets for group mode, slabs for cube
+    chunk_particles: int = 4_000_000  # slab strategy: particles read per rank per step
 
     def __post_init__(self):
+        if self.read_strategy is None:
+            object.__setattr__(self, "read_strategy", "slabs" if self.deposition_mode == "cube" else "offsets")
+        check_mode(self.deposition_mode, self.read_strategy)
         if not (self.run and self.halos and self.out):
             raise ValueError("'run', 'halos' and 'out' are required")
         if self.npix < 8 or self.width <= 0:
@@ -47,12 +54,12 @@ class PrepareOptions:
             raise ValueError(f"axes must be distinct values among 0, 1, 2, got {self.axes}")
 
 
-def _halo_maps(snapshots, row, options, with_gas):
-    snapshot = snapshots[int(row["snapshot"])]
-    dm_pos, dm_mass = halo_dm(snapshot, row)
-    cells = halo_gas(snapshot, row) if with_gas else None
+def _halo_maps(particles: HaloParticles, index, options, with_gas):
+    row = particles.table.iloc[index]
+    dm_pos, dm_mass = particles.dm(index)
+    cells = particles.gas(index) if with_gas else None
     maps = []
-    for geometry in halo_geometries(row, options.width, options.npix, options.axes):
+    for geometry in halo_geometries(row, options.width, options.npix, options.axes, options.deposition_mode):
         images = {"dm": dm_map(dm_pos, dm_mass, geometry)}
         if with_gas:
             images.update(gas_maps(cells, geometry))
@@ -63,7 +70,7 @@ def _halo_maps(snapshots, row, options, with_gas):
 def _file_attrs(options, with_gas, table):
     attrs = {"run": str(Path(options.run).resolve()), "halo_table": str(Path(options.halos).resolve()),
              "npix": options.npix, "width_kpc": options.width, "pixel_kpc": options.width / options.npix,
-             "axes": np.asarray(options.axes, dtype=np.int64), "deposition_mode": DEPOSITION_MODE,
+             "axes": np.asarray(options.axes, dtype=np.int64), "deposition_mode": options.deposition_mode,
              "num_halos": len(table), "mpipaint_version": __version__}
     if with_gas:
         attrs["emission_model"] = xray.EMISSION_MODEL
@@ -87,24 +94,30 @@ def run_prepare(options: PrepareOptions) -> None:
         return
     todo = [h for h in range(len(table)) if not done[h * naxes:(h + 1) * naxes].all()]
     costs = [float(table["count_type0"].iloc[h] + table["count_type1"].iloc[h]) for h in todo]
-    mine = [todo[k] for k in balance_by_cost(costs, COMM.size)[COMM.rank]]
+    owners = np.full(len(table), -1, dtype=np.int64)
+    for rank, items in enumerate(balance_by_cost(costs, COMM.size)):
+        owners[[todo[k] for k in items]] = rank
+    mine = [int(h) for h in np.flatnonzero(owners == COMM.rank)]
     rounds = COMM.allreduce(len(mine), op=MPI.MAX)
     log.info("%d of %d halos to map on %d ranks, %d projections each", len(todo), len(table), COMM.size, naxes)
+    particles = HaloParticles(snapshots, table, options.deposition_mode, options.read_strategy, owners,
+                              options.width, options.chunk_particles, with_gas)
     out = h5py.File(options.out, "r+") if COMM.rank == 0 else None
     images_done = int(done.sum())
+    progress = Progress("images", len(done), images_done)
     try:
         for r in range(rounds):
             images = []
             if r < len(mine):
                 halo = mine[r]
-                for k, maps in enumerate(_halo_maps(snapshots, table.iloc[halo], options, with_gas)):
+                for k, maps in enumerate(_halo_maps(particles, halo, options, with_gas)):
                     images.append((halo * naxes + k, maps))
             gathered = COMM.gather(images, root=0)
             if COMM.rank == 0:
                 written = [item for part in gathered for item in part]
                 trainingset.write_images(out, written)
                 images_done += len(written)
-                log.info("round %d/%d: %d/%d images written", r + 1, rounds, images_done, len(done))
+                progress.update(images_done)
                 kill_if_testing(r + 1)
         if COMM.rank == 0:
             if not out["done"][()].all():

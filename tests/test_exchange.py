@@ -1,0 +1,88 @@
+"""The slab read strategy: halo membership by index range and by periodic cube against brute force, and
+cube-mode training maps that are the same for 1 and 2 ranks and hold exactly the cube's particles."""
+import h5py
+import numpy as np
+import pytest
+
+from conftest import run_mpipaint
+from mpipaint.cutout import halo_geometries
+from mpipaint.exchange import members_by_cube, members_by_range
+from mpipaint.io.halotable import read_halo_table
+from mpipaint.io.snapshot import DM, Snapshot, find_snapshot
+from mpipaint.maps.gas import dm_map
+from mpipaint.parallel import balance_by_cost
+
+
+def brute_force_cube(positions, centres, width, box):
+    d = positions[:, None, :] - centres[None, :, :]
+    d -= box * np.round(d / box)
+    return np.argwhere(np.all(np.abs(d) <= width / 2, axis=2))
+
+
+@pytest.mark.parametrize("width", [150.0, 600.0])  # many cells, and fewer than 3 cells per side
+def test_cube_membership_matches_brute_force(width):
+    rng = np.random.default_rng(5)
+    box = 1000.0
+    positions = rng.uniform(0, box, (20000, 3))
+    centres = np.vstack([rng.uniform(0, box, (30, 3)), [[2.0, 998.0, 500.0], [999.0, 1.0, 0.5]]])  # edge halos
+    particle, halo = members_by_cube(positions, centres, width, box)
+    found = sorted(zip(particle.tolist(), halo.tolist()))
+    expected = sorted(map(tuple, brute_force_cube(positions, centres, width, box).tolist()))
+    assert found == expected and len(found) > 1000
+
+
+def test_range_membership_matches_brute_force():
+    starts, counts = np.array([0, 100, 250, 900]), np.array([100, 120, 0, 50])
+    particle, halo = members_by_range(starts, counts, 80, 930)
+    owner = np.full(1000, -1)
+    for h, (a, n) in enumerate(zip(starts, counts)):
+        owner[a:a + n] = h
+    inside = np.flatnonzero(owner[80:930] >= 0)
+    np.testing.assert_array_equal(particle, inside)
+    np.testing.assert_array_equal(halo, owner[80:930][inside])
+
+
+def test_lpt_balances_costs():
+    owned = balance_by_cost([7, 5, 4, 3, 3, 2], 2)
+    assert owned == [[0, 3, 5], [1, 2, 4]]  # loads 12 and 12
+
+
+@pytest.fixture(scope="module")
+def cube_maps(universe, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cube")
+    run_mpipaint("select", universe / "FP" / "output", "--snap", "99", "--min-m200c", "2e14",
+                 "--out", out / "halos.hdf5")
+    args = (universe / "FP" / "output", "--halos", out / "halos.hdf5", "--npix", "32", "--deposition-mode", "cube")
+    run_mpipaint("prepare", *args, "--out", out / "one.hdf5")
+    run_mpipaint("prepare", *args, "--out", out / "two.hdf5", "--chunk-particles", "40000", ranks=2)
+    return out
+
+
+def test_cube_maps_are_the_same_for_one_and_two_ranks(cube_maps):
+    with h5py.File(cube_maps / "one.hdf5") as a, h5py.File(cube_maps / "two.hdf5") as b:
+        assert a.attrs["deposition_mode"] == "cube" and sorted(a) == sorted(b)
+        for name in a:
+            np.testing.assert_array_equal(a[name][()], b[name][()], err_msg=name)
+
+
+def test_cube_maps_hold_exactly_the_particles_of_the_periodic_cube(cube_maps, universe):
+    """Every DM map equals the CIC map of the particles found by brute force over the whole snapshot,
+    including halos whose cube crosses the box edge."""
+    table = read_halo_table(cube_maps / "halos.hdf5")
+    snapshot = Snapshot(find_snapshot(universe / "FP" / "output", 99))
+    positions, masses = snapshot.read(DM, "Coordinates"), snapshot.read(DM, "Masses")
+    box = snapshot.box_size_kpc
+    crossing = 0
+    with h5py.File(cube_maps / "one.hdf5") as f:
+        width = float(f.attrs["width_kpc"])
+        for h in range(len(table)):
+            row = table.iloc[h]
+            centre = row[["centre_x", "centre_y", "centre_z"]].to_numpy(float)
+            d = positions - centre
+            d -= box * np.round(d / box)
+            inside = np.flatnonzero(np.all(np.abs(d) <= width / 2, axis=1))
+            crossing += bool(np.any((centre < width / 2) | (centre > box - width / 2)))
+            for k, geometry in enumerate(halo_geometries(row, width, 32, (0, 1, 2))):
+                expected = dm_map(positions[inside], masses[inside], geometry)
+                np.testing.assert_allclose(f["dm"][3 * h + k], expected.astype(np.float32), rtol=1e-6, atol=0)
+    assert crossing >= 1
