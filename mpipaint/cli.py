@@ -7,7 +7,7 @@ import sys
 from mpipaint import __version__
 from mpipaint.config import section
 
-CONFIG_SECTIONS = ("synth", "select", "prepare", "train", "paint")
+CONFIG_SECTIONS = ("synth", "select", "prepare", "train", "evaluate", "calibrate", "paint", "demo")
 
 
 def _synth(args):
@@ -49,14 +49,35 @@ def _train(args):
     run_train(options)
 
 
+def _evaluation_options(args, verb):
+    from mpipaint.evaluate import EvaluateOptions  # noqa: PLC0415
+
+    return section(args.config, verb, EvaluateOptions, {
+        "models": tuple(args.model) if args.model else None, "data": args.data, "out": args.out,
+        "split": args.split, "inputs": tuple(args.input) if args.input else None, "per_dex": args.per_dex,
+        "bootstrap": getattr(args, "bootstrap", None)}, CONFIG_SECTIONS)
+
+
+def _evaluate(args):
+    from mpipaint.evaluate import run_evaluate  # noqa: PLC0415
+
+    run_evaluate(_evaluation_options(args, "evaluate"))
+
+
+def _calibrate(args):
+    from mpipaint.evaluate import run_calibrate  # noqa: PLC0415
+
+    run_calibrate(_evaluation_options(args, "calibrate"))
+
+
 def _paint(args):
     from mpipaint.paint import PaintOptions, run_paint  # noqa: PLC0415
 
     options = section(args.config, "paint", PaintOptions, {
         "box": args.box, "models": tuple(args.model) if args.model else None, "out": args.out,
         "catalog": args.catalog, "min_m200c": args.min_m200c, "axes": tuple(args.axes) if args.axes else None,
-        "maps": args.maps, "read_strategy": args.read_strategy, "chunk_particles": args.chunk_particles},
-        CONFIG_SECTIONS)
+        "maps": args.maps, "read_strategy": args.read_strategy, "chunk_particles": args.chunk_particles,
+        "corrections": args.corrections, "correction_input": args.correction_input}, CONFIG_SECTIONS)
     run_paint(options)
 
 
@@ -64,6 +85,13 @@ def _read_strategy_arguments(verb):
     verb.add_argument("--read-strategy", choices=("offsets", "slabs"),
                       help="read each halo's particle range (default for group mode) or slabs + exchange")
     verb.add_argument("--chunk-particles", type=int, help="slabs: particles read per rank per step (4e6)")
+
+
+def _demo(args):
+    from mpipaint.demo import DemoOptions, run_demo  # noqa: PLC0415
+
+    run_demo(section(args.config, "demo", DemoOptions, {"out": args.out, "ranks": args.ranks,
+                                                        "epochs": args.epochs}, CONFIG_SECTIONS))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,6 +153,24 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", help="YAML config with a 'train:' section")
     train.set_defaults(handler=_train)
 
+    for verb, text in (("evaluate", "bundles on a training set's maps vs FP truth: MPE, pixel PDFs, profiles, "
+                                    "distribution functions, Lx-M_DM relation -> PNG figures + summary.json"),
+                       ("calibrate", "correction tables: true / predicted distribution functions of Lx and "
+                                     "Mgas per input (FP, DMO, FP-2, FP-3) -> HDF5")):
+        sub = verbs.add_parser(verb, help=text)
+        sub.add_argument("--model", action="append", help="model bundle (repeat for several targets)")
+        sub.add_argument("--data", help="the full-physics training set the bundles were trained on")
+        sub.add_argument("--out", help="report directory" if verb == "evaluate" else "corrections file (HDF5)")
+        sub.add_argument("--split", choices=("train", "validation", "test", "all"),
+                         help="halos of --data to use (default test)")
+        sub.add_argument("--input", action="append", metavar="NAME=TRAINSET",
+                         help="DM-only training set (e.g. dmo=..., fp2=..., fp3=...) predicted against FP truth")
+        sub.add_argument("--per-dex", type=int, help="distribution-function bins per dex (default 4)")
+        if verb == "evaluate":
+            sub.add_argument("--bootstrap", type=int, help="scaling-relation bootstrap resamples (default 1000)")
+        sub.add_argument("--config", help=f"YAML config with a '{verb}:' section")
+        sub.set_defaults(handler=_evaluate if verb == "evaluate" else _calibrate)
+
     paint = verbs.add_parser("paint", help="DMO box -> per-halo painted Lx, Mgas, T and projected DM mass "
                              "(parallel HDF5; run under mpirun)")
     paint.add_argument("box", nargs="?", help="snapshot file, one chunk of it, or its snapdir")
@@ -135,14 +181,37 @@ def build_parser() -> argparse.ArgumentParser:
     paint.add_argument("--axes", type=int, nargs="+", help="projection axes (default 0 1 2)")
     paint.add_argument("--maps", action="store_const", const=True, help="also store DM and painted maps")
     _read_strategy_arguments(paint)
+    paint.add_argument("--corrections", help="correction tables from mpipaint calibrate: adds per-halo weights")
+    paint.add_argument("--correction-input", help="which table of --corrections: the input kind of BOX "
+                       "(default dmo; fp, fp2, fp3 ...)")
     paint.add_argument("--config", help="YAML config with a 'paint:' section")
     paint.set_defaults(handler=_paint)
+    demo = verbs.add_parser("demo", help="the whole chain on the example universe (synth ... paint, under "
+                            "mpirun) and a short report; run it without mpirun")
+    demo.add_argument("--out", help="working directory (default ./example)")
+    demo.add_argument("--ranks", type=int, help="MPI ranks per step (default 2)")
+    demo.add_argument("--epochs", type=int, help="training epochs per U-net (default 40)")
+    demo.add_argument("--config", help="YAML config with a 'demo:' section")
+    demo.set_defaults(handler=_demo)
     return parser
 
 
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
+    if args.verb == "demo":  # stays out of MPI: it launches mpirun itself
+        _run_demo_or_exit(args)
     from mpipaint.parallel import run_or_abort  # noqa: PLC0415 - MPI starts only once the args are valid
 
     run_or_abort(args.handler, args)
+    sys.exit(0)
+
+
+def _run_demo_or_exit(args) -> None:
+    from mpipaint.errors import InputError  # noqa: PLC0415
+
+    try:
+        args.handler(args)
+    except (InputError, RuntimeError, ValueError) as exc:
+        print(f"mpipaint demo: error: {exc}", file=sys.stderr)
+        sys.exit(2 if isinstance(exc, InputError) else 1)
     sys.exit(0)

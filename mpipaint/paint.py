@@ -12,7 +12,6 @@ inference the file is identical for any rank count and either read strategy.
 """
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import resource
@@ -24,7 +23,7 @@ import h5py
 import numpy as np
 from mpi4py import MPI
 
-from mpipaint import __version__
+from mpipaint import __version__, corrections
 from mpipaint.cutout import HaloParticles, check_mode, halo_geometries
 from mpipaint.errors import InputError
 from mpipaint.io import painted
@@ -32,7 +31,7 @@ from mpipaint.io.catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.hdf5 import attrs_match
 from mpipaint.io.snapshot import Snapshot
 from mpipaint.maps.gas import dm_map
-from mpipaint.parallel import COMM, balance_by_cost, get_logger, kill_if_testing, node_local_rank
+from mpipaint.parallel import COMM, balance_by_cost, get_logger, kill_if_testing
 from mpipaint.progress import Progress
 from mpipaint.select import select_groups
 
@@ -53,6 +52,8 @@ class PaintOptions:
     maps: bool = False  # also store the DM and painted maps
     read_strategy: str = None  # 'offsets' or 'slabs'; default: offsets for group-mode bundles, slabs for cube
     chunk_particles: int = 4_000_000  # slab strategy: particles read per rank per step
+    corrections: str = None  # correction tables from `mpipaint calibrate`
+    correction_input: str = "dmo"  # which of its tables: the input kind of the box (dmo, fp, fp2, fp3, ...)
 
     def __post_init__(self):
         if self.read_strategy not in (None, "offsets", "slabs"):
@@ -96,22 +97,6 @@ def _bundles(paths):
     return dict(zip(targets, bundles)), int(first["npix"]), float(first["width_kpc"]), str(first["deposition_mode"])
 
 
-def _setup_tensorflow():
-    """Deterministic ops; one GPU per rank by node-local rank, else the node's cores shared by its ranks."""
-    importlib.import_module("mpipaint.model.keras_env")  # sets TF_USE_LEGACY_KERAS before TensorFlow starts
-    import tensorflow as tf  # noqa: PLC0415
-
-    tf.config.experimental.enable_op_determinism()
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        gpu = gpus[node_local_rank() % len(gpus)]
-        tf.config.experimental.set_memory_growth(gpu, True)
-        tf.config.set_visible_devices(gpu, "GPU")
-    else:
-        ranks_here = COMM.Split_type(MPI.COMM_TYPE_SHARED).size
-        tf.config.threading.set_intra_op_parallelism_threads(max(1, (os.cpu_count() or 1) // ranks_here))
-
-
 class PhaseTimes:
     """Seconds spent per phase on this rank (read, project, infer, write)."""
 
@@ -147,17 +132,34 @@ def paint_halo(particles: HaloParticles, index, predictors, npix, width, axes, w
     return summaries, (maps if with_maps else None)
 
 
+def correction_tables(options: PaintOptions, targets) -> dict:
+    """{quantity: table} of the correction file for the painted targets that have one (Lx, Mgas)."""
+    if options.corrections is None:
+        return {}
+    quantities = [corrections.QUANTITIES[t][0] for t in targets if t in corrections.QUANTITIES]
+    if not quantities:
+        raise InputError(f"{options.corrections}: corrections exist for Lx and Mgas, but the bundles paint "
+                         f"{', '.join(targets)}")
+    return {q: corrections.read_table(options.corrections, options.correction_input, q) for q in quantities}
+
+
+def _weights(summaries: dict, tables: dict) -> dict:
+    quantity_of = {q: t for t, (q, _) in corrections.QUANTITIES.items()}
+    return {q: corrections.correction_weights(summaries[quantity_of[q]], table) for q, table in tables.items()}
+
+
 def run_paint(options: PaintOptions) -> None:
     log = get_logger()
-    from mpipaint.model.infer import Predictor  # noqa: PLC0415
+    from mpipaint.model.infer import Predictor, setup_inference  # noqa: PLC0415
 
-    _setup_tensorflow()
+    setup_inference()
     bundles, npix, width, mode = _bundles(options.models)
     strategy = options.read_strategy or ("slabs" if mode == "cube" else "offsets")
     try:
         check_mode(mode, strategy)
     except ValueError as exc:
         raise InputError(f"{options.models[0]}: bundles trained on '{mode}' maps: {exc}") from None
+    tables = correction_tables(options, list(bundles))
     snapshot, catalog, snapnum = locate(options.box, options.catalog)
     table = select_groups(snapshot, catalog, snapnum, options.min_m200c) if COMM.rank == 0 else None
     table = COMM.bcast(table, root=0)
@@ -166,10 +168,13 @@ def run_paint(options: PaintOptions) -> None:
              "models": [str(Path(m).resolve()) for m in options.models], "min_m200c_msun": options.min_m200c,
              "axes": np.asarray(options.axes, dtype=np.int64), "maps": options.maps, "npix": npix,
              "width_kpc": width, "deposition_mode": mode, "read_strategy": strategy,
-             "snapshot": snapnum, "mpipaint_version": __version__}
+             "snapshot": snapnum, "box_size_kpc": snapshot.box_size_kpc, "mpipaint_version": __version__}
+    if tables:
+        attrs.update({"corrections": str(Path(options.corrections).resolve()),
+                      "correction_input": options.correction_input})
     # no try/finally around the file: under mpio closing is collective, and a rank that fails must reach
     # MPI_Abort instead of waiting in close() for ranks that are still painting (the file stays incomplete)
-    out = _open(options, table, list(bundles), npix, attrs, log)
+    out = _open(options, table, list(bundles), npix, attrs, list(tables), log)
     done = out["done"][()].astype(bool) if out is not None else None
     done = COMM.bcast(done, root=0) if not _parallel_io() else done
     todo = np.flatnonzero(~done)
@@ -190,8 +195,8 @@ def run_paint(options: PaintOptions) -> None:
             if os.environ.get(FAIL_ON_RANK_ENV) == str(COMM.rank):
                 raise RuntimeError(f"test failure on rank {COMM.rank} ({FAIL_ON_RANK_ENV})")
             row = mine[r]
-            result.append((row, *paint_halo(particles, row, predictors, npix, width, options.axes,
-                                            options.maps, times)))
+            summaries, maps = paint_halo(particles, row, predictors, npix, width, options.axes, options.maps, times)
+            result.append((row, summaries, maps, _weights(summaries, tables)))
         with times("write"):
             _write(out, result)
         progress.update(painted_before + COMM.allreduce(min(r + 1, len(mine)), op=MPI.SUM))
@@ -222,7 +227,7 @@ def _parallel_io() -> bool:
     return bool(h5py.get_config().mpi) and COMM.size > 1 and os.environ.get(NO_MPIO_ENV) != "1"
 
 
-def _open(options, table, targets, npix, attrs, log):
+def _open(options, table, targets, npix, attrs, corrected, log):
     """Open (resume) or create the output: every rank under mpio, rank 0 alone otherwise."""
     path = Path(options.out)
     exists = COMM.bcast(path.exists() if COMM.rank == 0 else None, root=0)
@@ -240,7 +245,7 @@ def _open(options, table, targets, npix, attrs, log):
     else:
         return None
     if not exists:
-        painted.create(f, table, targets, len(options.axes), npix, options.maps, attrs)
+        painted.create(f, table, targets, len(options.axes), npix, options.maps, attrs, corrected)
     elif COMM.rank == 0:
         log.info("resuming %s: %d of %d halos already painted", path, int(f["done"][()].sum()), len(table))
     return f
@@ -249,14 +254,14 @@ def _open(options, table, targets, npix, attrs, log):
 def _write(out, result):
     """Each rank's finished halo into the file: directly under mpio, via rank 0 otherwise; then flush."""
     if _parallel_io():
-        for row, summaries, maps in result:
-            painted.write_row(out, row, summaries, maps)
+        for row, summaries, maps, weights in result:
+            painted.write_row(out, row, summaries, maps, weights)
         out.flush()
         return
     gathered = COMM.gather(result, root=0)
     if COMM.rank == 0:
-        for row, summaries, maps in (item for part in gathered for item in part):
-            painted.write_row(out, row, summaries, maps)
+        for row, summaries, maps, weights in (item for part in gathered for item in part):
+            painted.write_row(out, row, summaries, maps, weights)
         out.flush()
 
 

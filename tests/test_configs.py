@@ -5,15 +5,20 @@ import pytest
 
 from mpipaint.cli import CONFIG_SECTIONS
 from mpipaint.config import build, load_yaml
+from mpipaint.demo import DemoOptions
+from mpipaint.evaluate import EvaluateOptions
 from mpipaint.paint import PaintOptions
 from mpipaint.prepare import PrepareOptions
 from mpipaint.select import SelectOptions
 from mpipaint.synth import SynthConfig
 from mpipaint.train import TrainOptions
 
-OPTIONS = {"synth": SynthConfig, "select": SelectOptions, "prepare": PrepareOptions, "train": TrainOptions, "paint": PaintOptions}
+OPTIONS = {"synth": SynthConfig, "select": SelectOptions, "prepare": PrepareOptions, "train": TrainOptions, "paint": PaintOptions,
+           "evaluate": EvaluateOptions, "calibrate": EvaluateOptions, "demo": DemoOptions}
 REQUIRED_PATHS = {"select": {"source": "x", "out": "y"}, "prepare": {"run": "x", "halos": "y", "out": "z"},
-                  "train": {"data": "x", "out": "y"}, "paint": {"box": "x", "models": ["m"], "out": "y"}}
+                  "train": {"data": "x", "out": "y"}, "paint": {"box": "x", "models": ["m"], "out": "y"},
+                  "evaluate": {"models": ["m"], "data": "x", "out": "y"},
+                  "calibrate": {"models": ["m"], "data": "x", "out": "y"}}
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
 
 

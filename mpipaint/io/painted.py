@@ -4,7 +4,10 @@ Per halo: `halo_id`, `snapshot`, `redshift`, `m200c` [Msun], `r200c` [kpc], `cen
 `done` (1 once the row is written). Per halo and axis (N x n_axes): `mdm_proj` [Msun], projected DM mass in
 the map; and for each model bundle: `lx` [erg/s] (0.5-2 keV, sum of the X-ray map), `mgas` [Msun] (sum of
 the gas map), `t_mean` [keV] (mean of the temperature map over pixels holding DM). With --maps:
-`map_dm` and `map_<target>` (N x n_axes x npix x npix). Root attribute `complete` is True only at the end.
+`map_dm` and `map_<target>` (N x n_axes x npix x npix). With correction tables (`corrections.py`), for
+`lx` and `mgas`: `<quantity>_weight` (N x n_axes), the number-density weight that turns counts of
+painted halos into the corrected distribution function (NaN outside the calibrated range), and
+`<quantity>_outside_calibration` (1 there). Root attribute `complete` is True only at the end.
 
 Written collectively with h5py's mpio driver when h5py has MPI (each rank writes its own rows), else
 gathered to rank 0; both give the same file.
@@ -34,8 +37,10 @@ def summarise(target: str, image: np.ndarray, dm_image: np.ndarray, pixel_area: 
     return float(image.sum(dtype=np.float64) * pixel_area)
 
 
-def create(f: h5py.File, table, targets, naxes: int, npix: int, with_maps: bool, attrs: dict) -> None:
-    """Lay out an empty painted catalog in the open file `f` (collective under mpio)."""
+def create(f: h5py.File, table, targets, naxes: int, npix: int, with_maps: bool, attrs: dict,
+           corrected=()) -> None:
+    """Lay out an empty painted catalog in the open file `f` (collective under mpio); `corrected` names
+    the quantities (lx, mgas) that get correction weights."""
     n = len(table)
     for name, (dtype, unit) in PER_HALO.items():
         f.create_dataset(name, data=table[name].to_numpy().astype(dtype)).attrs["units"] = unit
@@ -48,16 +53,25 @@ def create(f: h5py.File, table, targets, naxes: int, npix: int, with_maps: bool,
         if with_maps:
             maps = f.create_dataset(f"map_{target}", shape=(n, naxes, npix, npix), dtype="float64")
             maps.attrs["units"] = MAP_UNITS[target]
+    for quantity in corrected:
+        weight = f.create_dataset(f"{quantity}_weight", shape=(n, naxes), dtype="float64", fillvalue=np.nan)
+        weight.attrs.update({"units": "", "description": "number-density weight phi_true/phi_predicted at "
+                             f"this {quantity} (correction table, interpolated in log space)"})
+        flag = f.create_dataset(f"{quantity}_outside_calibration", shape=(n, naxes), dtype="uint8")
+        flag.attrs.update({"units": "", "description": f"1: {quantity} outside the calibrated range, weight NaN"})
     f.create_dataset("done", shape=(n,), dtype="uint8").attrs["units"] = ""
     for key, value in attrs.items():
         f.attrs[key] = value
     f.attrs["complete"] = False
 
 
-def write_row(f: h5py.File, row: int, summaries: dict, maps: dict | None) -> None:
-    """Write one halo's per-axis numbers (and maps), then its done flag."""
+def write_row(f: h5py.File, row: int, summaries: dict, maps: dict | None, weights: dict) -> None:
+    """Write one halo's per-axis numbers (and maps, correction weights), then its done flag."""
     for target, values in summaries.items():
         f[SUMMARY[target][0]][row] = values
+    for quantity, (weight, outside) in weights.items():
+        f[f"{quantity}_weight"][row] = weight
+        f[f"{quantity}_outside_calibration"][row] = outside
     for target, images in (maps or {}).items():
         f[f"map_{target}"][row] = images
     f["done"][row] = 1

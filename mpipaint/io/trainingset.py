@@ -2,7 +2,7 @@
 
 Datasets (N x npix x npix, one image per chunk, gzip): `dm` always; `gas`, `temperature`, `xray` for a
 full-physics run. float32, except `xray` in float64: cluster cores reach 1e40 erg/s/kpc^2, beyond float32. Per image: `halo_id`, `snapshot`, `redshift`, `axis` (0=x, 1=y, 2=z), `m200c`,
-`r200c`, `dmo_halo_id`, and `done` (1 once the image is written; a re-run fills in the rest). The root
+`r200c`, `dmo_halo_id`, `box_size` [physical kpc], and `done` (1 once the image is written; a re-run fills in the rest). The root
 attribute `complete` becomes True only when every image is done.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ MAP_DTYPES = {"dm": "float32", "gas": "float32", "temperature": "float32", "xray
 PER_IMAGE = {
     "halo_id": ("int64", ""), "snapshot": ("int32", ""), "redshift": ("float64", ""), "axis": ("int8", ""),
     "m200c": ("float64", "Msun"), "r200c": ("float64", "kpc"), "dmo_halo_id": ("int64", ""),
+    "box_size": ("float64", "kpc"),  # physical side of the periodic box at the image's redshift
 }
 
 

@@ -1,0 +1,94 @@
+"""Resolution- and DMO-bias correction tables (the paper, section 3.5): per bin of Lx or Mgas, the ratio
+of the true full-physics distribution function to the one predicted from some input (FP DM maps, DMO maps,
+8x or 64x coarser maps).
+
+The ratio corrects abundances, not values: a painted halo with luminosity L gets the number-density weight
+w = ratio(L), so that sum(w) per bin / volume / dex is the corrected phi. Weights are interpolated linearly
+in log10(ratio) against log10(bin centre) between calibrated bins (those with predicted and true halos),
+held at the end bins' ratio up to the calibrated range's edges, and NaN outside it, with a flag set: no
+silent extrapolation.
+
+File layout (HDF5): group `<input>/<quantity>` (quantity `lx` [erg/s] or `mgas` [Msun]) with datasets
+`bin_edges` [quantity units], `phi_true`, `phi_true_error`, `phi_predicted`, `phi_predicted_error`
+[cMpc^-3 dex^-1], `counts_true`, `counts_predicted`, `ratio`, `ratio_error` (Poisson, both samples;
+NaN where a bin cannot be calibrated); attributes `units`, `volume_true_mpc3`, `volume_predicted_mpc3`.
+Root attributes: `format`, `models`, `trainset`, `mpipaint_version`.
+"""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+
+from mpipaint.errors import InputError
+from mpipaint.io.hdf5 import open_hdf5, require_dataset
+from mpipaint.stats import DistributionFunction
+
+FORMAT = "mpipaint-corrections-1"
+QUANTITIES = {"xray": ("lx", "erg/s"), "gas": ("mgas", "Msun")}  # target -> (quantity, units)
+
+
+def ratio_table(true: DistributionFunction, predicted: DistributionFunction) -> dict:
+    """phi_true / phi_predicted per bin with its Poisson error; NaN where either bin is empty."""
+    if not np.array_equal(true.edges, predicted.edges):
+        raise ValueError("true and predicted distribution functions need the same bins")
+    usable = (true.counts > 0) & (predicted.counts > 0)
+    ratio = np.full(len(true.phi), np.nan)
+    ratio[usable] = true.phi[usable] / predicted.phi[usable]
+    relative = np.sqrt(np.divide(true.error**2, true.phi**2, out=np.zeros_like(true.phi), where=usable)
+                       + np.divide(predicted.error**2, predicted.phi**2, out=np.zeros_like(true.phi), where=usable))
+    return {"bin_edges": true.edges, "phi_true": true.phi, "phi_true_error": true.error,
+            "phi_predicted": predicted.phi, "phi_predicted_error": predicted.error,
+            "counts_true": true.counts, "counts_predicted": predicted.counts,
+            "ratio": ratio, "ratio_error": np.where(usable, ratio * relative, np.nan),
+            "volume_true_mpc3": true.volume_mpc3, "volume_predicted_mpc3": predicted.volume_mpc3}
+
+
+def write_tables(path, tables: dict, attrs: dict) -> None:
+    """tables: {input: {quantity: ratio_table(...)}}; written whole, then marked with its format."""
+    with h5py.File(path, "w") as f:
+        for source, by_quantity in tables.items():
+            for quantity, table in by_quantity.items():
+                group = f.create_group(f"{source}/{quantity}")
+                units = dict(QUANTITIES.values())[quantity]
+                for name, values in table.items():
+                    if name.startswith("volume"):
+                        group.attrs[name] = values
+                        continue
+                    dset = group.create_dataset(name, data=np.asarray(values))
+                    dset.attrs["units"] = (units if name == "bin_edges" else "cMpc^-3 dex^-1"
+                                           if name.startswith("phi") else "")
+                group.attrs["units"] = units
+        for key, value in attrs.items():
+            f.attrs[key] = value
+        f.attrs["format"] = FORMAT
+
+
+def read_table(path, source: str, quantity: str) -> dict:
+    """One table of a corrections file, checked: format, group present, edges increasing."""
+    with open_hdf5(path) as f:
+        if f.attrs.get("format") != FORMAT:
+            raise InputError(f"{path}: not an mpipaint corrections file (format attribute {FORMAT!r} missing)")
+        name = f"{source}/{quantity}"
+        if name not in f:
+            have = sorted(f"{s}/{q}" for s in f for q in f[s])
+            raise InputError(f"{path}: no correction table '{name}' (has {', '.join(have)})")
+        table = {key: require_dataset(f, f"{name}/{key}")[()] for key in ("bin_edges", "ratio")}
+    if np.any(np.diff(table["bin_edges"]) <= 0) or len(table["ratio"]) != len(table["bin_edges"]) - 1:
+        raise InputError(f"{path}: '{name}' has bin edges that do not increase or do not match its ratios")
+    return table
+
+
+def correction_weights(values, table: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(weight, outside) for each value: the interpolated ratio, and True (weight NaN) where the value lies
+    outside the calibrated range or is not positive."""
+    edges, ratio = np.asarray(table["bin_edges"], float), np.asarray(table["ratio"], float)
+    ok = np.flatnonzero(np.isfinite(ratio) & (ratio > 0))
+    values = np.asarray(values, float)
+    if not len(ok):
+        return np.full(values.shape, np.nan), np.ones(values.shape, bool)
+    centres = 0.5 * (np.log10(edges[:-1]) + np.log10(edges[1:]))
+    low, high = edges[ok[0]], edges[ok[-1] + 1]
+    positive = np.where(values > 0, values, 1.0)
+    weight = 10.0 ** np.interp(np.log10(positive), centres[ok], np.log10(ratio[ok]))
+    outside = ~((values >= low) & (values <= high))
+    return np.where(outside, np.nan, weight), outside

@@ -1,0 +1,319 @@
+"""`mpipaint evaluate` and `mpipaint calibrate`: model bundles run on training-set maps and compared with
+full-physics truth, as in the paper's sections 3.1-3.7.
+
+Predictions (`predict_sample`, collective): the images of a training set are grouped by halo, halos are
+dealt to ranks, every bundle runs on one halo's projections as one batch (as in `paint`, so numbers do
+not depend on the number of ranks), and rank 0 gathers per-image reductions only: totals (as in the
+painted catalog: Lx, Mgas, mean T, projected DM mass), radial profiles and pixel histograms. No rank
+holds more than one halo's maps.
+
+Distribution functions use one value per halo (the mean over its projections) in the volume the sample
+stands for: snapshots x comoving box volume x the fraction of the box's selected halos in the sample.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from mpipaint import __version__, corrections, stats
+from mpipaint.errors import InputError
+from mpipaint.io import painted
+from mpipaint.io.hdf5 import open_hdf5, require_dataset
+from mpipaint.parallel import COMM, get_logger, my_share
+
+SPLITS = ("train", "validation", "test", "all")
+MASS_PIVOT_MSUN = 1e14  # pivot of the Lx-M_DM relation
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """Options of `mpipaint evaluate` and `mpipaint calibrate` (CLI flags or their YAML sections)."""
+
+    models: tuple = ()  # model bundles (one per target), trained on `data`
+    data: str = None  # the full-physics training set: DM maps and truth
+    out: str = None  # evaluate: report directory; calibrate: corrections HDF5 file
+    split: str = "test"  # which halos of `data`: train, validation, test or all
+    inputs: tuple = ()  # "name=path": DM-only training sets (DMO, FP-2, FP-3) predicted against FP truth
+    per_dex: int = 4  # distribution-function bins per dex
+    profile_bins: int = 20
+    pdf_bins: int = 50
+    bootstrap: int = 1000  # scaling-relation resamples
+
+    def __post_init__(self):
+        if isinstance(self.inputs, dict):  # YAML: {dmo: path, fp2: path}
+            object.__setattr__(self, "inputs", tuple(f"{k}={v}" for k, v in self.inputs.items()))
+        if not (self.models and self.data and self.out):
+            raise ValueError("'models', 'data' and 'out' are required")
+        if self.split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, not {self.split!r}")
+        for item in self.inputs:
+            if item.count("=") != 1 or not all(item.split("=")):
+                raise ValueError(f"inputs are NAME=TRAINSET, got {item!r}")
+        if self.per_dex < 1 or self.profile_bins < 1 or self.pdf_bins < 1 or self.bootstrap < 0:
+            raise ValueError("per_dex, profile_bins and pdf_bins must be positive, bootstrap >= 0")
+
+    def named_inputs(self) -> dict[str, str]:
+        return dict(item.split("=") for item in self.inputs)
+
+
+@dataclass
+class Sample:
+    """Per-image reductions of one training set's images (on rank 0), in image order."""
+
+    snapshot: np.ndarray
+    halo_id: np.ndarray
+    redshift: np.ndarray
+    box_size: np.ndarray  # physical kpc
+    mdm_proj: np.ndarray  # Msun
+    predicted: dict  # target -> per-image totals (painted-catalog quantities)
+    true: dict = field(default_factory=dict)
+    profiles_predicted: dict = field(default_factory=dict)  # target -> (N, bins)
+    profiles_true: dict = field(default_factory=dict)
+    pdf_predicted: dict = field(default_factory=dict)  # target -> counts of normalised pixels
+    pdf_true: dict = field(default_factory=dict)
+
+    def per_halo(self, values) -> tuple[np.ndarray, np.ndarray]:
+        """(halo keys, mean of `values` over each halo's projections)."""
+        keys = np.stack([self.snapshot, self.halo_id], axis=1)
+        unique, which = np.unique(keys, axis=0, return_inverse=True)
+        which = which.ravel()
+        return unique, np.bincount(which, weights=values) / np.bincount(which)
+
+    def volume_mpc3(self, fraction: float) -> float:
+        snaps = np.unique(self.snapshot)
+        return sum(stats.comoving_volume_mpc3(self.box_size[self.snapshot == s][0],
+                                              self.redshift[self.snapshot == s][0], 1, fraction) for s in snaps)
+
+
+def load_bundles(paths, data_attrs: dict):
+    """Bundles by target, each checked against the training set's maps; they must share one split."""
+    from mpipaint.model.bundle import load_bundle  # noqa: PLC0415 - TensorFlow only here
+
+    maps = {"npix": int(data_attrs["npix"]), "width_kpc": float(data_attrs["width_kpc"]),
+            "deposition_mode": str(data_attrs["deposition_mode"])}
+    bundles = {}
+    for path in paths:
+        bundle = load_bundle(path, maps=maps)
+        target = bundle.meta["target"]
+        if target in bundles:
+            raise InputError(f"{path}: a second bundle for target '{target}'")
+        bundles[target] = bundle
+    splits = {json.dumps(b.meta["split_halos"], sort_keys=True) for b in bundles.values()}
+    if len(splits) != 1:
+        raise InputError(f"{', '.join(map(str, paths))}: bundles were trained with different halo splits")
+    return bundles
+
+
+def _attrs(path) -> dict:
+    with open_hdf5(path) as f:
+        if not f.attrs.get("complete", False):
+            raise InputError(f"{path}: training set is incomplete (re-run mpipaint prepare to finish it)")
+        return {key: f.attrs[key] for key in f.attrs}
+
+
+def split_images(path, bundle_meta: dict, split: str) -> np.ndarray:
+    """Indices of the images of `path` whose halo is in the bundle's `split` (all images for 'all')."""
+    with open_hdf5(path) as f:
+        keys = np.stack([require_dataset(f, "snapshot")[()], require_dataset(f, "halo_id")[()]], axis=1)
+    if split == "all":
+        return np.arange(len(keys))
+    chosen = {tuple(h) for h in bundle_meta["split_halos"][split]}
+    indices = np.array([i for i, key in enumerate(map(tuple, keys.tolist())) if key in chosen], dtype=np.int64)
+    if not len(indices):
+        raise InputError(f"{path}: no images of the bundle's '{split}' halos (another training set?)")
+    return indices
+
+
+def predict_sample(bundles: dict, path, indices, options: EvaluateOptions, with_truth: bool) -> Sample | None:
+    """Every bundle on the DM maps of images `indices` of training set `path`; rank 0 gets the Sample."""
+    from mpipaint.model.infer import Predictor  # noqa: PLC0415
+
+    attrs = _attrs(path)
+    width, npix = float(attrs["width_kpc"]), int(attrs["npix"])
+    area, pixel = (width / npix) ** 2, width / npix
+    edges_kpc = np.linspace(0.0, 0.5 * width, options.profile_bins + 1)
+    pdf_edges = np.linspace(0.0, 1.0, options.pdf_bins + 1)
+    with open_hdf5(path) as f:
+        keys = np.stack([f["snapshot"][()], f["halo_id"][()]], axis=1)[indices]
+        if with_truth:
+            missing = [t for t in bundles if t not in f]
+            if missing:
+                raise InputError(f"{path}: no '{missing[0]}' maps to compare with (a DM-only training set?)")
+    _, halo_of = np.unique(keys, axis=0, return_inverse=True)
+    groups = [indices[halo_of.ravel() == h] for h in range(halo_of.max() + 1)] if len(indices) else []
+    predictors = {}
+    rows = []
+    with open_hdf5(path) as f:
+        for group in my_share(groups):
+            dm = f["dm"][np.sort(group)].astype(np.float64)
+            row = {"index": np.sort(group), "mdm": [painted.summarise("dm", d, d, area) for d in dm]}
+            for target, bundle in bundles.items():
+                if target not in predictors:  # one traced function per bundle; every halo has naxes images
+                    predictors[target] = Predictor(bundle, batch_size=len(group))
+                predictor = predictors[target]
+                z_pred = predictor.predict_normalised(dm)
+                images = bundle.target_norm.inverse(z_pred)
+                row[target] = _reductions(target, images, dm, area, pixel, edges_kpc, z_pred, pdf_edges)
+                if with_truth:
+                    truth = f[target][np.sort(group)].astype(np.float64)
+                    row[f"true_{target}"] = _reductions(target, truth, dm, area, pixel, edges_kpc,
+                                                        bundle.target_norm.forward(truth), pdf_edges)
+            rows.append(row)
+    gathered = COMM.gather(rows, root=0)
+    if COMM.rank != 0:
+        return None
+    return _assemble(path, [r for part in gathered for r in part], list(bundles), with_truth)
+
+
+def _reductions(target, images, dm, area, pixel, edges_kpc, z, pdf_edges):
+    totals = [painted.summarise(target, image, d, area) for image, d in zip(images, dm)]
+    profiles = [stats.radial_profile(image, pixel, edges_kpc) for image in images]
+    pdf = np.histogram(z[z > 0], bins=pdf_edges)[0]
+    return totals, profiles, pdf
+
+
+def _assemble(path, rows, targets, with_truth) -> Sample:
+    index = np.concatenate([r["index"] for r in rows])
+    order = np.argsort(index)
+    with open_hdf5(path) as f:
+        per = {name: f[name][()][index[order]] for name in ("snapshot", "halo_id", "redshift", "box_size")}
+
+    def column(name, part):
+        return np.concatenate([np.asarray(r[name][part]) for r in rows])[order]
+
+    def counts(name):
+        return np.sum([r[name][2] for r in rows], axis=0)
+
+    sample = Sample(snapshot=per["snapshot"], halo_id=per["halo_id"], redshift=per["redshift"],
+                    box_size=per["box_size"], mdm_proj=np.concatenate([r["mdm"] for r in rows])[order],
+                    predicted={t: column(t, 0) for t in targets})
+    for t in targets:
+        sample.profiles_predicted[t], sample.pdf_predicted[t] = column(t, 1), counts(t)
+        if with_truth:
+            sample.true[t] = column(f"true_{t}", 0)
+            sample.profiles_true[t], sample.pdf_true[t] = column(f"true_{t}", 1), counts(f"true_{t}")
+    return sample
+
+
+def _check_inputs(named: dict, data_attrs: dict) -> None:
+    for name, path in named.items():
+        attrs = _attrs(path)
+        for key in ("npix", "width_kpc", "deposition_mode"):
+            if attrs[key] != data_attrs[key]:
+                raise InputError(f"{path}: input '{name}' has {key} {attrs[key]!r}, the training set "
+                                 f"{data_attrs[key]!r}")
+
+
+def _samples(options: EvaluateOptions):
+    """Bundles, the split's sample (with truth), the whole FP set (with truth) and each input's sample."""
+    data_attrs = _attrs(options.data)
+    _check_inputs(options.named_inputs(), data_attrs)
+    bundles = load_bundles(options.models, data_attrs)
+    meta = next(iter(bundles.values())).meta
+    everything = split_images(options.data, meta, "all")
+    chosen = split_images(options.data, meta, options.split)
+    split = predict_sample(bundles, options.data, chosen, options, with_truth=True)
+    full = split if options.split == "all" else predict_sample(bundles, options.data, everything, options, True)
+    inputs = {}
+    for name, path in options.named_inputs().items():
+        inputs[name] = predict_sample(bundles, path, np.arange(_count(path)), options, with_truth=False)
+    return bundles, split, full, inputs
+
+
+def _count(path) -> int:
+    with open_hdf5(path) as f:
+        return len(require_dataset(f, "halo_id"))
+
+
+def _fraction(sample: Sample, full: Sample) -> float:
+    return len(sample.per_halo(sample.mdm_proj)[0]) / len(full.per_halo(full.mdm_proj)[0])
+
+
+def distribution_functions(target, split: Sample, full: Sample, inputs: dict, per_dex: int) -> dict:
+    """phi of one quantity: the split's truth and prediction, the whole FP truth, and each input's prediction."""
+    _, true_all = full.per_halo(full.true[target])
+    edges = stats.log_bin_edges(true_all, per_dex)
+    volume_split, volume_all = split.volume_mpc3(_fraction(split, full)), full.volume_mpc3(1.0)
+    result = {"true": stats.distribution_function(split.per_halo(split.true[target])[1], volume_split, edges),
+              "fp": stats.distribution_function(split.per_halo(split.predicted[target])[1], volume_split, edges),
+              "true_all": stats.distribution_function(true_all, volume_all, edges)}
+    for name, sample in inputs.items():
+        result[name] = stats.distribution_function(sample.per_halo(sample.predicted[target])[1],
+                                                   sample.volume_mpc3(1.0), edges)
+    return result
+
+
+def run_evaluate(options: EvaluateOptions) -> None:
+    log = get_logger()
+    bundles, split, full, inputs = _samples(options)
+    if COMM.rank != 0:
+        return
+    from mpipaint import plots  # noqa: PLC0415 - matplotlib on rank 0 only
+
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {"split": options.split, "images": int(len(split.halo_id)),
+               "halos": int(len(split.per_halo(split.mdm_proj)[0])), "models": [str(m) for m in options.models],
+               "trainset": str(options.data), "inputs": options.named_inputs(), "mpipaint_version": __version__,
+               "targets": {}, "distribution_functions": {}, "scaling_relation": {}}
+    for target in bundles:
+        quantity, units = painted.SUMMARY[target][0], painted.SUMMARY[target][1]
+        errors = stats.percentage_errors(split.predicted[target], split.true[target])
+        summary["targets"][target] = {
+            "quantity": quantity, "units": units, "mpe_median_percent": float(np.median(errors)),
+            "mpe_mean_percent": float(np.mean(errors)), "images": int(len(errors)),
+            "pdf_true": split.pdf_true[target].tolist(), "pdf_predicted": split.pdf_predicted[target].tolist(),
+            "profile_true": stats.quartiles(split.profiles_true[target]),
+            "profile_predicted": stats.quartiles(split.profiles_predicted[target])}
+        if target in corrections.QUANTITIES:
+            functions = distribution_functions(target, split, full, inputs, options.per_dex)
+            summary["distribution_functions"][quantity] = {k: v.to_dict() for k, v in functions.items()}
+    if "xray" in bundles:
+        relations = {"true": (split.mdm_proj, split.true["xray"]), "fp": (split.mdm_proj, split.predicted["xray"])}
+        relations.update({name: (s.mdm_proj, s.predicted["xray"]) for name, s in inputs.items()})
+        for name, (mass, lx) in relations.items():
+            try:
+                fit = stats.fit_scaling_relation(mass, lx, MASS_PIVOT_MSUN, options.bootstrap)
+                summary["scaling_relation"][name] = vars(fit)
+            except ValueError as exc:
+                summary["scaling_relation"][name] = {"error": str(exc)}
+        summary["scaling_relation_points"] = {n: {"mdm_proj": m.tolist(), "lx": lx.tolist()}
+                                              for n, (m, lx) in relations.items()}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True))
+    figures = plots.evaluation_figures(summary, out, options)
+    log.info("evaluation of %d %s images written to %s (%s)", summary["images"], options.split, out,
+             ", ".join(f.name for f in figures))
+    for target, values in summary["targets"].items():
+        log.info("%s: MPE of %s median %.1f %%, mean %.1f %% over %d images", target, values["quantity"],
+                 values["mpe_median_percent"], values["mpe_mean_percent"], values["images"])
+
+
+def run_calibrate(options: EvaluateOptions) -> None:
+    """Correction tables: true over predicted phi for FP DM maps of the split and for every input."""
+    log = get_logger()
+    bundles, split, full, inputs = _samples(options)
+    if COMM.rank != 0:
+        return
+    tables = {}
+    for target in (t for t in bundles if t in corrections.QUANTITIES):
+        quantity = corrections.QUANTITIES[target][0]
+        functions = distribution_functions(target, split, full, inputs, options.per_dex)
+        tables.setdefault("fp", {})[quantity] = corrections.ratio_table(functions["true"], functions["fp"])
+        for name in inputs:
+            tables.setdefault(name, {})[quantity] = corrections.ratio_table(functions["true_all"], functions[name])
+    if not tables:
+        raise InputError("calibrate needs an X-ray or gas bundle: corrections exist for Lx and Mgas only")
+    Path(options.out).parent.mkdir(parents=True, exist_ok=True)
+    corrections.write_tables(options.out, tables, {
+        "models": [str(Path(m).resolve()) for m in options.models], "trainset": str(Path(options.data).resolve()),
+        "split": options.split, "inputs": json.dumps(options.named_inputs()), "mpipaint_version": __version__})
+    for source, by_quantity in tables.items():
+        for quantity, table in by_quantity.items():
+            usable = np.isfinite(table["ratio"])
+            log.info("%s %s: ratio true/predicted %s in %d calibrated bins", source, quantity,
+                     np.array2string(table["ratio"][usable], precision=2), int(usable.sum()))
+    log.info("wrote correction tables %s", options.out)

@@ -1,0 +1,124 @@
+"""`mpipaint evaluate` and `calibrate` on the example universe: a perfect predictor scores zero error,
+2 ranks give the same numbers as 1, and `paint --corrections` writes the tables' weights."""
+import json
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import run_mpipaint
+from mpipaint import corrections
+from mpipaint.errors import InputError
+from mpipaint.model.bundle import save_bundle
+from mpipaint.model.keras_env import keras
+from mpipaint.model.norm import RunningStats
+
+
+@pytest.fixture(scope="module")
+def dmo_maps(universe, tmp_path_factory):
+    """32-pixel DM maps of the DMO run's halos above 1e14 Msun: an input to predict from."""
+    out = tmp_path_factory.mktemp("dmo_maps")
+    run_mpipaint("select", universe / "DMO" / "output", "--snap", "67", "99", "--out", out / "halos.hdf5")
+    run_mpipaint("prepare", universe / "DMO" / "output", "--halos", out / "halos.hdf5", "--out",
+                 out / "dmo.hdf5", "--npix", "32")
+    return out / "dmo.hdf5"
+
+
+def identity_bundle(trainset, target, out):
+    """A bundle whose network returns its input and whose target normalisation is the input's: exact."""
+    stats = RunningStats("log")
+    with h5py.File(trainset) as f:
+        for image in f["dm"][()]:
+            stats.add(image)
+        npix, width = int(f.attrs["npix"]), float(f.attrs["width_kpc"])
+        halos = np.unique(np.stack([f["snapshot"][()], f["halo_id"][()]], axis=1), axis=0).tolist()
+    norm = stats.fit("minmax").to_dict()
+    k = keras()
+    inputs = k.Input((npix, npix, 1), name="dm")
+    model = k.Model(inputs, k.layers.Activation("linear")(inputs))
+    meta = {"target": target, "target_units": "Msun/kpc^2", "npix": npix, "width_kpc": width,
+            "deposition_mode": "group", "mask": False, "input_normalisation": norm, "target_normalisation": norm,
+            "split_halos": {"train": halos, "validation": [], "test": halos}}
+    return save_bundle(out, model, meta)
+
+
+def test_a_perfect_predictor_has_zero_error(small_trainset, tmp_path):
+    """Truth = the DM map itself, model = identity: MPE is float32 rounding, PDFs and profiles coincide."""
+    trainset = tmp_path / "perfect.hdf5"
+    shutil.copy(small_trainset, trainset)
+    with h5py.File(trainset, "a") as f:
+        f["gas"][...] = f["dm"][()]
+    bundle = identity_bundle(trainset, "gas", tmp_path / "identity")
+    run_mpipaint("evaluate", "--model", bundle, "--data", trainset, "--split", "all", "--out", tmp_path / "report",
+                 "--bootstrap", "10")
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    gas = summary["targets"]["gas"]
+    assert abs(gas["mpe_median_percent"]) < 1e-4 and abs(gas["mpe_mean_percent"]) < 1e-4
+    assert gas["pdf_true"] == gas["pdf_predicted"]
+    np.testing.assert_allclose(gas["profile_predicted"]["median"], gas["profile_true"]["median"], rtol=1e-5)
+    phi = summary["distribution_functions"]["mgas"]
+    assert phi["fp"]["counts"] == phi["true"]["counts"]
+    assert {p.name for p in (tmp_path / "report").glob("*.png")} == {"pixel_pdfs.png", "profiles.png",
+                                                                      "distribution_functions.png"}
+
+
+@pytest.fixture(scope="module")
+def reports(xray_bundle, small_trainset, dmo_maps, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    args = ("--model", xray_bundle[0], "--data", small_trainset, "--input", f"dmo={dmo_maps}")
+    for ranks in (1, 2):
+        run_mpipaint("evaluate", *args, "--split", "all", "--out", out / f"report{ranks}", "--bootstrap", "50",
+                     ranks=ranks)
+        run_mpipaint("calibrate", *args, "--split", "all", "--out", out / f"corrections{ranks}.hdf5", ranks=ranks)
+    return out
+
+
+def test_evaluate_gives_the_same_numbers_on_two_ranks(reports):
+    one = json.loads((reports / "report1" / "summary.json").read_text())
+    two = json.loads((reports / "report2" / "summary.json").read_text())
+    assert one == two
+    assert one["images"] == 69 and one["targets"]["xray"]["units"] == "erg/s"
+    assert set(one["distribution_functions"]["lx"]) == {"true", "fp", "true_all", "dmo"}
+    truth = one["distribution_functions"]["lx"]["true_all"]
+    assert sum(truth["counts"]) == 23  # one value per FP halo, both snapshots
+    assert one["scaling_relation"]["true"]["count"] == 69 and one["scaling_relation"]["true"]["slope"] > 0.5
+
+
+def test_calibrate_gives_the_same_tables_on_two_ranks(reports):
+    with h5py.File(reports / "corrections1.hdf5") as a, h5py.File(reports / "corrections2.hdf5") as b:
+        assert a.attrs["format"] == corrections.FORMAT and sorted(a) == ["dmo", "fp"]
+        for name in ("fp/lx/ratio", "fp/lx/bin_edges", "dmo/lx/phi_predicted", "dmo/lx/ratio_error"):
+            np.testing.assert_array_equal(a[name][()], b[name][()], err_msg=name)
+        assert a["dmo/lx/bin_edges"].attrs["units"] == "erg/s"
+        assert a["dmo/lx/phi_true"].attrs["units"] == "cMpc^-3 dex^-1"
+        ratio, edges = a["fp/lx/ratio"][()], a["fp/lx/bin_edges"][()]
+        phi_true, phi_pred = a["fp/lx/phi_true"][()], a["fp/lx/phi_predicted"][()]
+        usable = np.isfinite(ratio)
+        np.testing.assert_allclose(ratio[usable], phi_true[usable] / phi_pred[usable])
+        assert len(edges) == len(ratio) + 1
+
+
+def test_paint_writes_correction_weights(reports, universe, xray_bundle, tmp_path):
+    table_path = reports / "corrections1.hdf5"
+    out = tmp_path / "corrected.hdf5"
+    run_mpipaint("paint", universe / "DMO" / "output" / "snapdir_099", "--model", xray_bundle[0], "--out", out,
+                 "--corrections", table_path, "--correction-input", "dmo", ranks=2)
+    table = corrections.read_table(table_path, "dmo", "lx")
+    with h5py.File(out) as f:
+        lx, weight, outside = f["lx"][()], f["lx_weight"][()], f["lx_outside_calibration"][()].astype(bool)
+        assert f.attrs["correction_input"] == "dmo" and f["lx_weight"].attrs["units"] == ""
+    expected, expected_outside = corrections.correction_weights(lx, table)
+    np.testing.assert_array_equal(outside, expected_outside)
+    np.testing.assert_array_equal(weight[~outside], expected[~outside])
+    assert np.isnan(weight[outside]).all()
+
+
+def test_missing_correction_table_is_refused(reports, universe, xray_bundle, tmp_path):
+    result = run_mpipaint("paint", universe / "DMO" / "output" / "snapdir_099", "--model", xray_bundle[0],
+                          "--out", tmp_path / "x.hdf5", "--corrections", reports / "corrections1.hdf5",
+                          "--correction-input", "fp3", check=False)
+    assert result.returncode == 2 and "no correction table 'fp3/lx' (has dmo/lx, fp/lx)" in result.stderr
+    assert not (tmp_path / "x.hdf5").exists()
+    with pytest.raises(InputError, match="not an mpipaint corrections file"):
+        corrections.read_table(universe / "DMO" / "output" / "groups_099" / "fof_subhalo_tab_099.0.hdf5", "dmo", "lx")
