@@ -6,8 +6,10 @@ import sys
 
 from mpipaint import __version__
 from mpipaint.config import section
+from mpipaint.errors import InputError
 
-CONFIG_SECTIONS = ("synth", "select", "prepare", "train", "evaluate", "calibrate", "paint", "demo")
+CONFIG_SECTIONS = ("synth", "select", "prepare", "train", "evaluate", "calibrate", "paint", "demo", "jobs")
+NO_MPI_VERBS = ("demo", "jobs", "export-fits")  # these never start MPI (login nodes; the demo launches mpirun)
 
 
 def _synth(args):
@@ -92,6 +94,26 @@ def _demo(args):
 
     run_demo(section(args.config, "demo", DemoOptions, {"out": args.out, "ranks": args.ranks,
                                                         "epochs": args.epochs}, CONFIG_SECTIONS))
+
+
+def _jobs(args):
+    from mpipaint.jobs import JobOptions, render  # noqa: PLC0415
+
+    if args.config is None:
+        raise InputError("jobs render needs --config: the config the job runs with (and its 'jobs:' values)")
+    options = section(args.config, "jobs", JobOptions, {
+        "template": args.template, "config": args.config, "nodes": args.nodes,
+        "ntasks_per_node": args.ntasks_per_node, "gpus_per_node": args.gpus_per_node,
+        "cpus_per_task": args.cpus_per_task, "time": args.time, "account": args.account,
+        "partition": args.partition, "job_name": args.job_name, "launcher": args.launcher}, CONFIG_SECTIONS)
+    sys.stdout.write(render(options))
+
+
+def _export_fits(args):
+    from mpipaint.export import export_fits  # noqa: PLC0415
+
+    written = export_fits(args.painted, args.out, None if args.all else args.halo)
+    print(f"wrote {len(written)} FITS files to {args.out}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,25 +215,48 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=int, help="training epochs per U-net (default 40)")
     demo.add_argument("--config", help="YAML config with a 'demo:' section")
     demo.set_defaults(handler=_demo)
+
+    jobs = verbs.add_parser("jobs", help="SLURM job scripts from the templates in jobs/")
+    render = jobs.add_subparsers(dest="action", required=True).add_parser(
+        "render", help="print a batch script: mpipaint jobs render TEMPLATE --config CONFIG > job.sbatch")
+    render.add_argument("template", help="select, prepare, train, paint, or a template file")
+    render.add_argument("--config", help="the mpipaint config the job runs (its 'jobs:' section gives defaults)")
+    render.add_argument("--nodes", type=int)
+    render.add_argument("--ntasks-per-node", type=int, help="MPI ranks per node (default: GPUs per node, or 16)")
+    render.add_argument("--gpus-per-node", type=int)
+    render.add_argument("--cpus-per-task", type=int)
+    render.add_argument("--time", help="[D-]HH:MM:SS")
+    render.add_argument("--account")
+    render.add_argument("--partition")
+    render.add_argument("--job-name")
+    render.add_argument("--launcher", choices=("srun", "mpirun"))
+    render.set_defaults(handler=_jobs)
+
+    fits = verbs.add_parser("export-fits", help="painted and DM maps of a painted catalog (paint --maps) as "
+                            "FITS images, for mock-observation pipelines")
+    fits.add_argument("painted", help="painted catalog written with --maps")
+    which = fits.add_mutually_exclusive_group(required=True)
+    which.add_argument("--halo", type=int, help="group index (halo_id) to export")
+    which.add_argument("--all", action="store_true", help="every halo")
+    fits.add_argument("--out", required=True, help="directory for the FITS files")
+    fits.set_defaults(handler=_export_fits)
     return parser
 
 
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
-    if args.verb == "demo":  # stays out of MPI: it launches mpirun itself
-        _run_demo_or_exit(args)
+    if args.verb in NO_MPI_VERBS:
+        _run_without_mpi(args)
     from mpipaint.parallel import run_or_abort  # noqa: PLC0415 - MPI starts only once the args are valid
 
     run_or_abort(args.handler, args)
     sys.exit(0)
 
 
-def _run_demo_or_exit(args) -> None:
-    from mpipaint.errors import InputError  # noqa: PLC0415
-
+def _run_without_mpi(args) -> None:
     try:
         args.handler(args)
-    except (InputError, RuntimeError, ValueError) as exc:
-        print(f"mpipaint demo: error: {exc}", file=sys.stderr)
+    except (InputError, RuntimeError, ValueError, OSError) as exc:
+        print(f"mpipaint {args.verb}: error: {exc}", file=sys.stderr)
         sys.exit(2 if isinstance(exc, InputError) else 1)
     sys.exit(0)

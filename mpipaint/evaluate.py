@@ -37,15 +37,20 @@ class EvaluateOptions:
     data: str = None  # the full-physics training set: DM maps and truth
     out: str = None  # evaluate: report directory; calibrate: corrections HDF5 file
     split: str = "test"  # which halos of `data`: train, validation, test or all
-    inputs: tuple = ()  # "name=path": DM-only training sets (DMO, FP-2, FP-3) predicted against FP truth
+    inputs: tuple = None  # "name=path" items, or (YAML) a mapping name -> path: DM-only training sets
+    #                       (DMO, FP-2, FP-3) predicted against FP truth
     per_dex: int = 4  # distribution-function bins per dex
     profile_bins: int = 20
     pdf_bins: int = 50
     bootstrap: int = 1000  # scaling-relation resamples
 
     def __post_init__(self):
-        if isinstance(self.inputs, dict):  # YAML: {dmo: path, fp2: path}
-            object.__setattr__(self, "inputs", tuple(f"{k}={v}" for k, v in self.inputs.items()))
+        inputs = self.inputs or ()
+        if isinstance(inputs, dict):  # YAML: {dmo: path, fp2: path}
+            inputs = [f"{k}={v}" for k, v in inputs.items()]
+        if not isinstance(inputs, (list, tuple)):
+            raise ValueError(f"inputs must be NAME=TRAINSET items or a mapping, got {inputs!r}")
+        object.__setattr__(self, "inputs", tuple(str(item) for item in inputs))
         if not (self.models and self.data and self.out):
             raise ValueError("'models', 'data' and 'out' are required")
         if self.split not in SPLITS:

@@ -168,7 +168,8 @@ def run_paint(options: PaintOptions) -> None:
              "models": [str(Path(m).resolve()) for m in options.models], "min_m200c_msun": options.min_m200c,
              "axes": np.asarray(options.axes, dtype=np.int64), "maps": options.maps, "npix": npix,
              "width_kpc": width, "deposition_mode": mode, "read_strategy": strategy,
-             "snapshot": snapnum, "box_size_kpc": snapshot.box_size_kpc, "mpipaint_version": __version__}
+             "snapshot": snapnum, "box_size_kpc": snapshot.box_size_kpc, "mpipaint_version": __version__,
+             "emission_model": str(bundles["xray"].meta.get("emission_model", "")) if "xray" in bundles else ""}
     if tables:
         attrs.update({"corrections": str(Path(options.corrections).resolve()),
                       "correction_input": options.correction_input})

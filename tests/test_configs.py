@@ -6,7 +6,9 @@ import pytest
 from mpipaint.cli import CONFIG_SECTIONS
 from mpipaint.config import build, load_yaml
 from mpipaint.demo import DemoOptions
+from mpipaint.errors import InputError
 from mpipaint.evaluate import EvaluateOptions
+from mpipaint.jobs import JobOptions
 from mpipaint.paint import PaintOptions
 from mpipaint.prepare import PrepareOptions
 from mpipaint.select import SelectOptions
@@ -14,11 +16,13 @@ from mpipaint.synth import SynthConfig
 from mpipaint.train import TrainOptions
 
 OPTIONS = {"synth": SynthConfig, "select": SelectOptions, "prepare": PrepareOptions, "train": TrainOptions, "paint": PaintOptions,
-           "evaluate": EvaluateOptions, "calibrate": EvaluateOptions, "demo": DemoOptions}
+           "evaluate": EvaluateOptions, "calibrate": EvaluateOptions, "demo": DemoOptions,
+           "jobs": JobOptions}
 REQUIRED_PATHS = {"select": {"source": "x", "out": "y"}, "prepare": {"run": "x", "halos": "y", "out": "z"},
                   "train": {"data": "x", "out": "y"}, "paint": {"box": "x", "models": ["m"], "out": "y"},
                   "evaluate": {"models": ["m"], "data": "x", "out": "y"},
-                  "calibrate": {"models": ["m"], "data": "x", "out": "y"}}
+                  "calibrate": {"models": ["m"], "data": "x", "out": "y"},
+                  "jobs": {"template": "paint", "config": "c.yaml"}}
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
 
 
@@ -32,3 +36,31 @@ def test_shipped_config_validates(path):
     assert data and set(data) <= set(OPTIONS)
     for name, values in data.items():
         build(OPTIONS[name], {**REQUIRED_PATHS.get(name, {}), **values}, f"{path}:{name}")
+
+
+def test_tng300_config_is_the_papers_setup():
+    data = load_yaml(Path(__file__).parents[1] / "configs" / "tng300.yaml")
+    select = build(SelectOptions, data["select"], "tng300:select")
+    prepare = build(PrepareOptions, data["prepare"], "tng300:prepare")
+    train = build(TrainOptions, data["train"], "tng300:train")
+    assert select.snapshots == (50, 67, 78, 99) and select.min_m200c == 1e14
+    assert (prepare.npix, prepare.width) == (512, 4000.0)
+    assert (train.base_filters, train.depth, train.scheme, train.mask) == (64, 4, "minmax", True)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("train:\n  epochs: 10\n  learnig_rate: 0.1\n", r"unknown key\(s\) \['learnig_rate'\]"),
+    ("train:\n  epochs: ten\n", r"train.epochs: expected an integer, got 'ten'"),
+    ("trian:\n  epochs: 10\n", r"unknown section\(s\) \['trian'\]"),
+    ("jobs:\n  time: 12h\n", r"time must be \[D-\]HH:MM:SS"),
+    ("train: [1, 2\n", "not valid YAML"),
+])
+def test_malformed_config_gives_a_clear_error(tmp_path, text, message):
+    from mpipaint.config import section
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    verb, options = ("jobs", JobOptions) if text.startswith("jobs") else ("train", TrainOptions)
+    required = {"template": "paint", "config": str(path)} if verb == "jobs" else {"data": "x", "out": "y"}
+    with pytest.raises(InputError, match=message) as error:
+        section(path, verb, options, required, CONFIG_SECTIONS)
+    assert str(path) in str(error.value)

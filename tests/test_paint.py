@@ -111,3 +111,28 @@ def test_halo_across_the_box_edge_is_painted_whole(serial, box):
             assert inside.mean() > 0.8  # wrapped around the edge, the halo is in one piece
             assert mdm[k, column] == pytest.approx(masses[inside].sum(), rel=0.02)
     assert edge_halos >= 1
+
+
+def test_fits_export_round_trips_maps_and_header(serial, tmp_path):
+    from astropy.io import fits
+
+    result = run_mpipaint("export-fits", serial, "--all", "--out", tmp_path / "fits")
+    assert "wrote" in result.stderr
+    with h5py.File(serial) as f:
+        row = 1
+        halo, snap = int(f["halo_id"][row]), int(f["snapshot"][row])
+        width, npix = float(f.attrs["width_kpc"]), int(f.attrs["npix"])
+        assert len(list((tmp_path / "fits").glob("*.fits"))) == 3 * len(f["halo_id"])
+        for k, axis in enumerate("xyz"):
+            with fits.open(tmp_path / "fits" / f"halo_{halo}_snap{snap:03d}_{axis}.fits") as hdus:
+                assert [h.name for h in hdus] == ["PRIMARY", "DM", "XRAY"]
+                header = hdus["XRAY"].header
+                np.testing.assert_array_equal(hdus["XRAY"].data.T, f["map_xray"][row, k])
+                np.testing.assert_array_equal(hdus["DM"].data.T, f["map_dm"][row, k])
+                assert header["BUNIT"] == "erg/s/kpc^2" and hdus["DM"].header["BUNIT"] == "Msun/kpc^2"
+                assert header["HALOID"] == halo and header["PROJAXIS"] == axis
+                assert header["WIDTH"] == width and header["PIXSCALE"] == width / npix
+                assert header["REDSHIFT"] == f["redshift"][row] and header["EMISMODL"].startswith("APEC")
+                assert header["CDELT1"] == width / npix and header["CUNIT1"] == "kpc"
+    missing = run_mpipaint("export-fits", serial, "--halo", "99999", "--out", tmp_path / "none", check=False)
+    assert missing.returncode == 2 and "no halo with halo_id 99999" in missing.stderr

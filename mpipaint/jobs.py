@@ -1,0 +1,88 @@
+"""`mpipaint jobs render TEMPLATE`: a SLURM batch script from a template in `jobs/` and values from the
+command line or the `jobs:` section of a config.
+
+Templates use `${name}` placeholders (Python string.Template; `$$` is a literal `$`). An `#SBATCH` line
+whose value is empty (no account, no partition, no GPUs) is left out, so nothing site-specific appears
+unless configured; `modules` become `module load` lines and `setup` lines (e.g. activating a virtual
+environment) follow them. The job runs the same `mpipaint VERB --config CONFIG` a user would run by hand.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+from mpipaint.errors import InputError
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "jobs"
+TIME_FORMAT = re.compile(r"^(\d+-)?\d{1,2}:\d{2}:\d{2}$")
+LAUNCHERS = ("srun", "mpirun")
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """Values for a job template (CLI flags or the `jobs:` section of a YAML config)."""
+
+    template: str = None  # a name in jobs/ (select, prepare, train, paint) or a path
+    config: str = None  # the mpipaint config the job runs with
+    nodes: int = 1
+    ntasks_per_node: int = None  # default: gpus_per_node, or 16 on CPU nodes
+    gpus_per_node: int = 0
+    cpus_per_task: int = 1
+    time: str = "01:00:00"  # [D-]HH:MM:SS
+    account: str = None
+    partition: str = None
+    job_name: str = None  # default: mpipaint-TEMPLATE
+    modules: tuple = ()  # `module load` these, in order
+    setup: tuple = ()  # shell lines run before mpipaint (e.g. "source ~/venvs/mpipaint/bin/activate")
+    launcher: str = "srun"  # or mpirun
+
+    def __post_init__(self):
+        if not (self.template and self.config):
+            raise ValueError("'template' and 'config' are required")
+        if self.nodes < 1 or self.gpus_per_node < 0 or self.cpus_per_task < 1:
+            raise ValueError("need nodes >= 1, gpus_per_node >= 0 and cpus_per_task >= 1")
+        if self.ntasks_per_node is not None and self.ntasks_per_node < 1:
+            raise ValueError("ntasks_per_node must be >= 1")
+        if not TIME_FORMAT.match(str(self.time)):
+            raise ValueError(f"time must be [D-]HH:MM:SS, got {self.time!r}")
+        if self.launcher not in LAUNCHERS:
+            raise ValueError(f"launcher must be one of {LAUNCHERS}, not {self.launcher!r}")
+
+
+def template_path(name: str) -> Path:
+    """A template by path, or by name in the repository's jobs/ directory."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    candidate = TEMPLATE_DIR / f"{name}.sbatch"
+    if candidate.is_file():
+        return candidate
+    known = sorted(p.stem for p in TEMPLATE_DIR.glob("*.sbatch"))
+    raise InputError(f"{name}: no such job template (known: {', '.join(known)}; or give a file path)")
+
+
+def render(options: JobOptions) -> str:
+    path = template_path(options.template)
+    name = path.name.removesuffix(".sbatch")
+    tasks = options.ntasks_per_node or (options.gpus_per_node or 16)
+    setup = [f"module load {shlex.quote(m)}" for m in options.modules] + list(options.setup)
+    values = {"job_name": options.job_name or f"mpipaint-{name}", "nodes": options.nodes,
+              "ntasks_per_node": tasks, "gpus_per_node": options.gpus_per_node or "",
+              "cpus_per_task": options.cpus_per_task, "time": options.time, "account": options.account or "",
+              "partition": options.partition or "", "setup": "\n".join(setup),
+              "config": shlex.quote(str(Path(options.config).resolve())), "launcher": options.launcher}
+    lines = []
+    for line in path.read_text().splitlines():
+        try:
+            rendered = string.Template(line).substitute(values)
+        except KeyError as exc:
+            raise InputError(f"{path}: unknown placeholder ${{{exc.args[0]}}} (known: {', '.join(values)})") from None
+        if line.startswith("#SBATCH") and rendered.rstrip().endswith("="):
+            continue  # an option with no value: not set at all
+        if line.strip() == "${setup}" and not setup:
+            continue
+        lines.append(rendered)
+    return "\n".join(lines) + "\n"

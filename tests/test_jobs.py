@@ -1,0 +1,68 @@
+"""SLURM templates: every one renders from a config, passes `bash -n`, carries the #SBATCH lines asked
+for (and none that were not), and runs the same `mpipaint VERB --config` a user would."""
+import subprocess
+import sys
+
+import pytest
+
+from conftest import mpipaint_cmd
+from mpipaint.jobs import TEMPLATE_DIR
+
+TEMPLATES = sorted(p.stem for p in TEMPLATE_DIR.glob("*.sbatch"))
+
+
+def render(*args, check=True):
+    result = subprocess.run(mpipaint_cmd("jobs", "render", *args), capture_output=True, text=True, timeout=60)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / "site.yaml"
+    path.write_text("jobs:\n  account: astro123\n  modules: [openmpi/4.1.6, cuda/12.4]\n"
+                    "  setup: ['source $HOME/venvs/mpipaint/bin/activate']\n  time: '1-06:00:00'\n")
+    return path
+
+
+def test_the_four_templates_exist():
+    assert TEMPLATES == ["paint", "prepare", "select", "train"]
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_template_renders_to_a_valid_batch_script(template, config, tmp_path):
+    script = render(template, "--config", config, "--nodes", "3", "--gpus-per-node", "4",
+                    "--partition", "gpu").stdout
+    path = tmp_path / "job.sbatch"
+    path.write_text(script)
+    assert subprocess.run(["bash", "-n", str(path)], capture_output=True).returncode == 0
+    sbatch = [line for line in script.splitlines() if line.startswith("#SBATCH")]
+    assert "#SBATCH --nodes=3" in sbatch and "#SBATCH --account=astro123" in sbatch
+    assert "#SBATCH --partition=gpu" in sbatch and "#SBATCH --time=1-06:00:00" in sbatch
+    assert f"#SBATCH --job-name=mpipaint-{template}" in sbatch and "#SBATCH --ntasks-per-node=4" in sbatch
+    if template in ("train", "paint"):
+        assert "#SBATCH --gpus-per-node=4" in sbatch
+    assert "module load openmpi/4.1.6" in script and "module load cuda/12.4" in script
+    assert f"srun mpipaint {template} --config {config.resolve()}" in script
+    assert "${" not in script.replace("${SLURM_CPUS_PER_TASK:-1}", "")
+
+
+def test_nothing_site_specific_without_a_value(tmp_path):
+    config = tmp_path / "plain.yaml"
+    config.write_text("paint:\n  out: x.hdf5\n")
+    script = render("paint", "--config", config, "--launcher", "mpirun").stdout
+    sbatch = "\n".join(line for line in script.splitlines() if line.startswith("#SBATCH"))
+    assert "--account" not in sbatch and "--partition" not in sbatch and "--gpus-per-node" not in sbatch
+    assert "module load" not in script and "#SBATCH --ntasks-per-node=16" in sbatch
+    assert f"mpirun mpipaint paint --config {config.resolve()}" in script
+
+
+def test_bad_template_and_values_are_refused(config):
+    unknown = render("pain", "--config", config, check=False)
+    assert unknown.returncode == 2 and "pain: no such job template (known: paint, prepare, select, train" in unknown.stderr
+    bad_time = render("paint", "--config", config, "--time", "90 minutes", check=False)
+    assert bad_time.returncode == 2 and "time must be [D-]HH:MM:SS" in bad_time.stderr
+    no_config = subprocess.run(mpipaint_cmd("jobs", "render", "paint"), capture_output=True, text=True)
+    assert no_config.returncode == 2 and "needs --config" in no_config.stderr
+    assert sys.executable  # rendering never started MPI: it ran without mpirun above
