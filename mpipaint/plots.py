@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402 - after choosing the file backend
 LABELS = {"xray": r"$S_X$ [erg s$^{-1}$ kpc$^{-2}$]", "gas": r"$\Sigma_{\rm gas}$ [M$_\odot$ kpc$^{-2}$]",
           "temperature": r"$T_{\rm sl}$ [keV]", "lx": r"$L_X$ (0.5-2 keV) [erg s$^{-1}$]",
           "mgas": r"$M_{\rm gas}$ [M$_\odot$]"}
-SOURCE_STYLE = {"true": ("k", "-", "FP truth"), "true_all": ("k", "-", "FP truth, all halos"),
+SOURCE_STYLE = {"true": ("k", "-", "FP truth"), "true_all": ("0.55", "-", "FP truth, all halos"),
                 "fp": ("C0", "--", "predicted, FP DM maps"), "dmo": ("C1", "-.", "predicted, DMO DM maps"),
                 "fp2": ("C2", ":", "predicted, FP-2 DM maps"), "fp3": ("C3", ":", "predicted, FP-3 DM maps")}
 
