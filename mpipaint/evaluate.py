@@ -133,8 +133,17 @@ def split_images(path, bundle_meta: dict, split: str) -> np.ndarray:
     return indices
 
 
-def predict_sample(bundles: dict, path, indices, options: EvaluateOptions, with_truth: bool) -> Sample | None:
-    """Every bundle on the DM maps of images `indices` of training set `path`; rank 0 gets the Sample."""
+def _halo_groups(keys, indices) -> list[np.ndarray]:
+    """`indices` split by halo (rows of `keys`: snapshot, halo id), halos in key order, images ascending."""
+    order = np.lexsort((indices, keys[:, 1], keys[:, 0]))
+    bounds = np.flatnonzero(np.any(np.diff(keys[order], axis=0) != 0, axis=1)) + 1
+    return np.split(indices[order], bounds) if len(indices) else []
+
+
+def predict_sample(bundles: dict, path, indices, options: EvaluateOptions, with_truth: bool,
+                   with_predictions: bool = True) -> Sample | None:
+    """Every bundle on the DM maps of images `indices` of training set `path` (and/or the truth's
+    reductions; the network runs only with_predictions); rank 0 gets the Sample."""
     from mpipaint.model.infer import Predictor  # noqa: PLC0415
 
     attrs = _attrs(path)
@@ -142,36 +151,32 @@ def predict_sample(bundles: dict, path, indices, options: EvaluateOptions, with_
     area, pixel = (width / npix) ** 2, width / npix
     edges_kpc = np.linspace(0.0, 0.5 * width, options.profile_bins + 1)
     pdf_edges = np.linspace(0.0, 1.0, options.pdf_bins + 1)
+    predictors, rows = {}, []
     with open_hdf5(path) as f:
-        keys = np.stack([f["snapshot"][()], f["halo_id"][()]], axis=1)[indices]
         if with_truth:
             missing = [t for t in bundles if t not in f]
             if missing:
                 raise InputError(f"{path}: no '{missing[0]}' maps to compare with (a DM-only training set?)")
-    _, halo_of = np.unique(keys, axis=0, return_inverse=True)
-    groups = [indices[halo_of.ravel() == h] for h in range(halo_of.max() + 1)] if len(indices) else []
-    predictors = {}
-    rows = []
-    with open_hdf5(path) as f:
-        for group in my_share(groups):
-            dm = f["dm"][np.sort(group)].astype(np.float64)
-            row = {"index": np.sort(group), "mdm": [painted.summarise("dm", d, d, area) for d in dm]}
+        keys = np.stack([f["snapshot"][()], f["halo_id"][()]], axis=1)[indices]
+        for group in my_share(_halo_groups(keys, np.asarray(indices))):
+            dm = f["dm"][group].astype(np.float64)
+            row = {"index": group, "mdm": [painted.summarise("dm", d, d, area) for d in dm]}
             for target, bundle in bundles.items():
-                if target not in predictors:  # one traced function per bundle; every halo has naxes images
-                    predictors[target] = Predictor(bundle, batch_size=len(group))
-                predictor = predictors[target]
-                z_pred = predictor.predict_normalised(dm)
-                images = bundle.target_norm.inverse(z_pred)
-                row[target] = _reductions(target, images, dm, area, pixel, edges_kpc, z_pred, pdf_edges)
+                if with_predictions:
+                    if target not in predictors:  # one traced function per bundle; every halo has naxes images
+                        predictors[target] = Predictor(bundle, batch_size=len(group))
+                    z_pred = predictors[target].predict_normalised(dm)
+                    images = bundle.target_norm.inverse(z_pred)
+                    row[target] = _reductions(target, images, dm, area, pixel, edges_kpc, z_pred, pdf_edges)
                 if with_truth:
-                    truth = f[target][np.sort(group)].astype(np.float64)
+                    truth = f[target][group].astype(np.float64)
                     row[f"true_{target}"] = _reductions(target, truth, dm, area, pixel, edges_kpc,
                                                         bundle.target_norm.forward(truth), pdf_edges)
             rows.append(row)
     gathered = COMM.gather(rows, root=0)
     if COMM.rank != 0:
         return None
-    return _assemble(path, [r for part in gathered for r in part], list(bundles), with_truth)
+    return _assemble(path, [r for part in gathered for r in part], list(bundles), with_truth, with_predictions)
 
 
 def _reductions(target, images, dm, area, pixel, edges_kpc, z, pdf_edges):
@@ -181,7 +186,7 @@ def _reductions(target, images, dm, area, pixel, edges_kpc, z, pdf_edges):
     return totals, profiles, pdf
 
 
-def _assemble(path, rows, targets, with_truth) -> Sample:
+def _assemble(path, rows, targets, with_truth, with_predictions) -> Sample:
     index = np.concatenate([r["index"] for r in rows])
     order = np.argsort(index)
     with open_hdf5(path) as f:
@@ -195,9 +200,10 @@ def _assemble(path, rows, targets, with_truth) -> Sample:
 
     sample = Sample(snapshot=per["snapshot"], halo_id=per["halo_id"], redshift=per["redshift"],
                     box_size=per["box_size"], mdm_proj=np.concatenate([r["mdm"] for r in rows])[order],
-                    predicted={t: column(t, 0) for t in targets})
+                    predicted={t: column(t, 0) for t in targets} if with_predictions else {})
     for t in targets:
-        sample.profiles_predicted[t], sample.pdf_predicted[t] = column(t, 1), counts(t)
+        if with_predictions:
+            sample.profiles_predicted[t], sample.pdf_predicted[t] = column(t, 1), counts(t)
         if with_truth:
             sample.true[t] = column(f"true_{t}", 0)
             sample.profiles_true[t], sample.pdf_true[t] = column(f"true_{t}", 1), counts(f"true_{t}")
@@ -214,7 +220,8 @@ def _check_inputs(named: dict, data_attrs: dict) -> None:
 
 
 def _samples(options: EvaluateOptions):
-    """Bundles, the split's sample (with truth), the whole FP set (with truth) and each input's sample."""
+    """Bundles, the split's sample (predicted and true), the whole FP set (truth only: the reference of
+    the inputs' distribution functions) and each input's sample (predicted)."""
     data_attrs = _attrs(options.data)
     _check_inputs(options.named_inputs(), data_attrs)
     bundles = load_bundles(options.models, data_attrs)
@@ -222,7 +229,8 @@ def _samples(options: EvaluateOptions):
     everything = split_images(options.data, meta, "all")
     chosen = split_images(options.data, meta, options.split)
     split = predict_sample(bundles, options.data, chosen, options, with_truth=True)
-    full = split if options.split == "all" else predict_sample(bundles, options.data, everything, options, True)
+    full = split if options.split == "all" else predict_sample(bundles, options.data, everything, options,
+                                                               with_truth=True, with_predictions=False)
     inputs = {}
     for name, path in options.named_inputs().items():
         inputs[name] = predict_sample(bundles, path, np.arange(_count(path)), options, with_truth=False)
