@@ -21,10 +21,12 @@ import numpy as np
 
 from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5, require_dataset
+from mpipaint.io.painted import SUMMARY
 from mpipaint.stats import DistributionFunction
 
 FORMAT = "mpipaint-corrections-1"
-QUANTITIES = {"xray": ("lx", "erg/s"), "gas": ("mgas", "Msun")}  # target -> (quantity, units)
+# target -> (quantity, units), as in the painted catalog: corrections exist for Lx and Mgas
+QUANTITIES = {target: SUMMARY[target][:2] for target in ("xray", "gas")}
 
 
 def ratio_table(true: DistributionFunction, predicted: DistributionFunction) -> dict:

@@ -28,13 +28,16 @@ GAS_FIELDS = ("Coordinates", "Masses", "Density", "InternalEnergy", "ElectronAbu
               "GFM_Metallicity")
 
 
-def check_mode(mode: str, strategy: str) -> None:
-    """Refuse unknown modes and strategies, and cube maps by offsets (a cube is not an index range)."""
+def read_strategy_for(mode: str, strategy: str | None) -> str:
+    """The read strategy to use (by default offsets for group mode, slabs for cube); refuses unknown
+    modes and strategies, and cube maps by offsets (a cube is not an index range)."""
+    strategy = strategy or ("slabs" if mode == "cube" else "offsets")
     if mode not in DEPOSITION_MODES or strategy not in READ_STRATEGIES:
         raise ValueError(f"deposition mode must be one of {DEPOSITION_MODES} and read strategy one of "
                          f"{READ_STRATEGIES}, got {mode!r}, {strategy!r}")
     if mode == "cube" and strategy == "offsets":
         raise ValueError("'cube' deposition needs the 'slabs' read strategy")
+    return strategy
 
 
 def _range(row, ptype):
@@ -76,7 +79,7 @@ class HaloParticles:
 
     def __init__(self, snapshots: dict, table, mode: str, strategy: str, owners=None, width: float = 0.0,
                  chunk_particles: int = 4_000_000, with_gas: bool = False):
-        check_mode(mode, strategy)
+        read_strategy_for(mode, strategy)
         self.snapshots, self.table, self.mode, self.strategy = snapshots, table, mode, strategy
         self._gathered = {DM: {}, GAS: {}}
         if strategy == "slabs":

@@ -21,7 +21,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from mpipaint import stats
+from mpipaint import corrections, stats
 from mpipaint.errors import InputError
 
 def get_logger() -> logging.Logger:
@@ -162,7 +162,7 @@ def write_report(out: Path, painted: Path, o: DemoOptions, seconds: float) -> di
         lines.append(f"  {target}: median MPE of {values['quantity']} {values['mpe_median_percent']:+.1f} %, "
                      f"mean {values['mpe_mean_percent']:+.1f} % ({values['images']} test images)")
     agreement = {}
-    for target, quantity in (("xray", "lx"), ("gas", "mgas")):
+    for target, (quantity, _) in corrections.QUANTITIES.items():
         if target not in o.targets:
             continue
         check = corrected_agreement(painted, out / "maps_fp.hdf5", o.paint_snapshot, quantity, target, 4)

@@ -24,14 +24,14 @@ import numpy as np
 from mpi4py import MPI
 
 from mpipaint import __version__, corrections
-from mpipaint.cutout import HaloParticles, check_mode, halo_geometries
+from mpipaint.cutout import HaloParticles, halo_geometries, read_strategy_for
 from mpipaint.errors import InputError
 from mpipaint.io import painted
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.hdf5 import attrs_match
 from mpipaint.io.snapshot import Snapshot
 from mpipaint.maps.gas import dm_map
-from mpipaint.parallel import COMM, balance_by_cost, get_logger, kill_if_testing
+from mpipaint.parallel import COMM, get_logger, kill_if_testing, owners_by_cost
 from mpipaint.progress import Progress
 from mpipaint.select import select_groups
 
@@ -133,19 +133,20 @@ def paint_halo(particles: HaloParticles, index, predictors, npix, width, axes, w
 
 
 def correction_tables(options: PaintOptions, targets) -> dict:
-    """{quantity: table} of the correction file for the painted targets that have one (Lx, Mgas)."""
+    """{quantity: (target, table)} of the correction file for the painted targets that have one (Lx, Mgas)."""
     if options.corrections is None:
         return {}
-    quantities = [corrections.QUANTITIES[t][0] for t in targets if t in corrections.QUANTITIES]
-    if not quantities:
+    corrected = [t for t in targets if t in corrections.QUANTITIES]
+    if not corrected:
         raise InputError(f"{options.corrections}: corrections exist for Lx and Mgas, but the bundles paint "
                          f"{', '.join(targets)}")
-    return {q: corrections.read_table(options.corrections, options.correction_input, q) for q in quantities}
+    return {corrections.QUANTITIES[t][0]: (t, corrections.read_table(options.corrections, options.correction_input,
+                                                                     corrections.QUANTITIES[t][0]))
+            for t in corrected}
 
 
 def _weights(summaries: dict, tables: dict) -> dict:
-    quantity_of = {q: t for t, (q, _) in corrections.QUANTITIES.items()}
-    return {q: corrections.correction_weights(summaries[quantity_of[q]], table) for q, table in tables.items()}
+    return {q: corrections.correction_weights(summaries[target], table) for q, (target, table) in tables.items()}
 
 
 def run_paint(options: PaintOptions) -> None:
@@ -154,9 +155,8 @@ def run_paint(options: PaintOptions) -> None:
 
     setup_inference()
     bundles, npix, width, mode = _bundles(options.models)
-    strategy = options.read_strategy or ("slabs" if mode == "cube" else "offsets")
     try:
-        check_mode(mode, strategy)
+        strategy = read_strategy_for(mode, options.read_strategy)
     except ValueError as exc:
         raise InputError(f"{options.models[0]}: bundles trained on '{mode}' maps: {exc}") from None
     tables = correction_tables(options, list(bundles))
@@ -179,10 +179,7 @@ def run_paint(options: PaintOptions) -> None:
     done = out["done"][()].astype(bool) if out is not None else None
     done = COMM.bcast(done, root=0) if not _parallel_io() else done
     todo = np.flatnonzero(~done)
-    costs = table["count_type1"].to_numpy()[todo].astype(float)
-    owners = np.full(len(table), -1, dtype=np.int64)
-    for rank, items in enumerate(balance_by_cost(list(costs), COMM.size)):
-        owners[todo[items]] = rank
+    owners = owners_by_cost(len(table), todo, table["count_type1"].to_numpy()[todo].astype(float), COMM.size)
     mine = [int(h) for h in np.flatnonzero(owners == COMM.rank)]
     rounds = COMM.allreduce(len(mine), op=MPI.MAX)
     start, painted_before, times = time.monotonic(), int(done.sum()), PhaseTimes()

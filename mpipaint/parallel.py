@@ -9,6 +9,7 @@ import signal
 import sys
 import traceback
 
+import numpy as np
 from mpi4py import MPI
 
 from mpipaint.errors import InputError
@@ -63,6 +64,15 @@ def balance_by_cost(costs, num_ranks: int) -> list[list[int]]:
         owned[rank].append(item)
         heapq.heappush(loads, (load + costs[item], rank))
     return [sorted(items) for items in owned]
+
+
+def owners_by_cost(num_items: int, todo, costs, num_ranks: int) -> np.ndarray:
+    """Owning rank of each of `num_items` items: the `todo` items dealt by cost (LPT), -1 for the rest."""
+    todo = np.asarray(todo, dtype=np.int64)
+    owners = np.full(num_items, -1, dtype=np.int64)
+    for rank, items in enumerate(balance_by_cost(list(costs), num_ranks)):
+        owners[todo[items]] = rank
+    return owners
 
 
 def node_local_rank() -> int:

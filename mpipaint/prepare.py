@@ -15,7 +15,7 @@ import numpy as np
 from mpi4py import MPI
 
 from mpipaint import __version__
-from mpipaint.cutout import HaloParticles, check_mode, halo_geometries
+from mpipaint.cutout import HaloParticles, halo_geometries, read_strategy_for
 from mpipaint.errors import InputError
 from mpipaint.io import trainingset
 from mpipaint.io.hdf5 import attrs_match
@@ -23,7 +23,7 @@ from mpipaint.io.halotable import read_halo_table
 from mpipaint.io.snapshot import GAS, Snapshot, find_snapshot
 from mpipaint.maps import xray
 from mpipaint.maps.gas import dm_map, gas_maps
-from mpipaint.parallel import COMM, balance_by_cost, get_logger, kill_if_testing
+from mpipaint.parallel import COMM, get_logger, kill_if_testing, owners_by_cost
 from mpipaint.progress import Progress
 
 
@@ -43,9 +43,7 @@ class PrepareOptions:
     chunk_particles: int = 4_000_000  # slab strategy: particles read per rank per step
 
     def __post_init__(self):
-        if self.read_strategy is None:
-            object.__setattr__(self, "read_strategy", "slabs" if self.deposition_mode == "cube" else "offsets")
-        check_mode(self.deposition_mode, self.read_strategy)
+        object.__setattr__(self, "read_strategy", read_strategy_for(self.deposition_mode, self.read_strategy))
         if not (self.run and self.halos and self.out):
             raise ValueError("'run', 'halos' and 'out' are required")
         if self.npix < 8 or self.width <= 0:
@@ -94,9 +92,7 @@ def run_prepare(options: PrepareOptions) -> None:
         return
     todo = [h for h in range(len(table)) if not done[h * naxes:(h + 1) * naxes].all()]
     costs = [float(table["count_type0"].iloc[h] + table["count_type1"].iloc[h]) for h in todo]
-    owners = np.full(len(table), -1, dtype=np.int64)
-    for rank, items in enumerate(balance_by_cost(costs, COMM.size)):
-        owners[[todo[k] for k in items]] = rank
+    owners = owners_by_cost(len(table), todo, costs, COMM.size)
     mine = [int(h) for h in np.flatnonzero(owners == COMM.rank)]
     rounds = COMM.allreduce(len(mine), op=MPI.MAX)
     log.info("%d of %d halos to map on %d ranks, %d projections each", len(todo), len(table), COMM.size, naxes)
