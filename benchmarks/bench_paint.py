@@ -39,6 +39,8 @@ def main():
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--npix", type=int, default=512)
     parser.add_argument("--base-filters", type=int, default=16)
+    parser.add_argument("--read-strategy", nargs="+", default=["offsets"], choices=("offsets", "slabs"),
+                        help="read strategies to compare side by side (slabs: --chunk-particles 1e6)")
     args = parser.parse_args()
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     mpipaint = [sys.executable, "-m", "mpipaint"]
@@ -48,24 +50,25 @@ def main():
                 {"target": "xray", "target_units": "erg/s/kpc^2", "npix": args.npix, "width_kpc": 4000.0,
                  "deposition_mode": "group", "input_normalisation": norm, "target_normalisation": norm})
     print(f"# U-net base {args.base_filters}, depth 4, {args.npix}^2 maps; {os.cpu_count()} cores")
-    print("| box | ranks | halos | particles | halos/s | particles/s | slowest rank: read, project, infer, write "
-          "| peak memory per rank [MB] |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| box | read | ranks | halos | particles | halos/s | particles/s | slowest rank: read, project, infer, "
+          "write | peak memory per rank [MB] |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for k, (label, config) in enumerate(BOXES.items()):
         universe = args.workdir / f"box{k}"
         if not universe.exists():
             (args.workdir / f"box{k}.yaml").write_text(config)
             run(mpipaint + ["synth", "--config", str(args.workdir / f"box{k}.yaml"), "--out", str(universe)], env)
-        for ranks in args.ranks:
-            out = args.workdir / f"painted{k}_{ranks}.hdf5"
-            out.unlink(missing_ok=True)
-            log = run(["mpirun", "-n", str(ranks), "--oversubscribe"] + mpipaint +
-                      ["paint", str(universe / "DMO" / "output" / "snapdir_099"), "--model", str(bundle),
-                       "--out", str(out)], env)
-            halos, particles, _, hps, pps, phases, memory = SUMMARY.search(log).groups()
-            phases = ", ".join(p.split()[1] for p in phases.split(", "))
-            print(f"| {label} | {ranks} | {halos} | {int(particles):,} | {float(hps):.2f} | {float(pps):.3g} | "
-                  f"{phases} s | {memory} |")
+        for strategy in args.read_strategy:
+            for ranks in args.ranks:
+                out = args.workdir / f"painted{k}_{strategy}_{ranks}.hdf5"
+                out.unlink(missing_ok=True)
+                log = run(["mpirun", "-n", str(ranks), "--oversubscribe"] + mpipaint +
+                          ["paint", str(universe / "DMO" / "output" / "snapdir_099"), "--model", str(bundle),
+                           "--out", str(out), "--read-strategy", strategy, "--chunk-particles", "1000000"], env)
+                halos, particles, _, hps, pps, phases, memory = SUMMARY.search(log).groups()
+                phases = ", ".join(p.split()[1] for p in phases.split(", "))
+                print(f"| {label} | {strategy} | {ranks} | {halos} | {int(particles):,} | {float(hps):.2f} | "
+                      f"{float(pps):.3g} | {phases} s | {memory} |")
 
 
 if __name__ == "__main__":
