@@ -74,22 +74,30 @@ def test_cic_matches_a_plain_numpy_cic_at_map_edges_depth_cut_and_box_wrap():
     assert 0 < ours.sum() < weights.sum()  # partly cut: the comparison covers both kinds of particle
 
 
-def test_cic_is_bit_identical_for_one_and_two_threads():
+def test_cic_and_sph_are_bit_identical_for_one_and_two_threads():
     """Three fixed blocks: threads change who deposits them, never the order in which they are summed."""
     rng = np.random.default_rng(8)
     positions = rng.normal(0.0, 2.0, size=(3 * PARTICLES_PER_BLOCK - 5, 3))
     weights = rng.uniform(0.5, 2.0, len(positions))
     g = geometry(npix=16)
+    smoothing = rng.uniform(0.1, 2.0, len(positions))
+    deposit = {"cic": lambda: cic_project(positions, weights, g),
+               "sph": lambda: sph_project(positions, smoothing, np.stack([weights, 2 * weights], axis=1), g)}
     threads = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = cic_project(positions, weights, g)
+        one = {name: f() for name, f in deposit.items()}
         numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-        two = cic_project(positions, weights, g)
+        two = {name: f() for name, f in deposit.items()}
     finally:
         numba.set_num_threads(threads)
-    assert np.array_equal(one, two)
-    np.testing.assert_allclose(one, _reference_cic(positions, weights, g), rtol=1e-12)
+    for name in deposit:
+        assert np.array_equal(one[name], two[name]), name
+    np.testing.assert_allclose(one["cic"], _reference_cic(positions, weights, g), rtol=1e-12)
+    # SPH: a cell whose footprint lies inside the map keeps all its weight, one that misses it keeps none
+    reach = np.abs(positions[:, :2]).max(axis=1)
+    inside, touching = 2 * weights[reach + smoothing < 4.5].sum(), 2 * weights[reach - smoothing < 5.0].sum()
+    assert inside <= one["sph"][1].sum() <= touching
 
 
 def test_halo_across_the_box_edge_projects_like_an_interior_halo():

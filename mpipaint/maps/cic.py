@@ -1,7 +1,7 @@
 """Cloud-in-cell projection (numba): each particle is a square cloud one pixel wide, shared among the four
 nearest pixel centres. Accumulates in float64; a particle whose cloud lies inside the map deposits all of
-its weight. Particles are dealt to a fixed number of blocks, each with a private grid, summed in block
-order, so the result is bit-identical whatever the number of threads or MPI ranks.
+its weight. Threads share fixed blocks (`blocks`), so the result is bit-identical whatever the number of
+threads or MPI ranks.
 
 Each block runs in chunks of CHUNK particles, in three passes that stay in L1/L2: copy the chunk's three
 coordinates into columns (the (N, 3) layout does not vectorise), compute every cloud with SIMD (minimum
@@ -13,10 +13,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from mpipaint.maps.blocks import PARTICLES_PER_BLOCK, block_count, deposit_in_blocks
 from mpipaint.maps.geometry import IMAGE_AXES, MapGeometry
 
-PARTICLES_PER_BLOCK = 65_536
-MAX_BLOCKS = 16
 CIC_PARTICLES_PER_PIXEL = 2  # a CIC block holds at least this many particles per pixel: zeroing and
 #                              summing a block's grid then costs under a tenth of its deposits
 CHUNK = 2048
@@ -102,42 +101,14 @@ def _cic_range(positions, weights, start, stop, centre, axes, width, npix, box, 
 
 
 @numba.njit(parallel=True, cache=True)
-def _cic_blocks(positions, weights, centre, axes, width, npix, box, depth, nblocks, nthreads):
-    """Particles dealt to `nblocks` fixed blocks, deposited a wave of `nthreads` blocks at a time into
-    private grids, which are then added to the total in block order: every pixel sums the same blocks in
-    the same order whatever the thread count, and only nthreads + 1 grids are ever held."""
-    size = (npix + 2) * (npix + 2)
-    total = np.zeros(size)
+def _cic_wave(positions, weights, centre, axes, width, npix, box, depth, nblocks, first, grids):
+    """Blocks first, first + 1, ... of `nblocks`, one per row of `grids`, in parallel."""
     n = positions.shape[0]
-    if nblocks == 1:  # the same sum, without a private grid to add
-        _cic_range(positions, weights, 0, n, centre, axes, width, npix, box, depth, total)
-        return total
-    wave = np.empty((nthreads, size))
     per_block = (n + nblocks - 1) // nblocks
-    for first in range(0, nblocks, nthreads):
-        width_of_wave = min(nthreads, nblocks - first)
-        for t in numba.prange(width_of_wave):
-            b = first + t
-            wave[t, :] = 0.0
-            _cic_range(positions, weights, b * per_block, min(n, (b + 1) * per_block), centre, axes, width, npix,
-                       box, depth, wave[t])
-        for k in numba.prange(size):
-            for t in range(width_of_wave):
-                total[k] += wave[t, k]
-    return total
-
-
-def block_count(num_particles: int, per_block: int = PARTICLES_PER_BLOCK) -> int:
-    """Blocks for `num_particles`: depends on the counts only, never on threads or ranks."""
-    return int(min(MAX_BLOCKS, max(1, -(-num_particles // per_block))))
-
-
-def sum_blocks(grids) -> np.ndarray:
-    """Sum per-block grids in block order (a fixed order, so the sum is reproducible)."""
-    total = grids[0].copy()
-    for b in range(1, grids.shape[0]):
-        total += grids[b]
-    return total
+    for t in numba.prange(grids.shape[0]):
+        b = first + t
+        _cic_range(positions, weights, min(n, b * per_block), min(n, (b + 1) * per_block), centre, axes, width,
+                   npix, box, depth, grids[t])
 
 
 def cic_project(positions, weights, geometry: MapGeometry) -> np.ndarray:
@@ -149,9 +120,11 @@ def cic_project(positions, weights, geometry: MapGeometry) -> np.ndarray:
     positions = np.ascontiguousarray(positions, dtype=np.float64)
     weights = np.ascontiguousarray(np.broadcast_to(np.asarray(weights, dtype=np.float64), len(positions)))
     i, j = IMAGE_AXES[geometry.axis]
-    per_block = max(PARTICLES_PER_BLOCK, CIC_PARTICLES_PER_PIXEL * npix * npix)
-    total = _cic_blocks(positions, weights, np.asarray(geometry.centre, dtype=np.float64),
-                        np.array([i, j, geometry.axis], dtype=np.int64), float(geometry.width), npix,
-                        float(geometry.box_size), float(geometry.depth), block_count(len(positions), per_block),
-                        numba.get_num_threads())
+    nblocks = block_count(len(positions), max(PARTICLES_PER_BLOCK, CIC_PARTICLES_PER_PIXEL * npix * npix))
+    centre = np.asarray(geometry.centre, dtype=np.float64)
+    axes = np.array([i, j, geometry.axis], dtype=np.int64)
+    total = deposit_in_blocks(
+        lambda first, grids: _cic_wave(positions, weights, centre, axes, float(geometry.width), npix,
+                                       float(geometry.box_size), float(geometry.depth), nblocks, first, grids),
+        nblocks, (npix + 2) * (npix + 2))
     return total.reshape(npix + 2, npix + 2)[1:-1, 1:-1]  # a view: copying 2 MB would cost ~1 ms a map

@@ -4,15 +4,16 @@ Each Voronoi cell becomes a cubic-spline (M4) kernel of support radius h = 2 (3 
 (yt's default `smoothing_factor` for AREPO). Its line-of-sight integral, tabulated once, is evaluated at
 the pixel centres it covers. Unlike yt, each cell's pixel weights are normalised to sum to one over its
 full footprint, so mass and luminosity are conserved exactly even when h is smaller than a pixel; a cell
-that covers no pixel centre goes whole into the pixel that holds it. Blocks as in `cic`: bit-identical
-results for any thread or rank count.
+that covers no pixel centre goes whole into the pixel that holds it. Threads share fixed blocks (`blocks`):
+bit-identical results for any thread or rank count.
 """
 from __future__ import annotations
 
 import numba
 import numpy as np
 
-from mpipaint.maps.cic import FAST_MATH, block_count, sum_blocks
+from mpipaint.maps.blocks import block_count, deposit_in_blocks
+from mpipaint.maps.cic import FAST_MATH
 from mpipaint.maps.geometry import MapGeometry
 
 SMOOTHING_FACTOR = 2.0
@@ -79,13 +80,14 @@ def _sph_range(u, v, h, weights, start, stop, table, grid):
 
 
 @numba.njit(parallel=True, cache=True)
-def _sph_blocks(u, v, h, weights, npix, nblocks, table):
-    grids = np.zeros((nblocks, weights.shape[1], npix, npix), dtype=np.float64)
+def _sph_wave(u, v, h, weights, npix, table, nblocks, first, grids):
+    """Blocks first, first + 1, ... of `nblocks`, one per row of `grids` (channels x npix x npix, flat)."""
     n = u.shape[0]
     per_block = (n + nblocks - 1) // nblocks
-    for b in numba.prange(nblocks):
-        _sph_range(u, v, h, weights, b * per_block, min(n, (b + 1) * per_block), table, grids[b])
-    return grids
+    for t in numba.prange(grids.shape[0]):
+        b = first + t
+        _sph_range(u, v, h, weights, min(n, b * per_block), min(n, (b + 1) * per_block), table,
+                   grids[t].reshape((weights.shape[1], npix, npix)))
 
 
 def sph_project(positions, smoothing, weights, geometry: MapGeometry) -> np.ndarray:
@@ -102,5 +104,7 @@ def sph_project(positions, smoothing, weights, geometry: MapGeometry) -> np.ndar
         weights = weights[:, None]
     u, v, h = (np.ascontiguousarray(a[kept], dtype=np.float64) for a in (u, v, h))
     weights = np.ascontiguousarray(weights[kept])
-    grids = sum_blocks(_sph_blocks(u, v, h, weights, geometry.npix, block_count(len(u)), _W2D))
+    npix, channels, nblocks = geometry.npix, weights.shape[1], block_count(len(u))
+    grids = deposit_in_blocks(lambda first, rows: _sph_wave(u, v, h, weights, npix, _W2D, nblocks, first, rows),
+                              nblocks, channels * npix * npix).reshape(channels, npix, npix)
     return grids[0] if single else grids
