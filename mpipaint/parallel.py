@@ -75,9 +75,13 @@ def owners_by_cost(num_items: int, todo, costs, num_ranks: int) -> np.ndarray:
     return owners
 
 
-def node_local_rank() -> int:
-    """This rank's index among the ranks on its node (MPI shared-memory split), for GPU pinning."""
-    return COMM.Split_type(MPI.COMM_TYPE_SHARED).rank
+def node_local() -> tuple[int, int]:
+    """(this rank's index, number of ranks) on its node, by one MPI shared-memory split (collective)."""
+    node = COMM.Split_type(MPI.COMM_TYPE_SHARED)
+    try:
+        return node.rank, node.size
+    finally:
+        node.Free()
 
 
 KILL_AFTER_ROUNDS_ENV = "MPIPAINT_TEST_KILL_AFTER_ROUNDS"  # test-only: SIGKILL rank 0 after that many rounds

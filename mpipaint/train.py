@@ -23,7 +23,7 @@ import numpy as np
 from mpipaint import __version__
 from mpipaint.config import plain
 from mpipaint.errors import InputError
-from mpipaint.model.keras_env import keras, require_legacy_keras
+from mpipaint.model.keras_env import keras, place_on_devices, require_legacy_keras
 from mpipaint.model.norm import RunningStats
 from mpipaint.parallel import get_logger
 
@@ -207,18 +207,12 @@ def run_train(options: TrainOptions) -> None:
 
 
 def _place_on_devices(tf, hvd, options):
-    """One GPU per rank by local rank; on CPU, the node's cores shared among its ranks."""
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        tf.config.experimental.set_memory_growth(gpus[hvd.local_rank() % len(gpus)], True)
-        tf.config.set_visible_devices(gpus[hvd.local_rank() % len(gpus)], "GPU")
-        if options.mixed_precision:
-            keras().mixed_precision.set_global_policy("mixed_float16")
-        return
+    """One GPU per rank by local rank, or the node's cores shared; mixed precision only on a GPU."""
+    on_gpu = place_on_devices(tf, hvd.local_rank(), hvd.local_size())
     if options.mixed_precision:
-        raise InputError("--mixed-precision needs a GPU; none is visible")
-    threads = max(1, (os.cpu_count() or 1) // hvd.local_size())
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
+        if not on_gpu:
+            raise InputError("--mixed-precision needs a GPU; none is visible")
+        keras().mixed_precision.set_global_policy("mixed_float16")
 
 
 def _read_state(checkpoint_dir: Path, identity: dict) -> dict:

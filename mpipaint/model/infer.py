@@ -6,13 +6,11 @@ paper does for DMO inputs), run through the model in fixed-size batches by one c
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
-from mpi4py import MPI
 
 from mpipaint.model.bundle import Bundle
-from mpipaint.parallel import COMM, node_local_rank
+from mpipaint.model.keras_env import place_on_devices
+from mpipaint.parallel import node_local
 
 
 def setup_inference():
@@ -20,14 +18,7 @@ def setup_inference():
     import tensorflow as tf  # noqa: PLC0415 - bundle.py has set TF_USE_LEGACY_KERAS already
 
     tf.config.experimental.enable_op_determinism()
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        gpu = gpus[node_local_rank() % len(gpus)]
-        tf.config.experimental.set_memory_growth(gpu, True)
-        tf.config.set_visible_devices(gpu, "GPU")
-    else:
-        ranks_here = COMM.Split_type(MPI.COMM_TYPE_SHARED).size
-        tf.config.threading.set_intra_op_parallelism_threads(max(1, (os.cpu_count() or 1) // ranks_here))
+    place_on_devices(tf, *node_local())
 
 
 class Predictor:

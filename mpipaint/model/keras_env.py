@@ -23,6 +23,19 @@ def keras():
     return tf_keras
 
 
+def place_on_devices(tf, local_rank: int, local_size: int) -> bool:
+    """One GPU per rank by node-local rank (memory grown on demand); without GPUs, the node's cores shared
+    by its `local_size` ranks. True when this rank got a GPU."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        gpu = gpus[local_rank % len(gpus)]
+        tf.config.experimental.set_memory_growth(gpu, True)
+        tf.config.set_visible_devices(gpu, "GPU")
+        return True
+    tf.config.threading.set_intra_op_parallelism_threads(max(1, (os.cpu_count() or 1) // local_size))
+    return False
+
+
 def require_legacy_keras() -> None:
     """Raise Keras3Error unless TensorFlow's `tf.keras` is the legacy Keras 2 (tf-keras)."""
     import tensorflow as tf  # noqa: PLC0415
