@@ -23,6 +23,7 @@ from mpipaint import __version__, corrections, stats
 from mpipaint.errors import InputError
 from mpipaint.io import painted
 from mpipaint.io.hdf5 import open_hdf5, require_dataset
+from mpipaint.model.bundle import MAP_KEYS
 from mpipaint.parallel import COMM, get_logger, my_share
 
 SPLITS = ("train", "validation", "test", "all")
@@ -213,7 +214,7 @@ def _assemble(path, rows, targets, with_truth, with_predictions) -> Sample:
 def _check_inputs(named: dict, data_attrs: dict) -> None:
     for name, path in named.items():
         attrs = _attrs(path)
-        for key in ("npix", "width_kpc", "deposition_mode"):
+        for key in MAP_KEYS:
             if attrs[key] != data_attrs[key]:
                 raise InputError(f"{path}: input '{name}' has {key} {attrs[key]!r}, the training set "
                                  f"{data_attrs[key]!r}")
@@ -233,13 +234,8 @@ def _samples(options: EvaluateOptions):
                                                                with_truth=True, with_predictions=False)
     inputs = {}
     for name, path in options.named_inputs().items():
-        inputs[name] = predict_sample(bundles, path, np.arange(_count(path)), options, with_truth=False)
+        inputs[name] = predict_sample(bundles, path, split_images(path, meta, "all"), options, with_truth=False)
     return bundles, split, full, inputs
-
-
-def _count(path) -> int:
-    with open_hdf5(path) as f:
-        return len(require_dataset(f, "halo_id"))
 
 
 def _fraction(sample: Sample, full: Sample) -> float:

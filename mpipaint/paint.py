@@ -24,7 +24,7 @@ import numpy as np
 from mpi4py import MPI
 
 from mpipaint import __version__, corrections
-from mpipaint.cutout import HaloParticles, halo_geometries, read_strategy_for
+from mpipaint.cutout import READ_STRATEGIES, HaloParticles, halo_geometries, read_strategy_for
 from mpipaint.errors import InputError
 from mpipaint.io import painted
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
@@ -56,8 +56,8 @@ class PaintOptions:
     correction_input: str = "dmo"  # which of its tables: the input kind of the box (dmo, fp, fp2, fp3, ...)
 
     def __post_init__(self):
-        if self.read_strategy not in (None, "offsets", "slabs"):
-            raise ValueError(f"read_strategy must be 'offsets' or 'slabs', not {self.read_strategy!r}")
+        if self.read_strategy not in (None, *READ_STRATEGIES):
+            raise ValueError(f"read_strategy must be one of {READ_STRATEGIES}, not {self.read_strategy!r}")
         if self.chunk_particles < 1:
             raise ValueError("chunk_particles must be positive")
         if not (self.box and self.models and self.out):
@@ -83,12 +83,12 @@ def locate(box, catalog=None) -> tuple[Snapshot, GroupCatalog, int]:
 
 
 def _bundles(paths):
-    from mpipaint.model.bundle import load_bundle  # noqa: PLC0415 - TensorFlow only when painting
+    from mpipaint.model.bundle import MAP_KEYS, load_bundle  # noqa: PLC0415 - TensorFlow only when painting
 
     bundles = [load_bundle(p) for p in paths]
     first = bundles[0].meta
     for path, bundle in zip(paths, bundles):
-        for key in ("npix", "width_kpc", "deposition_mode"):
+        for key in MAP_KEYS:
             if bundle.meta[key] != first[key]:
                 raise InputError(f"{path}: {key} {bundle.meta[key]!r} differs from {paths[0]}'s {first[key]!r}")
     targets = [b.meta["target"] for b in bundles]

@@ -22,6 +22,7 @@ from mpipaint.model.keras_env import keras
 from mpipaint.model.norm import Normalisation
 
 MODEL_FILE, META_FILE = "model.h5", "bundle.json"
+MAP_KEYS = ("npix", "width_kpc", "deposition_mode")  # what maps a bundle fits (training-set attributes too)
 
 
 @dataclass
