@@ -18,6 +18,13 @@ def block_count(num_particles: int, per_block: int = PARTICLES_PER_BLOCK) -> int
     return int(min(MAX_BLOCKS, max(1, -(-num_particles // per_block))))
 
 
+@numba.njit(cache=True)
+def block_range(block, num_particles, nblocks):
+    """[start, stop) of `block` among `nblocks` equal blocks of `num_particles` (called inside the kernels)."""
+    per_block = (num_particles + nblocks - 1) // nblocks
+    return min(num_particles, block * per_block), min(num_particles, (block + 1) * per_block)
+
+
 @numba.njit(parallel=True, cache=True)
 def _add_in_order(total, wave):
     """total += wave[0] + wave[1] + ..., one pixel at a time, always in block order."""

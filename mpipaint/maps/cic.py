@@ -13,7 +13,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from mpipaint.maps.blocks import PARTICLES_PER_BLOCK, block_count, deposit_in_blocks
+from mpipaint.maps.blocks import PARTICLES_PER_BLOCK, block_count, block_range, deposit_in_blocks
 from mpipaint.maps.geometry import IMAGE_AXES, MapGeometry
 
 CIC_PARTICLES_PER_PIXEL = 2  # a CIC block holds at least this many particles per pixel: zeroing and
@@ -103,12 +103,9 @@ def _cic_range(positions, weights, start, stop, centre, axes, width, npix, box, 
 @numba.njit(parallel=True, cache=True)
 def _cic_wave(positions, weights, centre, axes, width, npix, box, depth, nblocks, first, grids):
     """Blocks first, first + 1, ... of `nblocks`, one per row of `grids`, in parallel."""
-    n = positions.shape[0]
-    per_block = (n + nblocks - 1) // nblocks
     for t in numba.prange(grids.shape[0]):
-        b = first + t
-        _cic_range(positions, weights, min(n, b * per_block), min(n, (b + 1) * per_block), centre, axes, width,
-                   npix, box, depth, grids[t])
+        start, stop = block_range(first + t, positions.shape[0], nblocks)
+        _cic_range(positions, weights, start, stop, centre, axes, width, npix, box, depth, grids[t])
 
 
 def cic_project(positions, weights, geometry: MapGeometry) -> np.ndarray:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from mpipaint.maps.blocks import block_count, deposit_in_blocks
+from mpipaint.maps.blocks import block_count, block_range, deposit_in_blocks
 from mpipaint.maps.cic import FAST_MATH
 from mpipaint.maps.geometry import MapGeometry
 
@@ -82,12 +82,9 @@ def _sph_range(u, v, h, weights, start, stop, table, grid):
 @numba.njit(parallel=True, cache=True)
 def _sph_wave(u, v, h, weights, npix, table, nblocks, first, grids):
     """Blocks first, first + 1, ... of `nblocks`, one per row of `grids` (channels x npix x npix, flat)."""
-    n = u.shape[0]
-    per_block = (n + nblocks - 1) // nblocks
     for t in numba.prange(grids.shape[0]):
-        b = first + t
-        _sph_range(u, v, h, weights, min(n, b * per_block), min(n, (b + 1) * per_block), table,
-                   grids[t].reshape((weights.shape[1], npix, npix)))
+        start, stop = block_range(first + t, u.shape[0], nblocks)
+        _sph_range(u, v, h, weights, start, stop, table, grids[t].reshape((weights.shape[1], npix, npix)))
 
 
 def sph_project(positions, smoothing, weights, geometry: MapGeometry) -> np.ndarray:
