@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "mpirun) and a short report; run it without mpirun")
     demo.add_argument("--out", help="working directory (default ./example)")
     demo.add_argument("--ranks", type=int, help="MPI ranks per step (default 2)")
-    demo.add_argument("--epochs", type=int, help="training epochs per U-net (default 40)")
+    demo.add_argument("--epochs", type=int, help="training epochs per U-net (default 30)")
     demo.add_argument("--config", help="YAML config with a 'demo:' section")
     demo.set_defaults(handler=_demo)
 

@@ -23,6 +23,8 @@ import numpy as np
 
 from mpipaint import corrections, stats
 from mpipaint.errors import InputError
+from mpipaint.io import painted
+
 
 def get_logger() -> logging.Logger:
     """The demo's own logger: the demo process stays out of MPI, so its mpirun children start clean."""
@@ -34,6 +36,7 @@ def get_logger() -> logging.Logger:
         logger.setLevel(logging.INFO)
         logger.propagate = False
     return logger
+
 
 VARIANTS = {"xray": ("minmax", True), "gas": ("4sigma", True), "temperature": ("minmax", True)}  # paper's best
 LOWER_RESOLUTION = ("DMO", "FP-2", "FP-3")
@@ -140,7 +143,9 @@ def corrected_agreement(painted_path, truth_path, snapshot: int, quantity: str, 
     with h5py.File(truth_path) as f:
         here = f["snapshot"][()] == snapshot
         area = (f.attrs["width_kpc"] / f.attrs["npix"]) ** 2
-        per_image = f[target][np.flatnonzero(here)].sum(axis=(1, 2), dtype=np.float64) * area
+        images = f[target][np.flatnonzero(here)]
+        dm = f["dm"][np.flatnonzero(here)]
+        per_image = np.array([painted.summarise(target, image, d, area) for image, d in zip(images, dm)])
     truth = per_image.reshape(-1, naxes).mean(axis=1)  # images are stored halo by halo, axes innermost
     volume = stats.comoving_volume_mpc3(box, z, 1)
     edges = stats.log_bin_edges(truth, per_dex)
@@ -175,7 +180,8 @@ def write_report(out: Path, painted: Path, o: DemoOptions, seconds: float) -> di
     lines.append("  The demo's U-nets are small and trained for seconds on a few dozen maps: this shows the "
                  "chain, not the paper's accuracy.")
     keep = ("quantity", "units", "mpe_median_percent", "mpe_mean_percent", "images")
-    report = {"evaluation": {t: {k: v[k] for k in keep} for t, v in evaluation["targets"].items()}, "agreement_after_correction": agreement, "lines": lines,
+    report = {"evaluation": {t: {k: v[k] for k in keep} for t, v in evaluation["targets"].items()},
+              "agreement_after_correction": agreement, "lines": lines,
               "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(o).items()}}
     (out / "report" / "demo_summary.json").write_text(json.dumps(report, indent=1, sort_keys=True, default=str))
     return report

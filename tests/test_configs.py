@@ -15,8 +15,8 @@ from mpipaint.select import SelectOptions
 from mpipaint.synth import SynthConfig
 from mpipaint.train import TrainOptions
 
-OPTIONS = {"synth": SynthConfig, "select": SelectOptions, "prepare": PrepareOptions, "train": TrainOptions, "paint": PaintOptions,
-           "evaluate": EvaluateOptions, "calibrate": EvaluateOptions, "demo": DemoOptions,
+OPTIONS = {"synth": SynthConfig, "select": SelectOptions, "prepare": PrepareOptions, "train": TrainOptions,
+           "paint": PaintOptions, "evaluate": EvaluateOptions, "calibrate": EvaluateOptions, "demo": DemoOptions,
            "jobs": JobOptions}
 REQUIRED_PATHS = {"select": {"source": "x", "out": "y"}, "prepare": {"run": "x", "halos": "y", "out": "z"},
                   "train": {"data": "x", "out": "y"}, "paint": {"box": "x", "models": ["m"], "out": "y"},

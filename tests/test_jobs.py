@@ -60,7 +60,8 @@ def test_nothing_site_specific_without_a_value(tmp_path):
 
 def test_bad_template_and_values_are_refused(config):
     unknown = render("pain", "--config", config, check=False)
-    assert unknown.returncode == 2 and "pain: no such job template (known: paint, prepare, select, train" in unknown.stderr
+    assert unknown.returncode == 2
+    assert "pain: no such job template (known: paint, prepare, select, train" in unknown.stderr
     bad_time = render("paint", "--config", config, "--time", "90 minutes", check=False)
     assert bad_time.returncode == 2 and "time must be [D-]HH:MM:SS" in bad_time.stderr
     no_config = subprocess.run(mpipaint_cmd("jobs", "render", "paint"), capture_output=True, text=True)

@@ -1,9 +1,10 @@
 """The training-set file written by `mpipaint prepare`: one image per halo and projection axis.
 
 Datasets (N x npix x npix, one image per chunk, gzip): `dm` always; `gas`, `temperature`, `xray` for a
-full-physics run. float32, except `xray` in float64: cluster cores reach 1e40 erg/s/kpc^2, beyond float32. Per image: `halo_id`, `snapshot`, `redshift`, `axis` (0=x, 1=y, 2=z), `m200c`,
-`r200c`, `dmo_halo_id`, `box_size` [physical kpc], and `done` (1 once the image is written; a re-run fills in the rest). The root
-attribute `complete` becomes True only when every image is done.
+full-physics run. float32, except `xray` in float64: cluster cores reach 1e40 erg/s/kpc^2, beyond
+float32. Per image: `halo_id`, `snapshot`, `redshift`, `axis` (0=x, 1=y, 2=z), `m200c`, `r200c`,
+`dmo_halo_id`, `box_size` [physical kpc], and `done` (1 once the image is written; a re-run fills in the
+rest). The root attribute `complete` becomes True only when every image is done.
 """
 from __future__ import annotations
 
