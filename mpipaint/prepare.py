@@ -20,7 +20,7 @@ from mpipaint.errors import InputError
 from mpipaint.io import trainingset
 from mpipaint.io.hdf5 import attrs_match
 from mpipaint.io.halotable import read_halo_table
-from mpipaint.io.snapshot import GAS, Snapshot, find_snapshot
+from mpipaint.io.snapshot import DM, GAS, Snapshot, find_snapshot
 from mpipaint.maps import xray
 from mpipaint.maps.gas import dm_map, gas_maps
 from mpipaint.parallel import COMM, get_logger, kill_if_testing, owners_by_cost
@@ -65,8 +65,9 @@ def _halo_maps(particles: HaloParticles, index, options, with_gas):
     return maps
 
 
-def _file_attrs(options, with_gas, table):
+def _file_attrs(options, with_gas, table, snapshots):
     attrs = {"run": str(Path(options.run).resolve()), "halo_table": str(Path(options.halos).resolve()),
+             "dm_particle_mass_msun": max(s.typical_mass_msun(DM) for s in snapshots.values()),
              "npix": options.npix, "width_kpc": options.width, "pixel_kpc": options.width / options.npix,
              "axes": np.asarray(options.axes, dtype=np.int64), "deposition_mode": options.deposition_mode,
              "num_halos": len(table), "mpipaint_version": __version__}
@@ -82,7 +83,7 @@ def run_prepare(options: PrepareOptions) -> None:
     with_gas = all(s.num_particles(GAS) > 0 for s in snapshots.values())
     targets = ("dm", "gas", "temperature", "xray") if with_gas else ("dm",)
     naxes = len(options.axes)
-    attrs = _file_attrs(options, with_gas, table)
+    attrs = _file_attrs(options, with_gas, table, snapshots)
     done = None
     if COMM.rank == 0:
         done = _open_or_create(options, table, targets, attrs, naxes, log)

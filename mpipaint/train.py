@@ -3,10 +3,18 @@
 Launch with `horovodrun -np N mpipaint train ...` or `mpirun -n N mpipaint train ...`. The split is by halo
 (all projections of a halo in one split), seeded and recorded. The normalisation is fitted on the training
 split of the full-physics maps. Each rank streams its own shard of the training images from the HDF5 file
-(tf.data, one image at a time); all ranks run the same number of steps. Horovod averages gradients (the
-learning rate is scaled by the number of ranks, with a warm-up) and the batch-norm statistics are averaged
-at every epoch end, so all ranks hold identical weights, which is checked at the end. Rank 0 writes
-checkpoints (with optimizer state) after every epoch; a re-run resumes from the last one.
+(tf.data, one image at a time), each in one of the 8 flips and 90-degree rotations of the square (exact
+symmetries of a projected map), drawn from a seeded stream. All ranks run the same number of steps. Horovod
+averages gradients (the learning rate is scaled by the number of ranks, with a warm-up) and the batch-norm
+statistics are averaged at every epoch end, so all ranks hold identical weights, which is checked at the end.
+
+The loss is the paper's pixel MSE in normalised units plus `total_weight` times the squared log10 error of
+the map's integrated total (what the MPE measures: Lx comes from the few brightest pixels, which a pixel MSE
+treats like any other, so nets trained on it alone painted the example's Lx 2-3x low). The validation loss (averaged over ranks) drives the schedule: the learning rate halves
+after `lr_patience` epochs without improvement, training stops after `patience`, and the bundle holds the
+weights of the best validation epoch. Rank 0 writes checkpoints (with optimizer state and the best weights)
+after every epoch; a re-run resumes from the last one. `members` > 1 trains a deep ensemble: that many
+bundles on the same split from different initialisations, for per-halo uncertainties (`model/bundle.py`).
 """
 from __future__ import annotations
 
@@ -29,6 +37,7 @@ from mpipaint.parallel import get_logger
 
 TARGETS = ("gas", "temperature", "xray")
 KILL_AFTER_EPOCHS_ENV = "MPIPAINT_TEST_KILL_AFTER_EPOCHS"  # test-only: SIGKILL rank 0 after that checkpoint
+BEST_WEIGHTS_FILE = "best_weights.npz"  # checkpoint: weights of the best validation epoch so far
 
 
 @dataclass(frozen=True)
@@ -41,13 +50,18 @@ class TrainOptions:
     scheme: str = "minmax"  # or '4sigma'
     space: str = "log"  # or 'linear' (the paper's T_lin)
     mask: bool = False  # zero the output where the DM map is empty
-    epochs: int = 20
+    epochs: int = 20  # at most; training stops earlier when the validation loss stops improving
     batch_size: int = 4  # per rank
     learning_rate: float = 1e-3  # per rank; Adam; scaled by the number of ranks
     warmup_epochs: int = 2
+    lr_patience: int = 4  # epochs without a better validation loss before the learning rate halves
+    patience: int = 10  # epochs without a better validation loss before training stops (0: never)
+    total_weight: float = 0.01  # weight of the squared log10 error of the map's total in the loss [1/dex^2]
+    augment: bool = True  # random flips and 90-degree rotations of each training image
     base_filters: int = 64
     depth: int = 4
-    seed: int = 1234
+    seed: int = 1234  # the split's seed; member k of an ensemble initialises with seed + k
+    members: int = 1  # deep ensemble: this many bundles, OUT/member_K, listed in OUT/ensemble.json
     split: tuple = (0.8, 0.1, 0.1)
     mixed_precision: bool = False  # GPU only
 
@@ -60,8 +74,10 @@ class TrainOptions:
             raise ValueError(f"scheme must be minmax/4sigma and space log/linear, got {self.scheme}, {self.space}")
         if len(self.split) != 3 or abs(sum(self.split) - 1) > 1e-9 or min(self.split) < 0:
             raise ValueError(f"split must be three non-negative fractions summing to 1, got {self.split}")
-        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
-            raise ValueError("epochs, batch_size and learning_rate must be positive")
+        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0 or self.members < 1:
+            raise ValueError("epochs, batch_size, learning_rate and members must be positive")
+        if self.lr_patience < 1 or self.patience < 0 or not self.total_weight >= 0:
+            raise ValueError("lr_patience must be positive, patience and total_weight non-negative")
 
 
 def split_by_halo(snapshots, halo_ids, seed: int, fractions=(0.8, 0.1, 0.1)) -> dict[str, np.ndarray]:
@@ -87,22 +103,42 @@ def fit_normalisations(path, target, indices, options):
     return dm_stats.fit(options.scheme), target_stats.fit(options.scheme)
 
 
-class _Pairs:
-    """Reads normalised (input, target) pairs of one rank's images from the training set."""
+SYMMETRIES = 8  # the dihedral group of the square: 4 rotations, each with or without a transpose
 
-    def __init__(self, path, target, input_norm, target_norm, mask):
+
+def dihedral(image: np.ndarray, k: int) -> np.ndarray:
+    """Symmetry k (0..7) of a square image: k % 4 quarter turns, transposed first for k >= 4."""
+    return np.rot90(image.T if k >= 4 else image, k % 4)
+
+
+class _Pairs:
+    """Reads normalised (input, mask, target) images of the training set; with `augment_seed`, each read
+    applies a random symmetry drawn from a seeded stream (tf.data calls it in order, so runs repeat).
+    For a masked net the target is zero where the DM map is empty: the mask zeroes the output there, so
+    those pixels carry no gradient, but on the example they held 99 % of the X-ray MSE, a constant floor
+    that hid the learnable error from the loss and the schedule."""
+
+    def __init__(self, path, target, input_norm, target_norm, mask: bool, augment_seed=None):
         self.file = h5py.File(path, "r")
         self.target, self.input_norm, self.target_norm, self.mask = target, input_norm, target_norm, mask
+        self.rng = None if augment_seed is None else np.random.default_rng(augment_seed)
 
     def __call__(self, index):
-        dm = self.file["dm"][int(index)]
+        dm, truth = self.file["dm"][int(index)], self.file[self.target][int(index)]
+        if self.rng is not None:
+            k = int(self.rng.integers(SYMMETRIES))
+            dm, truth = dihedral(dm, k), dihedral(truth, k)
         x = self.input_norm.forward(dm)[..., None].astype(np.float32)
-        y = self.target_norm.forward(self.file[self.target][int(index)])[..., None].astype(np.float32)
         m = (dm > 0).astype(np.float32)[..., None]
+        y = self.target_norm.forward(truth)[..., None].astype(np.float32)
+        if self.mask:  # a masked net paints nothing where the DM map is empty: fit only what it can paint
+            y *= m
         return x, m, y
 
 
-def _dataset(tf, pairs, indices, npix, batch, seed, mask):
+def _dataset(tf, pairs, indices, npix, batch, mask, shuffle_seed=None):
+    """Batches of one rank's images: shuffled and repeated for training (shuffle_seed), else one pass in
+    order (validation)."""
     def load(index):
         x, m, y = tf.numpy_function(pairs, [index], (tf.float32, tf.float32, tf.float32))
         for t in (x, m, y):
@@ -110,8 +146,32 @@ def _dataset(tf, pairs, indices, npix, batch, seed, mask):
         return ({"dm": x, "mask": m} if mask else x), y
 
     data = tf.data.Dataset.from_tensor_slices(np.asarray(indices, dtype=np.int64))
-    data = data.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True).repeat()
-    return data.map(load, num_parallel_calls=1).batch(batch, drop_remainder=True).prefetch(2)
+    if shuffle_seed is not None:
+        data = data.shuffle(len(indices), seed=shuffle_seed, reshuffle_each_iteration=True).repeat()
+        return data.map(load, num_parallel_calls=1).batch(batch, drop_remainder=True).prefetch(2)
+    return data.map(load, num_parallel_calls=1).batch(batch).prefetch(2)
+
+
+def map_and_total_loss(tf, norm, total_weight: float):
+    """Per-image loss: pixel MSE in normalised units plus total_weight x (log10 total_pred/total_true)^2,
+    the totals taken in physical units relative to the fitted top (no float32 overflow over 17 dex)."""
+    span, z_max, tiny = norm.high - norm.low, norm.z_max, 1e-30
+
+    def relative_map(z):
+        z = tf.minimum(z, z_max)
+        x = tf.pow(10.0, (z - 1.0) * span) if norm.space == "log" else (norm.low + z * span) / norm.high
+        return tf.where(z > 0, x, 0.0)
+
+    def map_and_total(y_true, y_pred):
+        y_pred = tf.cast(y_pred, tf.float32)
+        mse = tf.reduce_mean(tf.square(y_true - y_pred), axis=[1, 2, 3])
+        if not total_weight:
+            return mse
+        totals = [tf.reduce_sum(relative_map(y), axis=[1, 2, 3]) for y in (y_true, y_pred)]
+        dex = (tf.math.log(totals[1] + tiny) - tf.math.log(totals[0] + tiny)) / np.log(10.0)
+        return mse + total_weight * tf.square(dex)
+
+    return map_and_total
 
 
 def _weights_digest(model) -> str:
@@ -129,25 +189,29 @@ def _versions():
             "horovod": horovod.__version__, "numpy": np.__version__, "h5py": h5py.__version__}
 
 
+def member_runs(options: TrainOptions) -> list[tuple[Path, int]]:
+    """(bundle directory, initialisation seed) of each member: OUT itself for one, OUT/member_K for more."""
+    if options.members == 1:
+        return [(Path(options.out), options.seed)]
+    return [(Path(options.out) / f"member_{k}", options.seed + k) for k in range(options.members)]
+
+
 def run_train(options: TrainOptions) -> None:
     require_legacy_keras()
     import horovod.tensorflow as hvd_tf  # noqa: PLC0415 - after the Keras check
     import horovod.tensorflow.keras as hvd  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
 
-    from mpipaint.model.bundle import fingerprint, save_bundle  # noqa: PLC0415
-    from mpipaint.model.unet import build_unet  # noqa: PLC0415
+    from mpipaint.model.bundle import fingerprint, write_ensemble  # noqa: PLC0415
 
     hvd.init()
-    log = get_logger()
-    k = keras()
     _place_on_devices(tf, hvd, options)
-    k.utils.set_random_seed(options.seed)  # weight initialisation and dropout: the same run gives the same net
+    tf.config.experimental.enable_op_determinism()  # the same command gives the same weights
     with h5py.File(options.data, "r") as f:
         if options.target not in f:
             raise InputError(f"{options.data}: no '{options.target}' maps (a DM-only training set?)")
         attrs = {key: f.attrs[key] for key in f.attrs}
-        npix, target_units = int(attrs["npix"]), str(f[options.target].attrs["units"])
+        target_units = str(f[options.target].attrs["units"])
         splits = split_by_halo(f["snapshot"][()], f["halo_id"][()], options.seed, options.split)
         halo_of = np.stack([f["snapshot"][()], f["halo_id"][()]], axis=1)
     if len(splits["train"]) < hvd.size() * options.batch_size:
@@ -155,55 +219,85 @@ def run_train(options: TrainOptions) -> None:
                          f"{options.batch_size} on each of {hvd.size()} ranks")
     norms = fit_normalisations(options.data, options.target, splits["train"], options) if hvd.rank() == 0 else None
     input_norm, target_norm = hvd_tf.broadcast_object(norms, root_rank=0)
+    meta = {
+        "target": options.target, "target_units": target_units, "npix": int(attrs["npix"]),
+        "width_kpc": float(attrs["width_kpc"]), "deposition_mode": str(attrs["deposition_mode"]),
+        "emission_model": str(attrs.get("emission_model", "")), "mask": options.mask,
+        "dm_particle_mass_msun": float(attrs["dm_particle_mass_msun"]) if "dm_particle_mass_msun" in attrs else None,
+        "input_normalisation": input_norm.to_dict(), "target_normalisation": target_norm.to_dict(),
+        "trainset": str(Path(options.data).resolve()), "trainset_fingerprint": fingerprint(options.data),
+        "split_seed": options.seed, "split_fractions": list(options.split),
+        "split_halos": {name: np.unique(halo_of[idx], axis=0).tolist() for name, idx in splits.items()},
+        "options": plain(options), "ranks": hvd.size(), "versions": _versions()}
+    runs = member_runs(options)
+    for out, init_seed in runs:
+        _train_member(options, hvd, hvd_tf, tf, splits, (input_norm, target_norm), dict(meta), out, init_seed)
+    if hvd.rank() == 0 and options.members > 1:
+        write_ensemble(options.out, options.target, [out.name for out, _ in runs])
+        get_logger().info("wrote an ensemble of %d bundles in %s", options.members, options.out)
 
-    checkpoint_dir = Path(options.out) / "checkpoint"
-    identity = {"trainset_fingerprint": fingerprint(options.data),
+
+def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init_seed: int) -> None:
+    """Train one bundle (with checkpoints and resume) and write it to `out`."""
+    from mpipaint.model.bundle import save_bundle  # noqa: PLC0415
+    from mpipaint.model.unet import build_unet  # noqa: PLC0415
+
+    log, k = get_logger(), keras()
+    input_norm, target_norm = norms
+    k.backend.clear_session()
+    k.utils.set_random_seed(init_seed)  # weight initialisation: the same run gives the same net
+    npix = meta["npix"]
+    checkpoint_dir = out / "checkpoint"
+    identity = {"trainset_fingerprint": meta["trainset_fingerprint"], "init_seed": init_seed,
                 "options": {key: v for key, v in plain(options).items() if key not in ("epochs", "out", "data")}}
     state = _read_state(checkpoint_dir, identity) if hvd.rank() == 0 else None
     state = hvd_tf.broadcast_object(state, root_rank=0)
     lr = options.learning_rate * hvd.size()
+    loss = map_and_total_loss(tf, target_norm, options.total_weight)
     if state["epoch"] > 0:
-        model = hvd.load_model(str(checkpoint_dir / "model.h5"))
-        log.info("resuming from the checkpoint of epoch %d", state["epoch"])
+        model = hvd.load_model(str(checkpoint_dir / "model.h5"), custom_objects={"map_and_total": loss})
+        log.info("resuming %s from the checkpoint of epoch %d", out, state["epoch"])
     else:
         model = build_unet(npix, options.base_filters, options.depth, options.scheme, options.mask)
-        model.compile(optimizer=hvd.DistributedOptimizer(k.optimizers.Adam(lr)), loss="mse")
+        model.compile(optimizer=hvd.DistributedOptimizer(k.optimizers.Adam(lr)), loss=loss)
 
     shard = splits["train"][hvd.rank()::hvd.size()]
     steps = len(splits["train"]) // (hvd.size() * options.batch_size)
-    pairs = _Pairs(options.data, options.target, input_norm, target_norm, options.mask)
-    train_data = _dataset(tf, pairs, shard, npix, options.batch_size, options.seed + hvd.rank(), options.mask)
-    val_steps = len(splits["validation"]) // (hvd.size() * options.batch_size)
-    val_data = None
-    if val_steps:
-        val_data = _dataset(tf, pairs, splits["validation"][hvd.rank()::hvd.size()], npix, options.batch_size,
-                            options.seed, options.mask)
+    augment_seed = [init_seed, hvd.rank()] if options.augment else None
+    train_pairs = _Pairs(options.data, options.target, input_norm, target_norm, options.mask, augment_seed)
+    train_data = _dataset(tf, train_pairs, shard, npix, options.batch_size, options.mask,
+                          shuffle_seed=init_seed + hvd.rank())
+    val_data, monitor = None, "loss"
+    if len(splits["validation"]) >= hvd.size():  # every rank evaluates a share, so the average is defined
+        val_pairs = _Pairs(options.data, options.target, input_norm, target_norm, options.mask)
+        val_data = _dataset(tf, val_pairs, splits["validation"][hvd.rank()::hvd.size()], npix, options.batch_size,
+                            options.mask)
+        monitor = "val_loss"
+    else:
+        log.warning("%d validation images for %d ranks: the schedule follows the training loss",
+                    len(splits["validation"]), hvd.size())
+    schedule = _ValidationSchedule(monitor, options, state, checkpoint_dir)
     callbacks = [hvd.callbacks.BroadcastGlobalVariablesCallback(0), _AverageMetrics(hvd_tf, tf),
                  _LinearWarmup(lr, hvd.size(), options.warmup_epochs, steps),
-                 _AverageBatchNormStatistics(hvd)]
+                 _AverageBatchNormStatistics(hvd), schedule]
     if hvd.rank() == 0:
-        callbacks.append(_Checkpoint(checkpoint_dir, state, log))
-    model.fit(train_data, steps_per_epoch=steps, epochs=options.epochs, initial_epoch=state["epoch"],
-              validation_data=val_data, validation_steps=val_steps or None, callbacks=callbacks, verbose=0)
+        callbacks.append(_Checkpoint(checkpoint_dir, state, schedule, log))
+    if not state["schedule"]["stopped"]:
+        model.fit(train_data, steps_per_epoch=steps, epochs=options.epochs, initial_epoch=state["epoch"],
+                  validation_data=val_data, callbacks=callbacks, verbose=0)
+    if schedule.best_weights is not None:
+        model.set_weights(schedule.best_weights)
     digests = hvd_tf.allgather_object(_weights_digest(model))
     if len(set(digests)) != 1:
         raise RuntimeError(f"weights differ across ranks after training: {digests}")
     log.info("weights identical on %d ranks (sha256 %s)", hvd.size(), digests[0][:16])
     if hvd.rank() == 0:
-        losses = _read_state(checkpoint_dir, identity)["history"]
-        meta = {
-            "target": options.target, "target_units": target_units, "npix": npix,
-            "width_kpc": float(attrs["width_kpc"]), "deposition_mode": str(attrs["deposition_mode"]),
-            "emission_model": str(attrs.get("emission_model", "")), "mask": options.mask,
-            "input_normalisation": input_norm.to_dict(), "target_normalisation": target_norm.to_dict(),
-            "trainset": str(Path(options.data).resolve()), "trainset_fingerprint": identity["trainset_fingerprint"],
-            "split_seed": options.seed, "split_fractions": list(options.split),
-            "split_halos": {name: np.unique(halo_of[idx], axis=0).tolist() for name, idx in splits.items()},
-            "options": plain(options),
-            "ranks": hvd.size(), "weights_sha256": digests[0], "history": losses, "versions": _versions(),
-        }
-        save_bundle(options.out, model, meta)
-        log.info("wrote bundle %s", options.out)
+        final = _read_state(checkpoint_dir, identity)
+        meta.update({"init_seed": init_seed, "weights_sha256": digests[0], "history": final["history"],
+                     "schedule": {"monitor": monitor, **final["schedule"]}})
+        save_bundle(out, model, meta)
+        log.info("wrote bundle %s (best %s %.5g at epoch %d)", out, monitor, final["schedule"]["best"],
+                 final["schedule"]["best_epoch"])
 
 
 def _place_on_devices(tf, hvd, options):
@@ -219,7 +313,8 @@ def _read_state(checkpoint_dir: Path, identity: dict) -> dict:
     """The last checkpoint's state, or a fresh one; refuses a checkpoint made from other data or settings."""
     path = checkpoint_dir / "state.json"
     if not (path.exists() and (checkpoint_dir / "model.h5").exists()):
-        return {"epoch": 0, "history": {}, "identity": identity}
+        return {"epoch": 0, "history": {}, "identity": identity,
+                "schedule": {"best": float("inf"), "best_epoch": 0, "wait": 0, "lr_wait": 0, "stopped": False}}
     state = json.loads(path.read_text())
     if state.get("identity") != identity:
         raise InputError(f"{checkpoint_dir}: checkpoint was made from another training set or with other "
@@ -273,13 +368,45 @@ class _AverageBatchNormStatistics(keras().callbacks.Callback):
             variable.assign(self.hvd.allreduce(variable, op=self.hvd.Average))
 
 
-class _Checkpoint(keras().callbacks.Callback):
-    """Rank 0: model with optimizer state and the loss history after every epoch, replaced atomically."""
+class _ValidationSchedule(keras().callbacks.Callback):
+    """Every rank, after the metrics are averaged: keep the weights of the best monitored loss, halve the
+    learning rate after `lr_patience` epochs without improvement (past the warm-up), stop after `patience`.
+    All ranks see the same averaged loss, so they take the same decisions."""
 
-    def __init__(self, directory: Path, state: dict, log):
+    def __init__(self, monitor: str, options: TrainOptions, state: dict, checkpoint_dir: Path):
+        super().__init__()
+        self.monitor, self.options, self.state = monitor, options, dict(state["schedule"])
+        best = checkpoint_dir / BEST_WEIGHTS_FILE
+        self.best_weights = None
+        if state["epoch"] > 0 and best.exists():
+            with np.load(best, allow_pickle=False) as saved:
+                self.best_weights = [saved[f"w{i}"] for i in range(len(saved.files))]
+
+    def on_epoch_end(self, epoch, logs=None):
+        value, s = float(logs[self.monitor]), self.state
+        if value < s["best"]:
+            s.update(best=value, best_epoch=epoch + 1, wait=0, lr_wait=0)
+            self.best_weights = self.model.get_weights()
+        else:
+            s["wait"], s["lr_wait"] = s["wait"] + 1, s["lr_wait"] + 1
+            if s["lr_wait"] >= self.options.lr_patience and epoch + 1 > self.options.warmup_epochs:
+                lr = self.model.optimizer.learning_rate
+                lr.assign(lr * 0.5)
+                s["lr_wait"] = 0
+            if self.options.patience and s["wait"] >= self.options.patience:
+                s["stopped"] = True
+                self.model.stop_training = True
+        logs["lr"] = float(self.model.optimizer.learning_rate.numpy())
+
+
+class _Checkpoint(keras().callbacks.Callback):
+    """Rank 0: model with optimizer state, the best weights, the schedule and the loss history after every
+    epoch; each file replaced atomically, the state (which names the epoch) last."""
+
+    def __init__(self, directory: Path, state: dict, schedule: _ValidationSchedule, log):
         super().__init__()
         self.directory, self.history, self.log = directory, dict(state["history"]), log
-        self.identity = state["identity"]
+        self.identity, self.schedule = state["identity"], schedule
         directory.mkdir(parents=True, exist_ok=True)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -287,8 +414,13 @@ class _Checkpoint(keras().callbacks.Callback):
             self.history.setdefault(key, []).append(float(value))
         self.model.save(self.directory / "model.partial.h5")
         os.replace(self.directory / "model.partial.h5", self.directory / "model.h5")
+        if self.schedule.state["best_epoch"] == epoch + 1:
+            with open(self.directory / "best.partial.npz", "wb") as f:
+                np.savez(f, **{f"w{i}": w for i, w in enumerate(self.schedule.best_weights)})
+            os.replace(self.directory / "best.partial.npz", self.directory / BEST_WEIGHTS_FILE)
         partial = self.directory / "state.partial.json"
-        partial.write_text(json.dumps({"epoch": epoch + 1, "history": self.history, "identity": self.identity}))
+        partial.write_text(json.dumps({"epoch": epoch + 1, "history": self.history, "identity": self.identity,
+                                       "schedule": self.schedule.state}))
         os.replace(partial, self.directory / "state.json")
         self.log.info("epoch %d: %s", epoch + 1, ", ".join(f"{k} {v:.5g}" for k, v in (logs or {}).items()))
         if os.environ.get(KILL_AFTER_EPOCHS_ENV) == str(epoch + 1):

@@ -8,9 +8,9 @@ import pytest
 from conftest import TINY_TRAINING, run_mpipaint
 from mpipaint.errors import InputError
 from mpipaint.model.bundle import load_bundle
-from mpipaint.model.norm import Normalisation, RunningStats
+from mpipaint.model.norm import Normalisation, RunningStats, coarser_than_trained, out_of_range
 from mpipaint.model.unet import build_unet
-from mpipaint.train import KILL_AFTER_EPOCHS_ENV, split_by_halo
+from mpipaint.train import KILL_AFTER_EPOCHS_ENV, SYMMETRIES, dihedral, map_and_total_loss, split_by_halo
 
 TINY = TINY_TRAINING
 
@@ -25,7 +25,7 @@ def test_full_size_unet_has_the_papers_parameter_count():
 @pytest.mark.parametrize("scheme,space", [("minmax", "log"), ("4sigma", "log"), ("minmax", "linear")])
 def test_normalisation_round_trip(scheme, space):
     rng = np.random.default_rng(1)
-    images = [10 ** rng.normal(6, 1.5, (32, 32)) for _ in range(4)]
+    images = [10 ** rng.normal(6, 0.8, (32, 32)) for _ in range(4)]  # within the default 8-dex range
     images[0][:4] = 0.0  # empty pixels
     stats = RunningStats(space)
     for image in images:
@@ -38,6 +38,74 @@ def test_normalisation_round_trip(scheme, space):
     assert inside.mean() > 0.99
     np.testing.assert_allclose(norm.inverse(z)[inside], images[1][inside], rtol=1e-6)
     assert np.all(norm.inverse(norm.forward(images[0]))[:4] == 0.0)  # zeros stay zero
+
+
+def test_log_minmax_range_is_capped_below_the_brightest_pixel():
+    """A 16-dex spread: the fitted range is 8 dex below the peak; fainter pixels become empty (z = 0) and
+    hold a negligible share of the total, which the round trip keeps to 1e-6."""
+    rng = np.random.default_rng(2)
+    image = 10 ** rng.uniform(20, 36, (64, 64))
+    stats = RunningStats("log")
+    stats.add(image)
+    norm = stats.fit("minmax")
+    assert norm.high == pytest.approx(np.log10(image.max())) and norm.high - norm.low == pytest.approx(8.0)
+    back = norm.inverse(norm.forward(image))
+    faint = image < 10**norm.low
+    assert faint.mean() > 0.4 and np.all(back[faint] == 0)
+    assert back.sum() == pytest.approx(image.sum(), rel=1e-6)
+
+
+@pytest.mark.parametrize("scheme,space,limit", [("minmax", "log", lambda n: 2 * 10**n.high),
+                                                ("minmax", "linear", lambda n: 2 * n.high),
+                                                ("4sigma", "log", lambda n: 10**n.high)])
+def test_painted_values_are_bounded_and_counted_at_the_bound(scheme, space, limit):
+    rng = np.random.default_rng(3)
+    stats = RunningStats(space)
+    stats.add(10 ** rng.normal(1, 0.3, (32, 32)))
+    norm = stats.fit(scheme)
+    z = np.zeros((2, 8, 8))
+    z[0, :2] = 1e6  # a runaway output: 16 of 64 pixels
+    x = norm.inverse(z)
+    assert np.isfinite(x).all() and x.max() == pytest.approx(limit(norm), rel=1e-9)
+    np.testing.assert_allclose(norm.at_bound(z), [0.25, 0.0])
+
+
+def test_outside_fraction_counts_pixels_brighter_than_the_fitted_input_range():
+    norm = Normalisation(scheme="minmax", space="log", low=2.0, high=6.0, floor=100.0)
+    maps = np.full((3, 10, 10), 1e4)
+    maps[1, :3] = 1e7  # 30 % above
+    maps[2, 0, :5], maps[2, 1, :5] = 10.0, 0.0  # 5 % below and 5 % empty: both map to z = 0, as trained
+    np.testing.assert_allclose(norm.outside_fraction(maps), [0.0, 0.3, 0.0])
+    np.testing.assert_array_equal(out_of_range(norm.outside_fraction(maps), [0.0, 0.0, 0.0]), [0, 1, 0])
+    np.testing.assert_array_equal(out_of_range([0.0, 0.0], [0.0, 0.002]), [0, 1])
+    np.testing.assert_array_equal(out_of_range([0.0, 0.0], [0.0, 0.0], coarser=True), [1, 1])
+    assert coarser_than_trained(8.0e9, 1.0e9) and not coarser_than_trained(1.19e9, 1.0e9)
+    assert not coarser_than_trained(None, 1.0e9)
+
+
+def test_the_eight_symmetries_of_the_square_are_distinct_and_keep_the_total():
+    image = np.arange(16.0).reshape(4, 4) ** 2
+    variants = [dihedral(image, k) for k in range(SYMMETRIES)]
+    assert len({v.tobytes() for v in variants}) == 8
+    assert all(v.sum() == image.sum() for v in variants)
+    centre = np.zeros((5, 5))
+    centre[2, 2] = 1.0
+    assert all(dihedral(centre, k)[2, 2] == 1.0 for k in range(SYMMETRIES))  # the halo centre stays put
+
+
+def test_total_loss_term_is_the_squared_log10_error_of_the_map_total():
+    """The TensorFlow loss against numpy: MSE in z plus weight x (log10 of the physical totals' ratio)^2."""
+    import tensorflow as tf
+
+    norm = Normalisation(scheme="minmax", space="log", low=30.0, high=40.0, floor=1e30)
+    rng = np.random.default_rng(4)
+    z_true = rng.uniform(0, 1, (2, 8, 8, 1)).astype(np.float32)
+    z_pred = np.clip(z_true + rng.normal(0, 0.05, z_true.shape), 0, 1).astype(np.float32)
+    loss = map_and_total_loss(tf, norm, 0.5)(tf.constant(z_true), tf.constant(z_pred)).numpy()
+    x_true, x_pred = norm.inverse(z_true[..., 0]), norm.inverse(z_pred[..., 0])
+    expected = ((z_true - z_pred) ** 2).mean(axis=(1, 2, 3)) + 0.5 * np.log10(
+        x_pred.sum(axis=(1, 2)) / x_true.sum(axis=(1, 2))) ** 2
+    np.testing.assert_allclose(loss, expected, rtol=2e-4)
 
 
 def test_nan_and_negative_pixels_are_refused():

@@ -176,6 +176,13 @@ class Snapshot:
     def num_particles(self, ptype: int) -> int:
         return int(self.header.num_part_total[ptype])
 
+    def typical_mass_msun(self, ptype: int, sample: int = 1000) -> float:
+        """The median mass of the first `sample` particles of a type [Msun]: the mass resolution of the run."""
+        count = min(sample, self.num_particles(ptype))
+        if count == 0:
+            raise InputError(f"{self.path}: no PartType{ptype} particles, so no mass resolution")
+        return float(np.median(self.read(ptype, "Masses", 0, count)))
+
     def read(self, ptype: int, field: str, start: int = 0, stop: int | None = None,
              physical: bool = True) -> np.ndarray:
         """Particles [start, stop) of type `ptype`, field `field`, physical units unless physical=False."""

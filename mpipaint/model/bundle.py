@@ -6,6 +6,9 @@
                           seed and halos per split, the training options, software versions
 
 `load_bundle(path, maps=...)` refuses a bundle whose metadata do not fit the maps it is given.
+
+A deep ensemble (`train --members K`) is a directory of K bundles of one target, trained on one split from
+different initialisations, listed in `ensemble.json`; `member_paths` expands it wherever a bundle is named.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from mpipaint.errors import InputError
 from mpipaint.model.keras_env import keras
 from mpipaint.model.norm import Normalisation
 
-MODEL_FILE, META_FILE = "model.h5", "bundle.json"
+MODEL_FILE, META_FILE, ENSEMBLE_FILE = "model.h5", "bundle.json", "ensemble.json"
 MAP_KEYS = ("npix", "width_kpc", "deposition_mode")  # what maps a bundle fits (training-set attributes too)
 
 
@@ -63,6 +66,46 @@ def save_bundle(path, model, meta: dict) -> Path:
     model.save(path / MODEL_FILE, include_optimizer=False)
     (path / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
     return path
+
+
+def write_ensemble(path, target: str, members: list[str]) -> Path:
+    """List an ensemble's member bundles (directories relative to `path`) in its ensemble.json."""
+    path = Path(path)
+    (path / ENSEMBLE_FILE).write_text(json.dumps({"target": target, "members": members}, indent=2))
+    return path
+
+
+def member_paths(path) -> list[Path]:
+    """The bundle directories behind a model path: an ensemble's members, or the bundle itself."""
+    path = Path(path)
+    listing = path / ENSEMBLE_FILE
+    if not listing.exists():
+        return [path]
+    members = json.loads(listing.read_text()).get("members")
+    if not members or not all(isinstance(m, str) and "/" not in m and m not in (".", "..") for m in members):
+        raise InputError(f"{listing}: 'members' must list the member bundles' directory names")
+    return [path / m for m in members]
+
+
+def load_bundles_by_target(paths, maps: dict | None = None) -> dict[str, list[Bundle]]:
+    """Every bundle behind `paths` (ensembles expanded), grouped by target; all must fit the same maps
+    (MAP_KEYS) and the members of one target the same training split and normalisation."""
+    grouped: dict[str, list[Bundle]] = {}
+    first_path, first = None, None
+    for path in (p for given in paths for p in member_paths(given)):
+        bundle = load_bundle(path, maps)
+        if first is None:
+            first_path, first = path, bundle.meta
+        for key in MAP_KEYS:
+            if bundle.meta[key] != first[key]:
+                raise InputError(f"{path}: {key} {bundle.meta[key]!r} differs from {first_path}'s {first[key]!r}")
+        members = grouped.setdefault(bundle.meta["target"], [])
+        for key in ("split_halos", "target_normalisation", "input_normalisation"):
+            if members and bundle.meta[key] != members[0].meta[key]:
+                raise InputError(f"{path}: a second '{bundle.meta['target']}' bundle with another {key}: "
+                                 "bundles of one target form an ensemble and must share their training")
+        members.append(bundle)
+    return grouped
 
 
 def load_bundle(path, maps: dict | None = None) -> Bundle:

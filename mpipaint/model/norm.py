@@ -3,13 +3,25 @@ unchanged to DMO and lower-resolution inputs (the paper, section 2.1).
 
 Transforms (per map kind):
   space 'log':    y = log10(x)   space 'linear': y = x (the paper's T_lin model)
-  scheme 'minmax': z = (y - min) / (max - min)          fitted min and max of y
+  scheme 'minmax': z = (y - min) / (max - min)          fitted min and max of y, min raised to
+                                                        max - range_dex in log space
   scheme '4sigma': z = (y - (mu - 4 sigma)) / (8 sigma)  fitted mean and std of y, clipped to 0..1
 
 Pixels: NaN or negative values are refused (InputError): a physical map cannot hold them. Zero pixels
 (empty of particles or of hot gas) are statistics-free: the constants are fitted on positive pixels only,
 a zero maps to z = 0, and z <= 0 maps back to x = 0. The inverse is exact inside the fitted range; the
 '4sigma' clip is not invertible (about 0.01 % of pixels fall outside mu +- 4 sigma).
+
+Range: in log space a few faint pixels (SPH kernel edges, 1e-17 of the peak surface brightness) set the
+paper's minmax range: 17.8 dex for X-ray on the example, so an output error of 0.02 in z is a factor 2.3
+at the peak, where Lx comes from. `range_dex` (default 8) caps the fitted range below the brightest pixel;
+fainter pixels map to 0 like empty ones (on the example they hold < 1e-7 of Lx and Mgas).
+
+Bounds: a network can output any z, and a log-space z above the trained range is exponentiated without
+limit (a ReLU head on an out-of-range input painted Lx = 1e56 erg/s). `inverse` clips z to `z_max`: the
+top of the fitted range plus BOUND_DEX in log space (a pixel may exceed the brightest fitted training value
+by at most a factor 10**BOUND_DEX = 2), twice the top in linear space, and the top itself for '4sigma'.
+`at_bound` and `outside_fraction` measure how much of a map sits at that bound or outside the fitted range.
 """
 from __future__ import annotations
 
@@ -18,6 +30,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from mpipaint.errors import InputError
+
+BOUND_DEX = float(np.log10(2.0))  # log-space predictions may exceed the fitted top by at most this [dex]
+AT_BOUND_TOLERANCE = 1e-4  # normalised units: an output this close to z_max counts as at the bound
+DEFAULT_RANGE_DEX = 8.0  # 'minmax' in log space: at most this many dex below the brightest training pixel
+FLAG_FRACTION = 1e-3  # a painted map is out of range when more of its pixels are outside or at the bound
+RESOLUTION_TOLERANCE = 2.0  # inputs whose DM particles are heavier than the training run's by more are flagged
 
 
 @dataclass(frozen=True)
@@ -36,23 +54,59 @@ class Normalisation:
         positive = x > 0
         y = np.where(positive, self._to_space(np.where(positive, x, 1.0)), self.low)
         z = (y - self.low) / (self.high - self.low)
-        z = np.where(positive, z, 0.0)
+        z = np.where(positive, np.maximum(z, 0.0), 0.0)
+        return np.minimum(z, 1.0) if self.scheme == "4sigma" else z
+
+    @property
+    def z_max(self) -> float:
+        """The largest normalised value that `inverse` passes on (see the module docstring)."""
         if self.scheme == "4sigma":
-            z = np.clip(z, 0.0, 1.0)
-        return z
+            return 1.0
+        if self.space == "log":
+            return 1.0 + BOUND_DEX / (self.high - self.low)
+        return (2.0 * self.high - self.low) / (self.high - self.low)
 
     def inverse(self, z) -> np.ndarray:
-        """Normalised map(s) -> physical units (float64); z <= 0 -> 0."""
-        z = np.asarray(z, dtype=np.float64)
+        """Normalised map(s) -> physical units (float64); z <= 0 -> 0, z clipped to z_max."""
+        z = np.minimum(np.asarray(z, dtype=np.float64), self.z_max)
         y = self.low + z * (self.high - self.low)
         x = 10.0**y if self.space == "log" else y
         return np.where(z > 0, x, 0.0)
+
+    def at_bound(self, z) -> np.ndarray:
+        """Fraction of each map's pixels (last two axes) whose normalised output is at the upper bound."""
+        return (np.asarray(z) >= self.z_max - AT_BOUND_TOLERANCE).mean(axis=(-2, -1))
+
+    def outside_fraction(self, x) -> np.ndarray:
+        """Fraction of each map's pixels (last two axes) brighter than the fitted range: there the network
+        extrapolates. Fainter pixels map to z = 0 like empty ones, a case it was trained on (CIC fringes of
+        a single particle fall below the fitted range in most FP maps)."""
+        x = np.asarray(x, dtype=np.float64)
+        positive = x > 0
+        y = self._to_space(np.where(positive, x, 1.0))
+        return (positive & (y > self.high)).mean(axis=(-2, -1))
 
     def _to_space(self, x):
         return np.log10(x) if self.space == "log" else x
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def out_of_range(dm_outside, at_bound, coarser: bool = False) -> np.ndarray:
+    """1 where a painted map's DM input or its output lies outside the trained range (see FLAG_FRACTION),
+    or everywhere when the input run is coarser than the training run (see `coarser_than_trained`)."""
+    flags = (np.asarray(dm_outside) > FLAG_FRACTION) | (np.asarray(at_bound) > FLAG_FRACTION) | coarser
+    return flags.astype(np.uint8)
+
+
+def coarser_than_trained(input_particle_mass, trained_particle_mass) -> bool:
+    """Whether DM maps come from particles heavier than the training run's by more than RESOLUTION_TOLERANCE:
+    their pixels can all lie inside the trained range while their shot noise does not (64x coarser maps
+    painted Lx 6.5x high on the example, none of their pixels outside the range). Unknown masses: False."""
+    if input_particle_mass is None or trained_particle_mass is None:
+        return False
+    return float(input_particle_mass) > RESOLUTION_TOLERANCE * float(trained_particle_mass)
 
 
 def check_pixels(x: np.ndarray, what: str) -> np.ndarray:
@@ -83,11 +137,13 @@ class RunningStats:
         self.low, self.high = min(self.low, y.min()), max(self.high, y.max())
         self.floor = min(self.floor, x.min())
 
-    def fit(self, scheme: str) -> Normalisation:
+    def fit(self, scheme: str, range_dex: float = DEFAULT_RANGE_DEX) -> Normalisation:
         if self.count == 0:
             raise InputError("no positive pixels in the training maps: cannot fit a normalisation")
         if scheme == "minmax":
             low, high = self.low, self.high
+            if self.space == "log":
+                low = max(low, high - range_dex)
         elif scheme == "4sigma":
             mean = self.total / self.count
             std = np.sqrt(max(self.total_sq / self.count - mean**2, 0.0))

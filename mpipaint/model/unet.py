@@ -1,23 +1,29 @@
 """The U-net of Chadayammuri et al. (2023), Table A1, with width, depth and image size configurable.
 
-Encoder: per level two (3x3 conv, batch norm, ReLU) then 2x2 max pooling; filters base * 2^level
+Encoder: per level two (3x3 conv, batch norm with momentum BN_MOMENTUM, ReLU) then 2x2 max pooling; filters base * 2^level
 (64-128-256-512 at full size). Bottleneck: two conv blocks of base * 2^depth (1024). Decoder: per level a
 2x2 stride-2 transposed conv with ReLU, concatenation with the encoder level's output, two conv blocks.
 Head: a 1x1 conv to one channel, ReLU for 'minmax' targets and sigmoid for '4sigma' ones (the paper's
-choice), optionally multiplied by a mask input that is 0 where the DM map is empty. At full size
+choice), optionally multiplied by a mask input that is 0 where the DM map is empty. The ReLU is left
+unbounded so that its gradient never vanishes in training; predictions are bounded where they are mapped
+back to physical units (`Normalisation.inverse`). At full size
 (base 64, depth 4, 512x512) this has 31,054,145 parameters (11,776 non-trainable), as Table A1.
 """
 from __future__ import annotations
 
 from mpipaint.model.keras_env import keras
 
-HEAD_ACTIVATION = {"minmax": "relu", "4sigma": "sigmoid", "linear": "relu"}
+HEAD_ACTIVATION = {"minmax": "relu", "4sigma": "sigmoid"}
+# Keras' default 0.99 leaves a quarter of the initial statistics in the moving averages after 140 steps (a
+# small run's whole training): inference then painted the example's gas 3x low while training-mode
+# outputs were right. 0.9 forgets the start within a few dozen steps.
+BN_MOMENTUM = 0.9
 
 
 def _conv_block(layers, x, filters):
     for _ in range(2):
         x = layers.Conv2D(filters, 3, padding="same")(x)
-        x = layers.BatchNormalization()(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
         x = layers.Activation("relu")(x)
     return x
 
