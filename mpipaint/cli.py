@@ -14,9 +14,11 @@ NO_MPI_VERBS = ("demo", "jobs", "export-fits")  # these never start MPI (login n
 
 def _synth(args):
     from mpipaint.synth import SynthConfig, generate  # noqa: PLC0415 - import only what the verb needs
+    from mpipaint.units import tng_snapshots  # noqa: PLC0415
 
     cfg = section(args.config, "synth", SynthConfig, {
         "seed": args.seed, "halos": args.halos, "dm_particles": args.dm_particles,
+        "snapshots": tng_snapshots(args.snap) if args.snap else None,
         "num_files": args.files, "flavour": args.flavour}, CONFIG_SECTIONS)
     generate(cfg, args.out)
 
@@ -47,7 +49,9 @@ def _train(args):
         "data": args.data, "out": args.out, "target": args.target, "scheme": args.scheme, "space": args.space,
         "mask": args.mask, "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
         "warmup_epochs": args.warmup_epochs, "base_filters": args.base_filters, "depth": args.depth,
-        "seed": args.seed, "mixed_precision": args.mixed_precision}, CONFIG_SECTIONS)
+        "seed": args.seed, "mixed_precision": args.mixed_precision, "members": args.members,
+        "patience": args.patience, "lr_patience": args.lr_patience, "total_weight": args.total_weight,
+        "augment": args.augment, "split": tuple(args.split) if args.split else None}, CONFIG_SECTIONS)
     run_train(options)
 
 
@@ -57,7 +61,8 @@ def _evaluation_options(args, verb):
     return section(args.config, verb, EvaluateOptions, {
         "models": tuple(args.model) if args.model else None, "data": args.data, "out": args.out,
         "split": args.split, "inputs": tuple(args.input) if args.input else None, "per_dex": args.per_dex,
-        "bootstrap": getattr(args, "bootstrap", None)}, CONFIG_SECTIONS)
+        "bootstrap": getattr(args, "bootstrap", None),
+        "snapshots": tuple(args.snapshots) if args.snapshots else None}, CONFIG_SECTIONS)
 
 
 def _evaluate(args):
@@ -124,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth = verbs.add_parser("synth", help="write the example universe (FP, DMO, FP-2, FP-3) in TNG layout")
     synth.add_argument("--out", required=True, help="directory to write the runs into")
     synth.add_argument("--seed", type=int)
-    synth.add_argument("--halos", type=int, help="halos per snapshot (default 24)")
+    synth.add_argument("--halos", type=int, help="halos per snapshot (default 32)")
+    synth.add_argument("--snap", type=int, nargs="+", help="TNG snapshot numbers to write, at their TNG "
+                       "redshifts (default 67 99; known: 50 67 78 84 91 99)")
     synth.add_argument("--dm-particles", type=int, help="DM particles in halos per snapshot (default 250000)")
     synth.add_argument("--files", type=int, help="chunks per snapshot and catalog (default 4)")
     synth.add_argument("--flavour", choices=("tng", "gadget4"), help="on-disk header flavour (default tng)")
@@ -164,13 +171,25 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--scheme", choices=("minmax", "4sigma"))
     train.add_argument("--space", choices=("log", "linear"), help="linear: the paper's T_lin model")
     train.add_argument("--mask", action="store_const", const=True, help="zero output where the DM map is empty")
-    train.add_argument("--epochs", type=int)
+    train.add_argument("--epochs", type=int, help="at most this many epochs (default 20)")
+    train.add_argument("--patience", type=int, help="stop after this many epochs without a better validation "
+                       "loss (default 10; 0: never)")
+    train.add_argument("--lr-patience", type=int, help="halve the learning rate after this many epochs without "
+                       "a better validation loss (default 4)")
+    train.add_argument("--total-weight", type=float, help="weight of the squared log10 error of each map's total "
+                       "in the loss (default 0.01; 0: the paper's pixel MSE alone)")
+    train.add_argument("--no-augment", dest="augment", action="store_const", const=False,
+                       help="no random flips and rotations of training images")
+    train.add_argument("--members", type=int, help="deep ensemble: train this many bundles from different "
+                       "initialisations into OUT/member_K (default 1)")
     train.add_argument("--batch-size", type=int, help="images per rank per step (default 4)")
     train.add_argument("--lr", type=float, help="Adam learning rate per rank (default 1e-3; x ranks)")
     train.add_argument("--warmup-epochs", type=int)
     train.add_argument("--base-filters", type=int, help="first-level filters (64 = the paper's)")
     train.add_argument("--depth", type=int, help="pooling levels (4 = the paper's)")
-    train.add_argument("--seed", type=int, help="split and shuffle seed")
+    train.add_argument("--seed", type=int, help="split and shuffle seed (member K initialises with seed + K)")
+    train.add_argument("--split", type=float, nargs=3, metavar=("TRAIN", "VALIDATION", "TEST"),
+                       help="fractions of the halos in each split (default 0.8 0.1 0.1)")
     train.add_argument("--mixed-precision", action="store_const", const=True, help="float16 compute (GPU)")
     train.add_argument("--config", help="YAML config with a 'train:' section")
     train.set_defaults(handler=_train)
@@ -180,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
                        ("calibrate", "correction tables: true / predicted distribution functions of Lx and "
                                      "Mgas per input (FP, DMO, FP-2, FP-3) -> HDF5")):
         sub = verbs.add_parser(verb, help=text)
-        sub.add_argument("--model", action="append", help="model bundle (repeat for several targets)")
+        sub.add_argument("--model", action="append", help="model bundle or ensemble (repeat for several targets)")
         sub.add_argument("--data", help="the full-physics training set the bundles were trained on")
         sub.add_argument("--out", help="report directory" if verb == "evaluate" else "corrections file (HDF5)")
         sub.add_argument("--split", choices=("train", "validation", "test", "all"),
@@ -188,15 +207,18 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--input", action="append", metavar="NAME=TRAINSET",
                          help="DM-only training set (e.g. dmo=..., fp2=..., fp3=...) predicted against FP truth")
         sub.add_argument("--per-dex", type=int, help="distribution-function bins per dex (default 4)")
+        sub.add_argument("--snapshots", type=int, nargs="+", help="only images of these snapshots (default all)")
         if verb == "evaluate":
-            sub.add_argument("--bootstrap", type=int, help="scaling-relation bootstrap resamples (default 1000)")
+            sub.add_argument("--bootstrap", type=int, help="bootstrap resamples for the scaling relation and the "
+                             "MPE intervals (default 1000)")
         sub.add_argument("--config", help=f"YAML config with a '{verb}:' section")
         sub.set_defaults(handler=_evaluate if verb == "evaluate" else _calibrate)
 
     paint = verbs.add_parser("paint", help="DMO box -> per-halo painted Lx, Mgas, T and projected DM mass "
                              "(parallel HDF5; run under mpirun)")
     paint.add_argument("box", nargs="?", help="snapshot file, one chunk of it, or its snapdir")
-    paint.add_argument("--model", action="append", help="model bundle (repeat for several targets)")
+    paint.add_argument("--model", action="append", help="model bundle or ensemble directory (repeat for several "
+                       "targets; bundles of one target are painted as an ensemble: mean and std)")
     paint.add_argument("--out", help="painted catalog (HDF5); re-running resumes it")
     paint.add_argument("--catalog", help="group catalog (default: found from the TNG layout)")
     paint.add_argument("--min-m200c", type=float, help="halos painted: M200c above this [Msun] (default 1e14)")

@@ -24,6 +24,7 @@ from mpipaint.errors import InputError
 from mpipaint.io import painted
 from mpipaint.io.hdf5 import open_hdf5, require_dataset
 from mpipaint.model.bundle import MAP_KEYS
+from mpipaint.model.norm import coarser_than_trained, out_of_range
 from mpipaint.parallel import COMM, get_logger, my_share
 
 SPLITS = ("train", "validation", "test", "all")
@@ -43,7 +44,8 @@ class EvaluateOptions:
     per_dex: int = 4  # distribution-function bins per dex
     profile_bins: int = 20
     pdf_bins: int = 50
-    bootstrap: int = 1000  # scaling-relation resamples
+    bootstrap: int = 1000  # resamples for the scaling relation and the MPE intervals
+    snapshots: tuple = None  # only images of these snapshots (e.g. calibrate on some, check on another)
 
     def __post_init__(self):
         inputs = self.inputs or ()
@@ -52,6 +54,8 @@ class EvaluateOptions:
         if not isinstance(inputs, (list, tuple)):
             raise ValueError(f"inputs must be NAME=TRAINSET items or a mapping, got {inputs!r}")
         object.__setattr__(self, "inputs", tuple(str(item) for item in inputs))
+        if self.snapshots is not None:
+            object.__setattr__(self, "snapshots", tuple(int(n) for n in self.snapshots))
         if not (self.models and self.data and self.out):
             raise ValueError("'models', 'data' and 'out' are required")
         if self.split not in SPLITS:
@@ -75,7 +79,11 @@ class Sample:
     redshift: np.ndarray
     box_size: np.ndarray  # physical kpc
     mdm_proj: np.ndarray  # Msun
-    predicted: dict  # target -> per-image totals (painted-catalog quantities)
+    predicted: dict  # target -> per-image totals (painted-catalog quantities), ensemble mean
+    members: dict = field(default_factory=dict)  # target -> (members, images) totals of each member
+    at_bound: dict = field(default_factory=dict)  # target -> per-image fraction of output pixels at the bound
+    dm_outside: np.ndarray = None  # per-image fraction of DM pixels outside the trained input range
+    coarser: bool = False  # DM particles heavier than the training run's (norm.coarser_than_trained)
     true: dict = field(default_factory=dict)
     profiles_predicted: dict = field(default_factory=dict)  # target -> (N, bins)
     profiles_true: dict = field(default_factory=dict)
@@ -89,26 +97,29 @@ class Sample:
         which = which.ravel()
         return unique, np.bincount(which, weights=values) / np.bincount(which)
 
+    def halo_keys(self) -> np.ndarray:
+        return np.stack([self.snapshot, self.halo_id], axis=1)
+
+    def flagged(self) -> np.ndarray:
+        """Per image: 1 where the inputs or any target's outputs lie outside the trained range."""
+        bound = np.max([self.at_bound[t] for t in self.at_bound], axis=0) if self.at_bound else 0.0
+        return out_of_range(self.dm_outside, bound, self.coarser)
+
     def volume_mpc3(self, fraction: float) -> float:
         snaps = np.unique(self.snapshot)
         return sum(stats.comoving_volume_mpc3(self.box_size[self.snapshot == s][0],
                                               self.redshift[self.snapshot == s][0], 1, fraction) for s in snaps)
 
 
-def load_bundles(paths, data_attrs: dict):
-    """Bundles by target, each checked against the training set's maps; they must share one split."""
-    from mpipaint.model.bundle import load_bundle  # noqa: PLC0415 - TensorFlow only here
+def load_bundles(paths, data_attrs: dict) -> dict:
+    """Bundles by target (lists: ensembles expanded), each checked against the training set's maps; they
+    must share one split."""
+    from mpipaint.model.bundle import load_bundles_by_target  # noqa: PLC0415 - TensorFlow only here
 
     maps = {"npix": int(data_attrs["npix"]), "width_kpc": float(data_attrs["width_kpc"]),
             "deposition_mode": str(data_attrs["deposition_mode"])}
-    bundles = {}
-    for path in paths:
-        bundle = load_bundle(path, maps=maps)
-        target = bundle.meta["target"]
-        if target in bundles:
-            raise InputError(f"{path}: a second bundle for target '{target}'")
-        bundles[target] = bundle
-    splits = {json.dumps(b.meta["split_halos"], sort_keys=True) for b in bundles.values()}
+    bundles = load_bundles_by_target(paths, maps)
+    splits = {json.dumps(b[0].meta["split_halos"], sort_keys=True) for b in bundles.values()}
     if len(splits) != 1:
         raise InputError(f"{', '.join(map(str, paths))}: bundles were trained with different halo splits")
     return bundles
@@ -121,16 +132,21 @@ def _attrs(path) -> dict:
         return {key: f.attrs[key] for key in f.attrs}
 
 
-def split_images(path, bundle_meta: dict, split: str) -> np.ndarray:
-    """Indices of the images of `path` whose halo is in the bundle's `split` (all images for 'all')."""
+def split_images(path, bundle_meta: dict, split: str, snapshots=None) -> np.ndarray:
+    """Indices of the images of `path` whose halo is in the bundle's `split` (all images for 'all'), of
+    the given snapshots only (all when None)."""
     with open_hdf5(path) as f:
         keys = np.stack([require_dataset(f, "snapshot")[()], require_dataset(f, "halo_id")[()]], axis=1)
+    wanted = np.ones(len(keys), bool) if snapshots is None else np.isin(keys[:, 0], snapshots)
     if split == "all":
-        return np.arange(len(keys))
-    chosen = {tuple(h) for h in bundle_meta["split_halos"][split]}
-    indices = np.array([i for i, key in enumerate(map(tuple, keys.tolist())) if key in chosen], dtype=np.int64)
+        chosen = None
+    else:
+        chosen = {tuple(h) for h in bundle_meta["split_halos"][split]}
+    indices = np.array([i for i, key in enumerate(map(tuple, keys.tolist()))
+                        if wanted[i] and (chosen is None or key in chosen)], dtype=np.int64)
     if not len(indices):
-        raise InputError(f"{path}: no images of the bundle's '{split}' halos (another training set?)")
+        raise InputError(f"{path}: no images of the bundle's '{split}' halos"
+                         + (f" in snapshots {list(snapshots)}" if snapshots is not None else " (another training set?)"))
     return indices
 
 
@@ -143,9 +159,9 @@ def _halo_groups(keys, indices) -> list[np.ndarray]:
 
 def predict_sample(bundles: dict, path, indices, options: EvaluateOptions, with_truth: bool,
                    with_predictions: bool = True) -> Sample | None:
-    """Every bundle on the DM maps of images `indices` of training set `path` (and/or the truth's
+    """Every target's bundles on the DM maps of images `indices` of training set `path` (and/or the truth's
     reductions; the network runs only with_predictions); rank 0 gets the Sample."""
-    from mpipaint.model.infer import Predictor  # noqa: PLC0415
+    from mpipaint.model.infer import EnsemblePredictor  # noqa: PLC0415
 
     attrs = _attrs(path)
     width, npix = float(attrs["width_kpc"]), int(attrs["npix"])
@@ -161,30 +177,36 @@ def predict_sample(bundles: dict, path, indices, options: EvaluateOptions, with_
         keys = np.stack([f["snapshot"][()], f["halo_id"][()]], axis=1)[indices]
         for group in my_share(_halo_groups(keys, np.asarray(indices))):
             dm = f["dm"][group].astype(np.float64)
-            row = {"index": group, "mdm": [painted.summarise("dm", d, d, area) for d in dm]}
-            for target, bundle in bundles.items():
+            row = {"index": group, "mdm": painted.totals("dm", dm, dm, area)}
+            for target, members in bundles.items():
+                norm = members[0].target_norm
                 if with_predictions:
                     if target not in predictors:  # one traced function per bundle; every halo has naxes images
-                        predictors[target] = Predictor(bundle, batch_size=len(group))
-                    z_pred = predictors[target].predict_normalised(dm)
-                    images = bundle.target_norm.inverse(z_pred)
-                    row[target] = _reductions(target, images, dm, area, pixel, edges_kpc, z_pred, pdf_edges)
+                        predictors[target] = EnsemblePredictor(members, batch_size=len(group))
+                    result = predictors[target](dm)
+                    images = result.mean_images
+                    totals = [painted.totals(target, member, dm, area) for member in result.images]
+                    row[target] = (totals,) + _reductions(images, pixel, edges_kpc, norm.forward(images),
+                                                          pdf_edges) + (result.at_bound, result.dm_outside)
                 if with_truth:
                     truth = f[target][group].astype(np.float64)
-                    row[f"true_{target}"] = _reductions(target, truth, dm, area, pixel, edges_kpc,
-                                                        bundle.target_norm.forward(truth), pdf_edges)
+                    totals = [painted.totals(target, truth, dm, area)]
+                    row[f"true_{target}"] = (totals,) + _reductions(truth, pixel, edges_kpc, norm.forward(truth),
+                                                                    pdf_edges)
             rows.append(row)
     gathered = COMM.gather(rows, root=0)
     if COMM.rank != 0:
         return None
-    return _assemble(path, [r for part in gathered for r in part], list(bundles), with_truth, with_predictions)
+    sample = _assemble(path, [r for part in gathered for r in part], list(bundles), with_truth, with_predictions)
+    sample.coarser = coarser_than_trained(attrs.get("dm_particle_mass_msun"),
+                                          next(iter(bundles.values()))[0].meta.get("dm_particle_mass_msun"))
+    return sample
 
 
-def _reductions(target, images, dm, area, pixel, edges_kpc, z, pdf_edges):
-    totals = [painted.summarise(target, image, d, area) for image, d in zip(images, dm)]
+def _reductions(images, pixel, edges_kpc, z, pdf_edges):
     profiles = [stats.radial_profile(image, pixel, edges_kpc) for image in images]
     pdf = np.histogram(z[z > 0], bins=pdf_edges)[0]
-    return totals, profiles, pdf
+    return profiles, pdf
 
 
 def _assemble(path, rows, targets, with_truth, with_predictions) -> Sample:
@@ -193,20 +215,28 @@ def _assemble(path, rows, targets, with_truth, with_predictions) -> Sample:
     with open_hdf5(path) as f:
         per = {name: f[name][()][index[order]] for name in ("snapshot", "halo_id", "redshift", "box_size")}
 
-    def column(name, part):
+    def column(name, part):  # per-image arrays, images along the first axis
         return np.concatenate([np.asarray(r[name][part]) for r in rows])[order]
+
+    def totals(name):  # (members, images)
+        return np.concatenate([np.asarray(r[name][0]) for r in rows], axis=1)[:, order]
 
     def counts(name):
         return np.sum([r[name][2] for r in rows], axis=0)
 
     sample = Sample(snapshot=per["snapshot"], halo_id=per["halo_id"], redshift=per["redshift"],
                     box_size=per["box_size"], mdm_proj=np.concatenate([r["mdm"] for r in rows])[order],
-                    predicted={t: column(t, 0) for t in targets} if with_predictions else {})
+                    predicted={})
     for t in targets:
         if with_predictions:
+            sample.members[t] = totals(t)
+            sample.predicted[t] = sample.members[t].mean(axis=0)
             sample.profiles_predicted[t], sample.pdf_predicted[t] = column(t, 1), counts(t)
+            sample.at_bound[t] = column(t, 3)
+            outside = column(t, 4)
+            sample.dm_outside = outside if sample.dm_outside is None else np.maximum(sample.dm_outside, outside)
         if with_truth:
-            sample.true[t] = column(f"true_{t}", 0)
+            sample.true[t] = totals(f"true_{t}")[0]
             sample.profiles_true[t], sample.pdf_true[t] = column(f"true_{t}", 1), counts(f"true_{t}")
     return sample
 
@@ -226,15 +256,16 @@ def _samples(options: EvaluateOptions):
     data_attrs = _attrs(options.data)
     _check_inputs(options.named_inputs(), data_attrs)
     bundles = load_bundles(options.models, data_attrs)
-    meta = next(iter(bundles.values())).meta
-    everything = split_images(options.data, meta, "all")
-    chosen = split_images(options.data, meta, options.split)
+    meta, snaps = next(iter(bundles.values()))[0].meta, options.snapshots
+    everything = split_images(options.data, meta, "all", snaps)
+    chosen = split_images(options.data, meta, options.split, snaps)
     split = predict_sample(bundles, options.data, chosen, options, with_truth=True)
     full = split if options.split == "all" else predict_sample(bundles, options.data, everything, options,
                                                                with_truth=True, with_predictions=False)
     inputs = {}
     for name, path in options.named_inputs().items():
-        inputs[name] = predict_sample(bundles, path, split_images(path, meta, "all"), options, with_truth=False)
+        inputs[name] = predict_sample(bundles, path, split_images(path, meta, "all", snaps), options,
+                                      with_truth=False)
     return bundles, split, full, inputs
 
 
@@ -268,16 +299,19 @@ def run_evaluate(options: EvaluateOptions) -> None:
     summary = {"split": options.split, "images": int(len(split.halo_id)),
                "halos": int(len(split.per_halo(split.mdm_proj)[0])), "models": [str(m) for m in options.models],
                "trainset": str(options.data), "inputs": options.named_inputs(), "mpipaint_version": __version__,
-               "targets": {}, "distribution_functions": {}, "scaling_relation": {}}
-    for target in bundles:
+               "snapshots": list(options.snapshots) if options.snapshots else "all",
+               "targets": {}, "distribution_functions": {}, "scaling_relation": {},
+               "range_diagnostics": {name: range_diagnostics(s) for name, s in {"fp": split, **inputs}.items()}}
+    for target, members in bundles.items():
         quantity, units = painted.SUMMARY[target][0], painted.SUMMARY[target][1]
-        errors = stats.percentage_errors(split.predicted[target], split.true[target])
         summary["targets"][target] = {
-            "quantity": quantity, "units": units, "mpe_median_percent": float(np.median(errors)),
-            "mpe_mean_percent": float(np.mean(errors)), "images": int(len(errors)),
+            "quantity": quantity, "units": units, "members": len(members),
+            **stats.mpe_summary(split.predicted[target], split.true[target], split.halo_keys(), options.bootstrap),
             "pdf_true": split.pdf_true[target].tolist(), "pdf_predicted": split.pdf_predicted[target].tolist(),
             "profile_true": stats.quartiles(split.profiles_true[target]),
             "profile_predicted": stats.quartiles(split.profiles_predicted[target])}
+        if len(members) > 1:
+            summary["targets"][target]["uncertainty"] = ensemble_coverage(split, target)
         if target in corrections.QUANTITIES:
             functions = distribution_functions(target, split, full, inputs, options.per_dex)
             summary["distribution_functions"][quantity] = {k: v.to_dict() for k, v in functions.items()}
@@ -290,6 +324,10 @@ def run_evaluate(options: EvaluateOptions) -> None:
                 summary["scaling_relation"][name] = vars(fit)
             except ValueError as exc:
                 summary["scaling_relation"][name] = {"error": str(exc)}
+        truth = summary["scaling_relation"]["true"]
+        if "slope" in truth:
+            for name, sample in {"fp": split, **inputs}.items():
+                summary["range_diagnostics"][name]["lx_vs_true_relation"] = lx_against_relation(sample, truth)
         summary["scaling_relation_points"] = {n: {"mdm_proj": m.tolist(), "lx": lx.tolist()}
                                               for n, (m, lx) in relations.items()}
     (out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True))
@@ -297,8 +335,38 @@ def run_evaluate(options: EvaluateOptions) -> None:
     log.info("evaluation of %d %s images written to %s (%s)", summary["images"], options.split, out,
              ", ".join(f.name for f in figures))
     for target, values in summary["targets"].items():
-        log.info("%s: MPE of %s median %.1f %%, mean %.1f %% over %d images", target, values["quantity"],
-                 values["mpe_median_percent"], values["mpe_mean_percent"], values["images"])
+        low, high = values["mpe_median_interval"]
+        log.info("%s: MPE of %s median %.1f %% (68 %%: %.1f to %.1f), mean %.1f %% over %d images of %d halos",
+                 target, values["quantity"], values["mpe_median_percent"], low, high, values["mpe_mean_percent"],
+                 values["images"], values["halos"])
+
+
+def range_diagnostics(sample: Sample) -> dict:
+    """How much of an input kind's maps lies outside what the bundles were trained on."""
+    return {"images": int(len(sample.halo_id)), "flagged_fraction": float(sample.flagged().mean()),
+            "coarser_than_training": bool(sample.coarser),
+            "dm_outside_median": float(np.median(sample.dm_outside)),
+            "dm_outside_max": float(np.max(sample.dm_outside)),
+            "at_bound_max": {t: float(np.max(v)) for t, v in sample.at_bound.items()}}
+
+
+def lx_against_relation(sample: Sample, truth: dict) -> dict:
+    """Predicted Lx over the true FP Lx-M_DM relation at each image's M_DM: typical and worst factors among
+    images that are not flagged out of range."""
+    expected = 10.0 ** (truth["norm"] + truth["slope"] * np.log10(sample.mdm_proj / truth["pivot"]))
+    dex = np.abs(np.log10(np.maximum(sample.predicted["xray"], 1e-300) / expected))
+    usable = sample.flagged() == 0
+    return {"median_factor": float(10.0 ** np.median(dex)), "unflagged_images": int(usable.sum()),
+            "unflagged_max_factor": float(10.0 ** dex[usable].max()) if usable.any() else float("nan"),
+            "unflagged_beyond_factor_3": int((dex[usable] > np.log10(3.0)).sum())}
+
+
+def ensemble_coverage(sample: Sample, target: str) -> dict:
+    """Per halo (mean over projections): does the truth lie within the ensemble mean +- its standard
+    deviation over members?"""
+    per_member = np.array([sample.per_halo(member)[1] for member in sample.members[target]])
+    truth = sample.per_halo(sample.true[target])[1]
+    return stats.coverage(truth, per_member.mean(axis=0), per_member.std(axis=0, ddof=1))
 
 
 def run_calibrate(options: EvaluateOptions) -> None:
@@ -319,7 +387,8 @@ def run_calibrate(options: EvaluateOptions) -> None:
     Path(options.out).parent.mkdir(parents=True, exist_ok=True)
     corrections.write_tables(options.out, tables, {
         "models": [str(Path(m).resolve()) for m in options.models], "trainset": str(Path(options.data).resolve()),
-        "split": options.split, "inputs": json.dumps(options.named_inputs()), "mpipaint_version": __version__})
+        "split": options.split, "inputs": json.dumps(options.named_inputs()), "mpipaint_version": __version__,
+        "snapshots": np.asarray(options.snapshots if options.snapshots else [], dtype=np.int64)})
     for source, by_quantity in tables.items():
         for quantity, table in by_quantity.items():
             usable = np.isfinite(table["ratio"])

@@ -6,7 +6,8 @@ halos' particle ranges (`offsets`, group-ordered snapshots), or ranks read disjo
 halo members (`slabs`, any snapshot; the only way for `cube` deposition). The deposition mode is the one
 the bundles were trained on. Each halo is projected with the CIC kernel along each axis, and every bundle
 runs on the three maps of a halo as one batch (a fixed batch composition, so results do not depend on the
-number of ranks). Rows are written as they are done (mpio, or gathered to rank 0), each with a done flag;
+number of ranks). Several bundles of one target (a `train --members` ensemble) give the ensemble mean and
+standard deviation per halo; every row says how far its maps lie outside the trained range (`painted`). Rows are written as they are done (mpio, or gathered to rank 0), each with a done flag;
 re-running the same command paints only what is missing; `complete` is set only at the end. With CPU
 inference the file is identical for any rank count and either read strategy.
 """
@@ -29,8 +30,9 @@ from mpipaint.errors import InputError
 from mpipaint.io import painted
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.hdf5 import attrs_match
-from mpipaint.io.snapshot import Snapshot
+from mpipaint.io.snapshot import DM, Snapshot
 from mpipaint.maps.gas import dm_map
+from mpipaint.model.norm import coarser_than_trained
 from mpipaint.parallel import COMM, get_logger, kill_if_testing, owners_by_cost
 from mpipaint.progress import Progress
 from mpipaint.select import select_groups
@@ -83,18 +85,11 @@ def locate(box, catalog=None) -> tuple[Snapshot, GroupCatalog, int]:
 
 
 def _bundles(paths):
-    from mpipaint.model.bundle import MAP_KEYS, load_bundle  # noqa: PLC0415 - TensorFlow only when painting
+    from mpipaint.model.bundle import load_bundles_by_target  # noqa: PLC0415 - TensorFlow only when painting
 
-    bundles = [load_bundle(p) for p in paths]
-    first = bundles[0].meta
-    for path, bundle in zip(paths, bundles):
-        for key in MAP_KEYS:
-            if bundle.meta[key] != first[key]:
-                raise InputError(f"{path}: {key} {bundle.meta[key]!r} differs from {paths[0]}'s {first[key]!r}")
-    targets = [b.meta["target"] for b in bundles]
-    if len(set(targets)) != len(targets):
-        raise InputError(f"two bundles paint the same target: {targets}")
-    return dict(zip(targets, bundles)), int(first["npix"]), float(first["width_kpc"]), str(first["deposition_mode"])
+    bundles = load_bundles_by_target(paths)
+    first = next(iter(bundles.values()))[0].meta
+    return bundles, int(first["npix"]), float(first["width_kpc"]), str(first["deposition_mode"])
 
 
 class PhaseTimes:
@@ -115,21 +110,19 @@ class PhaseTimes:
         self.seconds[self._phase] += time.perf_counter() - self._start
 
 
-def paint_halo(particles: HaloParticles, index, predictors, npix, width, axes, with_maps, times: PhaseTimes):
-    """Per-axis summaries (and maps) of halo `index`: DM maps, then every bundle's painted maps."""
+def paint_halo(particles: HaloParticles, index, predictors, npix, width, axes, with_maps, times: PhaseTimes,
+               coarser: bool = False):
+    """Per-axis row values (and maps) of halo `index`: DM maps, then every target's painted maps."""
     with times("read"):
         positions, masses = particles.dm(index)
     geometries = halo_geometries(particles.table.iloc[index], width, npix, axes, particles.mode)
     with times("project"):
         dm = np.stack([dm_map(positions, masses, g) for g in geometries])
-    area = geometries[0].pixel_area
-    maps = {"dm": dm}
     with times("infer"):
-        for target, predictor in predictors.items():
-            maps[target] = predictor(dm)
-    summaries = {target: [painted.summarise(target, image, d, area) for image, d in zip(images, dm)]
-                 for target, images in maps.items()}
-    return summaries, (maps if with_maps else None)
+        results = {target: predictor(dm) for target, predictor in predictors.items()}
+    values = painted.halo_values(results, dm, geometries[0].pixel_area, coarser)
+    maps = {"dm": dm, **{t: r.mean_images for t, r in results.items()}} if with_maps else None
+    return values, maps
 
 
 def correction_tables(options: PaintOptions, targets) -> dict:
@@ -145,13 +138,18 @@ def correction_tables(options: PaintOptions, targets) -> dict:
             for t in corrected}
 
 
-def _weights(summaries: dict, tables: dict) -> dict:
-    return {q: corrections.correction_weights(summaries[target], table) for q, (target, table) in tables.items()}
+def _weights(values: dict, tables: dict) -> dict:
+    """Correction weights and out-of-calibration flags of one halo's row values."""
+    result = {}
+    for quantity, (_, table) in tables.items():
+        result[f"{quantity}_weight"], result[f"{quantity}_outside_calibration"] = \
+            corrections.correction_weights(values[quantity], table)
+    return result
 
 
 def run_paint(options: PaintOptions) -> None:
     log = get_logger()
-    from mpipaint.model.infer import Predictor, setup_inference  # noqa: PLC0415
+    from mpipaint.model.infer import EnsemblePredictor, setup_inference  # noqa: PLC0415
 
     setup_inference()
     bundles, npix, width, mode = _bundles(options.models)
@@ -163,19 +161,30 @@ def run_paint(options: PaintOptions) -> None:
     snapshot, catalog, snapnum = locate(options.box, options.catalog)
     table = select_groups(snapshot, catalog, snapnum, options.min_m200c) if COMM.rank == 0 else None
     table = COMM.bcast(table, root=0)
-    predictors = {target: Predictor(b, batch_size=len(options.axes)) for target, b in bundles.items()}
+    predictors = {target: EnsemblePredictor(b, batch_size=len(options.axes)) for target, b in bundles.items()}
+    trained_mass = next(iter(bundles.values()))[0].meta.get("dm_particle_mass_msun")
+    box_mass = snapshot.typical_mass_msun(DM)
+    coarser = coarser_than_trained(box_mass, trained_mass)
+    if coarser and COMM.rank == 0:
+        log.warning("%s: DM particles of %.3g Msun, %.1fx the training run's: every row is flagged out_of_range",
+                    options.box, box_mass, box_mass / trained_mass)
     attrs = {"box": str(Path(options.box).resolve()), "catalog": str(catalog.path.resolve()),
              "models": [str(Path(m).resolve()) for m in options.models], "min_m200c_msun": options.min_m200c,
              "axes": np.asarray(options.axes, dtype=np.int64), "maps": options.maps, "npix": npix,
              "width_kpc": width, "deposition_mode": mode, "read_strategy": strategy,
              "snapshot": snapnum, "box_size_kpc": snapshot.box_size_kpc, "mpipaint_version": __version__,
-             "emission_model": str(bundles["xray"].meta.get("emission_model", "")) if "xray" in bundles else ""}
+             "dm_particle_mass_msun": box_mass,
+             "emission_model": str(bundles["xray"][0].meta.get("emission_model", "")) if "xray" in bundles else ""}
+    if trained_mass is not None:
+        attrs["trained_dm_particle_mass_msun"] = float(trained_mass)
     if tables:
         attrs.update({"corrections": str(Path(options.corrections).resolve()),
                       "correction_input": options.correction_input})
     # no try/finally around the file: under mpio closing is collective, and a rank that fails must reach
     # MPI_Abort instead of waiting in close() for ranks that are still painting (the file stays incomplete)
-    out = _open(options, table, list(bundles), npix, attrs, list(tables), log)
+    row_columns = painted.columns({t: len(b) for t, b in bundles.items()}, list(tables))
+    map_targets = ("dm", *bundles) if options.maps else ()
+    out = _open(options, table, npix, attrs, row_columns, map_targets, log)
     done = out["done"][()].astype(bool) if out is not None else None
     done = COMM.bcast(done, root=0) if not _parallel_io() else done
     todo = np.flatnonzero(~done)
@@ -193,8 +202,9 @@ def run_paint(options: PaintOptions) -> None:
             if os.environ.get(FAIL_ON_RANK_ENV) == str(COMM.rank):
                 raise RuntimeError(f"test failure on rank {COMM.rank} ({FAIL_ON_RANK_ENV})")
             row = mine[r]
-            summaries, maps = paint_halo(particles, row, predictors, npix, width, options.axes, options.maps, times)
-            result.append((row, summaries, maps, _weights(summaries, tables)))
+            values, maps = paint_halo(particles, row, predictors, npix, width, options.axes, options.maps, times,
+                                      coarser)
+            result.append((row, {**values, **_weights(values, tables)}, maps))
         with times("write"):
             _write(out, result)
         progress.update(painted_before + COMM.allreduce(min(r + 1, len(mine)), op=MPI.SUM))
@@ -225,7 +235,7 @@ def _parallel_io() -> bool:
     return bool(h5py.get_config().mpi) and COMM.size > 1 and os.environ.get(NO_MPIO_ENV) != "1"
 
 
-def _open(options, table, targets, npix, attrs, corrected, log):
+def _open(options, table, npix, attrs, row_columns, map_targets, log):
     """Open (resume) or create the output: every rank under mpio, rank 0 alone otherwise."""
     path = Path(options.out)
     exists = COMM.bcast(path.exists() if COMM.rank == 0 else None, root=0)
@@ -243,7 +253,7 @@ def _open(options, table, targets, npix, attrs, corrected, log):
     else:
         return None
     if not exists:
-        painted.create(f, table, targets, len(options.axes), npix, options.maps, attrs, corrected)
+        painted.create(f, table, len(options.axes), npix, row_columns, map_targets, attrs)
     elif COMM.rank == 0:
         log.info("resuming %s: %d of %d halos already painted", path, int(f["done"][()].sum()), len(table))
     return f
@@ -252,14 +262,14 @@ def _open(options, table, targets, npix, attrs, corrected, log):
 def _write(out, result):
     """Each rank's finished halo into the file: directly under mpio, via rank 0 otherwise; then flush."""
     if _parallel_io():
-        for row, summaries, maps, weights in result:
-            painted.write_row(out, row, summaries, maps, weights)
+        for row, values, maps in result:
+            painted.write_row(out, row, values, maps)
         out.flush()
         return
     gathered = COMM.gather(result, root=0)
     if COMM.rank == 0:
-        for row, summaries, maps, weights in (item for part in gathered for item in part):
-            painted.write_row(out, row, summaries, maps, weights)
+        for row, values, maps in (item for part in gathered for item in part):
+            painted.write_row(out, row, values, maps)
         out.flush()
 
 

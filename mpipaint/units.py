@@ -122,6 +122,18 @@ def internal_energy_from_temperature(temperature_k, electron_abundance):
     return np.asarray(temperature_k, dtype=np.float64) * BOLTZMANN_ERG_K / ((ADIABATIC_INDEX - 1.0) * mu_g)
 
 
+# IllustrisTNG's output redshifts of the snapshots the paper uses (and two more at low z)
+TNG_SNAPSHOT_REDSHIFTS = {50: 1.0, 67: 0.5, 78: 0.3, 84: 0.2, 91: 0.1, 99: 0.0}
+
+
+def tng_snapshots(numbers) -> tuple:
+    """((snapshot, redshift), ...) of TNG snapshot numbers; an unknown number is a ValueError."""
+    unknown = [n for n in numbers if n not in TNG_SNAPSHOT_REDSHIFTS]
+    if unknown:
+        raise ValueError(f"snapshots {unknown} have no known TNG redshift; known: {sorted(TNG_SNAPSHOT_REDSHIFTS)}")
+    return tuple((int(n), TNG_SNAPSHOT_REDSHIFTS[n]) for n in numbers)
+
+
 def critical_density_msun_kpc3(hubble: float, omega_m: float, omega_lambda: float, redshift: float) -> float:
     """Critical density of the Universe at redshift z [Msun / physical kpc^3], flat LCDM with given Omegas."""
     e2 = omega_m * (1.0 + redshift) ** 3 + omega_lambda + (1.0 - omega_m - omega_lambda) * (1.0 + redshift) ** 2

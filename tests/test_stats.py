@@ -106,3 +106,47 @@ def test_radial_profile_of_an_analytic_image():
 def test_bins_need_positive_values(values):
     with pytest.raises(ValueError, match="no positive values"):
         stats.log_bin_edges(values)
+
+
+def test_bootstrap_interval_of_the_mean_covers_the_truth_68_percent_of_the_time():
+    """Over 300 samples of 40 Gaussian items the 68 % interval of the mean contains the true mean in
+    68 +- 3 (binomial 1 sigma: 2.7) % of samples; far below or above would mean a wrong interval."""
+    rng = np.random.default_rng(5)
+    hits = 0
+    for trial in range(300):
+        values = rng.normal(1.0, 2.0, 40)
+        low, high = stats.bootstrap_interval(values, np.arange(40), np.mean, resamples=300, seed=trial)
+        hits += low <= 1.0 <= high
+    assert 0.60 <= hits / 300 <= 0.76
+
+
+def test_bootstrap_resamples_halos_not_images():
+    """Three identical projections per halo carry one halo's information: the interval over images grouped
+    by halo equals the interval of the halos alone, and is wider than treating images as independent."""
+    rng = np.random.default_rng(6)
+    per_halo = rng.normal(0.0, 10.0, 30)
+    images, halos = np.repeat(per_halo, 3), np.repeat(np.arange(30), 3)
+    grouped = stats.bootstrap_interval(images, halos, np.mean, resamples=500, seed=1)
+    alone = stats.bootstrap_interval(per_halo, np.arange(30), np.mean, resamples=500, seed=1)
+    independent = stats.bootstrap_interval(images, np.arange(90), np.mean, resamples=500, seed=1)
+    np.testing.assert_allclose(grouped, alone, rtol=1e-12)
+    assert (grouped[1] - grouped[0]) > 1.4 * (independent[1] - independent[0])  # sqrt(3) expected
+
+
+def test_mpe_summary_counts_halos_and_brackets_the_median():
+    rng = np.random.default_rng(7)
+    true = 10 ** rng.uniform(42, 45, 90)
+    predicted = true * (1 + rng.normal(-0.05, 0.1, 90))
+    summary = stats.mpe_summary(predicted, true, np.repeat(np.arange(30), 3), resamples=400)
+    assert summary["images"] == 90 and summary["halos"] == 30
+    low, high = summary["mpe_median_interval"]
+    assert low <= summary["mpe_median_percent"] <= high
+    assert abs(summary["mpe_median_percent"] + 5.0) < 1.5 * (high - low)  # the true median error is -5 %
+
+
+def test_ensemble_coverage_of_gaussian_errors_is_68_percent():
+    """Truth = mean + N(0, sigma): about 68 % of items lie within +-sigma (binomial error reported)."""
+    rng = np.random.default_rng(8)
+    mean, sigma = rng.uniform(1, 2, 2000), rng.uniform(0.1, 0.3, 2000)
+    result = stats.coverage(mean + rng.normal(0, 1, 2000) * sigma, mean, sigma)
+    assert result["count"] == 2000 and abs(result["fraction_within_1sigma"] - 0.6827) < 3 * result["error"]

@@ -2,9 +2,14 @@
 
 Per halo: `halo_id`, `snapshot`, `redshift`, `m200c` [Msun], `r200c` [kpc], `centre` [kpc] (N x 3),
 `done` (1 once the row is written). Per halo and axis (N x n_axes): `mdm_proj` [Msun], projected DM mass in
-the map; and for each model bundle: `lx` [erg/s] (0.5-2 keV, sum of the X-ray map), `mgas` [Msun] (sum of
-the gas map), `t_mean` [keV] (mean of the temperature map over pixels holding DM). With --maps:
-`map_dm` and `map_<target>` (N x n_axes x npix x npix). With correction tables (`corrections.py`), for
+the map; and for each target: `lx` [erg/s] (0.5-2 keV, sum of the X-ray map), `mgas` [Msun] (sum of
+the gas map), `t_mean` [keV] (mean of the temperature map over pixels holding DM), each the mean over the
+target's ensemble members, with `<quantity>_std` (their standard deviation) when there are several, and
+`<quantity>_at_bound` (fraction of the map's pixels at the upper bound of the trained range). Diagnostics:
+`dm_outside_range` (fraction of DM pixels outside the range any bundle was trained on) and the flag
+`out_of_range` (1: either fraction above `norm.FLAG_FRACTION`, or the box's DM particles heavier than the
+training run's by more than `norm.RESOLUTION_TOLERANCE`; the row's values are extrapolations). With
+--maps: `map_dm` and `map_<target>` (ensemble mean; N x n_axes x npix x npix). With correction tables (`corrections.py`), for
 `lx` and `mgas`: `<quantity>_weight` (N x n_axes), the number-density weight that turns counts of
 painted halos into the corrected distribution function (NaN outside the calibrated range), and
 `<quantity>_outside_calibration` (1 there). Root attribute `complete` is True only at the end.
@@ -18,6 +23,7 @@ import h5py
 import numpy as np
 
 from mpipaint.maps.gas import MAP_UNITS
+from mpipaint.model.norm import out_of_range
 
 SUMMARY = {  # target -> (dataset, units, description)
     "dm": ("mdm_proj", "Msun", "projected dark-matter mass in the map"),
@@ -37,41 +43,77 @@ def summarise(target: str, image: np.ndarray, dm_image: np.ndarray, pixel_area: 
     return float(image.sum(dtype=np.float64) * pixel_area)
 
 
-def create(f: h5py.File, table, targets, naxes: int, npix: int, with_maps: bool, attrs: dict,
-           corrected=()) -> None:
-    """Lay out an empty painted catalog in the open file `f` (collective under mpio); `corrected` names
-    the quantities (lx, mgas) that get correction weights."""
+def totals(target: str, images, dm_images, pixel_area: float) -> np.ndarray:
+    """`summarise` of each map of a stack (images and their DM maps along the first axis)."""
+    return np.array([summarise(target, image, d, pixel_area) for image, d in zip(images, dm_images)])
+
+
+def columns(members: dict, corrected=()) -> dict:
+    """{dataset: (dtype, units, description)} of the per-halo-and-axis columns of a catalog painted with
+    `members[target]` bundles per target and correction weights for the `corrected` quantities."""
+    result = {"mdm_proj": ("float64",) + SUMMARY["dm"][1:],
+              "dm_outside_range": ("float64", "", "fraction of DM pixels outside the input range a bundle was "
+                                   "trained on (largest over bundles)"),
+              "out_of_range": ("uint8", "", "1: DM pixels outside or painted pixels at the bound of the trained "
+                               "range exceed the flag fraction, or the box is coarser than the training run; "
+                               "values are extrapolations")}
+    for target, count in members.items():
+        name, unit, description = SUMMARY[target]
+        result[name] = ("float64", unit, description + (f" (mean of {count} ensemble members)" if count > 1 else ""))
+        if count > 1:
+            result[f"{name}_std"] = ("float64", unit, f"standard deviation of {name} over {count} ensemble members")
+        result[f"{name}_at_bound"] = ("float64", "", "fraction of painted pixels at the upper bound of the trained "
+                                      "range (largest over members)")
+    for quantity in corrected:
+        result[f"{quantity}_weight"] = ("float64", "", "number-density weight phi_true/phi_predicted at this "
+                                        f"{quantity} (correction table, interpolated in log space)")
+        result[f"{quantity}_outside_calibration"] = ("uint8", "", f"1: {quantity} outside the calibrated range, "
+                                                     "weight NaN")
+    return result
+
+
+def halo_values(painted: dict, dm: np.ndarray, pixel_area: float, coarser: bool = False) -> dict:
+    """The per-axis columns of one halo from its DM maps and {target: infer.Painted} (see `columns`);
+    `coarser`: the box's DM particles are heavier than the training run's (every row is flagged)."""
+    values = {"mdm_proj": totals("dm", dm, dm, pixel_area)}
+    outside, bound = np.zeros(len(dm)), np.zeros(len(dm))
+    for target, result in painted.items():
+        name = SUMMARY[target][0]
+        per_member = np.array([totals(target, member, dm, pixel_area) for member in result.images])
+        values[name] = per_member.mean(axis=0)
+        if len(per_member) > 1:
+            values[f"{name}_std"] = per_member.std(axis=0, ddof=1)
+        values[f"{name}_at_bound"] = result.at_bound
+        outside, bound = np.maximum(outside, result.dm_outside), np.maximum(bound, result.at_bound)
+    values["dm_outside_range"], values["out_of_range"] = outside, out_of_range(outside, bound, coarser)
+    return values
+
+
+def create(f: h5py.File, table, naxes: int, npix: int, row_columns: dict, map_targets, attrs: dict) -> None:
+    """Lay out an empty painted catalog in the open file `f` (collective under mpio): `row_columns` from
+    `columns`, and maps of `map_targets` (none without --maps)."""
     n = len(table)
     for name, (dtype, unit) in PER_HALO.items():
         f.create_dataset(name, data=table[name].to_numpy().astype(dtype)).attrs["units"] = unit
     centre = table[["centre_x", "centre_y", "centre_z"]].to_numpy(dtype=np.float64)
     f.create_dataset("centre", data=centre).attrs["units"] = "kpc"
-    for target in ("dm",) + tuple(targets):
-        name, unit, description = SUMMARY[target]
-        dset = f.create_dataset(name, shape=(n, naxes), dtype="float64", fillvalue=np.nan)
+    for name, (dtype, unit, description) in row_columns.items():
+        fill = np.nan if dtype == "float64" else 0
+        dset = f.create_dataset(name, shape=(n, naxes), dtype=dtype, fillvalue=fill)
         dset.attrs.update({"units": unit, "description": description})
-        if with_maps:
-            maps = f.create_dataset(f"map_{target}", shape=(n, naxes, npix, npix), dtype="float64")
-            maps.attrs["units"] = MAP_UNITS[target]
-    for quantity in corrected:
-        weight = f.create_dataset(f"{quantity}_weight", shape=(n, naxes), dtype="float64", fillvalue=np.nan)
-        weight.attrs.update({"units": "", "description": "number-density weight phi_true/phi_predicted at "
-                             f"this {quantity} (correction table, interpolated in log space)"})
-        flag = f.create_dataset(f"{quantity}_outside_calibration", shape=(n, naxes), dtype="uint8")
-        flag.attrs.update({"units": "", "description": f"1: {quantity} outside the calibrated range, weight NaN"})
+    for target in map_targets:
+        maps = f.create_dataset(f"map_{target}", shape=(n, naxes, npix, npix), dtype="float64")
+        maps.attrs["units"] = MAP_UNITS[target]
     f.create_dataset("done", shape=(n,), dtype="uint8").attrs["units"] = ""
     for key, value in attrs.items():
         f.attrs[key] = value
     f.attrs["complete"] = False
 
 
-def write_row(f: h5py.File, row: int, summaries: dict, maps: dict | None, weights: dict) -> None:
-    """Write one halo's per-axis numbers (and maps, correction weights), then its done flag."""
-    for target, values in summaries.items():
-        f[SUMMARY[target][0]][row] = values
-    for quantity, (weight, outside) in weights.items():
-        f[f"{quantity}_weight"][row] = weight
-        f[f"{quantity}_outside_calibration"][row] = outside
+def write_row(f: h5py.File, row: int, values: dict, maps: dict | None) -> None:
+    """Write one halo's per-axis values (and maps), then its done flag."""
+    for name, value in values.items():
+        f[name][row] = value
     for target, images in (maps or {}).items():
         f[f"map_{target}"][row] = images
     f["done"][row] = 1

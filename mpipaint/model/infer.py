@@ -2,11 +2,19 @@
 
 Inputs are normalised with the bundle's full-physics constants (never refitted on the maps at hand, as the
 paper does for DMO inputs), run through the model in fixed-size batches by one compiled tf.function
-(a short last batch is padded, so there is a single trace), and mapped back with the exact inverse.
+(a short last batch is padded, so there is a single trace), and mapped back with the exact inverse, which
+bounds every pixel (`Normalisation.z_max`).
+
+`EnsemblePredictor` runs all bundles of one target (a deep ensemble, or a single bundle) on the same maps
+and reports, per map, how far it lies outside what the bundles were trained on: the fraction of DM pixels
+outside the fitted input range and the fraction of output pixels at the bound. A map is flagged out of
+range when either exceeds `norm.FLAG_FRACTION`.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from dataclasses import dataclass
 
 from mpipaint.model.bundle import Bundle
 from mpipaint.model.keras_env import place_on_devices
@@ -54,3 +62,34 @@ class Predictor:
 
     def __call__(self, dm_maps) -> np.ndarray:
         return self.bundle.target_norm.inverse(self.predict_normalised(dm_maps))
+
+
+@dataclass
+class Painted:
+    """One target painted on N DM maps by K ensemble members."""
+
+    images: np.ndarray  # (K, N, npix, npix) physical maps, bounded
+    dm_outside: np.ndarray  # (N,) largest fraction, over members, of DM pixels outside the fitted input range
+    at_bound: np.ndarray  # (N,) largest fraction, over members, of output pixels at the upper bound
+
+    @property
+    def mean_images(self) -> np.ndarray:
+        return self.images.mean(axis=0)
+
+
+class EnsemblePredictor:
+    """Callable: (N, npix, npix) DM maps -> Painted, from every bundle of one target."""
+
+    def __init__(self, bundles: list[Bundle], batch_size: int = 8):
+        self.members = [Predictor(b, batch_size) for b in bundles]
+
+    def __call__(self, dm_maps) -> Painted:
+        dm_maps = np.asarray(dm_maps, dtype=np.float64)
+        images, outside, at_bound = [], [], []
+        for member in self.members:
+            z = member.predict_normalised(dm_maps)
+            images.append(member.bundle.target_norm.inverse(z))
+            outside.append(member.bundle.input_norm.outside_fraction(dm_maps))
+            at_bound.append(member.bundle.target_norm.at_bound(z))
+        return Painted(np.stack(images), np.max(outside, axis=0), np.max(at_bound, axis=0))
+

@@ -1,0 +1,75 @@
+"""How far painted numbers can be trusted: bounded and flagged predictions on inputs outside the trained
+range, and deep-ensemble uncertainties (mean and spread of members) through train, paint and evaluate."""
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import TINY_TRAINING, run_mpipaint
+from mpipaint.io import painted
+from mpipaint.model.bundle import load_bundle, member_paths
+
+
+@pytest.fixture(scope="module")
+def ensemble(small_trainset, tmp_path_factory):
+    """Two X-ray members trained in one command by two Horovod ranks."""
+    out = tmp_path_factory.mktemp("ensemble") / "xray"
+    run_mpipaint("train", "--data", small_trainset, "--out", out, "--epochs", "3", "--members", "2",
+                 *TINY_TRAINING, ranks=2)
+    return out
+
+
+def test_a_dm_map_scaled_by_1e3_paints_bounded_values_and_is_flagged(xray_bundle, small_trainset):
+    from mpipaint.model.infer import EnsemblePredictor
+
+    bundle = load_bundle(xray_bundle[0])
+    with h5py.File(small_trainset) as f:
+        dm = f["dm"][:6].astype(np.float64)
+        area = (f.attrs["width_kpc"] / f.attrs["npix"]) ** 2
+    predictor = EnsemblePredictor([bundle], batch_size=3)
+    normal, scaled = predictor(dm), predictor(dm * 1e3)
+    ceiling = 2 * 10 ** bundle.target_norm.high  # erg/s/kpc^2: twice the brightest training pixel
+    assert np.isfinite(scaled.images).all() and scaled.images.max() <= ceiling * (1 + 1e-9)
+    values = painted.halo_values({"xray": scaled}, dm * 1e3, area)
+    assert np.all(values["lx"] <= ceiling * dm[0].size * area) and np.all(values["out_of_range"] == 1)
+    assert np.all(values["dm_outside_range"] > 0.01)
+    assert np.all(painted.halo_values({"xray": normal}, dm, area)["dm_outside_range"] < 1e-3)
+
+
+def test_ensemble_members_share_the_split_and_differ_in_weights(ensemble):
+    members = member_paths(ensemble)
+    assert [m.name for m in members] == ["member_0", "member_1"]
+    metas = [json.loads((m / "bundle.json").read_text()) for m in members]
+    assert metas[0]["split_halos"] == metas[1]["split_halos"]
+    assert metas[0]["target_normalisation"] == metas[1]["target_normalisation"]
+    assert metas[0]["weights_sha256"] != metas[1]["weights_sha256"] and metas[1]["init_seed"] == metas[0]["init_seed"] + 1
+
+
+def test_painted_ensemble_is_the_mean_and_spread_of_its_members(ensemble, universe, tmp_path):
+    box = universe / "DMO" / "output" / "snapdir_099"
+    run_mpipaint("paint", box, "--model", ensemble, "--out", tmp_path / "ensemble.hdf5", ranks=2)
+    singles = []
+    for k, member in enumerate(member_paths(ensemble)):
+        run_mpipaint("paint", box, "--model", member, "--out", tmp_path / f"m{k}.hdf5")
+        with h5py.File(tmp_path / f"m{k}.hdf5") as f:
+            singles.append(f["lx"][()])
+    with h5py.File(tmp_path / "ensemble.hdf5") as f:
+        lx, spread = f["lx"][()], f["lx_std"][()]
+        assert f["lx_std"].attrs["units"] == "erg/s" and f["out_of_range"].attrs["units"] == ""
+        assert f["dm_outside_range"].shape == lx.shape and f["lx_at_bound"].shape == lx.shape
+    np.testing.assert_allclose(lx, np.mean(singles, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(spread, np.std(singles, axis=0, ddof=1), rtol=1e-9)
+    assert (spread > 0).all()
+
+
+def test_evaluate_reports_the_ensemble_coverage_and_range_diagnostics(ensemble, small_trainset, tmp_path):
+    run_mpipaint("evaluate", "--model", ensemble, "--data", small_trainset, "--split", "all", "--bootstrap", "50",
+                 "--out", tmp_path / "report")
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    xray = summary["targets"]["xray"]
+    assert xray["members"] == 2 and xray["uncertainty"]["count"] == summary["halos"]
+    assert 0.0 <= xray["uncertainty"]["fraction_within_1sigma"] <= 1.0
+    low, high = xray["mpe_median_interval"]
+    assert low <= xray["mpe_median_percent"] <= high
+    assert summary["range_diagnostics"]["fp"]["images"] == summary["images"]
