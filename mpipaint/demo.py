@@ -2,9 +2,12 @@
 
 synth -> select (FP with its DMO match, DMO, FP-2, FP-3) -> prepare (FP maps; DM maps of DMO, FP-2, FP-3)
 -> train (one small U-net per target, Horovod) -> evaluate (test split; DMO, FP-2, FP-3 inputs) ->
-calibrate (correction tables) -> paint (the DMO box at z=0, with DMO corrections) -> report.
-Every MPI step runs under `mpirun -n RANKS`. The report compares the corrected DMO distribution functions
-at z=0 with the FP truth at z=0 within Poisson errors.
+calibrate (correction tables, on every snapshot but the painted one) -> paint (the DMO box at the held-out
+snapshot, with DMO corrections) -> report. Every MPI step runs under `mpirun -n RANKS`. The report gives
+each target's MPE with its 68 % bootstrap interval over test halos, the Lx-M_DM relation predicted vs true,
+the ensemble's uncertainty coverage, how many low-resolution maps were out of range, and the corrected DMO
+distribution functions at the held-out snapshot against the FP truth within Poisson errors. The fidelity
+benchmark (benchmarks/bench_fidelity.py) is this chain at a size that gives statistics.
 """
 from __future__ import annotations
 
@@ -57,8 +60,13 @@ class DemoOptions:
     npix: int = 64  # the paper's 512 is minutes per image on 2 cores
     base_filters: int = 8  # the paper's U-net: 64 wide, 4 deep
     depth: int = 3
-    epochs: int = 30
+    epochs: int = 30  # at most; training stops when the validation loss stops improving
     batch_size: int = 2  # per rank: about 14 steps per epoch on the example's ~55 training maps
+    learning_rate: float = 1e-3  # per rank
+    patience: int = 10
+    members: int = 1  # ensemble members per target (per-halo uncertainties from 2 on)
+    total_weight: float = 0.01  # train: weight of the map-total term of the loss
+    split: tuple = (0.8, 0.1, 0.1)  # train/validation/test fractions of the halos
     targets: tuple = ("xray", "gas", "temperature")
 
     def __post_init__(self):
@@ -66,8 +74,15 @@ class DemoOptions:
             raise ValueError("need ranks >= 1, epochs >= 1 and npix >= 16")
         if not set(self.targets) <= set(VARIANTS) or not self.targets:
             raise ValueError(f"targets must be among {tuple(VARIANTS)}, got {self.targets}")
-        if self.paint_snapshot not in self.snapshots:
-            raise ValueError(f"paint_snapshot {self.paint_snapshot} is not among snapshots {self.snapshots}")
+        if self.paint_snapshot not in self.snapshots or len(self.snapshots) < 2:
+            raise ValueError(f"paint_snapshot {self.paint_snapshot} must be one of at least two snapshots "
+                             f"{self.snapshots}: the others calibrate the corrections it is checked with")
+        if self.members < 1:
+            raise ValueError("members must be at least 1")
+
+    @property
+    def calibration_snapshots(self) -> list[int]:
+        return [s for s in self.snapshots if s != self.paint_snapshot]
 
 
 class Chain:
@@ -99,7 +114,7 @@ def run_demo(options: DemoOptions) -> None:
     started = time.monotonic()
     universe, snaps = out / "universe", [str(s) for s in o.snapshots]
     run("synth", "--out", universe, "--seed", o.seed, "--halos", o.halos, "--dm-particles", o.dm_particles,
-        mpi=False)
+        "--snap", *snaps, mpi=False)
     run("select", universe / "FP" / "output", "--snap", *snaps, "--min-m200c", f"{o.min_m200c:g}",
         "--dmo", universe / "DMO" / "output", "--out", out / "halos_fp.hdf5")
     run("prepare", universe / "FP" / "output", "--halos", out / "halos_fp.hdf5", "--npix", o.npix,
@@ -119,11 +134,12 @@ def run_demo(options: DemoOptions) -> None:
         shutil.rmtree(bundle, ignore_errors=True)
         run("train", "--data", out / "maps_fp.hdf5", "--out", bundle, "--target", target, "--scheme", scheme,
             *(["--mask"] if mask else []), "--base-filters", o.base_filters, "--depth", o.depth,
-            "--epochs", o.epochs, "--batch-size", o.batch_size, "--seed", o.seed)
+            "--epochs", o.epochs, "--batch-size", o.batch_size, "--lr", o.learning_rate, "--patience", o.patience,
+            "--members", o.members, "--total-weight", o.total_weight, "--split", *o.split, "--seed", o.seed)
         models += ["--model", bundle]
     run("evaluate", *models, "--data", out / "maps_fp.hdf5", "--split", "test", *inputs, "--out", out / "report")
     run("calibrate", *models, "--data", out / "maps_fp.hdf5", "--split", "all", *inputs,
-        "--out", out / "corrections.hdf5")
+        "--snapshots", *o.calibration_snapshots, "--out", out / "corrections.hdf5")
     painted = out / f"painted_dmo_{o.paint_snapshot:03d}.hdf5"
     painted.unlink(missing_ok=True)
     run("paint", universe / "DMO" / "output" / f"snapdir_{o.paint_snapshot:03d}", *models, "--out", painted,
@@ -139,13 +155,14 @@ def corrected_agreement(painted_path, truth_path, snapshot: int, quantity: str, 
     with h5py.File(painted_path) as f:
         values, weights = f[quantity][()], f[f"{quantity}_weight"][()]
         box, z = float(f.attrs["box_size_kpc"]), float(f["redshift"][0])
+        flagged = int(f["out_of_range"][()].any(axis=1).sum())
     naxes = values.shape[1]
     with h5py.File(truth_path) as f:
         here = f["snapshot"][()] == snapshot
         area = (f.attrs["width_kpc"] / f.attrs["npix"]) ** 2
         images = f[target][np.flatnonzero(here)]
         dm = f["dm"][np.flatnonzero(here)]
-        per_image = np.array([painted.summarise(target, image, d, area) for image, d in zip(images, dm)])
+        per_image = painted.totals(target, images, dm, area)
     truth = per_image.reshape(-1, naxes).mean(axis=1)  # images are stored halo by halo, axes innermost
     volume = stats.comoving_volume_mpc3(box, z, 1)
     edges = stats.log_bin_edges(truth, per_dex)
@@ -156,32 +173,78 @@ def corrected_agreement(painted_path, truth_path, snapshot: int, quantity: str, 
     within = np.abs(corrected.phi - true.phi) <= np.hypot(corrected.error, true.error)
     return {"true": true.to_dict(), "raw": raw.to_dict(), "corrected": corrected.to_dict(),
             "bins": int(both.sum()), "bins_within_poisson": int((within & both).sum()),
-            "halos_outside_calibration": int(np.isnan(weights).any(axis=1).sum()), "halos": int(len(values))}
+            "halos_outside_calibration": int(np.isnan(weights).any(axis=1).sum()), "halos": int(len(values)),
+            "halos_flagged_out_of_range": flagged}
+
+
+def _interval(values: dict, key: str) -> str:
+    low, high = values[f"{key}_interval"]
+    return f"{values[f'{key}_percent']:+.1f} % [{low:+.1f}, {high:+.1f}]"
+
+
+def report_lines(evaluation: dict, agreement: dict, paint_snapshot: int) -> list[str]:
+    """The science part of the report: MPEs with intervals, the Lx-M_DM relation, uncertainty coverage,
+    out-of-range inputs and the corrected DMO distribution functions on the held-out snapshot."""
+    lines = []
+    for target, values in evaluation["targets"].items():
+        lines.append(f"  {target}: MPE of {values['quantity']}: median {_interval(values, 'mpe_median')}, mean "
+                     f"{_interval(values, 'mpe_mean')} (68 % bootstrap over {values['halos']} test halos, "
+                     f"{values['images']} images)")
+        if "uncertainty" in values:
+            u = values["uncertainty"]
+            ensemble, total = u["ensemble"], u["with_residual"]
+            spread = (f"ensemble of {values['members']} alone {100 * ensemble['fraction_within_1sigma']:.0f} +- "
+                      f"{100 * ensemble['error']:.0f} % (median sigma {ensemble['median_sigma']:.3f} dex); "
+                      if values["members"] > 1 else "")
+            lines.append(f"    truth within +-1 sigma of {total['count']} test halos: {spread}with the validation "
+                         f"halos' residual scatter ({u['residual_scatter_dex']:.3f} dex) "
+                         f"{100 * total['fraction_within_1sigma']:.0f} +- {100 * total['error']:.0f} %")
+    relation = evaluation.get("scaling_relation", {})
+    if "slope" in relation.get("true", {}) and "slope" in relation.get("fp", {}):
+        true, fp = relation["true"], relation["fp"]
+        lines.append(f"  Lx-M_DM on test images (log10 Lx at M_DM = {true['pivot']:.0e} Msun, slope, scatter): "
+                     f"{fp['norm']:.2f} +- {fp['norm_error']:.2f}, {fp['slope']:.2f} +- {fp['slope_error']:.2f}, "
+                     f"{fp['scatter']:.3f} dex; true {true['norm']:.2f} +- {true['norm_error']:.2f}, "
+                     f"{true['slope']:.2f} +- {true['slope_error']:.2f}, {true['scatter']:.3f} dex (scatter ratio "
+                     f"{fp['scatter'] / true['scatter']:.2f}"
+                     + (f"; {fp['scatter_with_residual'] / true['scatter']:.2f} with the residual scatter"
+                        if "scatter_with_residual" in fp else "") + ")")
+    for name, diagnostics in evaluation.get("range_diagnostics", {}).items():
+        against = diagnostics.get("lx_vs_true_relation", {})
+        extra = (f"; unflagged Lx beyond 3x the true Lx-M_DM relation: {against['unflagged_beyond_factor_3']}/"
+                 f"{against['unflagged_images']}") if against else ""
+        lines.append(f"  {name} maps out of the trained range: {100 * diagnostics['flagged_fraction']:.0f} % of "
+                     f"{diagnostics['images']}{extra}")
+    for quantity, check in agreement.items():
+        lines.append(f"  phi({quantity}) from DMO maps at held-out snapshot {paint_snapshot} after correction: "
+                     f"{check['bins_within_poisson']}/{check['bins']} bins within 1 sigma (Poisson) of FP truth; "
+                     f"{check['halos_outside_calibration']}/{check['halos']} halos outside the calibrated range, "
+                     f"{check['halos_flagged_out_of_range']} flagged out of range")
+    return lines
 
 
 def write_report(out: Path, painted: Path, o: DemoOptions, seconds: float) -> dict:
     evaluation = json.loads((out / "report" / "summary.json").read_text())
-    lines = [f"mpipaint demo on the example universe ({seconds:.0f} s, {o.ranks} ranks, {o.npix}^2 maps, "
-             f"U-net base {o.base_filters} depth {o.depth}, {o.epochs} epochs):"]
-    for target, values in evaluation["targets"].items():
-        lines.append(f"  {target}: median MPE of {values['quantity']} {values['mpe_median_percent']:+.1f} %, "
-                     f"mean {values['mpe_mean_percent']:+.1f} % ({values['images']} test images)")
     agreement = {}
     for target, (quantity, _) in corrections.QUANTITIES.items():
-        if target not in o.targets:
-            continue
-        check = corrected_agreement(painted, out / "maps_fp.hdf5", o.paint_snapshot, quantity, target, 4)
-        agreement[quantity] = check
-        lines.append(f"  phi({quantity}) from DMO maps at snapshot {o.paint_snapshot} after correction: "
-                     f"{check['bins_within_poisson']}/{check['bins']} bins within 1 sigma (Poisson) of FP truth; "
-                     f"{check['halos_outside_calibration']}/{check['halos']} halos outside the calibrated range")
-    lines.append(f"  figures and summary.json: {out / 'report'}; painted catalog: {painted}; "
-                 f"corrections: {out / 'corrections.hdf5'}")
-    lines.append("  The demo's U-nets are small and trained for seconds on a few dozen maps: this shows the "
-                 "chain, not the paper's accuracy.")
-    keep = ("quantity", "units", "mpe_median_percent", "mpe_mean_percent", "images")
-    report = {"evaluation": {t: {k: v[k] for k in keep} for t, v in evaluation["targets"].items()},
-              "agreement_after_correction": agreement, "lines": lines,
+        if target in o.targets:
+            agreement[quantity] = corrected_agreement(painted, out / "maps_fp.hdf5", o.paint_snapshot, quantity,
+                                                      target, 4)
+    halos = max(v["halos"] for v in evaluation["targets"].values())
+    lines = [f"mpipaint demo on the example universe ({seconds:.0f} s, {o.ranks} ranks, {o.npix}^2 maps, "
+             f"U-net base {o.base_filters} depth {o.depth}, at most {o.epochs} epochs, {o.members} member(s) per "
+             "target):", *report_lines(evaluation, agreement, o.paint_snapshot),
+             f"  figures and summary.json: {out / 'report'}; painted catalog: {painted}; "
+             f"corrections: {out / 'corrections.hdf5'}",
+             f"  What this can show: the chain runs end to end and the errors are those of this small net on "
+             f"{halos} test halos, with their sampling intervals. What it cannot: the paper's accuracy at "
+             "512^2 with the full U-net on TNG300 (see BENCHMARKS.md, fidelity benchmark)."]
+    keep = ("quantity", "units", "mpe_median_percent", "mpe_median_interval", "mpe_mean_percent",
+            "mpe_mean_interval", "images", "halos", "members", "uncertainty")
+    report = {"evaluation": {t: {k: v[k] for k in keep if k in v} for t, v in evaluation["targets"].items()},
+              "scaling_relation": {k: v for k, v in evaluation.get("scaling_relation", {}).items()},
+              "range_diagnostics": evaluation.get("range_diagnostics", {}),
+              "agreement_after_correction": agreement, "lines": lines, "seconds": seconds,
               "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(o).items()}}
     (out / "report" / "demo_summary.json").write_text(json.dumps(report, indent=1, sort_keys=True, default=str))
     return report

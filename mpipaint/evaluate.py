@@ -145,8 +145,8 @@ def split_images(path, bundle_meta: dict, split: str, snapshots=None) -> np.ndar
     indices = np.array([i for i, key in enumerate(map(tuple, keys.tolist()))
                         if wanted[i] and (chosen is None or key in chosen)], dtype=np.int64)
     if not len(indices):
-        raise InputError(f"{path}: no images of the bundle's '{split}' halos"
-                         + (f" in snapshots {list(snapshots)}" if snapshots is not None else " (another training set?)"))
+        where = f" in snapshots {list(snapshots)}" if snapshots is not None else " (another training set?)"
+        raise InputError(f"{path}: no images of the bundle's '{split}' halos{where}")
     return indices
 
 
@@ -269,6 +269,19 @@ def _samples(options: EvaluateOptions):
     return bundles, split, full, inputs
 
 
+def _validation_sample(bundles: dict, options: EvaluateOptions) -> Sample | None:
+    """Predictions and truth of the validation halos, where residual scatters are measured for an evaluation
+    of another split (collective; None where there are none)."""
+    meta = next(iter(bundles.values()))[0].meta
+    if options.split == "validation" or not meta["split_halos"]["validation"]:
+        return None
+    try:
+        indices = split_images(options.data, meta, "validation", options.snapshots)
+    except InputError:  # no validation halo in the chosen snapshots
+        return None
+    return predict_sample(bundles, options.data, indices, options, with_truth=True)
+
+
 def _fraction(sample: Sample, full: Sample) -> float:
     return len(sample.per_halo(sample.mdm_proj)[0]) / len(full.per_halo(full.mdm_proj)[0])
 
@@ -290,6 +303,7 @@ def distribution_functions(target, split: Sample, full: Sample, inputs: dict, pe
 def run_evaluate(options: EvaluateOptions) -> None:
     log = get_logger()
     bundles, split, full, inputs = _samples(options)
+    reference = _validation_sample(bundles, options)
     if COMM.rank != 0:
         return
     from mpipaint import plots  # noqa: PLC0415 - matplotlib on rank 0 only
@@ -310,8 +324,9 @@ def run_evaluate(options: EvaluateOptions) -> None:
             "pdf_true": split.pdf_true[target].tolist(), "pdf_predicted": split.pdf_predicted[target].tolist(),
             "profile_true": stats.quartiles(split.profiles_true[target]),
             "profile_predicted": stats.quartiles(split.profiles_predicted[target])}
-        if len(members) > 1:
-            summary["targets"][target]["uncertainty"] = ensemble_coverage(split, target)
+        if reference is not None:
+            summary["targets"][target]["uncertainty"] = uncertainty(split, target,
+                                                                    residual_scatter_dex(reference, target))
         if target in corrections.QUANTITIES:
             functions = distribution_functions(target, split, full, inputs, options.per_dex)
             summary["distribution_functions"][quantity] = {k: v.to_dict() for k, v in functions.items()}
@@ -324,7 +339,11 @@ def run_evaluate(options: EvaluateOptions) -> None:
                 summary["scaling_relation"][name] = vars(fit)
             except ValueError as exc:
                 summary["scaling_relation"][name] = {"error": str(exc)}
-        truth = summary["scaling_relation"]["true"]
+        truth, fp = summary["scaling_relation"]["true"], summary["scaling_relation"]["fp"]
+        if reference is not None and "scatter" in fp:
+            usable = (reference.true["xray"] > 0) & (reference.predicted["xray"] > 0)
+            errors = np.log10(reference.true["xray"][usable] / reference.predicted["xray"][usable])
+            fp["scatter_with_residual"] = float(np.hypot(fp["scatter"], np.std(errors)))  # spread, not bias
         if "slope" in truth:
             for name, sample in {"fp": split, **inputs}.items():
                 summary["range_diagnostics"][name]["lx_vs_true_relation"] = lx_against_relation(sample, truth)
@@ -361,12 +380,30 @@ def lx_against_relation(sample: Sample, truth: dict) -> dict:
             "unflagged_beyond_factor_3": int((dex[usable] > np.log10(3.0)).sum())}
 
 
-def ensemble_coverage(sample: Sample, target: str) -> dict:
-    """Per halo (mean over projections): does the truth lie within the ensemble mean +- its standard
-    deviation over members?"""
+def _halo_log_errors(sample: Sample, target: str):
+    """Per halo (mean over projections) with positive truth and members: log10(truth / ensemble mean) and
+    the members' spread in log10 (0 for a single bundle) [dex]."""
     per_member = np.array([sample.per_halo(member)[1] for member in sample.members[target]])
     truth = sample.per_halo(sample.true[target])[1]
-    return stats.coverage(truth, per_member.mean(axis=0), per_member.std(axis=0, ddof=1))
+    keep = (truth > 0) & np.all(per_member > 0, axis=0)
+    logs = np.log10(per_member[:, keep])
+    spread = logs.std(axis=0, ddof=1) if len(logs) > 1 else np.zeros(keep.sum())
+    return np.log10(truth[keep] / per_member[:, keep].mean(axis=0)), spread
+
+
+def residual_scatter_dex(sample: Sample, target: str) -> float:
+    """rms of log10(truth / prediction) over a sample's halos: the scatter of the truth about what the
+    bundles predict from DM alone, which an ensemble's spread does not contain."""
+    errors, _ = _halo_log_errors(sample, target)
+    return float(np.sqrt(np.mean(errors**2))) if len(errors) else float("nan")
+
+
+def uncertainty(sample: Sample, target: str, residual_dex: float) -> dict:
+    """Coverage on the sample's halos of the ensemble spread alone and of the spread plus the residual
+    scatter measured on other halos (the validation split), both in dex."""
+    errors, spread = _halo_log_errors(sample, target)
+    return {"ensemble": stats.coverage(errors, spread), "residual_scatter_dex": residual_dex,
+            "with_residual": stats.coverage(errors, np.hypot(spread, residual_dex))}
 
 
 def run_calibrate(options: EvaluateOptions) -> None:

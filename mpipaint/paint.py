@@ -7,9 +7,10 @@ halo members (`slabs`, any snapshot; the only way for `cube` deposition). The de
 the bundles were trained on. Each halo is projected with the CIC kernel along each axis, and every bundle
 runs on the three maps of a halo as one batch (a fixed batch composition, so results do not depend on the
 number of ranks). Several bundles of one target (a `train --members` ensemble) give the ensemble mean and
-standard deviation per halo; every row says how far its maps lie outside the trained range (`painted`). Rows are written as they are done (mpio, or gathered to rank 0), each with a done flag;
-re-running the same command paints only what is missing; `complete` is set only at the end. With CPU
-inference the file is identical for any rank count and either read strategy.
+standard deviation per halo; every row says how far its maps lie outside the trained range (`painted`).
+Rows are written as they are done (mpio, or gathered to rank 0), each with a done flag; re-running the same
+command paints only what is missing; `complete` is set only at the end. With CPU inference the file is
+identical for any rank count and either read strategy.
 """
 from __future__ import annotations
 

@@ -48,15 +48,17 @@ def mpe_summary(predicted, true, halos, resamples: int = 1000) -> dict:
             "images": int(len(errors)), "halos": int(len(np.unique(keys, axis=0)))}
 
 
-def coverage(true, mean, std) -> dict:
-    """Fraction of items whose truth lies within mean +- std, with its binomial standard error."""
-    true, mean, std = (np.asarray(a, float) for a in (true, mean, std))
-    inside = np.abs(true - mean) <= std
-    n = len(inside)
-    fraction = float(inside.mean()) if n else float("nan")
-    return {"fraction_within_1sigma": fraction, "error": float(np.sqrt(fraction * (1 - fraction) / n)) if n else
-            float("nan"), "count": int(n), "median_relative_std": float(np.median(std / np.abs(mean))) if n else
-            float("nan")}
+def coverage(errors, sigma) -> dict:
+    """Fraction of items whose error lies within +-sigma, with its binomial standard error (about 0.68 for
+    calibrated Gaussian uncertainties)."""
+    errors, sigma = np.asarray(errors, float), np.asarray(sigma, float)
+    n = len(errors)
+    if not n:
+        return {"fraction_within_1sigma": float("nan"), "error": float("nan"), "count": 0,
+                "median_sigma": float("nan")}
+    fraction = float((np.abs(errors) <= sigma).mean())
+    return {"fraction_within_1sigma": fraction, "error": float(np.sqrt(fraction * (1 - fraction) / n)),
+            "count": int(n), "median_sigma": float(np.median(sigma))}
 
 
 def comoving_volume_mpc3(box_size_kpc, redshift, snapshots: int, fraction: float = 1.0) -> float:

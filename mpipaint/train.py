@@ -10,11 +10,12 @@ statistics are averaged at every epoch end, so all ranks hold identical weights,
 
 The loss is the paper's pixel MSE in normalised units plus `total_weight` times the squared log10 error of
 the map's integrated total (what the MPE measures: Lx comes from the few brightest pixels, which a pixel MSE
-treats like any other, so nets trained on it alone painted the example's Lx 2-3x low). The validation loss (averaged over ranks) drives the schedule: the learning rate halves
-after `lr_patience` epochs without improvement, training stops after `patience`, and the bundle holds the
-weights of the best validation epoch. Rank 0 writes checkpoints (with optimizer state and the best weights)
-after every epoch; a re-run resumes from the last one. `members` > 1 trains a deep ensemble: that many
-bundles on the same split from different initialisations, for per-halo uncertainties (`model/bundle.py`).
+treats like any other, so nets trained on it alone painted the example's Lx 2-3x low). The validation loss
+(averaged over ranks) drives the schedule: the learning rate halves after `lr_patience` epochs without
+improvement, training stops after `patience`, and the bundle holds the weights of the best validation epoch.
+Rank 0 writes checkpoints (with optimizer state and the best weights) after every epoch; a re-run resumes
+from the last one. `members` > 1 trains a deep ensemble: that many bundles on the same split from different
+initialisations, for per-halo uncertainties (`model/bundle.py`).
 """
 from __future__ import annotations
 
@@ -256,7 +257,7 @@ def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init
     loss = map_and_total_loss(tf, target_norm, options.total_weight)
     if state["epoch"] > 0:
         model = hvd.load_model(str(checkpoint_dir / "model.h5"), custom_objects={"map_and_total": loss})
-        log.info("resuming %s from the checkpoint of epoch %d", out, state["epoch"])
+        log.info("resuming from the checkpoint of epoch %d (%s)", state["epoch"], out)
     else:
         model = build_unet(npix, options.base_filters, options.depth, options.scheme, options.mask)
         model.compile(optimizer=hvd.DistributedOptimizer(k.optimizers.Adam(lr)), loss=loss)

@@ -199,8 +199,10 @@ def test_predictor_gives_physical_maps_independent_of_batching(trained, trainset
     with h5py.File(trainset) as f:
         dm, truth = f["dm"][:5], f["xray"][:5]
     by_three = Predictor(bundle, batch_size=3)(dm)  # one full batch, one padded
-    one_by_one = Predictor(bundle, batch_size=1)(dm)
-    np.testing.assert_allclose(by_three, one_by_one, rtol=1e-5, atol=0)
+    # oneDNN picks other float32 kernels for other batch sizes: the network's outputs agree to float32
+    # rounding accumulated over its ~20 layers (paint never relies on this: its batches are fixed)
+    z_three = Predictor(bundle, batch_size=3).predict_normalised(dm)
+    np.testing.assert_allclose(z_three, Predictor(bundle, batch_size=1).predict_normalised(dm), rtol=0, atol=1e-6)
     assert by_three.shape == truth.shape and (by_three >= 0).all()
     z = bundle.model.predict(Predictor(bundle).normalised_inputs(dm)[0], verbose=0)[..., 0]
     np.testing.assert_allclose(by_three, bundle.target_norm.inverse(z), rtol=1e-5)

@@ -43,7 +43,8 @@ def test_ensemble_members_share_the_split_and_differ_in_weights(ensemble):
     metas = [json.loads((m / "bundle.json").read_text()) for m in members]
     assert metas[0]["split_halos"] == metas[1]["split_halos"]
     assert metas[0]["target_normalisation"] == metas[1]["target_normalisation"]
-    assert metas[0]["weights_sha256"] != metas[1]["weights_sha256"] and metas[1]["init_seed"] == metas[0]["init_seed"] + 1
+    assert metas[0]["weights_sha256"] != metas[1]["weights_sha256"]
+    assert metas[1]["init_seed"] == metas[0]["init_seed"] + 1
 
 
 def test_painted_ensemble_is_the_mean_and_spread_of_its_members(ensemble, universe, tmp_path):
@@ -68,8 +69,11 @@ def test_evaluate_reports_the_ensemble_coverage_and_range_diagnostics(ensemble, 
                  "--out", tmp_path / "report")
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     xray = summary["targets"]["xray"]
-    assert xray["members"] == 2 and xray["uncertainty"]["count"] == summary["halos"]
-    assert 0.0 <= xray["uncertainty"]["fraction_within_1sigma"] <= 1.0
+    uncertainty = xray["uncertainty"]
+    assert xray["members"] == 2 and uncertainty["ensemble"]["count"] == summary["halos"]
+    assert uncertainty["residual_scatter_dex"] > 0 and 0.0 <= uncertainty["ensemble"]["fraction_within_1sigma"] <= 1.0
+    # adding the residual scatter can only widen the interval
+    assert uncertainty["with_residual"]["fraction_within_1sigma"] >= uncertainty["ensemble"]["fraction_within_1sigma"]
     low, high = xray["mpe_median_interval"]
     assert low <= xray["mpe_median_percent"] <= high
     assert summary["range_diagnostics"]["fp"]["images"] == summary["images"]

@@ -9,7 +9,8 @@ target's ensemble members, with `<quantity>_std` (their standard deviation) when
 `dm_outside_range` (fraction of DM pixels outside the range any bundle was trained on) and the flag
 `out_of_range` (1: either fraction above `norm.FLAG_FRACTION`, or the box's DM particles heavier than the
 training run's by more than `norm.RESOLUTION_TOLERANCE`; the row's values are extrapolations). With
---maps: `map_dm` and `map_<target>` (ensemble mean; N x n_axes x npix x npix). With correction tables (`corrections.py`), for
+--maps: `map_dm` and `map_<target>` (ensemble mean; N x n_axes x npix x npix). With correction tables
+(`corrections.py`), for
 `lx` and `mgas`: `<quantity>_weight` (N x n_axes), the number-density weight that turns counts of
 painted halos into the corrected distribution function (NaN outside the calibrated range), and
 `<quantity>_outside_calibration` (1 there). Root attribute `complete` is True only at the end.
