@@ -82,7 +82,7 @@ class Sample:
     predicted: dict  # target -> per-image totals (painted-catalog quantities), ensemble mean
     members: dict = field(default_factory=dict)  # target -> (members, images) totals of each member
     at_bound: dict = field(default_factory=dict)  # target -> per-image fraction of output pixels at the bound
-    dm_outside: np.ndarray = None  # per-image fraction of DM pixels outside the trained input range
+    dm_outside: np.ndarray = None  # per-image fraction of DM pixels above the trained input range
     coarser: bool = False  # DM particles heavier than the training run's (norm.coarser_than_trained)
     true: dict = field(default_factory=dict)
     profiles_predicted: dict = field(default_factory=dict)  # target -> (N, bins)

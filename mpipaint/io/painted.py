@@ -6,7 +6,7 @@ the map; and for each target: `lx` [erg/s] (0.5-2 keV, sum of the X-ray map), `m
 the gas map), `t_mean` [keV] (mean of the temperature map over pixels holding DM), each the mean over the
 target's ensemble members, with `<quantity>_std` (their standard deviation) when there are several, and
 `<quantity>_at_bound` (fraction of the map's pixels at the upper bound of the trained range). Diagnostics:
-`dm_outside_range` (fraction of DM pixels outside the range any bundle was trained on) and the flag
+`dm_outside_range` (fraction of DM pixels brighter than any a bundle was trained on) and the flag
 `out_of_range` (1: either fraction above `norm.FLAG_FRACTION`, or the box's DM particles heavier than the
 training run's by more than `norm.RESOLUTION_TOLERANCE`; the row's values are extrapolations). With
 --maps: `map_dm` and `map_<target>` (ensemble mean; N x n_axes x npix x npix). With correction tables
@@ -53,8 +53,8 @@ def columns(members: dict, corrected=()) -> dict:
     """{dataset: (dtype, units, description)} of the per-halo-and-axis columns of a catalog painted with
     `members[target]` bundles per target and correction weights for the `corrected` quantities."""
     result = {"mdm_proj": ("float64",) + SUMMARY["dm"][1:],
-              "dm_outside_range": ("float64", "", "fraction of DM pixels outside the input range a bundle was "
-                                   "trained on (largest over bundles)"),
+              "dm_outside_range": ("float64", "", "fraction of DM pixels brighter than the input range a bundle "
+                                   "was trained on (largest over bundles)"),
               "out_of_range": ("uint8", "", "1: DM pixels outside or painted pixels at the bound of the trained "
                                "range exceed the flag fraction, or the box is coarser than the training run; "
                                "values are extrapolations")}

@@ -7,14 +7,14 @@ bounds every pixel (`Normalisation.z_max`).
 
 `EnsemblePredictor` runs all bundles of one target (a deep ensemble, or a single bundle) on the same maps
 and reports, per map, how far it lies outside what the bundles were trained on: the fraction of DM pixels
-outside the fitted input range and the fraction of output pixels at the bound. A map is flagged out of
-range when either exceeds `norm.FLAG_FRACTION`.
+brighter than the fitted input range and the fraction of output pixels at the bound (`norm.out_of_range`
+turns them into the catalog's flag).
 """
 from __future__ import annotations
 
-import numpy as np
-
 from dataclasses import dataclass
+
+import numpy as np
 
 from mpipaint.model.bundle import Bundle
 from mpipaint.model.keras_env import place_on_devices
@@ -69,7 +69,7 @@ class Painted:
     """One target painted on N DM maps by K ensemble members."""
 
     images: np.ndarray  # (K, N, npix, npix) physical maps, bounded
-    dm_outside: np.ndarray  # (N,) largest fraction, over members, of DM pixels outside the fitted input range
+    dm_outside: np.ndarray  # (N,) largest fraction, over members, of DM pixels above the fitted input range
     at_bound: np.ndarray  # (N,) largest fraction, over members, of output pixels at the upper bound
 
     @property
