@@ -250,7 +250,8 @@ def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init
     npix = meta["npix"]
     checkpoint_dir = out / "checkpoint"
     identity = {"trainset_fingerprint": meta["trainset_fingerprint"], "init_seed": init_seed,
-                "options": {key: v for key, v in plain(options).items() if key not in ("epochs", "out", "data")}}
+                "options": {key: v for key, v in plain(options).items()
+                            if key not in ("epochs", "out", "data", "members")}}  # so K can grow
     state = _read_state(checkpoint_dir, identity) if hvd.rank() == 0 else None
     state = hvd_tf.broadcast_object(state, root_rank=0)
     lr = options.learning_rate * hvd.size()
