@@ -1,6 +1,7 @@
 """How far painted numbers can be trusted: bounded and flagged predictions on inputs outside the trained
 range, and deep-ensemble uncertainties (mean and spread of members) through train, paint and evaluate."""
 import json
+import shutil
 
 import h5py
 import numpy as np
@@ -77,3 +78,13 @@ def test_evaluate_reports_the_ensemble_coverage_and_range_diagnostics(ensemble, 
     low, high = xray["mpe_median_interval"]
     assert low <= xray["mpe_median_percent"] <= high
     assert summary["range_diagnostics"]["fp"]["images"] == summary["images"]
+
+
+def test_a_larger_ensemble_reuses_the_members_already_trained(ensemble, small_trainset, tmp_path):
+    grown = tmp_path / "xray"
+    shutil.copytree(ensemble, grown)
+    before = [json.loads((m / "bundle.json").read_text())["weights_sha256"] for m in member_paths(grown)]
+    run_mpipaint("train", "--data", small_trainset, "--out", grown, "--epochs", "3", "--members", "3",
+                 *TINY_TRAINING, ranks=2)
+    after = [json.loads((m / "bundle.json").read_text())["weights_sha256"] for m in member_paths(grown)]
+    assert after[:2] == before and len(after) == 3 and after[2] not in before
