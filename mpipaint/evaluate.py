@@ -392,10 +392,10 @@ def _halo_log_errors(sample: Sample, target: str):
 
 
 def residual_scatter_dex(sample: Sample, target: str) -> float:
-    """rms of log10(truth / prediction) over a sample's halos: the scatter of the truth about what the
-    bundles predict from DM alone, which an ensemble's spread does not contain."""
-    errors, _ = _halo_log_errors(sample, target)
-    return float(np.sqrt(np.mean(errors**2))) if len(errors) else float("nan")
+    """rms of log10(truth / prediction) over a sample's halos (means over projections): the scatter of the
+    truth about what the bundles predict from DM alone, which an ensemble's spread does not contain."""
+    return stats.residual_scatter_dex(sample.per_halo(sample.true[target])[1],
+                                      sample.per_halo(sample.predicted[target])[1])
 
 
 def uncertainty(sample: Sample, target: str, residual_dex: float) -> dict:

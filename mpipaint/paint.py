@@ -112,7 +112,7 @@ class PhaseTimes:
 
 
 def paint_halo(particles: HaloParticles, index, predictors, npix, width, axes, with_maps, times: PhaseTimes,
-               coarser: bool = False):
+               coarser: bool = False, residuals=None):
     """Per-axis row values (and maps) of halo `index`: DM maps, then every target's painted maps."""
     with times("read"):
         positions, masses = particles.dm(index)
@@ -121,9 +121,16 @@ def paint_halo(particles: HaloParticles, index, predictors, npix, width, axes, w
         dm = np.stack([dm_map(positions, masses, g) for g in geometries])
     with times("infer"):
         results = {target: predictor(dm) for target, predictor in predictors.items()}
-    values = painted.halo_values(results, dm, geometries[0].pixel_area, coarser)
+    values = painted.halo_values(results, dm, geometries[0].pixel_area, coarser, residuals)
     maps = {"dm": dm, **{t: r.mean_images for t, r in results.items()}} if with_maps else None
     return values, maps
+
+
+def validation_residual(members) -> float | None:
+    """A target's residual scatter [dex]: the mean of its members' validation residuals (the ensemble mean
+    scatters less than a member, so this errs wide); None unless every member records one."""
+    values = [b.meta.get("validation_residual_dex") for b in members]
+    return None if any(v is None for v in values) else float(np.mean(values))
 
 
 def correction_tables(options: PaintOptions, targets) -> dict:
@@ -183,7 +190,8 @@ def run_paint(options: PaintOptions) -> None:
                       "correction_input": options.correction_input})
     # no try/finally around the file: under mpio closing is collective, and a rank that fails must reach
     # MPI_Abort instead of waiting in close() for ranks that are still painting (the file stays incomplete)
-    row_columns = painted.columns({t: len(b) for t, b in bundles.items()}, list(tables))
+    residuals = {t: validation_residual(b) for t, b in bundles.items()}
+    row_columns = painted.columns({t: len(b) for t, b in bundles.items()}, list(tables), residuals)
     map_targets = ("dm", *bundles) if options.maps else ()
     out = _open(options, table, npix, attrs, row_columns, map_targets, log)
     done = out["done"][()].astype(bool) if out is not None else None
@@ -204,7 +212,7 @@ def run_paint(options: PaintOptions) -> None:
                 raise RuntimeError(f"test failure on rank {COMM.rank} ({FAIL_ON_RANK_ENV})")
             row = mine[r]
             values, maps = paint_halo(particles, row, predictors, npix, width, options.axes, options.maps, times,
-                                      coarser)
+                                      coarser, residuals)
             result.append((row, {**values, **_weights(values, tables)}, maps))
         with times("write"):
             _write(out, result)

@@ -48,6 +48,14 @@ def mpe_summary(predicted, true, halos, resamples: int = 1000) -> dict:
             "images": int(len(errors)), "halos": int(len(np.unique(keys, axis=0)))}
 
 
+def residual_scatter_dex(true, predicted) -> float:
+    """rms of log10(true / predicted) over the pairs where both are positive [dex]: the scatter of the truth
+    about a prediction, bias included."""
+    true, predicted = np.asarray(true, float), np.asarray(predicted, float)
+    keep = (true > 0) & (predicted > 0)
+    return float(np.sqrt(np.mean(np.log10(true[keep] / predicted[keep]) ** 2))) if keep.any() else float("nan")
+
+
 def coverage(errors, sigma) -> dict:
     """Fraction of items whose error lies within +-sigma, with its binomial standard error (about 0.68 for
     calibrated Gaussian uncertainties)."""

@@ -29,9 +29,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from mpipaint import __version__
+from mpipaint import __version__, stats
 from mpipaint.config import plain
 from mpipaint.errors import InputError
+from mpipaint.io.painted import totals
 from mpipaint.model.keras_env import keras, place_on_devices, require_legacy_keras
 from mpipaint.model.norm import RunningStats
 from mpipaint.parallel import get_logger
@@ -296,10 +297,34 @@ def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init
     if hvd.rank() == 0:
         final = _read_state(checkpoint_dir, identity)
         meta.update({"init_seed": init_seed, "weights_sha256": digests[0], "history": final["history"],
-                     "schedule": {"monitor": monitor, **final["schedule"]}})
+                     "schedule": {"monitor": monitor, **final["schedule"]},
+                     "validation_residual_dex": validation_residual_dex(model, options, norms,
+                                                                        splits["validation"])})
         save_bundle(out, model, meta)
         log.info("wrote bundle %s (best %s %.5g at epoch %d)", out, monitor, final["schedule"]["best"],
                  final["schedule"]["best_epoch"])
+
+
+def validation_residual_dex(model, options: TrainOptions, norms, indices) -> float | None:
+    """The scatter of the truth about the trained net's prediction over the validation halos: rms of
+    log10(true / predicted) halo totals (means over projections, as the painted catalog's quantities) [dex].
+    Paint adds it to an ensemble's spread for a halo's uncertainty. None without validation images."""
+    if not len(indices):
+        return None
+    input_norm, target_norm = norms
+    with h5py.File(options.data, "r") as f:
+        dm, truth = f["dm"][np.sort(indices)].astype(np.float64), f[options.target][np.sort(indices)]
+        halos = np.stack([f["snapshot"][()], f["halo_id"][()]], axis=1)[np.sort(indices)]
+    x = input_norm.forward(dm)[..., None].astype(np.float32)
+    inputs = {"dm": x, "mask": (dm > 0)[..., None].astype(np.float32)} if options.mask else x
+    predicted = target_norm.inverse(model.predict(inputs, batch_size=options.batch_size, verbose=0)[..., 0])
+    _, halo = np.unique(halos, axis=0, return_inverse=True)
+    halo = halo.ravel()
+
+    def per_halo(images):
+        return np.bincount(halo, weights=totals(options.target, images, dm, 1.0)) / np.bincount(halo)
+
+    return stats.residual_scatter_dex(per_halo(truth), per_halo(predicted))
 
 
 def _place_on_devices(tf, hvd, options):

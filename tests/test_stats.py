@@ -151,3 +151,12 @@ def test_ensemble_coverage_of_gaussian_errors_is_68_percent():
     result = stats.coverage(rng.normal(0, 1, 2000) * sigma, sigma)
     assert result["count"] == 2000 and abs(result["fraction_within_1sigma"] - 0.6827) < 3 * result["error"]
     assert stats.coverage(rng.normal(0, 1, 2000) * sigma, 0.5 * sigma)["fraction_within_1sigma"] < 0.45
+
+
+def test_residual_scatter_of_lognormal_errors():
+    """Predictions off by N(0, 0.2) dex: the rms residual is 0.2 dex (to 3 standard errors)."""
+    rng = np.random.default_rng(9)
+    true = 10 ** rng.uniform(42, 45, 4000)
+    predicted = true * 10 ** rng.normal(0, 0.2, 4000)
+    assert abs(stats.residual_scatter_dex(true, predicted) - 0.2) < 3 * 0.2 / np.sqrt(2 * 4000)
+    assert np.isnan(stats.residual_scatter_dex([0.0], [1.0]))

@@ -57,12 +57,15 @@ def test_painted_ensemble_is_the_mean_and_spread_of_its_members(ensemble, univer
         with h5py.File(tmp_path / f"m{k}.hdf5") as f:
             singles.append(f["lx"][()])
     with h5py.File(tmp_path / "ensemble.hdf5") as f:
-        lx, spread = f["lx"][()], f["lx_std"][()]
+        lx, spread, sigma = f["lx"][()], f["lx_std"][()], f["lx_sigma_dex"][()]
         assert f["lx_std"].attrs["units"] == "erg/s" and f["out_of_range"].attrs["units"] == ""
         assert f["dm_outside_range"].shape == lx.shape and f["lx_at_bound"].shape == lx.shape
     np.testing.assert_allclose(lx, np.mean(singles, axis=0), rtol=1e-12)
     np.testing.assert_allclose(spread, np.std(singles, axis=0, ddof=1), rtol=1e-9)
     assert (spread > 0).all()
+    residual = np.mean([json.loads((m / "bundle.json").read_text())["validation_residual_dex"]
+                        for m in member_paths(ensemble)])
+    np.testing.assert_allclose(sigma, np.hypot(np.std(np.log10(singles), axis=0, ddof=1), residual), rtol=1e-9)
 
 
 def test_evaluate_reports_the_ensemble_coverage_and_range_diagnostics(ensemble, small_trainset, tmp_path):

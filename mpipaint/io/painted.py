@@ -4,8 +4,10 @@ Per halo: `halo_id`, `snapshot`, `redshift`, `m200c` [Msun], `r200c` [kpc], `cen
 `done` (1 once the row is written). Per halo and axis (N x n_axes): `mdm_proj` [Msun], projected DM mass in
 the map; and for each target: `lx` [erg/s] (0.5-2 keV, sum of the X-ray map), `mgas` [Msun] (sum of
 the gas map), `t_mean` [keV] (mean of the temperature map over pixels holding DM), each the mean over the
-target's ensemble members, with `<quantity>_std` (their standard deviation) when there are several, and
-`<quantity>_at_bound` (fraction of the map's pixels at the upper bound of the trained range). Diagnostics:
+target's ensemble members, with `<quantity>_std` (their standard deviation) when there are several,
+`<quantity>_sigma_dex` (the halo's uncertainty: the members' spread in log10 and the bundles' residual
+scatter on their validation halos, in quadrature; when the bundles record it), and `<quantity>_at_bound`
+(fraction of the map's pixels at the upper bound of the trained range). Diagnostics:
 `dm_outside_range` (fraction of DM pixels brighter than any a bundle was trained on) and the flag
 `out_of_range` (1: either fraction above `norm.FLAG_FRACTION`, or the box's DM particles heavier than the
 training run's by more than `norm.RESOLUTION_TOLERANCE`; the row's values are extrapolations). With
@@ -49,9 +51,10 @@ def totals(target: str, images, dm_images, pixel_area: float) -> np.ndarray:
     return np.array([summarise(target, image, d, pixel_area) for image, d in zip(images, dm_images)])
 
 
-def columns(members: dict, corrected=()) -> dict:
+def columns(members: dict, corrected=(), residuals=None) -> dict:
     """{dataset: (dtype, units, description)} of the per-halo-and-axis columns of a catalog painted with
-    `members[target]` bundles per target and correction weights for the `corrected` quantities."""
+    `members[target]` bundles per target, the targets' validation residual scatters [dex] where known
+    (`residuals`), and correction weights for the `corrected` quantities."""
     result = {"mdm_proj": ("float64",) + SUMMARY["dm"][1:],
               "dm_outside_range": ("float64", "", "fraction of DM pixels brighter than the input range a bundle "
                                    "was trained on (largest over bundles)"),
@@ -63,6 +66,9 @@ def columns(members: dict, corrected=()) -> dict:
         result[name] = ("float64", unit, description + (f" (mean of {count} ensemble members)" if count > 1 else ""))
         if count > 1:
             result[f"{name}_std"] = ("float64", unit, f"standard deviation of {name} over {count} ensemble members")
+        if (residuals or {}).get(target) is not None:
+            result[f"{name}_sigma_dex"] = ("float64", "dex", f"uncertainty of log10 {name}: members' spread and the "
+                                           "validation residual scatter in quadrature")
         result[f"{name}_at_bound"] = ("float64", "", "fraction of painted pixels at the upper bound of the trained "
                                       "range (largest over members)")
     for quantity in corrected:
@@ -73,7 +79,7 @@ def columns(members: dict, corrected=()) -> dict:
     return result
 
 
-def halo_values(painted: dict, dm: np.ndarray, pixel_area: float, coarser: bool = False) -> dict:
+def halo_values(painted: dict, dm: np.ndarray, pixel_area: float, coarser: bool = False, residuals=None) -> dict:
     """The per-axis columns of one halo from its DM maps and {target: infer.Painted} (see `columns`);
     `coarser`: the box's DM particles are heavier than the training run's (every row is flagged)."""
     values = {"mdm_proj": totals("dm", dm, dm, pixel_area)}
@@ -84,6 +90,12 @@ def halo_values(painted: dict, dm: np.ndarray, pixel_area: float, coarser: bool 
         values[name] = per_member.mean(axis=0)
         if len(per_member) > 1:
             values[f"{name}_std"] = per_member.std(axis=0, ddof=1)
+        residual = (residuals or {}).get(target)
+        if residual is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                logs = np.log10(per_member)
+            spread = logs.std(axis=0, ddof=1) if len(per_member) > 1 else np.zeros(len(dm))
+            values[f"{name}_sigma_dex"] = np.hypot(spread, residual)
         values[f"{name}_at_bound"] = result.at_bound
         outside, bound = np.maximum(outside, result.dm_outside), np.maximum(bound, result.at_bound)
     values["dm_outside_range"], values["out_of_range"] = outside, out_of_range(outside, bound, coarser)
