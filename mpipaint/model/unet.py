@@ -1,8 +1,9 @@
 """The U-net of Chadayammuri et al. (2023), Table A1, with width, depth and image size configurable.
 
 Encoder: per level two (3x3 conv, batch norm with momentum BN_MOMENTUM, ReLU) then 2x2 max pooling;
-filters base * 2^level (64-128-256-512 at full size). Bottleneck: two conv blocks of base * 2^depth (1024). Decoder: per level a
-2x2 stride-2 transposed conv with ReLU, concatenation with the encoder level's output, two conv blocks.
+filters base * 2^level (64-128-256-512 at full size). Bottleneck: two conv blocks of base * 2^depth
+(1024). Decoder: per level a 2x2 stride-2 transposed conv with ReLU, concatenation with the encoder level's
+output, two conv blocks.
 Head: a 1x1 conv to one channel, ReLU for 'minmax' targets and sigmoid for '4sigma' ones (the paper's
 choice), optionally multiplied by a mask input that is 0 where the DM map is empty. The ReLU is left
 unbounded so that its gradient never vanishes in training; predictions are bounded where they are mapped
