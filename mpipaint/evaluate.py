@@ -92,10 +92,7 @@ class Sample:
 
     def per_halo(self, values) -> tuple[np.ndarray, np.ndarray]:
         """(halo keys, mean of `values` over each halo's projections)."""
-        keys = np.stack([self.snapshot, self.halo_id], axis=1)
-        unique, which = np.unique(keys, axis=0, return_inverse=True)
-        which = which.ravel()
-        return unique, np.bincount(which, weights=values) / np.bincount(which)
+        return stats.means_by_group(self.halo_keys(), values)
 
     def halo_keys(self) -> np.ndarray:
         return np.stack([self.snapshot, self.halo_id], axis=1)
@@ -386,9 +383,8 @@ def _halo_log_errors(sample: Sample, target: str):
     per_member = np.array([sample.per_halo(member)[1] for member in sample.members[target]])
     truth = sample.per_halo(sample.true[target])[1]
     keep = (truth > 0) & np.all(per_member > 0, axis=0)
-    logs = np.log10(per_member[:, keep])
-    spread = logs.std(axis=0, ddof=1) if len(logs) > 1 else np.zeros(keep.sum())
-    return np.log10(truth[keep] / per_member[:, keep].mean(axis=0)), spread
+    return (np.log10(truth[keep] / per_member[:, keep].mean(axis=0)),
+            stats.log_spread_dex(per_member[:, keep]))
 
 
 def residual_scatter_dex(sample: Sample, target: str) -> float:

@@ -188,11 +188,11 @@ def run_paint(options: PaintOptions) -> None:
     if tables:
         attrs.update({"corrections": str(Path(options.corrections).resolve()),
                       "correction_input": options.correction_input})
-    # no try/finally around the file: under mpio closing is collective, and a rank that fails must reach
-    # MPI_Abort instead of waiting in close() for ranks that are still painting (the file stays incomplete)
     residuals = {t: validation_residual(b) for t, b in bundles.items()}
     row_columns = painted.columns({t: len(b) for t, b in bundles.items()}, list(tables), residuals)
     map_targets = ("dm", *bundles) if options.maps else ()
+    # no try/finally around the file: under mpio closing is collective, and a rank that fails must reach
+    # MPI_Abort instead of waiting in close() for ranks that are still painting (the file stays incomplete)
     out = _open(options, table, npix, attrs, row_columns, map_targets, log)
     done = out["done"][()].astype(bool) if out is not None else None
     done = COMM.bcast(done, root=0) if not _parallel_io() else done

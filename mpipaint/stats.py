@@ -48,6 +48,24 @@ def mpe_summary(predicted, true, halos, resamples: int = 1000) -> dict:
             "images": int(len(errors)), "halos": int(len(np.unique(keys, axis=0)))}
 
 
+def means_by_group(keys, values) -> tuple[np.ndarray, np.ndarray]:
+    """(unique keys, mean of `values` over the items of each key): a halo's value is the mean over its
+    projections (keys: one row of snapshot, halo id per image)."""
+    unique, which = np.unique(np.asarray(keys), axis=0, return_inverse=True)
+    which = which.ravel()
+    return unique, np.bincount(which, weights=values) / np.bincount(which)
+
+
+def log_spread_dex(per_member) -> np.ndarray:
+    """Standard deviation over ensemble members (first axis) of log10 of their values [dex]; 0 for a single
+    member, NaN where a member's value is not positive."""
+    per_member = np.asarray(per_member, float)
+    if len(per_member) < 2:
+        return np.zeros(per_member.shape[1:])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(per_member).std(axis=0, ddof=1)
+
+
 def residual_scatter_dex(true, predicted) -> float:
     """rms of log10(true / predicted) over the pairs where both are positive [dex]: the scatter of the truth
     about a prediction, bias included."""

@@ -312,17 +312,16 @@ def validation_residual_dex(model, options: TrainOptions, norms, indices) -> flo
     if not len(indices):
         return None
     input_norm, target_norm = norms
+    indices = np.sort(indices)
     with h5py.File(options.data, "r") as f:
-        dm, truth = f["dm"][np.sort(indices)].astype(np.float64), f[options.target][np.sort(indices)]
-        halos = np.stack([f["snapshot"][()], f["halo_id"][()]], axis=1)[np.sort(indices)]
+        dm, truth = f["dm"][indices].astype(np.float64), f[options.target][indices]
+        halos = np.stack([f["snapshot"][()], f["halo_id"][()]], axis=1)[indices]
     x = input_norm.forward(dm)[..., None].astype(np.float32)
     inputs = {"dm": x, "mask": (dm > 0)[..., None].astype(np.float32)} if options.mask else x
     predicted = target_norm.inverse(model.predict(inputs, batch_size=options.batch_size, verbose=0)[..., 0])
-    _, halo = np.unique(halos, axis=0, return_inverse=True)
-    halo = halo.ravel()
 
     def per_halo(images):
-        return np.bincount(halo, weights=totals(options.target, images, dm, 1.0)) / np.bincount(halo)
+        return stats.means_by_group(halos, totals(options.target, images, dm, 1.0))[1]
 
     return stats.residual_scatter_dex(per_halo(truth), per_halo(predicted))
 

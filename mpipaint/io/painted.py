@@ -27,6 +27,7 @@ import numpy as np
 
 from mpipaint.maps.gas import MAP_UNITS
 from mpipaint.model.norm import out_of_range
+from mpipaint.stats import log_spread_dex
 
 SUMMARY = {  # target -> (dataset, units, description)
     "dm": ("mdm_proj", "Msun", "projected dark-matter mass in the map"),
@@ -92,10 +93,7 @@ def halo_values(painted: dict, dm: np.ndarray, pixel_area: float, coarser: bool 
             values[f"{name}_std"] = per_member.std(axis=0, ddof=1)
         residual = (residuals or {}).get(target)
         if residual is not None:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                logs = np.log10(per_member)
-            spread = logs.std(axis=0, ddof=1) if len(per_member) > 1 else np.zeros(len(dm))
-            values[f"{name}_sigma_dex"] = np.hypot(spread, residual)
+            values[f"{name}_sigma_dex"] = np.hypot(log_spread_dex(per_member), residual)
         values[f"{name}_at_bound"] = result.at_bound
         outside, bound = np.maximum(outside, result.dm_outside), np.maximum(bound, result.at_bound)
     values["dm_outside_range"], values["out_of_range"] = outside, out_of_range(outside, bound, coarser)
