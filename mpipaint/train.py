@@ -12,7 +12,9 @@ The loss is the paper's pixel MSE in normalised units plus `total_weight` times 
 the map's integrated total (what the MPE measures: Lx comes from the few brightest pixels, which a pixel MSE
 treats like any other, so nets trained on it alone painted the example's Lx 2-3x low). The validation loss
 (averaged over ranks) drives the schedule: the learning rate halves after `lr_patience` epochs without
-improvement, training stops after `patience`, and the bundle holds the weights of the best validation epoch.
+improvement, at most LR_HALVINGS times; training stops after `patience` epochs without improvement at that
+floor, and the bundle holds the weights of the best validation epoch. (Stopping on the first plateau ended
+members after 12 of 40 epochs: a batch-4 validation loss jumps by 10x between epochs at the initial rate.)
 Rank 0 writes checkpoints (with optimizer state and the best weights) after every epoch; a re-run resumes
 from the last one. `members` > 1 trains a deep ensemble: that many bundles on the same split from different
 initialisations, for per-halo uncertainties (`model/bundle.py`).
@@ -40,6 +42,7 @@ from mpipaint.parallel import get_logger
 TARGETS = ("gas", "temperature", "xray")
 KILL_AFTER_EPOCHS_ENV = "MPIPAINT_TEST_KILL_AFTER_EPOCHS"  # test-only: SIGKILL rank 0 after that checkpoint
 BEST_WEIGHTS_FILE = "best_weights.npz"  # checkpoint: weights of the best validation epoch so far
+LR_HALVINGS = 5  # the learning rate's floor is 1/32 of the initial one; early stopping counts only there
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ class TrainOptions:
     learning_rate: float = 1e-3  # per rank; Adam; scaled by the number of ranks
     warmup_epochs: int = 2
     lr_patience: int = 4  # epochs without a better validation loss before the learning rate halves
-    patience: int = 10  # epochs without a better validation loss before training stops (0: never)
+    patience: int = 10  # epochs without a better validation loss at the floor rate before stopping (0: never)
     total_weight: float = 0.01  # weight of the squared log10 error of the map's total in the loss [1/dex^2]
     augment: bool = True  # random flips and 90-degree rotations of each training image
     base_filters: int = 64
@@ -340,7 +343,8 @@ def _read_state(checkpoint_dir: Path, identity: dict) -> dict:
     path = checkpoint_dir / "state.json"
     if not (path.exists() and (checkpoint_dir / "model.h5").exists()):
         return {"epoch": 0, "history": {}, "identity": identity,
-                "schedule": {"best": float("inf"), "best_epoch": 0, "wait": 0, "lr_wait": 0, "stopped": False}}
+                "schedule": {"best": float("inf"), "best_epoch": 0, "wait": 0, "lr_wait": 0, "halvings": 0,
+                             "stopped": False}}
     state = json.loads(path.read_text())
     if state.get("identity") != identity:
         raise InputError(f"{checkpoint_dir}: checkpoint was made from another training set or with other "
@@ -396,8 +400,9 @@ class _AverageBatchNormStatistics(keras().callbacks.Callback):
 
 class _ValidationSchedule(keras().callbacks.Callback):
     """Every rank, after the metrics are averaged: keep the weights of the best monitored loss, halve the
-    learning rate after `lr_patience` epochs without improvement (past the warm-up), stop after `patience`.
-    All ranks see the same averaged loss, so they take the same decisions."""
+    learning rate after `lr_patience` epochs without improvement (past the warm-up, at most LR_HALVINGS
+    times), stop after `patience` epochs without improvement at that floor. All ranks see the same averaged
+    loss, so they take the same decisions."""
 
     def __init__(self, monitor: str, options: TrainOptions, state: dict, checkpoint_dir: Path):
         super().__init__()
@@ -415,11 +420,13 @@ class _ValidationSchedule(keras().callbacks.Callback):
             self.best_weights = self.model.get_weights()
         else:
             s["wait"], s["lr_wait"] = s["wait"] + 1, s["lr_wait"] + 1
-            if s["lr_wait"] >= self.options.lr_patience and epoch + 1 > self.options.warmup_epochs:
+            at_floor = s["halvings"] >= LR_HALVINGS
+            if (not at_floor and s["lr_wait"] >= self.options.lr_patience
+                    and epoch + 1 > self.options.warmup_epochs):
                 lr = self.model.optimizer.learning_rate
                 lr.assign(lr * 0.5)
-                s["lr_wait"] = 0
-            if self.options.patience and s["wait"] >= self.options.patience:
+                s.update(lr_wait=0, wait=0, halvings=s["halvings"] + 1)
+            if at_floor and self.options.patience and s["wait"] >= self.options.patience:
                 s["stopped"] = True
                 self.model.stop_training = True
         logs["lr"] = float(self.model.optimizer.learning_rate.numpy())

@@ -10,7 +10,8 @@ from mpipaint.errors import InputError
 from mpipaint.model.bundle import load_bundle
 from mpipaint.model.norm import Normalisation, RunningStats, coarser_than_trained, out_of_range
 from mpipaint.model.unet import build_unet
-from mpipaint.train import KILL_AFTER_EPOCHS_ENV, SYMMETRIES, dihedral, map_and_total_loss, split_by_halo
+from mpipaint.train import (KILL_AFTER_EPOCHS_ENV, LR_HALVINGS, SYMMETRIES, TrainOptions, _ValidationSchedule,
+                            dihedral, map_and_total_loss, split_by_halo)
 
 TINY = TINY_TRAINING
 
@@ -106,6 +107,28 @@ def test_total_loss_term_is_the_squared_log10_error_of_the_map_total():
     expected = ((z_true - z_pred) ** 2).mean(axis=(1, 2, 3)) + 0.5 * np.log10(
         x_pred.sum(axis=(1, 2)) / x_true.sum(axis=(1, 2))) ** 2
     np.testing.assert_allclose(loss, expected, rtol=2e-4)
+
+
+def test_schedule_halves_to_the_floor_before_it_stops_and_keeps_the_best_weights(tmp_path):
+    """A validation loss that never improves after epoch 1: the rate halves every lr_patience epochs down to
+    1/2^LR_HALVINGS, and training stops only after `patience` more epochs at that floor."""
+    model = build_unet(16, 2, 1, "minmax", mask=False)
+    model.compile(optimizer="adam", loss="mse")
+    options = TrainOptions(data="unused", out="unused", lr_patience=2, patience=3, warmup_epochs=0)
+    state = {"epoch": 0, "schedule": {"best": float("inf"), "best_epoch": 0, "wait": 0, "lr_wait": 0,
+                                      "halvings": 0, "stopped": False}}
+    schedule = _ValidationSchedule("val_loss", options, state, tmp_path)
+    schedule.set_model(model)
+    initial_rate, best = float(model.optimizer.learning_rate.numpy()), model.get_weights()
+    epoch = 0
+    while not model.stop_training:
+        schedule.on_epoch_end(epoch, {"val_loss": 1.0 if epoch == 0 else 2.0})
+        epoch += 1
+        model.set_weights([w + 1 for w in model.get_weights()])  # later epochs' weights differ from the best
+    assert epoch == 1 + LR_HALVINGS * options.lr_patience + options.patience
+    assert np.isclose(float(model.optimizer.learning_rate.numpy()), initial_rate / 2**LR_HALVINGS)
+    assert schedule.state["best_epoch"] == 1
+    assert all(np.array_equal(a, b) for a, b in zip(schedule.best_weights, best))
 
 
 def test_nan_and_negative_pixels_are_refused():
