@@ -2,8 +2,11 @@
 of the true full-physics distribution function to the one predicted from some input (FP DM maps, DMO maps,
 8x or 64x coarser maps).
 
-The ratio corrects abundances, not values: a painted halo with luminosity L gets the number-density weight
-w = ratio(L), so that sum(w) per bin / volume / dex is the corrected phi. Weights are interpolated linearly
+The predicted phi spreads each halo by its `sigma_dex` (stats.distribution_function): painted values are
+the net's expectation given the DM map, and a table of raw values would mostly undo the narrowing that
+implies, with ratios of 5 at the sample's faint edge that do not carry to another redshift. The ratio
+corrects abundances, not values: a painted halo with luminosity L gets the number-density weight
+w = ratio(L), so that the phi of the catalog spread by `sigma_dex` and weighted by w is the corrected phi. Weights are interpolated linearly
 in log10(ratio) against log10(bin centre) between calibrated bins (those with predicted and true halos),
 held at the end bins' ratio up to the calibrated range's edges, and NaN outside it, with a flag set: no
 silent extrapolation.
@@ -30,10 +33,11 @@ QUANTITIES = {target: SUMMARY[target][:2] for target in ("xray", "gas")}
 
 
 def ratio_table(true: DistributionFunction, predicted: DistributionFunction) -> dict:
-    """phi_true / phi_predicted per bin with its Poisson error; NaN where either bin is empty."""
+    """phi_true / phi_predicted per bin with its Poisson error; NaN where either bin holds less than one
+    (expected) halo."""
     if not np.array_equal(true.edges, predicted.edges):
         raise ValueError("true and predicted distribution functions need the same bins")
-    usable = (true.counts > 0) & (predicted.counts > 0)
+    usable = (true.counts >= 1) & (predicted.counts >= 1)
     ratio = np.full(len(true.phi), np.nan)
     ratio[usable] = true.phi[usable] / predicted.phi[usable]
     relative = np.sqrt(np.divide(true.error**2, true.phi**2, out=np.zeros_like(true.phi), where=usable)

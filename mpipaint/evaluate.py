@@ -23,7 +23,7 @@ from mpipaint import __version__, corrections, stats
 from mpipaint.errors import InputError
 from mpipaint.io import painted
 from mpipaint.io.hdf5 import open_hdf5, require_dataset
-from mpipaint.model.bundle import MAP_KEYS
+from mpipaint.model.bundle import MAP_KEYS, validation_residual
 from mpipaint.model.norm import coarser_than_trained, out_of_range
 from mpipaint.parallel import COMM, get_logger, my_share
 
@@ -93,6 +93,12 @@ class Sample:
     def per_halo(self, values) -> tuple[np.ndarray, np.ndarray]:
         """(halo keys, mean of `values` over each halo's projections)."""
         return stats.means_by_group(self.halo_keys(), values)
+
+    def halo_sigma_dex(self, target: str, residual_dex: float | None) -> np.ndarray:
+        """Per halo (in per_halo's order): the uncertainty of log10 of the prediction, the members' spread
+        and the bundles' validation residual in quadrature, as the painted catalog's `<quantity>_sigma_dex`."""
+        per_member = np.array([self.per_halo(member)[1] for member in self.members[target]])
+        return np.hypot(np.nan_to_num(stats.log_spread_dex(per_member)), residual_dex or 0.0)
 
     def halo_keys(self) -> np.ndarray:
         return np.stack([self.snapshot, self.halo_id], axis=1)
@@ -283,17 +289,24 @@ def _fraction(sample: Sample, full: Sample) -> float:
     return len(sample.per_halo(sample.mdm_proj)[0]) / len(full.per_halo(full.mdm_proj)[0])
 
 
-def distribution_functions(target, split: Sample, full: Sample, inputs: dict, per_dex: int) -> dict:
-    """phi of one quantity: the split's truth and prediction, the whole FP truth, and each input's prediction."""
+def distribution_functions(target, bundles: dict, split: Sample, full: Sample, inputs: dict, per_dex: int) -> dict:
+    """phi of one quantity: the split's truth and prediction, the whole FP truth, and each input's prediction.
+    Predictions are spread by each halo's sigma_dex (stats.distribution_function: the truth scatters about
+    what a net predicts from the DM map by the validation residual)."""
     _, true_all = full.per_halo(full.true[target])
     edges = stats.log_bin_edges(true_all, per_dex)
+    residual = validation_residual(bundles[target])
+
+    def predicted(sample: Sample, volume: float):
+        return stats.distribution_function(sample.per_halo(sample.predicted[target])[1], volume, edges,
+                                           scatter_dex=sample.halo_sigma_dex(target, residual))
+
     volume_split, volume_all = split.volume_mpc3(_fraction(split, full)), full.volume_mpc3(1.0)
     result = {"true": stats.distribution_function(split.per_halo(split.true[target])[1], volume_split, edges),
-              "fp": stats.distribution_function(split.per_halo(split.predicted[target])[1], volume_split, edges),
+              "fp": predicted(split, volume_split),
               "true_all": stats.distribution_function(true_all, volume_all, edges)}
     for name, sample in inputs.items():
-        result[name] = stats.distribution_function(sample.per_halo(sample.predicted[target])[1],
-                                                   sample.volume_mpc3(1.0), edges)
+        result[name] = predicted(sample, sample.volume_mpc3(1.0))
     return result
 
 
@@ -325,7 +338,7 @@ def run_evaluate(options: EvaluateOptions) -> None:
             summary["targets"][target]["uncertainty"] = uncertainty(split, target,
                                                                     residual_scatter_dex(reference, target))
         if target in corrections.QUANTITIES:
-            functions = distribution_functions(target, split, full, inputs, options.per_dex)
+            functions = distribution_functions(target, bundles, split, full, inputs, options.per_dex)
             summary["distribution_functions"][quantity] = {k: v.to_dict() for k, v in functions.items()}
     if "xray" in bundles:
         relations = {"true": (split.mdm_proj, split.true["xray"]), "fp": (split.mdm_proj, split.predicted["xray"])}
@@ -411,7 +424,7 @@ def run_calibrate(options: EvaluateOptions) -> None:
     tables = {}
     for target in (t for t in bundles if t in corrections.QUANTITIES):
         quantity = corrections.QUANTITIES[target][0]
-        functions = distribution_functions(target, split, full, inputs, options.per_dex)
+        functions = distribution_functions(target, bundles, split, full, inputs, options.per_dex)
         tables.setdefault("fp", {})[quantity] = corrections.ratio_table(functions["true"], functions["fp"])
         for name in inputs:
             tables.setdefault(name, {})[quantity] = corrections.ratio_table(functions["true_all"], functions[name])

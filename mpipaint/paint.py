@@ -33,6 +33,7 @@ from mpipaint.io.catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.hdf5 import attrs_match
 from mpipaint.io.snapshot import DM, Snapshot
 from mpipaint.maps.gas import dm_map
+from mpipaint.model.bundle import validation_residual
 from mpipaint.model.norm import coarser_than_trained
 from mpipaint.parallel import COMM, get_logger, kill_if_testing, owners_by_cost
 from mpipaint.progress import Progress
@@ -124,13 +125,6 @@ def paint_halo(particles: HaloParticles, index, predictors, npix, width, axes, w
     values = painted.halo_values(results, dm, geometries[0].pixel_area, coarser, residuals)
     maps = {"dm": dm, **{t: r.mean_images for t, r in results.items()}} if with_maps else None
     return values, maps
-
-
-def validation_residual(members) -> float | None:
-    """A target's residual scatter [dex]: the mean of its members' validation residuals (the ensemble mean
-    scatters less than a member, so this errs wide); None unless every member records one."""
-    values = [b.meta.get("validation_residual_dex") for b in members]
-    return None if any(v is None for v in values) else float(np.mean(values))
 
 
 def correction_tables(options: PaintOptions, targets) -> dict:

@@ -41,6 +41,24 @@ def test_distribution_function_of_samples_from_an_analytic_phi():
     np.testing.assert_allclose(np.sum(df.phi * np.diff(np.log10(edges))) * VOLUME, 20000)  # every item counted
 
 
+def test_spreading_predictions_by_their_residual_scatter_restores_the_true_distribution():
+    """Truth = prediction x 10^N(0, s), the residual independent of the prediction (what a regression to the
+    mean leaves): phi of the predictions spread by s agrees with the truth's; the raw phi is too narrow."""
+    rng = np.random.default_rng(5)
+    predicted = 10 ** rng.normal(43.5, 0.3, 40000)
+    true = predicted * 10 ** rng.normal(0, 0.25, predicted.size)
+    edges = stats.log_bin_edges(true, per_dex=4)
+    truth = stats.distribution_function(true, VOLUME, edges)
+    spread = stats.distribution_function(predicted, VOLUME, edges, scatter_dex=np.full(predicted.size, 0.25))
+    raw = stats.distribution_function(predicted, VOLUME, edges)
+    populated = truth.counts > 30
+    pull = (spread.phi - truth.phi) / np.hypot(spread.error, truth.error)
+    raw_pull = (raw.phi - truth.phi) / np.hypot(raw.error, truth.error)
+    assert populated.sum() >= 8 and np.all(np.abs(pull[populated]) < 3.5) and np.mean(pull[populated] ** 2) < 3
+    assert np.max(np.abs(raw_pull[populated])) > 10
+    np.testing.assert_allclose(spread.counts.sum(), predicted.size, rtol=1e-3)  # the bins hold (almost) all
+
+
 def test_scaling_relation_fit_recovers_slope_normalisation_and_scatter():
     rng = np.random.default_rng(3)
     mass = 10 ** rng.uniform(13.8, 15.2, 3000)

@@ -108,6 +108,13 @@ def load_bundles_by_target(paths, maps: dict | None = None) -> dict[str, list[Bu
     return grouped
 
 
+def validation_residual(members) -> float | None:
+    """A target's residual scatter [dex]: the mean of its members' validation residuals (the ensemble mean
+    scatters less than a member, so this errs wide); None unless every member records one."""
+    values = [b.meta.get("validation_residual_dex") for b in members]
+    return None if any(v is None for v in values) else float(np.mean(values))
+
+
 def load_bundle(path, maps: dict | None = None) -> Bundle:
     """Load a bundle; with `maps` (npix, width_kpc, target, deposition_mode of the maps it will be used on),
     refuse one that does not fit them."""
