@@ -46,7 +46,9 @@ def main():
     mpipaint = [sys.executable, "-m", "mpipaint"]
     bundle = args.workdir / "bundle"
     norm = Normalisation("minmax", "log", 0.0, 10.0, 1.0).to_dict()
-    save_bundle(bundle, build_unet(args.npix, args.base_filters, 4, "minmax"),
+    architecture = {"image_size": args.npix, "base_filters": args.base_filters, "depth": 4, "head": "minmax",
+                    "mask": False}
+    save_bundle(bundle, build_unet(**architecture), architecture,
                 {"target": "xray", "target_units": "erg/s/kpc^2", "npix": args.npix, "width_kpc": 4000.0,
                  "deposition_mode": "group", "input_normalisation": norm, "target_normalisation": norm})
     print(f"# U-net base {args.base_filters}, depth 4, {args.npix}^2 maps; {os.cpu_count()} cores")

@@ -21,7 +21,6 @@ initialisations, for per-halo uncertainties (`model/bundle.py`).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -179,13 +178,6 @@ def map_and_total_loss(tf, norm, total_weight: float):
     return map_and_total
 
 
-def _weights_digest(model) -> str:
-    digest = hashlib.sha256()
-    for w in model.weights:
-        digest.update(np.ascontiguousarray(w.numpy()).tobytes())
-    return digest.hexdigest()
-
-
 def _versions():
     import horovod  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
@@ -244,7 +236,7 @@ def run_train(options: TrainOptions) -> None:
 
 def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init_seed: int) -> None:
     """Train one bundle (with checkpoints and resume) and write it to `out`."""
-    from mpipaint.model.bundle import save_bundle  # noqa: PLC0415
+    from mpipaint.model.bundle import save_bundle, weights_digest  # noqa: PLC0415
     from mpipaint.model.unet import build_unet  # noqa: PLC0415
 
     log, k = get_logger(), keras()
@@ -260,12 +252,13 @@ def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init
     state = hvd_tf.broadcast_object(state, root_rank=0)
     lr = options.learning_rate * hvd.size()
     loss = map_and_total_loss(tf, target_norm, options.total_weight)
+    architecture = {"image_size": npix, "base_filters": options.base_filters, "depth": options.depth,
+                    "head": options.scheme, "mask": options.mask}
+    model = build_unet(**architecture)
+    model.compile(optimizer=hvd.DistributedOptimizer(k.optimizers.Adam(lr)), loss=loss)
     if state["epoch"] > 0:
-        model = hvd.load_model(str(checkpoint_dir / "model.h5"), custom_objects={"map_and_total": loss})
+        _restore_checkpoint(tf, model, checkpoint_dir / state["checkpoint"])
         log.info("resuming from the checkpoint of epoch %d (%s)", state["epoch"], out)
-    else:
-        model = build_unet(npix, options.base_filters, options.depth, options.scheme, options.mask)
-        model.compile(optimizer=hvd.DistributedOptimizer(k.optimizers.Adam(lr)), loss=loss)
 
     shard = splits["train"][hvd.rank()::hvd.size()]
     steps = len(splits["train"]) // (hvd.size() * options.batch_size)
@@ -293,17 +286,17 @@ def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init
                   validation_data=val_data, callbacks=callbacks, verbose=0)
     if schedule.best_weights is not None:
         model.set_weights(schedule.best_weights)
-    digests = hvd_tf.allgather_object(_weights_digest(model))
+    digests = hvd_tf.allgather_object(weights_digest(model.get_weights()))
     if len(set(digests)) != 1:
         raise RuntimeError(f"weights differ across ranks after training: {digests}")
     log.info("weights identical on %d ranks (sha256 %s)", hvd.size(), digests[0][:16])
     if hvd.rank() == 0:
         final = _read_state(checkpoint_dir, identity)
-        meta.update({"init_seed": init_seed, "weights_sha256": digests[0], "history": final["history"],
+        meta.update({"init_seed": init_seed, "history": final["history"],
                      "schedule": {"monitor": monitor, **final["schedule"]},
                      "validation_residual_dex": validation_residual_dex(model, options, norms,
                                                                         splits["validation"])})
-        save_bundle(out, model, meta)
+        save_bundle(out, model, architecture, meta)
         log.info("wrote bundle %s (best %s %.5g at epoch %d)", out, monitor, final["schedule"]["best"],
                  final["schedule"]["best_epoch"])
 
@@ -341,15 +334,28 @@ def _place_on_devices(tf, hvd, options):
 def _read_state(checkpoint_dir: Path, identity: dict) -> dict:
     """The last checkpoint's state, or a fresh one; refuses a checkpoint made from other data or settings."""
     path = checkpoint_dir / "state.json"
-    if not (path.exists() and (checkpoint_dir / "model.h5").exists()):
+    if not path.exists():
         return {"epoch": 0, "history": {}, "identity": identity,
                 "schedule": {"best": float("inf"), "best_epoch": 0, "wait": 0, "lr_wait": 0, "halvings": 0,
                              "stopped": False}}
-    state = json.loads(path.read_text())
+    try:
+        state = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not a training checkpoint's state ({exc})") from None
     if state.get("identity") != identity:
         raise InputError(f"{checkpoint_dir}: checkpoint was made from another training set or with other "
                          "options; remove it or choose another --out")
     return state
+
+
+def _restore_checkpoint(tf, model, prefix: Path) -> None:
+    """Weights and optimizer state (moments, step, learning rate) from a TensorFlow checkpoint: variables
+    only, nothing that runs; every saved value must land in the rebuilt model and optimizer."""
+    model.optimizer.build(model.trainable_variables)
+    try:
+        tf.train.Checkpoint(model=model, optimizer=model.optimizer).read(str(prefix)).assert_consumed()
+    except (AssertionError, ValueError, tf.errors.OpError) as exc:
+        raise InputError(f"{prefix}: checkpoint does not fit the network these options build ({exc})") from None
 
 
 class _LinearWarmup(keras().callbacks.Callback):
@@ -433,8 +439,9 @@ class _ValidationSchedule(keras().callbacks.Callback):
 
 
 class _Checkpoint(keras().callbacks.Callback):
-    """Rank 0: model with optimizer state, the best weights, the schedule and the loss history after every
-    epoch; each file replaced atomically, the state (which names the epoch) last."""
+    """Rank 0, after every epoch: weights and optimizer state as a TensorFlow checkpoint under a new prefix,
+    the best weights (replaced atomically), then the state (schedule, loss history and the prefix), replaced
+    atomically; only then are older prefixes removed, so the state always names a complete checkpoint."""
 
     def __init__(self, directory: Path, state: dict, schedule: _ValidationSchedule, log):
         super().__init__()
@@ -445,16 +452,21 @@ class _Checkpoint(keras().callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
-        self.model.save(self.directory / "model.partial.h5")
-        os.replace(self.directory / "model.partial.h5", self.directory / "model.h5")
+        import tensorflow as tf  # noqa: PLC0415 - loaded by now
+
+        prefix = f"epoch-{epoch + 1}"
+        tf.train.Checkpoint(model=self.model, optimizer=self.model.optimizer).write(str(self.directory / prefix))
         if self.schedule.state["best_epoch"] == epoch + 1:
             with open(self.directory / "best.partial.npz", "wb") as f:
                 np.savez(f, **{f"w{i}": w for i, w in enumerate(self.schedule.best_weights)})
             os.replace(self.directory / "best.partial.npz", self.directory / BEST_WEIGHTS_FILE)
         partial = self.directory / "state.partial.json"
-        partial.write_text(json.dumps({"epoch": epoch + 1, "history": self.history, "identity": self.identity,
-                                       "schedule": self.schedule.state}))
+        partial.write_text(json.dumps({"epoch": epoch + 1, "checkpoint": prefix, "history": self.history,
+                                       "identity": self.identity, "schedule": self.schedule.state}))
         os.replace(partial, self.directory / "state.json")
+        for old in self.directory.glob("epoch-*"):
+            if not old.name.startswith(prefix + "."):
+                old.unlink()
         self.log.info("epoch %d: %s", epoch + 1, ", ".join(f"{k} {v:.5g}" for k, v in (logs or {}).items()))
         if os.environ.get(KILL_AFTER_EPOCHS_ENV) == str(epoch + 1):
             os.kill(os.getpid(), signal.SIGKILL)

@@ -13,6 +13,7 @@ from mpipaint.errors import InputError
 from mpipaint.model.bundle import save_bundle
 from mpipaint.model.keras_env import keras
 from mpipaint.model.norm import RunningStats
+from mpipaint.model.unet import build_unet
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +26,26 @@ def dmo_maps(universe, tmp_path_factory):
     return out / "dmo.hdf5"
 
 
+def identity_unet(npix: int):
+    """A real U-net (depth 1) whose weights make it return its input exactly: every conv passes one channel
+    through its centre tap (the last input channel: the encoder's skip after a concatenation), batch norm is
+    the identity, the transposed conv paints zeros, and ReLUs pass the non-negative normalised maps."""
+    architecture = {"image_size": npix, "base_filters": 2, "depth": 1, "head": "minmax", "mask": False}
+    model = build_unet(**architecture)
+    for layer in model.layers:
+        weights = [np.zeros_like(w) for w in layer.get_weights()]
+        if isinstance(layer, keras().layers.Conv2D) and not isinstance(layer, keras().layers.Conv2DTranspose):
+            size = weights[0].shape[0] // 2
+            weights[0][size, size, -1, :] = 1.0
+        elif isinstance(layer, keras().layers.BatchNormalization):
+            gamma, beta, mean, variance = weights
+            gamma[:] = 1.0
+            variance[:] = np.float32(1.0) - np.float32(layer.epsilon)  # variance + epsilon = 1: exact
+        if weights:
+            layer.set_weights(weights)
+    return model, architecture
+
+
 def identity_bundle(trainset, target, out):
     """A bundle whose network returns its input and whose target normalisation is the input's: exact."""
     stats = RunningStats("log")
@@ -34,13 +55,11 @@ def identity_bundle(trainset, target, out):
         npix, width = int(f.attrs["npix"]), float(f.attrs["width_kpc"])
         halos = np.unique(np.stack([f["snapshot"][()], f["halo_id"][()]], axis=1), axis=0).tolist()
     norm = stats.fit("minmax").to_dict()
-    k = keras()
-    inputs = k.Input((npix, npix, 1), name="dm")
-    model = k.Model(inputs, k.layers.Activation("linear")(inputs))
+    model, architecture = identity_unet(npix)
     meta = {"target": target, "target_units": "Msun/kpc^2", "npix": npix, "width_kpc": width,
             "deposition_mode": "group", "mask": False, "input_normalisation": norm, "target_normalisation": norm,
             "split_halos": {"train": halos, "validation": [], "test": halos}}
-    return save_bundle(out, model, meta)
+    return save_bundle(out, model, architecture, meta)
 
 
 def test_a_perfect_predictor_has_zero_error(small_trainset, tmp_path):

@@ -201,12 +201,15 @@ def test_killed_training_resumes_from_its_checkpoint(trainset, tmp_path, monkeyp
     killed = run_mpipaint("train", "--data", trainset, "--out", bundle, "--epochs", "4", *TINY, ranks=2,
                           check=False)
     assert killed.returncode != 0 and not (bundle / "bundle.json").exists()
-    assert json.loads((bundle / "checkpoint" / "state.json").read_text())["epoch"] == 2
+    state = json.loads((bundle / "checkpoint" / "state.json").read_text())
+    assert state["epoch"] == 2 and state["checkpoint"] == "epoch-2"
+    assert {p.name.split(".")[0] for p in (bundle / "checkpoint").glob("epoch-*")} == {"epoch-2"}
     monkeypatch.delenv(KILL_AFTER_EPOCHS_ENV)
     resumed = run_mpipaint("train", "--data", trainset, "--out", bundle, "--epochs", "4", *TINY, ranks=2)
     assert "resuming from the checkpoint of epoch 2" in resumed.stderr
     meta = json.loads((bundle / "bundle.json").read_text())
-    assert len(meta["history"]["loss"]) == 4 and os.path.exists(bundle / "model.h5")
+    assert len(meta["history"]["loss"]) == 4 and os.path.exists(bundle / "weights.npz")
+    assert meta["history"]["lr"][:2] == state["history"]["lr"]  # the resumed run continued the same schedule
     other = run_mpipaint("train", "--data", trainset, "--out", bundle, "--epochs", "5", "--scheme", "4sigma",
                          *TINY, check=False)
     assert other.returncode == 2 and "checkpoint was made from another training set or with other options" \

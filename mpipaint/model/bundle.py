@@ -1,11 +1,16 @@
-"""Model bundles: one directory holding the trained Keras model and everything needed to use it right.
+"""Model bundles: one directory holding a trained U-net's weights and everything needed to use it right.
 
-    BUNDLE/model.h5       tf-keras model (architecture, weights)
-    BUNDLE/bundle.json    target and its units, input and target normalisation constants, image size
+    BUNDLE/weights.npz    the weight arrays, w0, w1, ... in the model's order (numpy, no pickles)
+    BUNDLE/bundle.json    `format`, the U-net's `architecture` (unet.ARCHITECTURE), `weights_sha256`,
+                          target and its units, input and target normalisation constants, image size
                           and width, deposition mode, emission model, training-set fingerprint, split
                           seed and halos per split, the training options, software versions
 
-`load_bundle(path, maps=...)` refuses a bundle whose metadata do not fit the maps it is given.
+Bundles are shared between groups, so loading one never executes anything from it: the network is rebuilt
+by mpipaint's own code from the architecture (plain numbers), and only arrays are read into it, after their
+digest matched `weights_sha256`. (A Keras model file deserialises layers, and a Lambda layer in a legacy
+.h5 runs its code on load, safe_mode or not.) `load_bundle(path, maps=...)` refuses a bundle whose
+metadata do not fit the maps it is given.
 
 A deep ensemble (`train --members K`) is a directory of K bundles of one target, trained on one split from
 different initialisations, listed in `ensemble.json`; `member_paths` expands it wherever a bundle is named.
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +27,14 @@ import h5py
 import numpy as np
 
 from mpipaint.errors import InputError
-from mpipaint.model.keras_env import keras
 from mpipaint.model.norm import Normalisation
+from mpipaint.model.unet import unet_from_architecture
 
-MODEL_FILE, META_FILE, ENSEMBLE_FILE = "model.h5", "bundle.json", "ensemble.json"
+FORMAT = "mpipaint-bundle-2"
+WEIGHTS_FILE, META_FILE, ENSEMBLE_FILE = "weights.npz", "bundle.json", "ensemble.json"
+LEGACY_MODEL_FILE = "model.h5"  # format 1: a whole Keras model, refused (it can run code when loaded)
+REQUIRED_KEYS = ("architecture", "weights_sha256", "target", "npix", "width_kpc", "deposition_mode",
+                 "input_normalisation", "target_normalisation")
 MAP_KEYS = ("npix", "width_kpc", "deposition_mode")  # what maps a bundle fits (training-set attributes too)
 
 
@@ -58,12 +68,24 @@ def fingerprint(trainset_path) -> str:
     return digest.hexdigest()
 
 
-def save_bundle(path, model, meta: dict) -> Path:
-    """Write model + metadata atomically enough: the metadata file, written last, marks a usable bundle."""
+def weights_digest(arrays) -> str:
+    """sha256 over weight arrays in order (a model's get_weights()): what bundle.json records."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def save_bundle(path, model, architecture: dict, meta: dict) -> Path:
+    """Write the weights and the metadata (with `architecture`, the build_unet arguments that made `model`,
+    and the weights' digest); bundle.json, written last, marks a usable bundle."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     (path / META_FILE).unlink(missing_ok=True)
-    model.save(path / MODEL_FILE, include_optimizer=False)
+    arrays = model.get_weights()
+    with open(path / WEIGHTS_FILE, "wb") as f:
+        np.savez(f, **{f"w{i}": w for i, w in enumerate(arrays)})
+    meta = {**meta, "format": FORMAT, "architecture": dict(architecture), "weights_sha256": weights_digest(arrays)}
     (path / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
     return path
 
@@ -81,7 +103,10 @@ def member_paths(path) -> list[Path]:
     listing = path / ENSEMBLE_FILE
     if not listing.exists():
         return [path]
-    members = json.loads(listing.read_text()).get("members")
+    try:
+        members = json.loads(listing.read_text()).get("members")
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
+        raise InputError(f"{listing}: not an ensemble listing ({exc})") from None
     if not members or not all(isinstance(m, str) and "/" not in m and m not in (".", "..") for m in members):
         raise InputError(f"{listing}: 'members' must list the member bundles' directory names")
     return [path / m for m in members]
@@ -115,19 +140,73 @@ def validation_residual(members) -> float | None:
     return None if any(v is None for v in values) else float(np.mean(values))
 
 
-def load_bundle(path, maps: dict | None = None) -> Bundle:
-    """Load a bundle; with `maps` (npix, width_kpc, target, deposition_mode of the maps it will be used on),
-    refuse one that does not fit them."""
+def read_meta(path) -> dict:
+    """A bundle's bundle.json, checked to be this format's (an InputError naming the file otherwise)."""
     path = Path(path)
     meta_path = path / META_FILE
-    if not meta_path.exists() or not (path / MODEL_FILE).exists():
-        raise InputError(f"{path}: not a model bundle (expected {MODEL_FILE} and {META_FILE})")
-    meta = json.loads(meta_path.read_text())
+    if not meta_path.is_file():
+        raise InputError(f"{path}: not a model bundle (no {META_FILE})")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{meta_path}: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        if (path / LEGACY_MODEL_FILE).exists():
+            raise InputError(f"{path}: a bundle of an older mpipaint, a whole Keras model ({LEGACY_MODEL_FILE}), "
+                             "which can run code when loaded; mpipaint loads only weights now: retrain it")
+        raise InputError(f"{meta_path}: not an mpipaint bundle description (format {FORMAT!r} expected)")
+    missing = [key for key in REQUIRED_KEYS if key not in meta]
+    if missing:
+        raise InputError(f"{meta_path}: missing {', '.join(missing)}")
+    for key in ("input_normalisation", "target_normalisation"):
+        try:
+            norm = Normalisation(**meta[key])
+        except TypeError as exc:
+            raise InputError(f"{meta_path}: {key} is not a normalisation ({exc})") from None
+        if not all(np.isfinite([norm.low, norm.high, norm.floor])) or not norm.high > norm.low:
+            raise InputError(f"{meta_path}: {key} needs finite constants with high > low, got {meta[key]}")
+    if meta["architecture"].get("image_size") != meta["npix"]:
+        raise InputError(f"{meta_path}: architecture image_size {meta['architecture'].get('image_size')!r} "
+                         f"differs from npix {meta['npix']!r}")
+    return meta
+
+
+
+def read_weights(path, expected_shapes) -> list[np.ndarray]:
+    """The arrays of a bundle's weights.npz, checked against the shapes the rebuilt network expects."""
+    weights_path = Path(path) / WEIGHTS_FILE
+    try:
+        with np.load(weights_path, allow_pickle=False) as saved:
+            arrays = [saved[f"w{i}"] for i in range(len(saved.files))]
+    except FileNotFoundError:
+        raise InputError(f"{path}: not a model bundle (no {WEIGHTS_FILE})") from None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{weights_path}: not readable weight arrays ({exc})") from None
+    shapes, expected = [a.shape for a in arrays], [tuple(s) for s in expected_shapes]
+    if shapes != expected:
+        where = next((i for i, (a, b) in enumerate(zip(shapes, expected)) if a != b), None)
+        detail = (f"array w{where} has shape {shapes[where]}, the network needs {expected[where]}" if where is not None
+                  else f"{len(shapes)} arrays, the network has {len(expected)}")
+        raise InputError(f"{weights_path}: does not fit the architecture in {META_FILE}: {detail}")
+    return arrays
+
+
+def load_bundle(path, maps: dict | None = None) -> Bundle:
+    """Load a bundle: metadata checked, the U-net rebuilt from its architecture, weights verified against
+    `weights_sha256` and set; with `maps` (npix, width_kpc, target, deposition_mode of the maps it will be
+    used on), refuse one that does not fit them."""
+    path = Path(path)
+    meta = read_meta(path)
     if maps:
         for key, label in (("npix", "image size"), ("width_kpc", "map width [kpc]"), ("target", "target"),
                            ("deposition_mode", "deposition mode")):
             if key in maps and maps[key] is not None and maps[key] != meta[key]:
                 raise InputError(f"{path}: bundle was trained for {label} {meta[key]!r}, but the maps have "
                                  f"{maps[key]!r}")
-    model = keras().models.load_model(path / MODEL_FILE, compile=False)
+    model = unet_from_architecture(meta["architecture"], path / META_FILE)
+    arrays = read_weights(path, [w.shape for w in model.weights])
+    if weights_digest(arrays) != meta["weights_sha256"]:
+        raise InputError(f"{path / WEIGHTS_FILE}: the weights do not match the weights_sha256 in {META_FILE} "
+                         "(altered or damaged after training)")
+    model.set_weights(arrays)
     return Bundle(model=model, meta=meta)

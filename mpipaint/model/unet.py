@@ -12,6 +12,7 @@ back to physical units (`Normalisation.inverse`). At full size
 """
 from __future__ import annotations
 
+from mpipaint.errors import InputError
 from mpipaint.model.keras_env import keras
 
 HEAD_ACTIVATION = {"minmax": "relu", "4sigma": "sigmoid"}
@@ -54,3 +55,27 @@ def build_unet(image_size: int = 512, base_filters: int = 64, depth: int = 4, he
         out = layers.Multiply(name="masked", dtype="float32")([out, mask_input])
         inputs.append(mask_input)
     return k.Model(inputs=inputs, outputs=out, name="unet")
+
+
+# build_unet's arguments, as a bundle records them: (type, smallest, largest) of the numbers
+ARCHITECTURE = {"image_size": (int, 8, 8192), "base_filters": (int, 1, 1024), "depth": (int, 1, 8),
+                "head": (str, None, None), "mask": (bool, None, None)}
+
+
+def unet_from_architecture(architecture, source):
+    """build_unet from a bundle's recorded arguments, each checked (InputError naming `source` otherwise):
+    the network always comes from this module, never from a file."""
+    if not isinstance(architecture, dict) or set(architecture) != set(ARCHITECTURE):
+        raise InputError(f"{source}: architecture must give exactly {', '.join(ARCHITECTURE)}, got {architecture!r}")
+    for key, (kind, low, high) in ARCHITECTURE.items():
+        value = architecture[key]
+        if type(value) is not kind or (low is not None and not low <= value <= high):
+            limits = f" in {low}..{high}" if low is not None else ""
+            raise InputError(f"{source}: architecture {key} must be a {kind.__name__}{limits}, got {value!r}")
+    if architecture["head"] not in HEAD_ACTIVATION:
+        raise InputError(f"{source}: architecture head must be one of {', '.join(HEAD_ACTIVATION)}, "
+                         f"got {architecture['head']!r}")
+    try:
+        return build_unet(**architecture)
+    except ValueError as exc:
+        raise InputError(f"{source}: {exc}") from None

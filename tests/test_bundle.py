@@ -1,0 +1,98 @@
+"""Bundles are shared between groups: loading one never executes anything it holds, and its weights and
+metadata are checked before a single pixel is painted."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from mpipaint.errors import InputError
+from mpipaint.model.bundle import LEGACY_MODEL_FILE, META_FILE, WEIGHTS_FILE, load_bundle, save_bundle
+from mpipaint.model.keras_env import keras
+from mpipaint.model.norm import Normalisation
+from mpipaint.model.unet import build_unet
+
+ARCHITECTURE = {"image_size": 32, "base_filters": 2, "depth": 1, "head": "minmax", "mask": False}
+NORM = Normalisation("minmax", "log", 0.0, 10.0, 1.0).to_dict()
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    keras().utils.set_random_seed(1)
+    meta = {"target": "xray", "target_units": "erg/s/kpc^2", "npix": 32, "width_kpc": 4000.0,
+            "deposition_mode": "group", "input_normalisation": NORM, "target_normalisation": NORM}
+    return save_bundle(tmp_path / "bundle", build_unet(**ARCHITECTURE), ARCHITECTURE, meta)
+
+
+def edit_meta(path, **changes):
+    meta = json.loads((path / META_FILE).read_text())
+    meta.update(changes)
+    (path / META_FILE).write_text(json.dumps(meta))
+
+
+def test_a_bundle_round_trips_its_weights(bundle):
+    loaded = load_bundle(bundle)
+    with np.load(bundle / WEIGHTS_FILE) as saved:
+        assert all(np.array_equal(w, saved[f"w{i}"]) for i, w in enumerate(loaded.model.get_weights()))
+    assert loaded.model.count_params() == build_unet(**ARCHITECTURE).count_params()
+
+
+def test_a_keras_model_with_a_lambda_layer_is_refused_without_running_it(bundle, tmp_path):
+    """The attack that worked on format 1: a legacy .h5 whose Lambda layer writes a file when loaded."""
+    marker = tmp_path / "code_ran"
+    k = keras()
+    inputs = k.Input((32, 32, 1), name="dm")
+    payload = k.layers.Lambda(lambda x, path=str(marker): (open(path, "w").close(), x)[1])(inputs)
+    k.Model(inputs, payload).save(bundle / LEGACY_MODEL_FILE)
+    marker.unlink(missing_ok=True)  # building the model above called the lambda once
+    legacy = json.loads((bundle / META_FILE).read_text())
+    del legacy["format"]  # as format 1 wrote it
+    (bundle / META_FILE).write_text(json.dumps(legacy))
+    (bundle / WEIGHTS_FILE).unlink()
+    with pytest.raises(InputError, match="can run code when loaded"):
+        load_bundle(bundle)  # what paint, evaluate and calibrate call
+    assert not marker.exists()
+
+
+def test_altered_weights_are_refused(bundle):
+    with np.load(bundle / WEIGHTS_FILE) as saved:
+        arrays = {name: saved[name] for name in saved.files}
+    arrays["w0"] = arrays["w0"] * 1e30  # what painted Lx = 5e84 erg/s under format 1
+    np.savez(bundle / WEIGHTS_FILE, **arrays)
+    with pytest.raises(InputError, match="do not match the weights_sha256"):
+        load_bundle(bundle)
+
+
+def test_truncated_weights_are_refused_with_the_file_named(bundle):
+    data = (bundle / WEIGHTS_FILE).read_bytes()
+    (bundle / WEIGHTS_FILE).write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=f"{WEIGHTS_FILE}: not readable weight arrays"):
+        load_bundle(bundle)
+
+
+def test_weights_of_another_architecture_are_refused(bundle, tmp_path):
+    other = save_bundle(tmp_path / "other", build_unet(**{**ARCHITECTURE, "base_filters": 4}),
+                        {**ARCHITECTURE, "base_filters": 4}, json.loads((bundle / META_FILE).read_text()))
+    shutil.copy(other / WEIGHTS_FILE, bundle / WEIGHTS_FILE)
+    with pytest.raises(InputError, match="does not fit the architecture"):
+        load_bundle(bundle)
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"architecture": {**ARCHITECTURE, "depth": 40}}, "depth must be a int in 1..8"),
+    ({"architecture": {**ARCHITECTURE, "head": "lambda"}}, "head must be one of"),
+    ({"architecture": {**ARCHITECTURE, "module": "os"}}, "must give exactly"),
+    ({"architecture": {**ARCHITECTURE, "image_size": 64}}, "differs from npix"),
+    ({"input_normalisation": {**NORM, "high": float("nan")}}, "finite constants"),
+    ({"target_normalisation": {"scheme": "minmax"}}, "is not a normalisation"),
+])
+def test_inconsistent_metadata_is_refused(bundle, changes, message):
+    edit_meta(bundle, **changes)
+    with pytest.raises(InputError, match=message):
+        load_bundle(bundle)
+
+
+def test_a_bundle_description_that_is_not_json_is_refused(bundle):
+    (bundle / META_FILE).write_text('{"format": "mpipaint-bundle-2", ')
+    with pytest.raises(InputError, match="not valid JSON"):
+        load_bundle(bundle)
