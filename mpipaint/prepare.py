@@ -133,6 +133,11 @@ def _open_or_create(options, table, targets, attrs, naxes, log):
             raise InputError(f"{path}: exists and was made with other settings (run, halo table, npix, width, "
                              "axes); remove it or choose another --out")
         done = trainingset.done_flags(path)
+        with h5py.File(path, "r") as f:
+            flagged = int(f["done"][()].sum())
+        if flagged > done.sum():
+            log.warning("%s: %d images marked done have no maps on disk; mapping them again", path,
+                        flagged - int(done.sum()))
         log.info("resuming %s: %d of %d images already done", path, int(done.sum()), len(done))
         return done
     path.parent.mkdir(parents=True, exist_ok=True)

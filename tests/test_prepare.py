@@ -81,6 +81,31 @@ def test_killed_job_resumes_to_the_same_file(universe, tables, serial, monkeypat
     assert_same_file(serial, out)
 
 
+def test_a_done_flag_without_its_maps_is_mapped_again(universe, tables, serial):
+    """What a kill or a full disk could leave before the flags were written after the data: resume must not
+    count such an image as done (it would stay all NaN in a file marked complete)."""
+    out = tables / "flag_without_maps.hdf5"
+    with h5py.File(serial) as done_file, h5py.File(out, "w") as f:
+        for key, value in done_file.attrs.items():
+            f.attrs[key] = value
+        f.attrs["complete"] = False
+        for name in done_file:
+            source = done_file[name]
+            if source.ndim == 3:  # maps: halo 0's images copied; halo 1's (3-5) flagged done without data
+                dset = f.create_dataset(name, shape=source.shape, dtype=source.dtype, chunks=source.chunks,
+                                        compression="gzip", fillvalue=np.nan)
+                dset[:3] = source[:3]
+            else:
+                f.create_dataset(name, data=source[()])
+            f[name].attrs.update(source.attrs)
+        f["done"][...] = 0
+        f["done"][:6] = 1
+    resumed = run_mpipaint("prepare", universe / "FP" / "output", "--halos", tables / "FP.hdf5", "--out", out,
+                           *SMALL)
+    assert "3 images marked done have no maps on disk" in resumed.stderr and "3 of" in resumed.stderr
+    assert_same_file(serial, out)
+
+
 def test_dmo_run_gives_dm_maps_alone(universe, tables):
     out = tables / "dmo.hdf5"
     run_mpipaint("prepare", universe / "DMO" / "output", "--halos", tables / "DMO.hdf5", "--out", out, *SMALL)

@@ -39,17 +39,27 @@ def create(path, targets, npix: int, per_image: dict, attrs: dict) -> None:
 
 
 def done_flags(path) -> np.ndarray:
+    """Per image: marked done and every map's chunk on disk. A flag without its data (a crash before the
+    ordering in `write_images`, or a damaged file) counts as not done, so a resume maps the image again."""
     with h5py.File(path, "r") as f:
-        return f["done"][()].astype(bool)
+        done = f["done"][()].astype(bool)
+        maps = [f[name] for name in MAP_DTYPES if name in f]
+        for index in np.flatnonzero(done):
+            if any(d.id.get_chunk_info_by_coord((int(index), 0, 0)).byte_offset is None for d in maps):
+                done[index] = False
+    return done
 
 
 def write_images(f: h5py.File, images: list) -> None:
-    """Write (index, {target: map}) pairs and mark them done; flushed so a kill keeps them."""
+    """Write (index, {target: map}) pairs, flush, then mark them done and flush again: a done flag never
+    reaches the file before its images (a kill between the two leaves the images to be mapped again)."""
     for index, maps in images:
         for name, image in maps.items():
             stored = image.astype(MAP_DTYPES[name])
             if not np.isfinite(stored).all():
                 raise ValueError(f"{f.filename}: image {index} of '{name}' has non-finite pixels")
             f[name][index] = stored
+    f.flush()
+    for index, _ in images:
         f["done"][index] = 1
     f.flush()
