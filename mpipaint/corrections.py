@@ -6,10 +6,10 @@ The predicted phi spreads each halo by its `sigma_dex` (stats.distribution_funct
 the net's expectation given the DM map, and a table of raw values would mostly undo the narrowing that
 implies, with ratios of 5 at the sample's faint edge that do not carry to another redshift. The ratio
 corrects abundances, not values: a painted halo with luminosity L gets the number-density weight
-w = ratio(L), so that the phi of the catalog spread by `sigma_dex` and weighted by w is the corrected phi. Weights are interpolated linearly
-in log10(ratio) against log10(bin centre) between calibrated bins (those with predicted and true halos),
-held at the end bins' ratio up to the calibrated range's edges, and NaN outside it, with a flag set: no
-silent extrapolation.
+w = ratio(L), so that the phi of the catalog spread by `sigma_dex` and weighted by w is the corrected phi.
+Weights are interpolated linearly in log10(ratio) against log10(bin centre) between calibrated bins
+(those with predicted and true halos), held at the end bins' ratio up to the calibrated range's edges,
+and NaN outside it, with a flag set: no silent extrapolation.
 
 File layout (HDF5): group `<input>/<quantity>` (quantity `lx` [erg/s] or `mgas` [Msun]) with datasets
 `bin_edges` [quantity units], `phi_true`, `phi_true_error`, `phi_predicted`, `phi_predicted_error`

@@ -30,7 +30,8 @@ from mpipaint.cutout import READ_STRATEGIES, HaloParticles, halo_geometries, rea
 from mpipaint.errors import InputError
 from mpipaint.io import painted
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
-from mpipaint.io.hdf5 import attrs_match
+from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_writer, existing_output,
+                                 refuse_other_settings)
 from mpipaint.io.snapshot import DM, Snapshot
 from mpipaint.maps.gas import dm_map
 from mpipaint.model.bundle import validation_residual
@@ -40,6 +41,7 @@ from mpipaint.progress import Progress
 from mpipaint.select import select_groups
 
 FAIL_ON_RANK_ENV = "MPIPAINT_TEST_FAIL_ON_RANK"  # test-only: that rank raises at its first halo
+KIND = "painted catalog"  # what --out holds, in messages
 NO_MPIO_ENV = "MPIPAINT_NO_MPIO"  # =1: gather rows to rank 0 even when h5py has MPI (filesystems without MPI-IO)
 
 
@@ -187,36 +189,37 @@ def run_paint(options: PaintOptions) -> None:
     map_targets = ("dm", *bundles) if options.maps else ()
     # no try/finally around the file: under mpio closing is collective, and a rank that fails must reach
     # MPI_Abort instead of waiting in close() for ranks that are still painting (the file stays incomplete)
-    out = _open(options, table, npix, attrs, row_columns, map_targets, log)
-    done = out["done"][()].astype(bool) if out is not None else None
-    done = COMM.bcast(done, root=0) if not _parallel_io() else done
-    todo = np.flatnonzero(~done)
-    owners = owners_by_cost(len(table), todo, table["count_type1"].to_numpy()[todo].astype(float), COMM.size)
-    mine = [int(h) for h in np.flatnonzero(owners == COMM.rank)]
-    rounds = COMM.allreduce(len(mine), op=MPI.MAX)
-    start, painted_before, times = time.monotonic(), int(done.sum()), PhaseTimes()
-    progress = Progress("halos", len(table), painted_before)
-    with times("read"):
-        particles = HaloParticles({snapnum: snapshot}, table, mode, strategy, owners, width,
-                                  options.chunk_particles)
-    for r in range(rounds):
-        result = []
-        if r < len(mine):
-            if os.environ.get(FAIL_ON_RANK_ENV) == str(COMM.rank):
-                raise RuntimeError(f"test failure on rank {COMM.rank} ({FAIL_ON_RANK_ENV})")
-            row = mine[r]
-            values, maps = paint_halo(particles, row, predictors, npix, width, options.axes, options.maps, times,
-                                      coarser, residuals)
-            result.append((row, {**values, **_weights(values, tables)}, maps))
-        with times("write"):
-            _write(out, result)
-        progress.update(painted_before + COMM.allreduce(min(r + 1, len(mine)), op=MPI.SUM))
-        kill_if_testing(r + 1)
-    _finish(out, len(table))
-    if out is not None:
-        out.close()
-    _report(log, times, table.iloc[todo], time.monotonic() - start)
-    log.info("wrote %s", options.out)
+    with exclusive_writer(options.out, log):
+        out = _open(options, table, npix, attrs, row_columns, map_targets, log)
+        done = out["done"][()].astype(bool) if out is not None else None
+        done = COMM.bcast(done, root=0) if not _parallel_io() else done
+        todo = np.flatnonzero(~done)
+        owners = owners_by_cost(len(table), todo, table["count_type1"].to_numpy()[todo].astype(float), COMM.size)
+        mine = [int(h) for h in np.flatnonzero(owners == COMM.rank)]
+        rounds = COMM.allreduce(len(mine), op=MPI.MAX)
+        start, painted_before, times = time.monotonic(), int(done.sum()), PhaseTimes()
+        progress = Progress("halos", len(table), painted_before)
+        with times("read"):
+            particles = HaloParticles({snapnum: snapshot}, table, mode, strategy, owners, width,
+                                      options.chunk_particles)
+        for r in range(rounds):
+            result = []
+            if r < len(mine):
+                if os.environ.get(FAIL_ON_RANK_ENV) == str(COMM.rank):
+                    raise RuntimeError(f"test failure on rank {COMM.rank} ({FAIL_ON_RANK_ENV})")
+                row = mine[r]
+                values, maps = paint_halo(particles, row, predictors, npix, width, options.axes, options.maps, times,
+                                          coarser, residuals)
+                result.append((row, {**values, **_weights(values, tables)}, maps))
+            with times("write"):
+                _write(out, result)
+            progress.update(painted_before + COMM.allreduce(min(r + 1, len(mine)), op=MPI.SUM))
+            kill_if_testing(r + 1)
+        _finish(out, len(table))
+        if out is not None:
+            out.close()
+        _report(log, times, table.iloc[todo], time.monotonic() - start)
+        log.info("wrote %s", options.out)
 
 
 def _report(log, times: PhaseTimes, painted_rows, elapsed):
@@ -239,41 +242,44 @@ def _parallel_io() -> bool:
 
 
 def _open(options, table, npix, attrs, row_columns, map_targets, log):
-    """Open (resume) or create the output: every rank under mpio, rank 0 alone otherwise."""
+    """Open (resume) or create the output: every rank under mpio, rank 0 alone otherwise. Rank 0 checks
+    what is at --out and lays out a new file whole before it appears there (outputs.create_complete)."""
     path = Path(options.out)
-    exists = COMM.bcast(path.exists() if COMM.rank == 0 else None, root=0)
-    if exists:
-        same = COMM.bcast(attrs_match(path, attrs) if COMM.rank == 0 else None, root=0)
-        if not same:
-            raise InputError(f"{path}: exists and was painted with other settings; remove it or choose another --out")
-    elif COMM.rank == 0:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "r+" if exists else "w"
+    exists = None
+    if COMM.rank == 0:  # an error here ends every rank through run_or_abort's MPI_Abort
+        exists = existing_output(path, KIND)
+        if exists:
+            refuse_other_settings(path, KIND, differing_settings(path, attrs))
+        else:
+            create_complete(path, lambda f: painted.create(f, table, len(options.axes), npix, row_columns,
+                                                            map_targets, attrs))
+    exists = COMM.bcast(exists, root=0)
     if _parallel_io():
-        f = h5py.File(path, mode, driver="mpio", comm=COMM)
+        f = h5py.File(path, "r+", driver="mpio", comm=COMM)
     elif COMM.rank == 0:
-        f = h5py.File(path, mode)
+        f = h5py.File(path, "r+")
     else:
         return None
-    if not exists:
-        painted.create(f, table, len(options.axes), npix, row_columns, map_targets, attrs)
-    elif COMM.rank == 0:
+    if exists and COMM.rank == 0:
         log.info("resuming %s: %d of %d halos already painted", path, int(f["done"][()].sum()), len(table))
     return f
 
 
 def _write(out, result):
-    """Each rank's finished halo into the file: directly under mpio, via rank 0 otherwise; then flush."""
+    """Each rank's finished halos into the file (directly under mpio, via rank 0 otherwise), flushed, and
+    only then their done flags, flushed: a flag never reaches the file before its row."""
     if _parallel_io():
-        for row, values, maps in result:
-            painted.write_row(out, row, values, maps)
-        out.flush()
-        return
-    gathered = COMM.gather(result, root=0)
-    if COMM.rank == 0:
-        for row, values, maps in (item for part in gathered for item in part):
-            painted.write_row(out, row, values, maps)
-        out.flush()
+        rows = result
+    else:
+        gathered = COMM.gather(result, root=0)
+        if COMM.rank != 0:
+            return
+        rows = [item for part in gathered for item in part]
+    for row, values, maps in rows:
+        painted.write_row(out, row, values, maps)
+    out.flush()
+    painted.mark_done(out, [row for row, _, _ in rows])
+    out.flush()
 
 
 def _finish(out, total):

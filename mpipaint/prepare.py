@@ -16,9 +16,9 @@ from mpi4py import MPI
 
 from mpipaint import __version__
 from mpipaint.cutout import HaloParticles, halo_geometries, read_strategy_for
-from mpipaint.errors import InputError
 from mpipaint.io import trainingset
-from mpipaint.io.hdf5 import attrs_match
+from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_writer, existing_output,
+                                 refuse_other_settings)
 from mpipaint.io.halotable import read_halo_table
 from mpipaint.io.snapshot import DM, GAS, Snapshot, find_snapshot
 from mpipaint.maps import xray
@@ -26,6 +26,7 @@ from mpipaint.maps.gas import dm_map, gas_maps
 from mpipaint.parallel import COMM, get_logger, kill_if_testing, owners_by_cost
 from mpipaint.progress import Progress
 
+KIND = "training set"  # what --out holds, in messages
 
 
 @dataclass(frozen=True)
@@ -84,54 +85,55 @@ def run_prepare(options: PrepareOptions) -> None:
     targets = ("dm", "gas", "temperature", "xray") if with_gas else ("dm",)
     naxes = len(options.axes)
     attrs = _file_attrs(options, with_gas, table, snapshots)
-    done = None
-    if COMM.rank == 0:
-        done = _open_or_create(options, table, targets, attrs, naxes, log)
-    done = COMM.bcast(done, root=0)
-    if done.all():
-        log.info("%s is already complete", options.out)
-        return
-    todo = [h for h in range(len(table)) if not done[h * naxes:(h + 1) * naxes].all()]
-    costs = [float(table["count_type0"].iloc[h] + table["count_type1"].iloc[h]) for h in todo]
-    owners = owners_by_cost(len(table), todo, costs, COMM.size)
-    mine = [int(h) for h in np.flatnonzero(owners == COMM.rank)]
-    rounds = COMM.allreduce(len(mine), op=MPI.MAX)
-    log.info("%d of %d halos to map on %d ranks, %d projections each", len(todo), len(table), COMM.size, naxes)
-    particles = HaloParticles(snapshots, table, options.deposition_mode, options.read_strategy, owners,
-                              options.width, options.chunk_particles, with_gas)
-    out = h5py.File(options.out, "r+") if COMM.rank == 0 else None
-    images_done = int(done.sum())
-    progress = Progress("images", len(done), images_done)
-    try:
-        for r in range(rounds):
-            images = []
-            if r < len(mine):
-                halo = mine[r]
-                for k, maps in enumerate(_halo_maps(particles, halo, options, with_gas)):
-                    images.append((halo * naxes + k, maps))
-            gathered = COMM.gather(images, root=0)
-            if COMM.rank == 0:
-                written = [item for part in gathered for item in part]
-                trainingset.write_images(out, written)
-                images_done += len(written)
-                progress.update(images_done)
-                kill_if_testing(r + 1)
+    with exclusive_writer(options.out, log):
+        done = None
         if COMM.rank == 0:
-            if not out["done"][()].all():
-                raise RuntimeError(f"{options.out}: some images were not written")
-            out.attrs["complete"] = True
-            log.info("wrote %d images to %s", len(out["done"]), options.out)
-    finally:
-        if out is not None:
-            out.close()
+            done = _open_or_create(options, table, targets, attrs, naxes, log)
+        done = COMM.bcast(done, root=0)
+        if done.all():
+            log.info("%s is already complete", options.out)
+            return
+        todo = [h for h in range(len(table)) if not done[h * naxes:(h + 1) * naxes].all()]
+        costs = [float(table["count_type0"].iloc[h] + table["count_type1"].iloc[h]) for h in todo]
+        owners = owners_by_cost(len(table), todo, costs, COMM.size)
+        mine = [int(h) for h in np.flatnonzero(owners == COMM.rank)]
+        rounds = COMM.allreduce(len(mine), op=MPI.MAX)
+        log.info("%d of %d halos to map on %d ranks, %d projections each", len(todo), len(table), COMM.size,
+                 naxes)
+        particles = HaloParticles(snapshots, table, options.deposition_mode, options.read_strategy, owners,
+                                  options.width, options.chunk_particles, with_gas)
+        out = h5py.File(options.out, "r+") if COMM.rank == 0 else None
+        images_done = int(done.sum())
+        progress = Progress("images", len(done), images_done)
+        try:
+            for r in range(rounds):
+                images = []
+                if r < len(mine):
+                    halo = mine[r]
+                    for k, maps in enumerate(_halo_maps(particles, halo, options, with_gas)):
+                        images.append((halo * naxes + k, maps))
+                gathered = COMM.gather(images, root=0)
+                if COMM.rank == 0:
+                    written = [item for part in gathered for item in part]
+                    trainingset.write_images(out, written)
+                    images_done += len(written)
+                    progress.update(images_done)
+                    kill_if_testing(r + 1)
+            if COMM.rank == 0:
+                if not out["done"][()].all():
+                    raise RuntimeError(f"{options.out}: some images were not written")
+                out.attrs["complete"] = True
+                log.info("wrote %d images to %s", len(out["done"]), options.out)
+        finally:
+            if out is not None:
+                out.close()
 
 
 def _open_or_create(options, table, targets, attrs, naxes, log):
+    """Rank 0: the done flags of the training set at --out, laid out whole first if there is none."""
     path = Path(options.out)
-    if path.exists():
-        if not attrs_match(path, attrs):
-            raise InputError(f"{path}: exists and was made with other settings (run, halo table, npix, width, "
-                             "axes); remove it or choose another --out")
+    if existing_output(path, KIND):
+        refuse_other_settings(path, KIND, differing_settings(path, attrs))
         done = trainingset.done_flags(path)
         with h5py.File(path, "r") as f:
             flagged = int(f["done"][()].sum())
@@ -140,8 +142,7 @@ def _open_or_create(options, table, targets, attrs, naxes, log):
                         flagged - int(done.sum()))
         log.info("resuming %s: %d of %d images already done", path, int(done.sum()), len(done))
         return done
-    path.parent.mkdir(parents=True, exist_ok=True)
     per_image = {name: np.repeat(table[name].to_numpy(), naxes) for name in trainingset.PER_IMAGE if name != "axis"}
     per_image["axis"] = np.tile(np.asarray(options.axes), len(table))
-    trainingset.create(path, targets, options.npix, per_image, attrs)
+    create_complete(path, lambda f: trainingset.lay_out(f, targets, options.npix, per_image, attrs))
     return np.zeros(len(table) * naxes, dtype=bool)

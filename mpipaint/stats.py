@@ -1,7 +1,8 @@
 """The paper's science statistics, on plain arrays: mean percentage error (Table 2) with bootstrap
 intervals over halos, distribution functions per unit comoving volume and dex with Poisson errors
-(Figs 7, 8, 10; optionally with each value's scatter restored), the Lx-M scaling relation with intrinsic scatter (Fig 9), azimuthally averaged radial
-profiles (Fig 6) and pixel PDFs (Fig 5); and the coverage of ensemble uncertainties.
+(Figs 7, 8, 10; optionally with each value's scatter restored), the Lx-M scaling relation with intrinsic
+scatter (Fig 9), azimuthally averaged radial profiles (Fig 6) and pixel PDFs (Fig 5); and the coverage of
+ensemble uncertainties.
 """
 from __future__ import annotations
 

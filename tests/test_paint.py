@@ -1,6 +1,11 @@
 """`mpipaint paint` on the DMO box of the example universe: identical catalogs from 1, 2 and 4 ranks,
 resume after a kill, a failing rank ends the job, halos across the box edge painted whole."""
+import json
+import os
+import socket
+import subprocess
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -88,6 +93,57 @@ def test_a_failing_rank_ends_the_job_promptly(box, xray_bundle, tmp_path, monkey
                           check=False, timeout=120)
     assert time.monotonic() - start < 30
     assert result.returncode != 0 and "on rank 1/2" in result.stderr and "test failure on rank 1" in result.stderr
+
+
+def test_a_rank_failing_on_its_first_halo_leaves_a_catalog_that_resumes(serial, box, xray_bundle, tmp_path,
+                                                                          monkeypatch):
+    """Under mpio an error in the first seconds used to leave a file without an HDF5 signature, which the
+    re-run refused: a new catalog now appears at --out only once it is laid out whole."""
+    out = tmp_path / "early.hdf5"
+    monkeypatch.setenv(FAIL_ON_RANK_ENV, "1")
+    failed = run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=2, check=False)
+    assert failed.returncode != 0 and "test failure on rank 1" in failed.stderr
+    assert Path(f"{out}.lock").exists()  # MPI_Abort ended rank 0 too
+    monkeypatch.delenv(FAIL_ON_RANK_ENV)
+    resumed = run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=2)
+    assert "taking over the lock of a job that is no longer running" in resumed.stderr
+    assert "resuming" in resumed.stderr and not Path(f"{out}.lock").exists()
+    assert_same(serial, out)
+
+
+@pytest.mark.parametrize("kind", ["text", "directory", "foreign_hdf5"])
+def test_an_out_path_mpipaint_did_not_write_is_left_alone(box, xray_bundle, tmp_path, kind):
+    out = tmp_path / "precious"
+    if kind == "text":
+        out.write_text("a user's notes")
+    elif kind == "directory":
+        out.mkdir()
+    else:
+        with h5py.File(out, "w") as f:
+            f["PartType1/Coordinates"] = np.zeros((4, 3))
+    before = out.read_bytes() if out.is_file() else None
+    result = run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, check=False)
+    assert result.returncode == 2 and ("choose another --out" in result.stderr or "not a regular file" in result.stderr)
+    assert "remove" not in result.stderr.lower()
+    assert (out.read_bytes() if out.is_file() else None) == before
+
+
+def test_a_second_writer_is_refused_and_a_dead_writers_lock_taken_over(box, xray_bundle, tmp_path):
+    out = tmp_path / "locked.hdf5"
+    lock = Path(f"{out}.lock")
+    lock.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "job": "4242",
+                                "command": "mpipaint paint", "started": "today"}))
+    refused = run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, ranks=2, check=False)
+    assert refused.returncode == 2 and f"pid {os.getpid()}" in refused.stderr and "SLURM job 4242" in refused.stderr
+    assert not out.exists()
+    finished = subprocess.Popen(["true"])  # a process that is gone
+    finished.wait()
+    lock.write_text(json.dumps({"host": socket.gethostname(), "pid": finished.pid}))
+    taken = run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, ranks=2)
+    assert "taking over the lock of a job that is no longer running" in taken.stderr
+    assert not lock.exists()
+    with h5py.File(out) as f:
+        assert f.attrs["complete"]
 
 
 def test_halo_across_the_box_edge_is_painted_whole(serial, box):

@@ -49,15 +49,3 @@ def read_slice(dset: h5py.Dataset, start: int, stop: int, out=None):
     except (OSError, RuntimeError) as exc:
         raise InputError(f"{dset.file.filename}: cannot read '{dset.name}' rows {start}:{stop} "
                          f"(truncated file?): {exc}") from None
-
-
-def attrs_match(path, attrs: dict) -> bool:
-    """Whether an existing output file was started with these settings (root attributes), so it may be
-    resumed; an unreadable one (killed mid-write) is an error that says what to do."""
-    try:
-        with h5py.File(path, "r") as f:
-            return all(key in f.attrs and np.array_equal(np.asarray(f.attrs[key]), np.asarray(value))
-                       for key, value in attrs.items())
-    except OSError as exc:
-        raise InputError(f"{path}: existing output is not readable HDF5 (killed mid-write?); remove it and "
-                         f"re-run: {exc}") from None

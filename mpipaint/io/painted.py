@@ -122,9 +122,14 @@ def create(f: h5py.File, table, naxes: int, npix: int, row_columns: dict, map_ta
 
 
 def write_row(f: h5py.File, row: int, values: dict, maps: dict | None) -> None:
-    """Write one halo's per-axis values (and maps), then its done flag."""
+    """Write one halo's per-axis values (and maps); `mark_done` after a flush."""
     for name, value in values.items():
         f[name][row] = value
     for target, images in (maps or {}).items():
         f[f"map_{target}"][row] = images
-    f["done"][row] = 1
+
+
+def mark_done(f: h5py.File, rows) -> None:
+    """Set the done flags of rows whose values were written and flushed."""
+    for row in rows:
+        f["done"][row] = 1

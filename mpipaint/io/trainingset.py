@@ -21,21 +21,20 @@ PER_IMAGE = {
 }
 
 
-def create(path, targets, npix: int, per_image: dict, attrs: dict) -> None:
-    """A new, empty training set for len(per_image['halo_id']) images of the given map `targets`."""
+def lay_out(f: h5py.File, targets, npix: int, per_image: dict, attrs: dict) -> None:
+    """An empty training set in the new file `f` for len(per_image['halo_id']) images of map `targets`."""
     n = len(per_image["halo_id"])
-    with h5py.File(path, "w") as f:
-        for name in targets:
-            dset = f.create_dataset(name, shape=(n, npix, npix), dtype=MAP_DTYPES[name], chunks=(1, npix, npix),
-                                    compression="gzip", compression_opts=1, shuffle=True, fillvalue=np.nan)
-            dset.attrs["units"] = MAP_UNITS[name]
-            dset.attrs["description"] = MAP_DESCRIPTIONS[name]
-        for name, (dtype, unit) in PER_IMAGE.items():
-            f.create_dataset(name, data=np.asarray(per_image[name], dtype=dtype)).attrs["units"] = unit
-        f.create_dataset("done", data=np.zeros(n, dtype="uint8")).attrs["units"] = ""
-        for key, value in attrs.items():
-            f.attrs[key] = value
-        f.attrs["complete"] = False
+    for name in targets:
+        dset = f.create_dataset(name, shape=(n, npix, npix), dtype=MAP_DTYPES[name], chunks=(1, npix, npix),
+                                compression="gzip", compression_opts=1, shuffle=True, fillvalue=np.nan)
+        dset.attrs["units"] = MAP_UNITS[name]
+        dset.attrs["description"] = MAP_DESCRIPTIONS[name]
+    for name, (dtype, unit) in PER_IMAGE.items():
+        f.create_dataset(name, data=np.asarray(per_image[name], dtype=dtype)).attrs["units"] = unit
+    f.create_dataset("done", data=np.zeros(n, dtype="uint8")).attrs["units"] = ""
+    for key, value in attrs.items():
+        f.attrs[key] = value
+    f.attrs["complete"] = False
 
 
 def done_flags(path) -> np.ndarray:

@@ -1,0 +1,183 @@
+"""Output files that a killed job resumes (`prepare`'s training set, `paint`'s catalog): one writer at a
+time, a file at the path only once it can be resumed, and plain words about whatever else is there.
+
+- `exclusive_writer(path)`: rank 0 creates PATH.lock exclusively, holding host, pid, SLURM job id, command
+  and start time, and a heartbeat thread touches it every HEARTBEAT_S. A second job is refused with the
+  first one's identity. A lock is stale, and taken over, when its process is gone (same host) or its
+  heartbeat stopped STALE_AFTER_S ago (another host: a job killed with its node). Released on leaving.
+- `existing_output(path, kind)`: what the path holds: nothing, an mpipaint file (resumable if its settings
+  match), or something mpipaint did not write, which it never overwrites and never suggests removing.
+- `create_complete(path, lay_out)`: a new file is laid out under a temporary name, closed, and renamed into
+  place, so the path never holds a file too young to resume (a kill in the first seconds under mpio used
+  to leave one without an HDF5 signature).
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from mpipaint.errors import InputError
+from mpipaint.parallel import COMM
+
+LOCK_SUFFIX = ".lock"
+HEARTBEAT_S = 15.0
+STALE_AFTER_S = 120.0  # 8 missed heartbeats
+MARKER_ATTR = "mpipaint_version"  # every file mpipaint writes has it
+
+
+class _WriterLock:
+    """PATH.lock for this process (rank 0 of the job), with its heartbeat."""
+
+    def __init__(self, output: Path):
+        self.output, self.path = output, Path(f"{output}{LOCK_SUFFIX}")
+        self.stop = threading.Event()
+        self.thread = None
+
+    def acquire(self, log) -> None:
+        record = {"host": socket.gethostname(), "pid": os.getpid(), "job": os.environ.get("SLURM_JOB_ID", ""),
+                  "command": " ".join(sys.argv), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        for _ in range(2):  # a stale lock is removed once, then created afresh
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                holder, age = _read_lock(self.path)
+                if not _stale(holder, age):
+                    raise InputError(f"{self.output}: being written by another job ({_describe(holder)}; "
+                                     f"lock {self.path} refreshed {age:.0f} s ago); wait for it, or choose "
+                                     "another --out") from None
+                log.warning("%s: taking over the lock of a job that is no longer running (%s)", self.path,
+                            _describe(holder))
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump(record, f)
+            self.thread = threading.Thread(target=self._beat, daemon=True)
+            self.thread.start()
+            return
+        raise InputError(f"{self.path}: could not take the lock (another job took it at the same moment?)")
+
+    def _beat(self) -> None:
+        while not self.stop.wait(HEARTBEAT_S):
+            try:
+                os.utime(self.path)
+            except OSError:
+                return
+
+    def release(self) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join()
+            self.path.unlink(missing_ok=True)
+
+
+def _read_lock(path: Path) -> tuple[dict, float]:
+    """(holder record, seconds since its last heartbeat); an unreadable record counts as {} (a job that
+    died while writing it)."""
+    try:
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return {}, float("inf")
+    try:
+        holder = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        holder = {}
+    return (holder if isinstance(holder, dict) else {}), age
+
+
+def _stale(holder: dict, age_s: float) -> bool:
+    if holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int):
+        try:
+            os.kill(holder["pid"], 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    return age_s > STALE_AFTER_S
+
+
+def _describe(holder: dict) -> str:
+    if not holder:
+        return "unknown job"
+    job = f", SLURM job {holder['job']}" if holder.get("job") else ""
+    return f"pid {holder.get('pid')} on {holder.get('host')}{job}, started {holder.get('started')}"
+
+
+@contextmanager
+def exclusive_writer(path, log):
+    """Collective: this job is the only writer of `path` until the block ends (InputError on every rank,
+    naming the other job, when one holds it)."""
+    lock = _WriterLock(Path(path)) if COMM.rank == 0 else None
+    error = None
+    if lock is not None:
+        try:
+            lock.acquire(log)
+        except InputError as exc:
+            error = str(exc)
+    error = COMM.bcast(error, root=0)
+    if error:
+        raise InputError(error)
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def existing_output(path, kind: str) -> bool:
+    """Whether `path` holds an mpipaint file to resume (False: nothing there). Anything else is an
+    InputError that says what the path holds; `kind` names the output in messages ('painted catalog')."""
+    path = Path(path)
+    if not path.exists():
+        return False
+    if not path.is_file():
+        raise InputError(f"{path}: --out must name a file for the {kind}, and this is not a regular file")
+    if not h5py.is_hdf5(path):
+        raise InputError(f"{path}: exists and is not an HDF5 file, so not a {kind} mpipaint wrote; it is left "
+                         "alone: choose another --out")
+    try:
+        with h5py.File(path, "r") as f:
+            ours = MARKER_ATTR in f.attrs and "done" in f
+    except OSError as exc:
+        if "lock" in str(exc).lower():
+            raise InputError(f"{path}: open for writing by another process; wait for it or choose another "
+                             "--out") from None
+        raise InputError(f"{path}: an HDF5 file that cannot be read ({exc}); mpipaint does not overwrite a "
+                         "file it cannot identify: choose another --out") from None
+    if not ours:
+        raise InputError(f"{path}: an HDF5 file that is not a {kind} mpipaint wrote (no '{MARKER_ATTR}' "
+                         "attribute or 'done' dataset); it is left alone: choose another --out")
+    return True
+
+
+def differing_settings(path, attrs: dict) -> list[str]:
+    """The root attributes (settings) in which an existing mpipaint output differs from `attrs`."""
+    with h5py.File(path, "r") as f:
+        return [key for key, value in attrs.items()
+                if key not in f.attrs or not np.array_equal(np.asarray(f.attrs[key]), np.asarray(value))]
+
+
+def refuse_other_settings(path, kind: str, differing: list[str]) -> None:
+    if differing:
+        raise InputError(f"{path}: an mpipaint {kind} made with other settings ({', '.join(differing)} differ); "
+                         "choose another --out, or remove that earlier output if it is no longer wanted")
+
+
+def create_complete(path, lay_out) -> None:
+    """Rank 0 alone: `lay_out(h5py.File)` fills a new file under a temporary name, which is then renamed
+    to `path` (atomic on POSIX file systems)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.creating")
+    with h5py.File(partial, "w") as f:
+        lay_out(f)
+    os.replace(partial, path)
