@@ -1,5 +1,9 @@
 """Map kernels and gas maps: exact CIC weights, conservation, periodic wrapping, and agreement with yt
 (CIC deposition, SPH projection) and pyxsim (APEC X-ray luminosity) on the same particles."""
+import os
+import subprocess
+import sys
+
 import numba
 import numpy as np
 import pytest
@@ -98,6 +102,32 @@ def test_cic_and_sph_are_bit_identical_for_one_and_two_threads():
     reach = np.abs(positions[:, :2]).max(axis=1)
     inside, touching = 2 * weights[reach + smoothing < 4.5].sum(), 2 * weights[reach - smoothing < 5.0].sum()
     assert inside <= one["sph"][1].sum() <= touching
+
+
+KERNELS_SCRIPT = """
+import sys
+import numpy as np
+from mpipaint.maps.cic import cic_project
+from mpipaint.maps.geometry import MapGeometry
+from mpipaint.maps.sph import sph_project
+rng = np.random.default_rng(3)
+positions = rng.normal(0.0, 150.0, size=(20000, 3))
+weights = 10 ** rng.normal(0.0, 1.5, (len(positions), 2))
+g = MapGeometry(centre=(0.0, 0.0, 0.0), width=1000.0, npix=64, axis=2, box_size=0.0)
+np.save(sys.argv[1], np.stack([cic_project(positions, weights[:, 0], g),
+                               *sph_project(positions, rng.uniform(5, 80, len(positions)), weights, g)]))
+"""
+
+
+def test_kernels_give_the_same_bits_freshly_compiled_and_from_numba_cache(tmp_path):
+    """A prepare killed on a cold cache and resumed on a warm one must match an uninterrupted run: results
+    may not depend on whether numba compiled a kernel now or loaded it (fast-math reassociation did)."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    for name in ("cold", "warm"):
+        subprocess.run([sys.executable, "-c", KERNELS_SCRIPT, str(tmp_path / f"{name}.npy")], env=env, check=True,
+                       timeout=300)
+    assert any((tmp_path / "cache").rglob("*.nbi"))  # the second run had a cache to load
+    assert np.array_equal(np.load(tmp_path / "cold.npy"), np.load(tmp_path / "warm.npy"))
 
 
 def test_halo_across_the_box_edge_projects_like_an_interior_halo():

@@ -22,8 +22,9 @@ CHUNK = 2048
 MAX_NPIX = 40_000  # corner indices of the bordered grid are int32 (vectorised conversion)
 
 
-# fast-math without 'nnan'/'ninf': the depth may be infinite and must compare correctly
-FAST_MATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+# No fast-math: with reassociation, contraction or approximate functions LLVM may order a kernel's
+# floating-point operations differently when it compiles it inlined in a fresh parallel wrapper than when
+# it links the cached one, and maps differed by 4 ulp between a cold and a warm numba cache.
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -36,7 +37,7 @@ def _columns(positions, start, count, axes, u, v, los):
         los[q] = positions[start + q, la]
 
 
-@numba.njit(cache=True, fastmath=FAST_MATH, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy")
 def _clouds(u, v, los, weights, centre, scale, box, inv_box, half_depth, npix, corner, left, right, frac_v):
     """Per particle: flat index of the bordered grid's lower-left corner pixel, the cloud's weight in the
     left and right pixel columns, and its fraction in the upper row. Branch-free, so it vectorises; a
@@ -68,7 +69,7 @@ def _clouds(u, v, los, weights, centre, scale, box, inv_box, half_depth, npix, c
         frac_v[q] = y - yi
 
 
-@numba.njit(cache=True, fastmath=FAST_MATH, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy")
 def _deposit(corner, left, right, frac_v, count, stride, grid):
     """Scatter-add the four corner weights of `count` clouds into the flat bordered grid."""
     row = np.uint64(stride)

@@ -13,7 +13,6 @@ import numba
 import numpy as np
 
 from mpipaint.maps.blocks import block_count, block_range, deposit_in_blocks
-from mpipaint.maps.cic import FAST_MATH
 from mpipaint.maps.geometry import MapGeometry
 
 SMOOTHING_FACTOR = 2.0
@@ -41,7 +40,7 @@ def smoothing_length(volume):
     return SMOOTHING_FACTOR * np.cbrt(3.0 * np.asarray(volume) / (4.0 * np.pi))
 
 
-@numba.njit(cache=True, fastmath=FAST_MATH, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy")
 def _sph_range(u, v, h, weights, start, stop, table, grid):
     """Deposit cells [start, stop) into grid[channel, i, j]: footprint weights computed once, normalised to
     one over the whole footprint, then applied to every channel of `weights` (cells x channels)."""
