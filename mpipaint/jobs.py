@@ -18,6 +18,8 @@ from mpipaint.errors import InputError
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "jobs"
 TIME_FORMAT = re.compile(r"^(\d+-)?\d{1,2}:\d{2}:\d{2}$")
+# job name, account, partition: one #SBATCH token each (a newline in one would add a line to the script)
+SLURM_NAME = re.compile(r"[A-Za-z0-9_.:+-]+")
 LAUNCHERS = ("srun", "mpirun")
 
 
@@ -48,6 +50,10 @@ class JobOptions:
             raise ValueError("ntasks_per_node must be >= 1")
         if not TIME_FORMAT.match(str(self.time)):
             raise ValueError(f"time must be [D-]HH:MM:SS, got {self.time!r}")
+        for key in ("job_name", "account", "partition"):
+            value = getattr(self, key)
+            if value is not None and not SLURM_NAME.fullmatch(str(value)):
+                raise ValueError(f"{key} may hold letters, digits and _.:+- only, got {value!r}")
         if self.launcher not in LAUNCHERS:
             raise ValueError(f"launcher must be one of {LAUNCHERS}, not {self.launcher!r}")
 

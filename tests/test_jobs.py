@@ -64,6 +64,7 @@ def test_bad_template_and_values_are_refused(config):
     assert "pain: no such job template (known: paint, prepare, select, train" in unknown.stderr
     bad_time = render("paint", "--config", config, "--time", "90 minutes", check=False)
     assert bad_time.returncode == 2 and "time must be [D-]HH:MM:SS" in bad_time.stderr
+    injected = render("paint", "--config", config, "--job-name", "x\nrm -rf ~", check=False)
+    assert injected.returncode == 2 and "job_name may hold letters" in injected.stderr and not injected.stdout
     no_config = subprocess.run(mpipaint_cmd("jobs", "render", "paint"), capture_output=True, text=True)
     assert no_config.returncode == 2 and "needs --config" in no_config.stderr
-    assert sys.executable  # rendering never started MPI: it ran without mpirun above
