@@ -1,7 +1,6 @@
 """SLURM templates: every one renders from a config, passes `bash -n`, carries the #SBATCH lines asked
 for (and none that were not), and runs the same `mpipaint VERB --config` a user would."""
 import subprocess
-import sys
 
 import pytest
 
