@@ -3,6 +3,7 @@ Unknown sections or keys and values of the wrong type are errors that name the f
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import yaml
@@ -29,6 +30,8 @@ def _as_number(value, integer: bool):
     if isinstance(value, bool):
         raise ValueError
     number = float(value)
+    if not math.isfinite(number):  # 'nan' and 'inf' parse as floats; no option means them
+        raise ValueError
     if integer:
         if number != int(number):
             raise ValueError
@@ -36,14 +39,19 @@ def _as_number(value, integer: bool):
     return number
 
 
-def _check_type(value, default, where):
-    """value converted to the kind of `default` (number, integer, list, bool, str), or a clear error."""
-    if default is None or value is None:
+def _check_type(value, default, annotation: str, where):
+    """value converted to the kind of `default` (number, integer, list, bool, str), or a clear error; a
+    field without a default whose annotation is text (paths, names) must be text."""
+    if value is None:
+        return value
+    if default is None:
+        if annotation.startswith("str") and not isinstance(value, str):
+            raise InputError(f"{where}: expected text (a path or a name), got {value!r}")
         return value
     if isinstance(default, bool):
         kind, ok = "true or false", isinstance(value, bool)
     elif isinstance(default, (int, float)):
-        kind = "an integer" if isinstance(default, int) else "a number"
+        kind = "an integer" if isinstance(default, int) else "a finite number"
         try:
             return _as_number(value, isinstance(default, int))
         except (TypeError, ValueError):
@@ -69,7 +77,7 @@ def build(options_class, values: dict, where: str):
     for name, value in values.items():
         field = fields[name]
         default = field.default if field.default is not dataclasses.MISSING else None
-        checked[name] = _check_type(value, default, f"{where}.{name}")
+        checked[name] = _check_type(value, default, str(field.type), f"{where}.{name}")
     try:
         return options_class(**checked)
     except (TypeError, ValueError) as exc:

@@ -79,8 +79,11 @@ def read_table(path, source: str, quantity: str) -> dict:
             have = sorted(f"{s}/{q}" for s in f for q in f[s])
             raise InputError(f"{path}: no correction table '{name}' (has {', '.join(have)})")
         table = {key: require_dataset(f, f"{name}/{key}")[()] for key in ("bin_edges", "ratio")}
-    if np.any(np.diff(table["bin_edges"]) <= 0) or len(table["ratio"]) != len(table["bin_edges"]) - 1:
-        raise InputError(f"{path}: '{name}' has bin edges that do not increase or do not match its ratios")
+    edges = table["bin_edges"]
+    if (not np.all(np.isfinite(edges) & (edges > 0)) or np.any(np.diff(edges) <= 0)
+            or len(table["ratio"]) != len(edges) - 1):
+        raise InputError(f"{path}: '{name}/bin_edges' must be finite, positive and increasing, with one ratio per "
+                         f"bin; got {len(edges)} edges {edges.tolist()[:4]}... for {len(table['ratio'])} ratios")
     return table
 
 

@@ -22,7 +22,7 @@ from mpipaint import __version__, corrections, stats
 from mpipaint.errors import InputError
 from mpipaint.io import painted
 from mpipaint.io.hdf5 import open_hdf5, require_dataset
-from mpipaint.model.bundle import MAP_KEYS, validation_residual
+from mpipaint.model.bundle import MAP_KEYS, fingerprint, validation_residual
 from mpipaint.model.norm import coarser_than_trained, out_of_range
 from mpipaint.parallel import COMM, get_logger, my_share
 
@@ -259,6 +259,8 @@ def _samples(options: EvaluateOptions):
     _check_inputs(options.named_inputs(), data_attrs)
     bundles = load_bundles(options.models, data_attrs)
     meta, snaps = next(iter(bundles.values()))[0].meta, options.snapshots
+    if options.split != "all":
+        _require_own_trainset(bundles, options.data)
     everything = split_images(options.data, meta, "all", snaps)
     chosen = split_images(options.data, meta, options.split, snaps)
     split = predict_sample(bundles, options.data, chosen, options, with_truth=True)
@@ -269,6 +271,18 @@ def _samples(options: EvaluateOptions):
         inputs[name] = predict_sample(bundles, path, split_images(path, meta, "all", snaps), options,
                                       with_truth=False)
     return bundles, split, full, inputs
+
+
+def _require_own_trainset(bundles: dict, path) -> None:
+    """A split names halos of the training set a bundle was trained on: on any other set, 'test' halos may
+    be training halos, or none at all."""
+    given = fingerprint(path)
+    for members in bundles.values():
+        recorded = members[0].meta.get("trainset_fingerprint")
+        if recorded is not None and recorded != given:
+            raise InputError(f"{path}: not the training set the {members[0].meta['target']} bundle was trained on "
+                             f"(its fingerprint differs from the bundle's, {members[0].meta.get('trainset')}); "
+                             "evaluate a split on the bundle's own training set, or use --split all")
 
 
 def _validation_sample(bundles: dict, options: EvaluateOptions) -> Sample | None:

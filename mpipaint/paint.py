@@ -125,6 +125,10 @@ def paint_halo(particles: HaloParticles, index, predictors, npix, width, axes, w
     with times("infer"):
         results = {target: predictor(dm) for target, predictor in predictors.items()}
     values = painted.halo_values(results, dm, geometries[0].pixel_area, coarser, residuals)
+    if np.any(values["mdm_proj"] <= 0):
+        get_logger().warning("halo %d: no DM particles in its map along axes %s; its row is flagged out_of_range",
+                             int(particles.table["halo_id"].iloc[index]),
+                             [a for a, m in zip(axes, values["mdm_proj"]) if m <= 0])
     maps = {"dm": dm, **{t: r.mean_images for t, r in results.items()}} if with_maps else None
     return values, maps
 

@@ -54,13 +54,16 @@ def test_tng300_config_is_the_papers_setup():
     ("trian:\n  epochs: 10\n", r"unknown section\(s\) \['trian'\]"),
     ("jobs:\n  time: 12h\n", r"time must be \[D-\]HH:MM:SS"),
     ("train: [1, 2\n", "not valid YAML"),
+    ("train:\n  data: 12\n", r"train.data: expected text \(a path or a name\), got 12"),
+    ("train:\n  learning_rate: .nan\n", r"train.learning_rate: expected a finite number, got nan"),
 ])
 def test_malformed_config_gives_a_clear_error(tmp_path, text, message):
     from mpipaint.config import section
     path = tmp_path / "bad.yaml"
     path.write_text(text)
     verb, options = ("jobs", JobOptions) if text.startswith("jobs") else ("train", TrainOptions)
-    required = {"template": "paint", "config": str(path)} if verb == "jobs" else {"data": "x", "out": "y"}
+    required = {"template": "paint", "config": str(path)} if verb == "jobs" else {"out": "y"}
+    required.update({} if verb == "jobs" or "data:" in text else {"data": "x"})
     with pytest.raises(InputError, match=message) as error:
         section(path, verb, options, required, CONFIG_SECTIONS)
     assert str(path) in str(error.value)

@@ -67,6 +67,17 @@ def test_nan_positions(universe_copy):
         in select_fails(universe_copy)
 
 
+@pytest.mark.parametrize("field", ["InternalEnergy", "Masses"])
+def test_negative_gas_energies_and_masses(universe_copy, field):
+    chunk = universe_copy / "FP" / "output" / "snapdir_099" / "snap_099.0.hdf5"
+    with h5py.File(chunk, "a") as f:
+        f[f"PartType0/{field}"][7] = -f[f"PartType0/{field}"][7]
+    snapshot = Snapshot(find_snapshot(universe_copy / "FP" / "output", 99))
+    with pytest.raises(InputError, match=rf"PartType0/{field} has 1 values that no particle can have "
+                                         r"\(first at particle 7"):
+        snapshot.read(GAS, field, 0, 100)
+
+
 def test_catalog_from_another_snapshot(universe_copy):
     output = universe_copy / "FP" / "output"
     snapshot = Snapshot(find_snapshot(output, 99))
@@ -89,6 +100,27 @@ def test_catalog_with_more_particles_than_its_snapshot(universe_copy):
     result = run_mpipaint("select", universe_copy / "FP-3" / "output", "--snap", "99", "--out",
                           universe_copy / "t.hdf5", check=False)
     assert result.returncode == 2 and "groups reach particle" in result.stderr
+
+
+def test_stale_offsets_file_copied_from_another_snapshot(universe_copy):
+    """What happened: offsets_067 copied over offsets_099, projected DM mass 48 % low without a word."""
+    offsets = universe_copy / "FP" / "postprocessing" / "offsets"
+    (offsets / "offsets_099.hdf5").write_bytes((offsets / "offsets_067.hdf5").read_bytes())
+    assert "offsets_099.hdf5: group offsets are not the running sum of" in select_fails(universe_copy)
+
+
+def test_the_twin_runs_catalog_at_the_same_redshift(universe_copy):
+    """The DMO run's catalog put in the FP run's place: every count fits, the DM particle mass does not."""
+    fp_groups = universe_copy / "FP" / "output" / "groups_099"
+    for chunk in fp_groups.iterdir():
+        chunk.unlink()
+    for chunk in (universe_copy / "DMO" / "output" / "groups_099").iterdir():
+        (fp_groups / chunk.name).write_bytes(chunk.read_bytes())
+    (universe_copy / "FP" / "postprocessing" / "offsets" / "offsets_099.hdf5").unlink()
+    dmo_catalog = GroupCatalog(find_group_catalog(universe_copy / "DMO" / "output", 99))
+    with pytest.raises(InputError, match=r"DM particle mass .* differs from snapshot .*MassTable\[1\]"):
+        dmo_catalog.check_matches(Snapshot(find_snapshot(universe_copy / "FP" / "output", 99)))
+    assert "differs from snapshot" in select_fails(universe_copy)
 
 
 def test_missing_snapshot_and_bad_rockstar(tmp_path):

@@ -82,6 +82,16 @@ def test_a_perfect_predictor_has_zero_error(small_trainset, tmp_path):
                                                                       "distribution_functions.png"}
 
 
+def test_a_split_is_evaluated_only_on_the_bundles_own_training_set(xray_bundle, small_trainset, tmp_path):
+    other = tmp_path / "other.hdf5"
+    shutil.copy(small_trainset, other)
+    with h5py.File(other, "a") as f:
+        f.attrs["halo_table"] = "another selection"  # made otherwise: its 'test' halos mean nothing here
+    result = run_mpipaint("evaluate", "--model", xray_bundle[0], "--data", other, "--split", "test", "--out",
+                          tmp_path / "report", check=False)
+    assert result.returncode == 2 and "not the training set the xray bundle was trained on" in result.stderr
+
+
 @pytest.fixture(scope="module")
 def reports(xray_bundle, small_trainset, dmo_maps, tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_mpipaint
+from mpipaint.errors import InputError
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.halotable import SCHEMA, read_halo_table
 from mpipaint.io.snapshot import DM, Snapshot, find_snapshot
@@ -31,6 +32,30 @@ def test_schema_units_and_pandas(table_path):
     assert set(table["snapshot"]) == {67, 99}
     assert (table["m200c"] >= 1e14).all()
     assert isinstance(pd.DataFrame(table), pd.DataFrame)
+
+
+@pytest.mark.parametrize("column,row,value,message", [
+    ("centre_y", 2, np.nan, "halos/centre_y of halo"),
+    ("count_type1", 0, -5, "halos/count_type1 of halo"),
+    ("m200c", 1, 0.0, "halos/m200c of halo"),
+])
+def test_impossible_halo_values_are_refused_with_the_halo_named(universe, table_path, tmp_path, column, row, value,
+                                                                message):
+    damaged = tmp_path / "damaged.hdf5"
+    damaged.write_bytes(table_path.read_bytes())
+    with h5py.File(damaged, "a") as f:
+        f[f"halos/{column}"][row] = value
+    result = run_mpipaint("prepare", universe / "FP" / "output", "--halos", damaged, "--out", tmp_path / "ts.hdf5",
+                          "--npix", "16", check=False)
+    assert result.returncode == 2 and message in result.stderr and f"(row {row})" in result.stderr
+    assert not (tmp_path / "ts.hdf5").exists()
+
+
+def test_an_empty_halo_table_is_refused(universe, tmp_path):
+    empty = tmp_path / "empty.hdf5"
+    run_mpipaint("select", universe / "FP" / "output", "--snap", "99", "--min-m200c", "1e17", "--out", empty)
+    with pytest.raises(InputError, match="the halo table has no halos"):
+        read_halo_table(empty)
 
 
 def test_every_halo_above_the_cut_is_selected_with_its_subhalo_centre(universe, table_path):

@@ -36,6 +36,8 @@ def test_a_dm_map_scaled_by_1e3_paints_bounded_values_and_is_flagged(xray_bundle
     assert np.all(values["lx"] <= ceiling * dm[0].size * area) and np.all(values["out_of_range"] == 1)
     assert np.all(values["dm_outside_range"] > 0.01)
     assert np.all(painted.halo_values({"xray": normal}, dm, area)["dm_outside_range"] < 1e-3)
+    empty = np.zeros_like(dm[:3])  # a halo without DM particles in its maps: flagged, not a silent zero
+    assert np.all(painted.halo_values({"xray": predictor(empty)}, empty, area)["out_of_range"] == 1)
 
 
 def test_ensemble_members_share_the_split_and_differ_in_weights(ensemble):

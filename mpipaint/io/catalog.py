@@ -16,7 +16,7 @@ import numpy as np
 from mpipaint import units as u
 from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5, require_attr, require_dataset
-from mpipaint.io.snapshot import NTYPES, Snapshot, find_in_output
+from mpipaint.io.snapshot import DM, NTYPES, Snapshot, find_in_output
 
 _CHUNK_NAME = re.compile(r"^(?P<stem>fof_subhalo_tab_(?P<snap>\d+))(\.(?P<index>\d+))?\.hdf5$")
 
@@ -107,11 +107,13 @@ class GroupCatalog:
             else self.files[0].parent.parent
         return run_dir / "postprocessing" / "offsets" / f"offsets_{self.snapshot_number:03d}.hdf5"
 
+    def _gadget4(self) -> bool:
+        with open_hdf5(self.files[0]) as f:
+            return "Group/GroupOffsetType" in f
+
     def group_offsets(self) -> np.ndarray:
         """First particle index of every group, per type: shape (num_groups, 6), int64."""
-        with open_hdf5(self.files[0]) as f:
-            gadget4 = "Group/GroupOffsetType" in f
-        if gadget4:
+        if self._gadget4():
             offsets = self.groups("GroupOffsetType")["GroupOffsetType"]
         elif self.offsets_file().exists():
             with open_hdf5(self.offsets_file()) as f:
@@ -129,12 +131,39 @@ class GroupCatalog:
         if self.num_groups == 0:
             return
         lengths = self.groups("GroupLenType")["GroupLenType"].astype(np.int64)
-        ends = self.group_offsets() + lengths
+        offsets = self.group_offsets()
+        source = "GroupOffsetType" if self._gadget4() else (self.offsets_file() if self.offsets_file().exists()
+                                                             else None)
+        contiguous = np.all(offsets[0] == 0) and np.array_equal(offsets[1:], offsets[:-1] + lengths[:-1])
+        if source is not None and not contiguous:
+            raise InputError(f"{source}: group offsets are not the running sum of {self.path}'s GroupLenType "
+                             "(groups are stored contiguously): offsets of another snapshot or run?")
+        ends = offsets + lengths
         too_far = ends.max(axis=0) > snapshot.header.num_part_total
         if too_far.any():
             ptype = int(np.argmax(too_far))
             raise InputError(f"{self.path}: groups reach particle {ends[:, ptype].max()} of PartType{ptype}, "
                              f"but snapshot {snapshot.path} holds {snapshot.num_particles(ptype)}")
+        self._check_dm_particle_mass(snapshot, lengths)
+
+    def _check_dm_particle_mass(self, snapshot: Snapshot, lengths) -> None:
+        """The catalog's DM particle mass (GroupMassType / GroupLenType) must be the snapshot's MassTable
+        entry: the twin run's catalog at the same redshift (FP against DMO: masses differ by 1/(1 - f_b)) or
+        another resolution's passes every other check."""
+        table_mass = snapshot.header.mass_table[DM]
+        with open_hdf5(self.files[0]) as f:
+            has_masses = "Group/GroupMassType" in f
+        if table_mass <= 0 or not has_masses:
+            return
+        masses = self.groups("GroupMassType")["GroupMassType"][:, DM].astype(np.float64)
+        counted = lengths[:, DM] > 0
+        if not counted.any():
+            return
+        per_particle = float(np.median(masses[counted] / lengths[counted, DM]))
+        if not np.isclose(per_particle, table_mass, rtol=1e-3):
+            raise InputError(f"{self.path}: groups' DM particle mass {per_particle:.6g} (GroupMassType / "
+                             f"GroupLenType, code units) differs from snapshot {snapshot.path}'s MassTable[1] "
+                             f"{table_mass:.6g}: the catalog of another run (the twin, another resolution)?")
 
 
 @dataclass(frozen=True)

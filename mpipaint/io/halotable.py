@@ -64,4 +64,22 @@ def read_halo_table(path) -> pd.DataFrame:
         table = pd.DataFrame({c: group[c][()] for c in SCHEMA})
         table.attrs["units"] = {c: group[c].attrs["units"] for c in SCHEMA}
         table.attrs.update({k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()})
+    _check_values(path, table)
     return table
+
+
+def _check_values(path, table: pd.DataFrame) -> None:
+    """Refuse what no halo can have: no rows, non-finite or non-positive sizes and boxes, non-finite centres,
+    negative particle counts (each error names the first such halo)."""
+    if not len(table):
+        raise InputError(f"{path}: the halo table has no halos (was select's mass cut above every halo?)")
+    rules = {"centre_x": np.isfinite, "centre_y": np.isfinite, "centre_z": np.isfinite, "redshift": np.isfinite,
+             "m200c": lambda x: np.isfinite(x) & (x > 0), "r200c": lambda x: np.isfinite(x) & (x > 0),
+             "box_size": lambda x: np.isfinite(x) & (x > 0),
+             **{f"count_type{t}": lambda x: x >= 0 for t in range(NTYPES)}}
+    for column, valid in rules.items():
+        bad = ~valid(table[column].to_numpy())
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise InputError(f"{path}: halos/{column} of halo {int(table['halo_id'].iloc[row])} (row {row}) is "
+                             f"{table[column].iloc[row]}, which no halo can have ({int(bad.sum())} such rows)")

@@ -9,8 +9,9 @@ target's ensemble members, with `<quantity>_std` (their standard deviation) when
 scatter on their validation halos, in quadrature; when the bundles record it), and `<quantity>_at_bound`
 (fraction of the map's pixels at the upper bound of the trained range). Diagnostics:
 `dm_outside_range` (fraction of DM pixels brighter than any a bundle was trained on) and the flag
-`out_of_range` (1: either fraction above `norm.FLAG_FRACTION`, or the box's DM particles heavier than the
-training run's by more than `norm.RESOLUTION_TOLERANCE`; the row's values are extrapolations). With
+`out_of_range` (1: either fraction above `norm.FLAG_FRACTION`, the box's DM particles heavier than the
+training run's by more than `norm.RESOLUTION_TOLERANCE`, or a map without DM; the row's values are
+extrapolations). With
 --maps: `map_dm` and `map_<target>` (ensemble mean; N x n_axes x npix x npix). With correction tables
 (`corrections.py`), for
 `lx` and `mgas`: `<quantity>_weight` (N x n_axes), the number-density weight that turns counts of
@@ -60,8 +61,8 @@ def columns(members: dict, corrected=(), residuals=None) -> dict:
               "dm_outside_range": ("float64", "", "fraction of DM pixels brighter than the input range a bundle "
                                    "was trained on (largest over bundles)"),
               "out_of_range": ("uint8", "", "1: DM pixels outside or painted pixels at the bound of the trained "
-                               "range exceed the flag fraction, or the box is coarser than the training run; "
-                               "values are extrapolations")}
+                               "range exceed the flag fraction, the box is coarser than the training run, or "
+                               "the map holds no DM; values are extrapolations")}
     for target, count in members.items():
         name, unit, description = SUMMARY[target]
         result[name] = ("float64", unit, description + (f" (mean of {count} ensemble members)" if count > 1 else ""))
@@ -96,7 +97,9 @@ def halo_values(painted: dict, dm: np.ndarray, pixel_area: float, coarser: bool 
             values[f"{name}_sigma_dex"] = np.hypot(log_spread_dex(per_member), residual)
         values[f"{name}_at_bound"] = result.at_bound
         outside, bound = np.maximum(outside, result.dm_outside), np.maximum(bound, result.at_bound)
-    values["dm_outside_range"], values["out_of_range"] = outside, out_of_range(outside, bound, coarser)
+    empty = values["mdm_proj"] <= 0  # nothing to paint from: whatever the net returns is not a prediction
+    values["dm_outside_range"] = outside
+    values["out_of_range"] = (out_of_range(outside, bound, coarser) | empty).astype(np.uint8)
     return values
 
 

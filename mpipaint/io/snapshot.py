@@ -196,6 +196,7 @@ class Snapshot:
             values = self._read_raw(ptype, field, start, stop)
         if np.issubdtype(values.dtype, np.floating):
             _require_finite(values, self.path, ptype, field, start)
+            _require_physical(values, self.path, ptype, field, start)
         return self.units.to_physical(field, values) if physical else values
 
     def _read_raw(self, ptype, field, start, stop):
@@ -231,6 +232,26 @@ class Snapshot:
         energy = self.read(GAS, "InternalEnergy", start, stop)
         electrons = self.read(GAS, "ElectronAbundance", start, stop)
         return u.temperature_from_internal_energy(energy, electrons)
+
+
+# fields no particle can have at or below zero (a negative internal energy painted T = -10 keV pixels), and
+# below zero; not metallicities, which advection can leave a hair below zero in real runs
+POSITIVE_FIELDS = {"Masses", "Density", "InternalEnergy"}
+NON_NEGATIVE_FIELDS = {"StarFormationRate"}
+
+
+def _require_physical(values, path, ptype, field, start):
+    """Refuse non-positive masses, densities and internal energies and negative star formation rates."""
+    if field in POSITIVE_FIELDS:
+        bad = values <= 0
+    elif field in NON_NEGATIVE_FIELDS:
+        bad = values < 0
+    else:
+        return
+    if len(values) and bad.any():
+        index = start + int(np.argmax(bad))
+        raise InputError(f"{path}: PartType{ptype}/{field} has {int(bad.sum())} values that no particle can have "
+                         f"(first at particle {index}: {values.flat[index - start]})")
 
 
 def _require_finite(values, path, ptype, field, start):
