@@ -22,6 +22,7 @@ from mpipaint import __version__, corrections, stats
 from mpipaint.errors import InputError
 from mpipaint.io import painted
 from mpipaint.io.hdf5 import open_hdf5, require_dataset
+from mpipaint.io.outputs import make_parent
 from mpipaint.model.bundle import MAP_KEYS, fingerprint, validation_residual
 from mpipaint.model.norm import coarser_than_trained, out_of_range
 from mpipaint.parallel import COMM, get_logger, my_share
@@ -152,6 +153,18 @@ def split_images(path, bundle_meta: dict, split: str, snapshots=None) -> np.ndar
     return indices
 
 
+def _finite_maps(f, name: str, indices) -> np.ndarray:
+    """Maps `indices` of dataset `name` as float64; an image with non-finite or negative pixels is an
+    InputError naming the file, the dataset, the image and its halo."""
+    maps = f[name][indices].astype(np.float64)
+    bad = ~np.all(np.isfinite(maps) & (maps >= 0), axis=(1, 2))
+    if bad.any():
+        image = int(np.asarray(indices)[np.argmax(bad)])
+        raise InputError(f"{f.filename}: '{name}' image {image} (halo {int(f['halo_id'][image])} of snapshot "
+                         f"{int(f['snapshot'][image])}) has non-finite or negative pixels")
+    return maps
+
+
 def _halo_groups(keys, indices) -> list[np.ndarray]:
     """`indices` split by halo (rows of `keys`: snapshot, halo id), halos in key order, images ascending."""
     order = np.lexsort((indices, keys[:, 1], keys[:, 0]))
@@ -178,7 +191,7 @@ def predict_sample(bundles: dict, path, indices, options: EvaluateOptions, with_
                 raise InputError(f"{path}: no '{missing[0]}' maps to compare with (a DM-only training set?)")
         keys = np.stack([f["snapshot"][()], f["halo_id"][()]], axis=1)[indices]
         for group in my_share(_halo_groups(keys, np.asarray(indices))):
-            dm = f["dm"][group].astype(np.float64)
+            dm = _finite_maps(f, "dm", group)
             row = {"index": group, "mdm": painted.totals("dm", dm, dm, area)}
             for target, members in bundles.items():
                 norm = members[0].target_norm
@@ -191,7 +204,7 @@ def predict_sample(bundles: dict, path, indices, options: EvaluateOptions, with_
                     row[target] = (totals,) + _reductions(images, pixel, edges_kpc, norm.forward(images),
                                                           pdf_edges) + (result.at_bound, result.dm_outside)
                 if with_truth:
-                    truth = f[target][group].astype(np.float64)
+                    truth = _finite_maps(f, target, group)
                     totals = [painted.totals(target, truth, dm, area)]
                     row[f"true_{target}"] = (totals,) + _reductions(truth, pixel, edges_kpc, norm.forward(truth),
                                                                     pdf_edges)
@@ -332,7 +345,7 @@ def run_evaluate(options: EvaluateOptions) -> None:
     from mpipaint import plots  # noqa: PLC0415 - matplotlib on rank 0 only
 
     out = Path(options.out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_parent(out / "summary.json")
     summary = {"split": options.split, "images": int(len(split.halo_id)),
                "halos": int(len(split.per_halo(split.mdm_proj)[0])), "models": [str(m) for m in options.models],
                "trainset": str(options.data), "inputs": options.named_inputs(), "mpipaint_version": __version__,
@@ -443,7 +456,7 @@ def run_calibrate(options: EvaluateOptions) -> None:
             tables.setdefault(name, {})[quantity] = corrections.ratio_table(functions["true_all"], functions[name])
     if not tables:
         raise InputError("calibrate needs an X-ray or gas bundle: corrections exist for Lx and Mgas only")
-    Path(options.out).parent.mkdir(parents=True, exist_ok=True)
+    make_parent(options.out)
     corrections.write_tables(options.out, tables, {
         "models": [str(Path(m).resolve()) for m in options.models], "trainset": str(Path(options.data).resolve()),
         "split": options.split, "inputs": json.dumps(options.named_inputs()), "mpipaint_version": __version__,

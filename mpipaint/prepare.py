@@ -27,6 +27,7 @@ from mpipaint.parallel import COMM, get_logger, kill_if_testing, owners_by_cost
 from mpipaint.progress import Progress
 
 KIND = "training set"  # what --out holds, in messages
+MAX_NPIX = 8192  # one image is one HDF5 chunk, which must stay below 4 GB (float64 X-ray maps: 512 MB here)
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,8 @@ class PrepareOptions:
         object.__setattr__(self, "read_strategy", read_strategy_for(self.deposition_mode, self.read_strategy))
         if not (self.run and self.halos and self.out):
             raise ValueError("'run', 'halos' and 'out' are required")
-        if self.npix < 8 or self.width <= 0:
-            raise ValueError(f"need npix >= 8 and width > 0, got {self.npix}, {self.width}")
+        if not 8 <= self.npix <= MAX_NPIX or self.width <= 0:
+            raise ValueError(f"need 8 <= npix <= {MAX_NPIX} and width > 0, got {self.npix}, {self.width}")
         if not self.axes or any(a not in (0, 1, 2) for a in self.axes) or len(set(self.axes)) != len(self.axes):
             raise ValueError(f"axes must be distinct values among 0, 1, 2, got {self.axes}")
 

@@ -5,7 +5,6 @@ Snapshots are dealt to MPI ranks; rank 0 gathers and writes, so the table is the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -66,6 +65,7 @@ def select_groups(snapshot: Snapshot, catalog: GroupCatalog, snapnum: int, min_m
     chosen = np.flatnonzero(m200c >= min_m200c)
     centres = units.to_physical("GroupPos", groups["GroupPos"])[chosen]
     first_sub = groups["GroupFirstSub"][chosen].astype(np.int64)
+    first_sub[first_sub == np.iinfo(np.uint32).max] = -1  # -1 ("no subhalo") as some writers store it: uint32
     if catalog.num_subhalos and (first_sub >= 0).any():
         sub_pos = units.to_physical("SubhaloPos", catalog.subhalos("SubhaloPos")["SubhaloPos"])
         if first_sub.max() >= len(sub_pos):
@@ -136,7 +136,6 @@ def run_select(options: SelectOptions) -> pd.DataFrame | None:
         return None
     parts = [part for _, part in sorted((p for rank_parts in gathered for p in rank_parts), key=lambda p: p[0])]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({c: [] for c in SCHEMA})
-    Path(options.out).parent.mkdir(parents=True, exist_ok=True)
     write_halo_table(options.out, table, {
         "source": str(options.source), "catalog_type": options.catalog_type,
         "dmo_source": str(options.dmo or ""), "min_m200c_msun": options.min_m200c,

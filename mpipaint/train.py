@@ -33,6 +33,7 @@ import numpy as np
 from mpipaint import __version__, stats
 from mpipaint.config import plain
 from mpipaint.errors import InputError
+from mpipaint.io.hdf5 import open_hdf5
 from mpipaint.io.painted import totals
 from mpipaint.model.keras_env import keras, place_on_devices, require_legacy_keras
 from mpipaint.model.norm import RunningStats
@@ -204,7 +205,9 @@ def run_train(options: TrainOptions) -> None:
     hvd.init()
     _place_on_devices(tf, hvd, options)
     tf.config.experimental.enable_op_determinism()  # the same command gives the same weights
-    with h5py.File(options.data, "r") as f:
+    with open_hdf5(options.data) as f:
+        if not f.attrs.get("complete", False):
+            raise InputError(f"{options.data}: not a complete training set (re-run mpipaint prepare to finish it)")
         if options.target not in f:
             raise InputError(f"{options.data}: no '{options.target}' maps (a DM-only training set?)")
         attrs = {key: f.attrs[key] for key in f.attrs}

@@ -78,6 +78,24 @@ def test_negative_gas_energies_and_masses(universe_copy, field):
         snapshot.read(GAS, field, 0, 100)
 
 
+def test_unsigned_group_first_sub_sentinel_means_no_subhalo(universe_copy):
+    """Some writers store GroupFirstSub as uint32, -1 becoming 4294967295: the group keeps its own centre."""
+    chunk = universe_copy / "FP" / "output" / "groups_099" / "fof_subhalo_tab_099.0.hdf5"
+    with h5py.File(chunk, "a") as f:
+        first_sub = f["Group/GroupFirstSub"][()].astype(np.int64)
+        first_sub[0] = -1
+        del f["Group/GroupFirstSub"]
+        f["Group/GroupFirstSub"] = first_sub.astype(np.uint32)
+    out = universe_copy / "halos.hdf5"
+    run_mpipaint("select", universe_copy / "FP" / "output", "--snap", "99", "--out", out)
+    with h5py.File(chunk) as f:
+        group_pos = f["Group/GroupPos"][0] * f["Header"].attrs["Time"] / f["Header"].attrs["HubbleParam"]
+    with h5py.File(out) as f:
+        row = np.flatnonzero(f["halos/halo_id"][()] == 0)  # the most massive group: above the cut
+        assert len(row) == 1
+        np.testing.assert_allclose([f[f"halos/centre_{c}"][row[0]] for c in "xyz"], group_pos, rtol=1e-5)
+
+
 def test_catalog_from_another_snapshot(universe_copy):
     output = universe_copy / "FP" / "output"
     snapshot = Snapshot(find_snapshot(output, 99))
@@ -142,4 +160,30 @@ def test_bad_config(universe, tmp_path):
     config.write_text("select:\n  min_m200c: lots\n")
     result = run_mpipaint("select", universe / "FP" / "output", "--snap", "99", "--out", tmp_path / "t.hdf5",
                           "--config", config, check=False)
-    assert result.returncode == 2 and "select.min_m200c: expected a number, got 'lots'" in result.stderr
+    assert result.returncode == 2 and "select.min_m200c: expected a finite number, got 'lots'" in result.stderr
+
+
+def test_raw_exceptions_become_messages_naming_the_input(universe, small_trainset, xray_bundle, tmp_path):
+    """Each of these used to end in a traceback (FileNotFoundError, Errno, an HDF5 chunk error, NaN without
+    the image): now exit 2 and a message naming what is wrong."""
+    in_a_file = tmp_path / "a_file"
+    in_a_file.write_text("x")
+    cases = [
+        (("train", "--data", tmp_path / "missing.hdf5", "--out", tmp_path / "b"), "missing.hdf5: file not found"),
+        (("select", universe / "FP" / "output", "--snap", "99", "--out", in_a_file / "halos.hdf5"),
+         "cannot create its directory"),
+        (("prepare", universe / "FP" / "output", "--halos", tmp_path / "h.hdf5", "--out", tmp_path / "t.hdf5",
+          "--npix", "100000"), "need 8 <= npix <= 8192"),
+    ]
+    nan_maps = tmp_path / "nan.hdf5"
+    nan_maps.write_bytes(small_trainset.read_bytes())
+    with h5py.File(nan_maps, "a") as f:
+        image = f["dm"][4]
+        image[3, 3] = np.nan
+        f["dm"][4] = image
+        halo = int(f["halo_id"][4])
+    cases.append((("evaluate", "--model", xray_bundle[0], "--data", nan_maps, "--split", "all", "--out",
+                   tmp_path / "report"), f"'dm' image 4 (halo {halo} of snapshot"))
+    for args, message in cases:
+        result = run_mpipaint(*args, check=False)
+        assert result.returncode == 2 and message in result.stderr, (args, result.stderr[-500:])

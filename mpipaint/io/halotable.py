@@ -13,6 +13,7 @@ import pandas as pd
 
 from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5
+from mpipaint.io.outputs import make_parent
 from mpipaint.io.snapshot import NTYPES
 
 
@@ -40,6 +41,7 @@ def write_halo_table(path, table: pd.DataFrame, attrs: dict) -> None:
     missing = [c for c in SCHEMA if c not in table.columns]
     if missing:
         raise ValueError(f"halo table lacks columns {missing}")
+    make_parent(path)
     tmp = f"{path}.partial"
     with h5py.File(tmp, "w") as f:
         group = f.create_group("halos")

@@ -172,11 +172,19 @@ def refuse_other_settings(path, kind: str, differing: list[str]) -> None:
                          "choose another --out, or remove that earlier output if it is no longer wanted")
 
 
+def make_parent(path) -> None:
+    """Create the directory an output goes into, or say why it cannot be (a file in the way, no permission)."""
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot create its directory {Path(path).parent} ({exc.strerror})") from None
+
+
 def create_complete(path, lay_out) -> None:
     """Rank 0 alone: `lay_out(h5py.File)` fills a new file under a temporary name, which is then renamed
     to `path` (atomic on POSIX file systems)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(path)
     partial = path.with_name(f".{path.name}.creating")
     with h5py.File(partial, "w") as f:
         lay_out(f)
