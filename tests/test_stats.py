@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from mpipaint import corrections, stats
+from mpipaint.errors import InputError
 
 VOLUME = 300.0**3  # cMpc^3
 
@@ -102,6 +103,18 @@ def test_correction_table_restores_the_truth_for_independent_biased_predictions(
     assert calibrated.sum() >= 4
     assert np.all(np.abs(pull[calibrated]) < 3.5) and np.mean(pull[calibrated] ** 2) < 4
     assert np.max(np.abs(raw_pull[calibrated])) > 10
+
+
+def test_a_correction_table_with_nan_bin_edges_is_refused(tmp_path):
+    """It used to give every halo a NaN weight and no flag."""
+    true = stats.distribution_function(10 ** np.linspace(42.1, 44.9, 50), VOLUME, 10.0 ** np.arange(42, 45.5, 0.5))
+    table = corrections.ratio_table(true, true)
+    table["bin_edges"] = table["bin_edges"].copy()
+    table["bin_edges"][2] = np.nan
+    path = tmp_path / "tables.hdf5"
+    corrections.write_tables(path, {"dmo": {"lx": table}}, {})
+    with pytest.raises(InputError, match="'dmo/lx/bin_edges' must be finite, positive and increasing"):
+        corrections.read_table(path, "dmo", "lx")
 
 
 def test_values_outside_the_calibrated_range_are_flagged():
