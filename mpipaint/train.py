@@ -348,6 +348,9 @@ def _read_state(checkpoint_dir: Path, identity: dict) -> dict:
     if state.get("identity") != identity:
         raise InputError(f"{checkpoint_dir}: checkpoint was made from another training set or with other "
                          "options; remove it or choose another --out")
+    if "checkpoint" not in state:
+        raise InputError(f"{checkpoint_dir}: a checkpoint of an older mpipaint (a whole Keras model, which can "
+                         "run code when loaded); remove this checkpoint directory to train from the start")
     return state
 
 
