@@ -1,7 +1,7 @@
 """U-net throughput on this machine: full-size inference (mpipaint Predictor vs model.predict) and
 small-U-net Horovod training at 1 and N processes.
 
-    python benchmarks/bench_unet.py inference [--sizes 1 4 8] [--npix 512]
+    python benchmarks/bench_unet.py inference [--sizes 1 4 8] [--npix 512] [--precisions fp32 bf16]
     python benchmarks/bench_unet.py training --ranks 1 2 [--npix 128 --base 16 --depth 3]
 
 Inference uses the full-size U-net of Table A1 (31,054,145 parameters; weights untrained, which does not
@@ -19,29 +19,43 @@ import numpy as np
 
 from mpipaint.model.bundle import Bundle
 from mpipaint.model.infer import Predictor
+from mpipaint.model.keras_env import dtype_policy
 from mpipaint.model.norm import Normalisation
 from mpipaint.model.unet import build_unet
+import machine
 from timing import best_of
 
 
 def inference(args):
-    model = build_unet(args.npix, 64, 4, "minmax")
+    """Per precision, side by side: the mpipaint Predictor and model.predict on the same maps; the same
+    weights at every precision (keras_env.dtype_policy), and the largest relative change of a map sum."""
     norm = Normalisation("minmax", "log", 0.0, 10.0, 1.0)
     maps = 10 ** np.random.default_rng(0).uniform(0, 10, (max(args.sizes), args.npix, args.npix))
-    print(f"# full-size U-net ({model.count_params():,} parameters), {args.npix}^2, float32, "
-          f"{os.cpu_count()} CPU cores")
-    print("| batch | mpipaint Predictor [images/s] | model.predict [images/s] | ratio |")
-    print("| --- | --- | --- | --- |")
-    for batch in args.sizes:
-        predictor = Predictor(Bundle(model, {"input_normalisation": norm.to_dict(),
-                                             "target_normalisation": norm.to_dict()}), batch_size=batch)
-        x = maps[:batch]
-        predictor(x)  # trace
-        ours = best_of(args.repeat, lambda: predictor(x))[0]
-        inputs = predictor.normalised_inputs(x)[0]
-        model.predict(inputs, batch_size=batch, verbose=0)
-        theirs = best_of(args.repeat, lambda: model.predict(inputs, batch_size=batch, verbose=0))[0]
-        print(f"| {batch} | {batch / ours:.3f} | {batch / theirs:.3f} | {theirs / ours:.2f} |")
+    weights, reference = None, {}
+    print(f"# full-size U-net (31,054,145 parameters), {args.npix}^2, {os.cpu_count()} CPU cores; {machine.line()}")
+    print("| precision | batch | mpipaint Predictor [images/s] | model.predict [images/s] | vs fp32 | "
+          "max map-sum change vs fp32 |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    rates = {}
+    for precision in args.precisions:
+        with dtype_policy(precision):
+            model = build_unet(args.npix, 64, 4, "minmax")
+        weights = model.get_weights() if weights is None else weights
+        model.set_weights(weights)
+        for batch in args.sizes:
+            predictor = Predictor(Bundle(model, {"input_normalisation": norm.to_dict(),
+                                                 "target_normalisation": norm.to_dict()}), batch_size=batch)
+            x = maps[:batch]
+            sums = predictor.predict_normalised(x).sum(axis=(1, 2))  # also the trace
+            reference.setdefault(batch, sums)
+            ours = best_of(args.repeat, lambda: predictor(x))[0]
+            inputs = predictor.normalised_inputs(x)[0]
+            model.predict(inputs, batch_size=batch, verbose=0)
+            theirs = best_of(args.repeat, lambda: model.predict(inputs, batch_size=batch, verbose=0))[0]
+            rates[precision, batch] = batch / ours
+            change = np.max(np.abs(sums / reference[batch] - 1))
+            print(f"| {precision} | {batch} | {batch / ours:.3f} | {batch / theirs:.3f} | "
+                  f"{rates[precision, batch] / rates[args.precisions[0], batch]:.2f} | {change:.2e} |")
 
 
 def training(args):
@@ -85,6 +99,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=("inference", "training", "train-worker"))
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=("fp32", "bf16", "fp16"))
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--npix", type=int, default=None)
     parser.add_argument("--base", type=int, default=16)

@@ -61,7 +61,7 @@ def _evaluation_options(args, verb):
     return section(args.config, verb, EvaluateOptions, {
         "models": tuple(args.model) if args.model else None, "data": args.data, "out": args.out,
         "split": args.split, "inputs": tuple(args.input) if args.input else None, "per_dex": args.per_dex,
-        "bootstrap": getattr(args, "bootstrap", None),
+        "bootstrap": getattr(args, "bootstrap", None), "precision": args.precision,
         "snapshots": tuple(args.snapshots) if args.snapshots else None}, CONFIG_SECTIONS)
 
 
@@ -84,8 +84,15 @@ def _paint(args):
         "box": args.box, "models": tuple(args.model) if args.model else None, "out": args.out,
         "catalog": args.catalog, "min_m200c": args.min_m200c, "axes": tuple(args.axes) if args.axes else None,
         "maps": args.maps, "read_strategy": args.read_strategy, "chunk_particles": args.chunk_particles,
-        "corrections": args.corrections, "correction_input": args.correction_input}, CONFIG_SECTIONS)
+        "corrections": args.corrections, "correction_input": args.correction_input,
+        "precision": args.precision}, CONFIG_SECTIONS)
     run_paint(options)
+
+
+def _precision_argument(verb):
+    verb.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
+                      help="inference precision (default fp32; auto: bf16 where the CPU or GPU computes it "
+                      "natively, else fp32; see README, Precision)")
 
 
 def _read_strategy_arguments(verb):
@@ -208,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="DM-only training set (e.g. dmo=..., fp2=..., fp3=...) predicted against FP truth")
         sub.add_argument("--per-dex", type=int, help="distribution-function bins per dex (default 4)")
         sub.add_argument("--snapshots", type=int, nargs="+", help="only images of these snapshots (default all)")
+        _precision_argument(sub)
         if verb == "evaluate":
             sub.add_argument("--bootstrap", type=int, help="bootstrap resamples for the scaling relation and the "
                              "MPE intervals (default 1000)")
@@ -228,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     paint.add_argument("--corrections", help="correction tables from mpipaint calibrate: adds per-halo weights")
     paint.add_argument("--correction-input", help="which table of --corrections: the input kind of BOX "
                        "(default dmo; fp, fp2, fp3 ...)")
+    _precision_argument(paint)
     paint.add_argument("--config", help="YAML config with a 'paint:' section")
     paint.set_defaults(handler=_paint)
     demo = verbs.add_parser("demo", help="the whole chain on the example universe (synth ... paint, under "

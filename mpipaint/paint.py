@@ -35,6 +35,7 @@ from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_
 from mpipaint.io.snapshot import DM, Snapshot
 from mpipaint.maps.gas import dm_map
 from mpipaint.model.bundle import validation_residual
+from mpipaint.model.keras_env import PRECISIONS
 from mpipaint.model.norm import coarser_than_trained
 from mpipaint.parallel import COMM, get_logger, kill_if_testing, owners_by_cost
 from mpipaint.progress import Progress
@@ -60,8 +61,11 @@ class PaintOptions:
     chunk_particles: int = 4_000_000  # slab strategy: particles read per rank per step
     corrections: str = None  # correction tables from `mpipaint calibrate`
     correction_input: str = "dmo"  # which of its tables: the input kind of the box (dmo, fp, fp2, fp3, ...)
+    precision: str = "fp32"  # inference: fp32, bf16, fp16, or auto (keras_env.inference_precision)
 
     def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
         if self.read_strategy not in (None, *READ_STRATEGIES):
             raise ValueError(f"read_strategy must be one of {READ_STRATEGIES}, not {self.read_strategy!r}")
         if self.chunk_particles < 1:
@@ -88,10 +92,10 @@ def locate(box, catalog=None) -> tuple[Snapshot, GroupCatalog, int]:
     return snapshot, GroupCatalog(catalog), snapnum
 
 
-def _bundles(paths):
+def _bundles(paths, precision: str):
     from mpipaint.model.bundle import load_bundles_by_target  # noqa: PLC0415 - TensorFlow only when painting
 
-    bundles = load_bundles_by_target(paths)
+    bundles = load_bundles_by_target(paths, precision=precision)
     first = next(iter(bundles.values()))[0].meta
     return bundles, int(first["npix"]), float(first["width_kpc"]), str(first["deposition_mode"])
 
@@ -159,8 +163,8 @@ def run_paint(options: PaintOptions) -> None:
     log = get_logger()
     from mpipaint.model.infer import EnsemblePredictor, setup_inference  # noqa: PLC0415
 
-    setup_inference()
-    bundles, npix, width, mode = _bundles(options.models)
+    precision = setup_inference(options.precision)
+    bundles, npix, width, mode = _bundles(options.models, precision)
     try:
         strategy = read_strategy_for(mode, options.read_strategy)
     except ValueError as exc:
@@ -181,7 +185,7 @@ def run_paint(options: PaintOptions) -> None:
              "axes": np.asarray(options.axes, dtype=np.int64), "maps": options.maps, "npix": npix,
              "width_kpc": width, "deposition_mode": mode, "read_strategy": strategy,
              "snapshot": snapnum, "box_size_kpc": snapshot.box_size_kpc, "mpipaint_version": __version__,
-             "dm_particle_mass_msun": box_mass,
+             "dm_particle_mass_msun": box_mass, "precision": precision,
              "emission_model": str(bundles["xray"][0].meta.get("emission_model", "")) if "xray" in bundles else ""}
     if trained_mass is not None:
         attrs["trained_dm_particle_mass_msun"] = float(trained_mass)

@@ -27,6 +27,7 @@ import h5py
 import numpy as np
 
 from mpipaint.errors import InputError
+from mpipaint.model.keras_env import dtype_policy
 from mpipaint.model.norm import Normalisation
 from mpipaint.model.unet import unet_from_architecture
 
@@ -42,6 +43,7 @@ MAP_KEYS = ("npix", "width_kpc", "deposition_mode")  # what maps a bundle fits (
 class Bundle:
     model: object  # a tf-keras Model
     meta: dict
+    precision: str = "fp32"  # what the model computes in (keras_env.PRECISION_POLICIES)
 
     @property
     def input_norm(self) -> Normalisation:
@@ -112,13 +114,13 @@ def member_paths(path) -> list[Path]:
     return [path / m for m in members]
 
 
-def load_bundles_by_target(paths, maps: dict | None = None) -> dict[str, list[Bundle]]:
+def load_bundles_by_target(paths, maps: dict | None = None, precision: str = "fp32") -> dict[str, list[Bundle]]:
     """Every bundle behind `paths` (ensembles expanded), grouped by target; all must fit the same maps
     (MAP_KEYS) and the members of one target the same training split and normalisation."""
     grouped: dict[str, list[Bundle]] = {}
     first_path, first = None, None
     for path in (p for given in paths for p in member_paths(given)):
-        bundle = load_bundle(path, maps)
+        bundle = load_bundle(path, maps, precision)
         if first is None:
             first_path, first = path, bundle.meta
         for key in MAP_KEYS:
@@ -191,10 +193,10 @@ def read_weights(path, expected_shapes) -> list[np.ndarray]:
     return arrays
 
 
-def load_bundle(path, maps: dict | None = None) -> Bundle:
-    """Load a bundle: metadata checked, the U-net rebuilt from its architecture, weights verified against
-    `weights_sha256` and set; with `maps` (npix, width_kpc, target, deposition_mode of the maps it will be
-    used on), refuse one that does not fit them."""
+def load_bundle(path, maps: dict | None = None, precision: str = "fp32") -> Bundle:
+    """Load a bundle: metadata checked, the U-net rebuilt from its architecture to compute at `precision`,
+    weights verified against `weights_sha256` and set; with `maps` (npix, width_kpc, target,
+    deposition_mode of the maps it will be used on), refuse one that does not fit them."""
     path = Path(path)
     meta = read_meta(path)
     if maps:
@@ -203,10 +205,11 @@ def load_bundle(path, maps: dict | None = None) -> Bundle:
             if key in maps and maps[key] is not None and maps[key] != meta[key]:
                 raise InputError(f"{path}: bundle was trained for {label} {meta[key]!r}, but the maps have "
                                  f"{maps[key]!r}")
-    model = unet_from_architecture(meta["architecture"], path / META_FILE)
+    with dtype_policy(precision):
+        model = unet_from_architecture(meta["architecture"], path / META_FILE)
     arrays = read_weights(path, [w.shape for w in model.weights])
     if weights_digest(arrays) != meta["weights_sha256"]:
         raise InputError(f"{path / WEIGHTS_FILE}: the weights do not match the weights_sha256 in {META_FILE} "
                          "(altered or damaged after training)")
     model.set_weights(arrays)
-    return Bundle(model=model, meta=meta)
+    return Bundle(model=model, meta=meta, precision=precision)

@@ -17,16 +17,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from mpipaint.model.bundle import Bundle
-from mpipaint.model.keras_env import place_on_devices
+from mpipaint.model.keras_env import inference_precision, place_on_devices
 from mpipaint.parallel import node_local
 
 
-def setup_inference():
-    """Deterministic ops; one GPU per rank by node-local rank, else the node's cores shared by its ranks."""
+def setup_inference(precision: str = "fp32") -> str:
+    """Deterministic ops; one GPU per rank by node-local rank, else the node's cores shared by its ranks.
+    Returns the precision to load bundles at (keras_env.inference_precision)."""
     import tensorflow as tf  # noqa: PLC0415 - bundle.py has set TF_USE_LEGACY_KERAS already
 
     tf.config.experimental.enable_op_determinism()
-    place_on_devices(tf, *node_local())
+    return inference_precision(precision, place_on_devices(tf, *node_local()))
 
 
 class Predictor:

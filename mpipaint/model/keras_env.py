@@ -7,6 +7,7 @@ TF_USE_LEGACY_KERAS=1 and refuses to train when Keras 3 is what TensorFlow would
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -34,6 +35,42 @@ def place_on_devices(tf, local_rank: int, local_size: int) -> bool:
         return True
     tf.config.threading.set_intra_op_parallelism_threads(max(1, (os.cpu_count() or 1) // local_size))
     return False
+
+
+PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}  # Keras policies
+PRECISIONS = ("auto", *PRECISION_POLICIES)
+
+
+def inference_precision(requested: str, on_gpu: bool) -> str:
+    """The precision to run bundles at: `requested`, or for 'auto' bf16 where the hardware computes it
+    natively (a GPU of compute capability 8 or newer; a CPU with AVX512_BF16 or AMX: 2.2x fp32's speed for
+    the full U-net on one here), else fp32. Weights stay fp32; the head's output is fp32 (unet.py)."""
+    if requested != "auto":
+        return requested
+    if on_gpu:
+        import tensorflow as tf  # noqa: PLC0415
+
+        gpu = tf.config.get_visible_devices("GPU")[0]
+        return "bf16" if tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)) >= (8, 0) \
+            else "fp32"
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(next((line for line in f if line.startswith("flags")), "").split())
+    except OSError:
+        flags = set()
+    return "bf16" if flags & {"avx512_bf16", "amx_bf16"} else "fp32"
+
+
+@contextmanager
+def dtype_policy(precision: str):
+    """Layers built inside compute at `precision` (PRECISION_POLICIES); the previous policy is restored."""
+    k = keras()
+    previous = k.mixed_precision.global_policy()
+    k.mixed_precision.set_global_policy(PRECISION_POLICIES[precision])
+    try:
+        yield
+    finally:
+        k.mixed_precision.set_global_policy(previous)
 
 
 def require_legacy_keras() -> None:
