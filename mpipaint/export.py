@@ -14,6 +14,7 @@ import numpy as np
 
 from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5
+from mpipaint.io.outputs import make_parent
 from mpipaint.maps.geometry import AXIS_NAMES, IMAGE_AXES
 
 
@@ -56,7 +57,7 @@ def export_fits(painted_path, out_dir, halo_id: int | None = None) -> list[Path]
         if not len(rows):
             raise InputError(f"{painted_path}: no halo with halo_id {halo_id}")
         axes, npix, width = f.attrs["axes"], int(f.attrs["npix"]), float(f.attrs["width_kpc"])
-        out_dir.mkdir(parents=True, exist_ok=True)
+        make_parent(out_dir / "first.fits")
         for row in rows:
             for k, axis in enumerate(axes):
                 header = _header(f, row, int(axis), npix, width)

@@ -34,6 +34,7 @@ from mpipaint import __version__, stats
 from mpipaint.config import plain
 from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5
+from mpipaint.io.outputs import make_parent
 from mpipaint.io.painted import totals
 from mpipaint.model.keras_env import keras, place_on_devices, require_legacy_keras
 from mpipaint.model.norm import RunningStats
@@ -214,6 +215,8 @@ def run_train(options: TrainOptions) -> None:
         target_units = str(f[options.target].attrs["units"])
         splits = split_by_halo(f["snapshot"][()], f["halo_id"][()], options.seed, options.split)
         halo_of = np.stack([f["snapshot"][()], f["halo_id"][()]], axis=1)
+    if hvd.rank() == 0:
+        make_parent(Path(options.out) / "bundle.json")  # before hours of training: --out under a file fails now
     if len(splits["train"]) < hvd.size() * options.batch_size:
         raise InputError(f"{options.data}: {len(splits['train'])} training images cannot fill one batch of "
                          f"{options.batch_size} on each of {hvd.size()} ranks")
@@ -453,7 +456,7 @@ class _Checkpoint(keras().callbacks.Callback):
         super().__init__()
         self.directory, self.history, self.log = directory, dict(state["history"]), log
         self.identity, self.schedule = state["identity"], schedule
-        directory.mkdir(parents=True, exist_ok=True)
+        make_parent(directory / "state.json")
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
