@@ -36,6 +36,7 @@ from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5
 from mpipaint.io.outputs import make_parent
 from mpipaint.io.painted import totals
+from mpipaint.model.bundle import read_weight_arrays, write_weight_arrays
 from mpipaint.model.keras_env import keras, place_on_devices, require_legacy_keras
 from mpipaint.model.norm import RunningStats
 from mpipaint.parallel import get_logger
@@ -281,7 +282,7 @@ def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init
     else:
         log.warning("%d validation images for %d ranks: the schedule follows the training loss",
                     len(splits["validation"]), hvd.size())
-    schedule = _ValidationSchedule(monitor, options, state, checkpoint_dir)
+    schedule = _ValidationSchedule(monitor, options, state, checkpoint_dir, [w.shape for w in model.weights])
     callbacks = [hvd.callbacks.BroadcastGlobalVariablesCallback(0), _AverageMetrics(hvd_tf, tf),
                  _LinearWarmup(lr, hvd.size(), options.warmup_epochs, steps),
                  _AverageBatchNormStatistics(hvd), schedule]
@@ -419,14 +420,13 @@ class _ValidationSchedule(keras().callbacks.Callback):
     times), stop after `patience` epochs without improvement at that floor. All ranks see the same averaged
     loss, so they take the same decisions."""
 
-    def __init__(self, monitor: str, options: TrainOptions, state: dict, checkpoint_dir: Path):
+    def __init__(self, monitor: str, options: TrainOptions, state: dict, checkpoint_dir: Path, shapes):
         super().__init__()
         self.monitor, self.options, self.state = monitor, options, dict(state["schedule"])
         best = checkpoint_dir / BEST_WEIGHTS_FILE
         self.best_weights = None
         if state["epoch"] > 0 and best.exists():
-            with np.load(best, allow_pickle=False) as saved:
-                self.best_weights = [saved[f"w{i}"] for i in range(len(saved.files))]
+            self.best_weights = read_weight_arrays(best, shapes)
 
     def on_epoch_end(self, epoch, logs=None):
         value, s = float(logs[self.monitor]), self.state
@@ -466,9 +466,7 @@ class _Checkpoint(keras().callbacks.Callback):
         prefix = f"epoch-{epoch + 1}"
         tf.train.Checkpoint(model=self.model, optimizer=self.model.optimizer).write(str(self.directory / prefix))
         if self.schedule.state["best_epoch"] == epoch + 1:
-            with open(self.directory / "best.partial.npz", "wb") as f:
-                np.savez(f, **{f"w{i}": w for i, w in enumerate(self.schedule.best_weights)})
-            os.replace(self.directory / "best.partial.npz", self.directory / BEST_WEIGHTS_FILE)
+            write_weight_arrays(self.directory / BEST_WEIGHTS_FILE, self.schedule.best_weights)
         partial = self.directory / "state.partial.json"
         partial.write_text(json.dumps({"epoch": epoch + 1, "checkpoint": prefix, "history": self.history,
                                        "identity": self.identity, "schedule": self.schedule.state}))

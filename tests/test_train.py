@@ -117,7 +117,7 @@ def test_schedule_halves_to_the_floor_before_it_stops_and_keeps_the_best_weights
     options = TrainOptions(data="unused", out="unused", lr_patience=2, patience=3, warmup_epochs=0)
     state = {"epoch": 0, "schedule": {"best": float("inf"), "best_epoch": 0, "wait": 0, "lr_wait": 0,
                                       "halvings": 0, "stopped": False}}
-    schedule = _ValidationSchedule("val_loss", options, state, tmp_path)
+    schedule = _ValidationSchedule("val_loss", options, state, tmp_path, [w.shape for w in model.weights])
     schedule.set_model(model)
     initial_rate, best = float(model.optimizer.learning_rate.numpy()), model.get_weights()
     epoch = 0

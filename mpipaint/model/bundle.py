@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,8 +86,7 @@ def save_bundle(path, model, architecture: dict, meta: dict) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / META_FILE).unlink(missing_ok=True)
     arrays = model.get_weights()
-    with open(path / WEIGHTS_FILE, "wb") as f:
-        np.savez(f, **{f"w{i}": w for i, w in enumerate(arrays)})
+    write_weight_arrays(path / WEIGHTS_FILE, arrays)
     meta = {**meta, "format": FORMAT, "architecture": dict(architecture), "weights_sha256": weights_digest(arrays)}
     (path / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
     return path
@@ -173,23 +173,32 @@ def read_meta(path) -> dict:
     return meta
 
 
+def write_weight_arrays(file, arrays) -> None:
+    """Weight arrays w0, w1, ... in order as plain numpy (no pickles), replacing `file` atomically."""
+    file = Path(file)
+    partial = file.with_name(f"{file.stem}.partial.npz")
+    with open(partial, "wb") as f:
+        np.savez(f, **{f"w{i}": w for i, w in enumerate(arrays)})
+    os.replace(partial, file)
 
-def read_weights(path, expected_shapes) -> list[np.ndarray]:
-    """The arrays of a bundle's weights.npz, checked against the shapes the rebuilt network expects."""
-    weights_path = Path(path) / WEIGHTS_FILE
+
+def read_weight_arrays(file, expected_shapes) -> list[np.ndarray]:
+    """The arrays of a weights file (`write_weight_arrays`), checked against the shapes the network that
+    will hold them expects; anything else is an InputError naming the file."""
+    file = Path(file)
     try:
-        with np.load(weights_path, allow_pickle=False) as saved:
+        with np.load(file, allow_pickle=False) as saved:
             arrays = [saved[f"w{i}"] for i in range(len(saved.files))]
     except FileNotFoundError:
-        raise InputError(f"{path}: not a model bundle (no {WEIGHTS_FILE})") from None
+        raise InputError(f"{file.parent}: no {file.name}") from None
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-        raise InputError(f"{weights_path}: not readable weight arrays ({exc})") from None
+        raise InputError(f"{file}: not readable weight arrays ({exc})") from None
     shapes, expected = [a.shape for a in arrays], [tuple(s) for s in expected_shapes]
     if shapes != expected:
         where = next((i for i, (a, b) in enumerate(zip(shapes, expected)) if a != b), None)
         detail = (f"array w{where} has shape {shapes[where]}, the network needs {expected[where]}" if where is not None
                   else f"{len(shapes)} arrays, the network has {len(expected)}")
-        raise InputError(f"{weights_path}: does not fit the architecture in {META_FILE}: {detail}")
+        raise InputError(f"{file}: does not fit the architecture of the network it is loaded into: {detail}")
     return arrays
 
 
@@ -207,7 +216,7 @@ def load_bundle(path, maps: dict | None = None, precision: str = "fp32") -> Bund
                                  f"{maps[key]!r}")
     with dtype_policy(precision):
         model = unet_from_architecture(meta["architecture"], path / META_FILE)
-    arrays = read_weights(path, [w.shape for w in model.weights])
+    arrays = read_weight_arrays(path / WEIGHTS_FILE, [w.shape for w in model.weights])
     if weights_digest(arrays) != meta["weights_sha256"]:
         raise InputError(f"{path / WEIGHTS_FILE}: the weights do not match the weights_sha256 in {META_FILE} "
                          "(altered or damaged after training)")
