@@ -107,16 +107,24 @@ class GroupCatalog:
             else self.files[0].parent.parent
         return run_dir / "postprocessing" / "offsets" / f"offsets_{self.snapshot_number:03d}.hdf5"
 
-    def _gadget4(self) -> bool:
+    def _has_group_field(self, field: str) -> bool:
         with open_hdf5(self.files[0]) as f:
-            return "Group/GroupOffsetType" in f
+            return f"Group/{field}" in f
+
+    def offsets_source(self) -> str | Path | None:
+        """Where group offsets come from: Gadget-4's 'GroupOffsetType', TNG's offsets file, or None
+        (cumulative GroupLenType)."""
+        if self._has_group_field("GroupOffsetType"):
+            return "GroupOffsetType"
+        return self.offsets_file() if self.offsets_file().exists() else None
 
     def group_offsets(self) -> np.ndarray:
         """First particle index of every group, per type: shape (num_groups, 6), int64."""
-        if self._gadget4():
+        source = self.offsets_source()
+        if source == "GroupOffsetType":
             offsets = self.groups("GroupOffsetType")["GroupOffsetType"]
-        elif self.offsets_file().exists():
-            with open_hdf5(self.offsets_file()) as f:
+        elif source is not None:
+            with open_hdf5(source) as f:
                 offsets = require_dataset(f, "Group/SnapByType")[()]
         else:
             lengths = self.groups("GroupLenType")["GroupLenType"].astype(np.int64)
@@ -131,9 +139,7 @@ class GroupCatalog:
         if self.num_groups == 0:
             return
         lengths = self.groups("GroupLenType")["GroupLenType"].astype(np.int64)
-        offsets = self.group_offsets()
-        source = "GroupOffsetType" if self._gadget4() else (self.offsets_file() if self.offsets_file().exists()
-                                                             else None)
+        offsets, source = self.group_offsets(), self.offsets_source()
         contiguous = np.all(offsets[0] == 0) and np.array_equal(offsets[1:], offsets[:-1] + lengths[:-1])
         if source is not None and not contiguous:
             raise InputError(f"{source}: group offsets are not the running sum of {self.path}'s GroupLenType "
@@ -151,9 +157,7 @@ class GroupCatalog:
         entry: the twin run's catalog at the same redshift (FP against DMO: masses differ by 1/(1 - f_b)) or
         another resolution's passes every other check."""
         table_mass = snapshot.header.mass_table[DM]
-        with open_hdf5(self.files[0]) as f:
-            has_masses = "Group/GroupMassType" in f
-        if table_mass <= 0 or not has_masses:
+        if table_mass <= 0 or not self._has_group_field("GroupMassType"):
             return
         masses = self.groups("GroupMassType")["GroupMassType"][:, DM].astype(np.float64)
         counted = lengths[:, DM] > 0
