@@ -135,12 +135,9 @@ def _open_or_create(options, table, targets, attrs, naxes, log):
     path = Path(options.out)
     if existing_output(path, KIND):
         refuse_other_settings(path, KIND, differing_settings(path, attrs))
-        done = trainingset.done_flags(path)
-        with h5py.File(path, "r") as f:
-            flagged = int(f["done"][()].sum())
-        if flagged > done.sum():
-            log.warning("%s: %d images marked done have no maps on disk; mapping them again", path,
-                        flagged - int(done.sum()))
+        done, without_maps = trainingset.done_flags(path)
+        if without_maps:
+            log.warning("%s: %d images marked done have no maps on disk; mapping them again", path, without_maps)
         log.info("resuming %s: %d of %d images already done", path, int(done.sum()), len(done))
         return done
     per_image = {name: np.repeat(table[name].to_numpy(), naxes) for name in trainingset.PER_IMAGE if name != "axis"}

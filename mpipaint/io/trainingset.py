@@ -37,16 +37,17 @@ def lay_out(f: h5py.File, targets, npix: int, per_image: dict, attrs: dict) -> N
     f.attrs["complete"] = False
 
 
-def done_flags(path) -> np.ndarray:
-    """Per image: marked done and every map's chunk on disk. A flag without its data (a crash before the
-    ordering in `write_images`, or a damaged file) counts as not done, so a resume maps the image again."""
+def done_flags(path) -> tuple[np.ndarray, int]:
+    """(per image: marked done and every map's chunk on disk, number of images marked done without their
+    maps). A flag without its data (a crash before the ordering in `write_images`, or a damaged file) counts
+    as not done, so a resume maps the image again."""
     with h5py.File(path, "r") as f:
         done = f["done"][()].astype(bool)
         maps = [f[name] for name in MAP_DTYPES if name in f]
-        for index in np.flatnonzero(done):
-            if any(d.id.get_chunk_info_by_coord((int(index), 0, 0)).byte_offset is None for d in maps):
-                done[index] = False
-    return done
+        without_maps = [index for index in np.flatnonzero(done)
+                        if any(d.id.get_chunk_info_by_coord((int(index), 0, 0)).byte_offset is None for d in maps)]
+    done[without_maps] = False
+    return done, len(without_maps)
 
 
 def write_images(f: h5py.File, images: list) -> None:
