@@ -36,7 +36,7 @@ from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5
 from mpipaint.io.outputs import make_parent
 from mpipaint.io.painted import totals
-from mpipaint.model.bundle import read_weight_arrays, write_weight_arrays
+from mpipaint.model.bundle import Bundle, read_weight_arrays, write_weight_arrays
 from mpipaint.model.keras_env import keras, place_on_devices, require_legacy_keras
 from mpipaint.model.norm import RunningStats
 from mpipaint.parallel import get_logger
@@ -301,27 +301,27 @@ def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init
         final = _read_state(checkpoint_dir, identity)
         meta.update({"init_seed": init_seed, "history": final["history"],
                      "schedule": {"monitor": monitor, **final["schedule"]},
-                     "validation_residual_dex": validation_residual_dex(model, options, norms,
+                     "validation_residual_dex": validation_residual_dex(Bundle(model, meta), options,
                                                                         splits["validation"])})
         save_bundle(out, model, architecture, meta)
         log.info("wrote bundle %s (best %s %.5g at epoch %d)", out, monitor, final["schedule"]["best"],
                  final["schedule"]["best_epoch"])
 
 
-def validation_residual_dex(model, options: TrainOptions, norms, indices) -> float | None:
-    """The scatter of the truth about the trained net's prediction over the validation halos: rms of
-    log10(true / predicted) halo totals (means over projections, as the painted catalog's quantities) [dex].
-    Paint adds it to an ensemble's spread for a halo's uncertainty. None without validation images."""
+def validation_residual_dex(bundle, options: TrainOptions, indices) -> float | None:
+    """The scatter of the truth about the trained bundle's prediction (infer.Predictor, as paint runs it)
+    over the validation halos: rms of log10(true / predicted) halo totals (means over projections, as the
+    painted catalog's quantities) [dex]. Paint adds it to an ensemble's spread for a halo's uncertainty.
+    None without validation images."""
+    from mpipaint.model.infer import Predictor  # noqa: PLC0415 - TensorFlow is loaded by now
+
     if not len(indices):
         return None
-    input_norm, target_norm = norms
     indices = np.sort(indices)
     with h5py.File(options.data, "r") as f:
         dm, truth = f["dm"][indices].astype(np.float64), f[options.target][indices]
         halos = np.stack([f["snapshot"][()], f["halo_id"][()]], axis=1)[indices]
-    x = input_norm.forward(dm)[..., None].astype(np.float32)
-    inputs = {"dm": x, "mask": (dm > 0)[..., None].astype(np.float32)} if options.mask else x
-    predicted = target_norm.inverse(model.predict(inputs, batch_size=options.batch_size, verbose=0)[..., 0])
+    predicted = Predictor(bundle, batch_size=options.batch_size)(dm)
 
     def per_halo(images):
         return stats.means_by_group(halos, totals(options.target, images, dm, 1.0))[1]
