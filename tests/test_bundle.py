@@ -83,6 +83,7 @@ def test_weights_of_another_architecture_are_refused(bundle, tmp_path):
     ({"architecture": {**ARCHITECTURE, "head": "lambda"}}, "head must be one of"),
     ({"architecture": {**ARCHITECTURE, "module": "os"}}, "must give exactly"),
     ({"architecture": {**ARCHITECTURE, "image_size": 64}}, "differs from npix"),
+    ({"architecture": "unet"}, "architecture must map build_unet's arguments"),
     ({"input_normalisation": {**NORM, "high": float("nan")}}, "finite constants"),
     ({"target_normalisation": {"scheme": "minmax"}}, "is not a normalisation"),
 ])

@@ -167,6 +167,9 @@ def read_meta(path) -> dict:
             raise InputError(f"{meta_path}: {key} is not a normalisation ({exc})") from None
         if not all(np.isfinite([norm.low, norm.high, norm.floor])) or not norm.high > norm.low:
             raise InputError(f"{meta_path}: {key} needs finite constants with high > low, got {meta[key]}")
+    if not isinstance(meta["architecture"], dict):
+        raise InputError(f"{meta_path}: architecture must map build_unet's arguments to values, got "
+                         f"{meta['architecture']!r}")
     if meta["architecture"].get("image_size") != meta["npix"]:
         raise InputError(f"{meta_path}: architecture image_size {meta['architecture'].get('image_size')!r} "
                          f"differs from npix {meta['npix']!r}")
