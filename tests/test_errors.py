@@ -19,6 +19,17 @@ def select_fails(universe, *extra):
     return result.stderr
 
 
+def put_catalog_in_place(universe, source: str, run: str) -> None:
+    """`source`'s snapshot-99 group catalog copied over `run`'s, whose offsets file is removed (so the
+    catalog's own GroupLenType gives the offsets)."""
+    groups = universe / run / "output" / "groups_099"
+    for chunk in groups.iterdir():
+        chunk.unlink()
+    for chunk in (universe / source / "output" / "groups_099").iterdir():
+        (groups / chunk.name).write_bytes(chunk.read_bytes())
+    (universe / run / "postprocessing" / "offsets" / "offsets_099.hdf5").unlink()
+
+
 def test_missing_chunk_file(universe_copy):
     missing = universe_copy / "FP" / "output" / "snapdir_099" / "snap_099.2.hdf5"
     missing.unlink()
@@ -109,12 +120,7 @@ def test_catalog_with_more_particles_than_its_snapshot(universe_copy):
     with pytest.raises(InputError, match=r"groups reach particle \d+ of PartType\d, but snapshot .* holds"):
         fp_catalog.check_matches(low_res)
     # the same mismatch through the CLI: FP-3 particles with the FP catalog put in its place
-    fp3_groups = universe_copy / "FP-3" / "output" / "groups_099"
-    for chunk in fp3_groups.iterdir():
-        chunk.unlink()
-    for chunk in (universe_copy / "FP" / "output" / "groups_099").iterdir():
-        (fp3_groups / chunk.name).write_bytes(chunk.read_bytes())
-    (universe_copy / "FP-3" / "postprocessing" / "offsets" / "offsets_099.hdf5").unlink()
+    put_catalog_in_place(universe_copy, source="FP", run="FP-3")
     result = run_mpipaint("select", universe_copy / "FP-3" / "output", "--snap", "99", "--out",
                           universe_copy / "t.hdf5", check=False)
     assert result.returncode == 2 and "groups reach particle" in result.stderr
@@ -129,12 +135,7 @@ def test_stale_offsets_file_copied_from_another_snapshot(universe_copy):
 
 def test_the_twin_runs_catalog_at_the_same_redshift(universe_copy):
     """The DMO run's catalog put in the FP run's place: every count fits, the DM particle mass does not."""
-    fp_groups = universe_copy / "FP" / "output" / "groups_099"
-    for chunk in fp_groups.iterdir():
-        chunk.unlink()
-    for chunk in (universe_copy / "DMO" / "output" / "groups_099").iterdir():
-        (fp_groups / chunk.name).write_bytes(chunk.read_bytes())
-    (universe_copy / "FP" / "postprocessing" / "offsets" / "offsets_099.hdf5").unlink()
+    put_catalog_in_place(universe_copy, source="DMO", run="FP")
     dmo_catalog = GroupCatalog(find_group_catalog(universe_copy / "DMO" / "output", 99))
     with pytest.raises(InputError, match=r"DM particle mass .* differs from snapshot .*MassTable\[1\]"):
         dmo_catalog.check_matches(Snapshot(find_snapshot(universe_copy / "FP" / "output", 99)))
