@@ -4,7 +4,9 @@
     BUNDLE/bundle.json    `format`, the U-net's `architecture` (unet.ARCHITECTURE), `weights_sha256`,
                           target and its units, input and target normalisation constants, image size
                           and width, deposition mode, emission model, training-set fingerprint, split
-                          seed and halos per split, the training options, software versions
+                          seed and halos per split, the training options, software versions, and the
+                          net's offset of map totals on its training halos (`total_offset_dex`) and
+                          residual scatter on its validation halos (`validation_residual_dex`)
 
 Bundles are shared between groups, so loading one never executes anything from it: the network is rebuilt
 by mpipaint's own code from the architecture (plain numbers), and only arrays are read into it, after their
@@ -38,6 +40,7 @@ LEGACY_MODEL_FILE = "model.h5"  # format 1: a whole Keras model, refused (it can
 REQUIRED_KEYS = ("architecture", "weights_sha256", "target", "npix", "width_kpc", "deposition_mode",
                  "input_normalisation", "target_normalisation")
 MAP_KEYS = ("npix", "width_kpc", "deposition_mode")  # what maps a bundle fits (training-set attributes too)
+MAX_TOTAL_OFFSET_DEX = 0.3  # a net's totals may be rescaled by at most a factor 2 (see Bundle.total_scale)
 
 
 @dataclass
@@ -53,6 +56,12 @@ class Bundle:
     @property
     def target_norm(self) -> Normalisation:
         return Normalisation(**self.meta["target_normalisation"])
+
+    @property
+    def total_scale(self) -> float:
+        """Factor on every painted map, 10**-total_offset_dex: removes the net's common offset of the map
+        totals measured on its training halos (train.calibrate_totals); 1 where none was measured."""
+        return 10.0 ** -float(self.meta.get("total_offset_dex", 0.0))
 
 
 def fingerprint(trainset_path) -> str:
@@ -167,6 +176,10 @@ def read_meta(path) -> dict:
             raise InputError(f"{meta_path}: {key} is not a normalisation ({exc})") from None
         if not all(np.isfinite([norm.low, norm.high, norm.floor])) or not norm.high > norm.low:
             raise InputError(f"{meta_path}: {key} needs finite constants with high > low, got {meta[key]}")
+    offset = meta.get("total_offset_dex", 0.0)
+    if not (isinstance(offset, (int, float)) and abs(offset) <= MAX_TOTAL_OFFSET_DEX):
+        raise InputError(f"{meta_path}: total_offset_dex must be a number within +-{MAX_TOTAL_OFFSET_DEX} dex, "
+                         f"got {offset!r}")
     if not isinstance(meta["architecture"], dict):
         raise InputError(f"{meta_path}: architecture must map build_unet's arguments to values, got "
                          f"{meta['architecture']!r}")

@@ -3,7 +3,8 @@
 Inputs are normalised with the bundle's full-physics constants (never refitted on the maps at hand, as the
 paper does for DMO inputs), run through the model in fixed-size batches by one compiled tf.function
 (a short last batch is padded, so there is a single trace), and mapped back with the exact inverse, which
-bounds every pixel (`Normalisation.z_max`).
+bounds every pixel (`Normalisation.z_max`), times the bundle's `total_scale` (its offset of map totals on
+the training halos removed; at most a factor 10**MAX_TOTAL_OFFSET_DEX = 2 either way).
 
 `EnsemblePredictor` runs all bundles of one target (a deep ensemble, or a single bundle) on the same maps
 and reports, per map, how far it lies outside what the bundles were trained on: the fraction of DM pixels
@@ -61,8 +62,12 @@ class Predictor:
             out.append(result[:self.batch_size - pad, ..., 0])
         return np.concatenate(out) if out else np.empty((0,) + x.shape[1:3], np.float32)
 
+    def to_physical(self, z) -> np.ndarray:
+        """Normalised output -> physical map: the exact (bounded) inverse, times the bundle's total_scale."""
+        return self.bundle.target_norm.inverse(z) * self.bundle.total_scale
+
     def __call__(self, dm_maps) -> np.ndarray:
-        return self.bundle.target_norm.inverse(self.predict_normalised(dm_maps))
+        return self.to_physical(self.predict_normalised(dm_maps))
 
 
 @dataclass
@@ -89,7 +94,7 @@ class EnsemblePredictor:
         images, outside, at_bound = [], [], []
         for member in self.members:
             z = member.predict_normalised(dm_maps)
-            images.append(member.bundle.target_norm.inverse(z))
+            images.append(member.to_physical(z))
             outside.append(member.bundle.input_norm.outside_fraction(dm_maps))
             at_bound.append(member.bundle.target_norm.at_bound(z))
         return Painted(np.stack(images), np.max(outside, axis=0), np.max(at_bound, axis=0))
