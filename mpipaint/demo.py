@@ -122,15 +122,12 @@ def run_demo(options: DemoOptions) -> None:
         "--dmo", universe / "DMO" / "output", "--out", out / "halos_fp.hdf5")
     run("prepare", universe / "FP" / "output", "--halos", out / "halos_fp.hdf5", "--npix", o.npix,
         "--out", out / "maps_fp.hdf5")
-    inputs = []
     for run_name in LOWER_RESOLUTION:
-        key = run_name.lower().replace("-", "")
+        key = input_key(run_name)
         run("select", universe / run_name / "output", "--snap", *snaps, "--min-m200c", f"{o.min_m200c:g}",
             "--out", out / f"halos_{key}.hdf5")
         run("prepare", universe / run_name / "output", "--halos", out / f"halos_{key}.hdf5", "--npix", o.npix,
             "--out", out / f"maps_{key}.hdf5")
-        inputs += ["--input", f"{key}={out / f'maps_{key}.hdf5'}"]
-    models = []
     for target in o.targets:
         scheme, mask = VARIANTS[target]
         bundle = out / "bundles" / target
@@ -139,18 +136,43 @@ def run_demo(options: DemoOptions) -> None:
             *(["--mask"] if mask else []), "--base-filters", o.base_filters, "--depth", o.depth,
             "--epochs", o.epochs, "--batch-size", o.batch_size, "--lr", o.learning_rate, "--patience", o.patience,
             "--members", o.members, "--total-weight", o.total_weight, "--split", *o.split, "--seed", o.seed)
-        models += ["--model", bundle]
-    run("evaluate", *models, "--data", out / "maps_fp.hdf5", "--split", "test", *inputs, "--out", out / "report")
-    run("calibrate", *models, "--data", out / "maps_fp.hdf5", "--split", "all", *inputs,
-        "--snapshots", *o.calibration_snapshots, "--out", out / "corrections.hdf5")
-    painted = out / f"painted_dmo_{o.paint_snapshot:03d}.hdf5"
-    painted.unlink(missing_ok=True)
-    run("paint", universe / "DMO" / "output" / f"snapdir_{o.paint_snapshot:03d}", *models, "--out", painted,
-        "--min-m200c", f"{o.min_m200c:g}", "--corrections", out / "corrections.hdf5", "--correction-input", "dmo")
+    run("evaluate", *model_args(o), "--data", out / "maps_fp.hdf5", "--split", "test", *input_args(o),
+        "--out", out / "report")
+    painted = calibrate_and_paint(run, o, o.paint_snapshot)
     report = write_report(out, painted, o, time.monotonic() - started)
     for line in report["lines"]:
         print(line)
     log.info("demo finished in %.0f s; report in %s", time.monotonic() - started, out / "report")
+
+
+def model_args(o: DemoOptions) -> list:
+    return [arg for target in o.targets for arg in ("--model", Path(o.out) / "bundles" / target)]
+
+
+def input_key(run_name: str) -> str:
+    """'FP-2' -> 'fp2': the name of a lower-resolution run's files and of its --input."""
+    return run_name.lower().replace("-", "")
+
+
+def input_args(o: DemoOptions, runs=LOWER_RESOLUTION) -> list:
+    """--input NAME=MAPS for the DM maps of each of `runs`."""
+    keys = [input_key(run_name) for run_name in runs]
+    return [arg for key in keys for arg in ("--input", f"{key}={Path(o.out) / f'maps_{key}.hdf5'}")]
+
+
+def calibrate_and_paint(run: Chain, o: DemoOptions, snapshot: int, input_runs=LOWER_RESOLUTION) -> Path:
+    """Correction tables for `input_runs` (DMO among them) from every snapshot but `snapshot`, then the DMO
+    box painted there with them: the painted catalog's path."""
+    out = Path(o.out)
+    name = "corrections.hdf5" if snapshot == o.paint_snapshot else f"corrections_without_{snapshot:03d}.hdf5"
+    tables = out / name
+    run("calibrate", *model_args(o), "--data", out / "maps_fp.hdf5", "--split", "all", *input_args(o, input_runs),
+        "--snapshots", *[s for s in o.snapshots if s != snapshot], "--out", tables)
+    painted = out / f"painted_dmo_{snapshot:03d}.hdf5"
+    painted.unlink(missing_ok=True)
+    run("paint", out / "universe" / "DMO" / "output" / f"snapdir_{snapshot:03d}", *model_args(o), "--out", painted,
+        "--min-m200c", f"{o.min_m200c:g}", "--corrections", tables, "--correction-input", "dmo")
+    return painted
 
 
 def corrected_agreement(painted_path, truth_path, snapshot: int, quantity: str, target: str, per_dex: int):
@@ -173,12 +195,9 @@ def corrected_agreement(painted_path, truth_path, snapshot: int, quantity: str, 
     true = stats.distribution_function(truth, volume, edges)
     raw = stats.distribution_function(values, volume, edges, scatter_dex=sigma)
     corrected = stats.distribution_function(values, volume, edges, weights, scatter_dex=sigma)
-    both = (true.counts >= 1) | (corrected.counts >= 1)
-    within = np.abs(corrected.phi - true.phi) <= np.hypot(corrected.error, true.error)
     return {"true": true.to_dict(), "raw": raw.to_dict(), "corrected": corrected.to_dict(),
-            "bins": int(both.sum()), "bins_within_poisson": int((within & both).sum()),
-            "halos_outside_calibration": int(np.isnan(weights).sum()), "halos": int(len(values)),
-            "halos_flagged_out_of_range": flagged}
+            **stats.poisson_agreement(corrected, true), "halos_outside_calibration": int(np.isnan(weights).sum()),
+            "halos": int(len(values)), "halos_flagged_out_of_range": flagged}
 
 
 def _interval(values: dict, key: str) -> str:
@@ -222,7 +241,8 @@ def report_lines(evaluation: dict, agreement: dict, paint_snapshot: int) -> list
     for quantity, check in agreement.items():
         lines.append(f"  phi({quantity}) from DMO maps at held-out snapshot {paint_snapshot}, spread by sigma_dex and "
                      "corrected: "
-                     f"{check['bins_within_poisson']}/{check['bins']} bins within 1 sigma (Poisson) of FP truth; "
+                     f"{check['bins_within_poisson']}/{check['bins']} bins within 1 sigma (Poisson) of FP truth, "
+                     f"chi2 {check['chi2']:.1f} for {check['bins']} bins (p = {check['p_value']:.2f}); "
                      f"{check['halos_outside_calibration']}/{check['halos']} halos outside the calibrated range, "
                      f"{check['halos_flagged_out_of_range']} flagged out of range")
     return lines

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.special import ndtr
+from scipy.stats import chi2
 
 KPC_PER_MPC = 1000.0
 
@@ -118,6 +119,22 @@ class DistributionFunction:
 
     def to_dict(self) -> dict:
         return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
+
+
+def poisson_agreement(a: DistributionFunction, b: DistributionFunction) -> dict:
+    """How far two distribution functions on the same bins differ, in their combined Poisson errors, over
+    the bins where either holds at least one (expected) halo: bins within 1 sigma, and chi^2 with its
+    p-value (one degree of freedom per bin). A perfect prediction has about 68 % of bins within 1 sigma, so
+    a check on 8 bins scatters by a bin or two; chi^2 says whether the misses exceed that noise."""
+    if not np.array_equal(a.edges, b.edges):
+        raise ValueError("distribution functions need the same bins")
+    used = (a.counts >= 1) | (b.counts >= 1)
+    sigma = np.hypot(a.error, b.error)[used]
+    deviation = np.abs(a.phi - b.phi)[used]
+    pulls = np.divide(deviation, sigma, out=np.zeros_like(sigma), where=sigma > 0)
+    chi_square = float(np.sum(pulls**2))
+    return {"bins": int(used.sum()), "bins_within_poisson": int((deviation <= sigma).sum()),
+            "chi2": chi_square, "p_value": float(chi2.sf(chi_square, int(used.sum()))) if used.any() else 1.0}
 
 
 def bin_shares(log_values, scatter_dex, log_edges) -> np.ndarray:

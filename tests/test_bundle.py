@@ -86,6 +86,8 @@ def test_weights_of_another_architecture_are_refused(bundle, tmp_path):
     ({"architecture": "unet"}, "architecture must map build_unet's arguments"),
     ({"input_normalisation": {**NORM, "high": float("nan")}}, "finite constants"),
     ({"target_normalisation": {"scheme": "minmax"}}, "is not a normalisation"),
+    ({"total_offset_dex": -30.0}, "total_offset_dex must be a number within"),  # would paint 1e30 x the bound
+    ({"total_offset_dex": "0.1"}, "total_offset_dex must be a number within"),
 ])
 def test_inconsistent_metadata_is_refused(bundle, changes, message):
     edit_meta(bundle, **changes)

@@ -191,3 +191,25 @@ def test_residual_scatter_of_lognormal_errors():
     predicted = true * 10 ** rng.normal(0, 0.2, 4000)
     assert abs(stats.residual_scatter_dex(true, predicted) - 0.2) < 3 * 0.2 / np.sqrt(2 * 4000)
     assert np.isnan(stats.residual_scatter_dex([0.0], [1.0]))
+
+
+def test_two_samples_of_one_phi_agree_within_poisson_and_a_biased_one_does_not():
+    """Independent draws from one analytic phi: about 68 % of bins within 1 sigma and chi^2 per bin about 1
+    (p-values spread over 0..1); draws 30 % too many per bin are caught by chi^2."""
+    rng = np.random.default_rng(3)
+    edges = 10.0 ** np.arange(42.0, 43.51, 0.25)  # 200-3700 items per bin: Gaussian enough for 68 %
+    within, chi_squares, p_values = [], [], []
+    for _ in range(200):
+        a, b = (stats.distribution_function(10.0 ** draw_power_law(rng, rng.poisson(20_000)), VOLUME, edges)
+                for _ in range(2))  # Poisson totals: bins independent, as halos in a volume
+        check = stats.poisson_agreement(a, b)
+        within.append(check["bins_within_poisson"] / check["bins"])
+        chi_squares.append(check["chi2"] / check["bins"])
+        p_values.append(check["p_value"])
+    assert check["bins"] == 6
+    assert np.mean(within) == pytest.approx(0.683, abs=0.03)
+    assert np.mean(chi_squares) == pytest.approx(1.0, abs=0.1)
+    assert 0.35 < np.median(p_values) < 0.65
+    biased = stats.distribution_function(10.0 ** draw_power_law(rng, 20_000), VOLUME, edges,
+                                         weights=np.full(20_000, 1.3))
+    assert stats.poisson_agreement(biased, a)["p_value"] < 1e-6

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY_TRAINING, run_mpipaint
+from mpipaint import stats
 from mpipaint.errors import InputError
 from mpipaint.model.bundle import load_bundle
 from mpipaint.model.norm import Normalisation, RunningStats, coarser_than_trained, out_of_range
@@ -232,3 +233,30 @@ def test_predictor_gives_physical_maps_independent_of_batching(trained, trainset
     assert by_three.shape == truth.shape and (by_three >= 0).all()
     z = bundle.model.predict(Predictor(bundle).normalised_inputs(dm)[0], verbose=0)[..., 0]
     np.testing.assert_allclose(by_three, bundle.target_norm.inverse(z) * bundle.total_scale, rtol=1e-5)
+
+
+def test_recorded_total_offset_is_the_median_log_error_of_training_halo_totals(trained, trainset):
+    """An independent single-process recomputation of what two ranks measured and removed: the median over
+    training halos of log10(predicted / true) map totals (limited to MAX_TOTAL_OFFSET_DEX), and painted
+    totals scaled by exactly 10**-offset."""
+    import h5py  # noqa: PLC0415
+
+    from mpipaint.io.painted import totals  # noqa: PLC0415
+    from mpipaint.model.bundle import MAX_TOTAL_OFFSET_DEX  # noqa: PLC0415
+    from mpipaint.model.infer import Predictor  # noqa: PLC0415
+
+    bundle = load_bundle(trained[0])
+    train_halos = {tuple(h) for h in bundle.meta["split_halos"]["train"]}
+    with h5py.File(trainset) as f:
+        keys = np.stack([f["snapshot"][()], f["halo_id"][()]], axis=1)
+        images = np.flatnonzero([tuple(k) in train_halos for k in keys])
+        dm, truth = f["dm"][images], f["xray"][images]
+    painted = Predictor(bundle)(dm)
+    per_halo = [stats.means_by_group(keys[images], totals("xray", maps, dm, 1.0))[1] for maps in (truth, painted)]
+    scaled_error = np.median(np.log10(per_halo[1] / per_halo[0]))
+    measured = scaled_error + bundle.meta["total_offset_dex"]  # the net's own offset, before its removal
+    assert bundle.total_scale == pytest.approx(10.0 ** -bundle.meta["total_offset_dex"])
+    assert bundle.meta["total_offset_dex"] == pytest.approx(
+        np.clip(measured, -MAX_TOTAL_OFFSET_DEX, MAX_TOTAL_OFFSET_DEX), abs=1e-6)
+    if abs(measured) < MAX_TOTAL_OFFSET_DEX:
+        assert abs(scaled_error) < 1e-6
