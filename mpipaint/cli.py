@@ -85,7 +85,7 @@ def _paint(args):
         "catalog": args.catalog, "min_m200c": args.min_m200c, "axes": tuple(args.axes) if args.axes else None,
         "maps": args.maps, "read_strategy": args.read_strategy, "chunk_particles": args.chunk_particles,
         "corrections": args.corrections, "correction_input": args.correction_input,
-        "precision": args.precision}, CONFIG_SECTIONS)
+        "precision": args.precision, "backend": args.backend}, CONFIG_SECTIONS)
     run_paint(options)
 
 
@@ -237,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     paint.add_argument("--correction-input", help="which table of --corrections: the input kind of BOX "
                        "(default dmo; fp, fp2, fp3 ...)")
     _precision_argument(paint)
+    paint.add_argument("--backend", choices=("tf", "jax"), help="what runs the nets (default tf; jax paints "
+                       "where TensorFlow is not installed, e.g. CUDA 13 GPU nodes)")
     paint.add_argument("--config", help="YAML config with a 'paint:' section")
     paint.set_defaults(handler=_paint)
     demo = verbs.add_parser("demo", help="the whole chain on the example universe (synth ... paint, under "

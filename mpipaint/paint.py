@@ -34,7 +34,7 @@ from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_
                                  refuse_other_settings)
 from mpipaint.io.snapshot import DM, Snapshot
 from mpipaint.maps.gas import dm_map
-from mpipaint.model.bundle import validation_residual
+from mpipaint.model.bundle import BACKENDS, validation_residual
 from mpipaint.model.keras_env import PRECISIONS
 from mpipaint.model.norm import coarser_than_trained
 from mpipaint.parallel import COMM, get_logger, kill_if_testing, owners_by_cost
@@ -62,10 +62,13 @@ class PaintOptions:
     corrections: str = None  # correction tables from `mpipaint calibrate`
     correction_input: str = "dmo"  # which of its tables: the input kind of the box (dmo, fp, fp2, fp3, ...)
     precision: str = "fp32"  # inference: fp32, bf16, fp16, or auto (keras_env.inference_precision)
+    backend: str = "tf"  # what runs the nets: tf (TensorFlow) or jax (no TensorFlow needed; bundle.BACKENDS)
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, not {self.backend!r}")
         if self.read_strategy not in (None, *READ_STRATEGIES):
             raise ValueError(f"read_strategy must be one of {READ_STRATEGIES}, not {self.read_strategy!r}")
         if self.chunk_particles < 1:
@@ -92,10 +95,10 @@ def locate(box, catalog=None) -> tuple[Snapshot, GroupCatalog, int]:
     return snapshot, GroupCatalog(catalog), snapnum
 
 
-def _bundles(paths, precision: str):
+def _bundles(paths, precision: str, backend: str):
     from mpipaint.model.bundle import load_bundles_by_target  # noqa: PLC0415 - TensorFlow only when painting
 
-    bundles = load_bundles_by_target(paths, precision=precision)
+    bundles = load_bundles_by_target(paths, precision=precision, backend=backend)
     first = next(iter(bundles.values()))[0].meta
     return bundles, int(first["npix"]), float(first["width_kpc"]), str(first["deposition_mode"])
 
@@ -163,8 +166,8 @@ def run_paint(options: PaintOptions) -> None:
     log = get_logger()
     from mpipaint.model.infer import EnsemblePredictor, setup_inference  # noqa: PLC0415
 
-    precision = setup_inference(options.precision)
-    bundles, npix, width, mode = _bundles(options.models, precision)
+    precision = setup_inference(options.precision, options.backend)
+    bundles, npix, width, mode = _bundles(options.models, precision, options.backend)
     try:
         strategy = read_strategy_for(mode, options.read_strategy)
     except ValueError as exc:
@@ -185,7 +188,7 @@ def run_paint(options: PaintOptions) -> None:
              "axes": np.asarray(options.axes, dtype=np.int64), "maps": options.maps, "npix": npix,
              "width_kpc": width, "deposition_mode": mode, "read_strategy": strategy,
              "snapshot": snapnum, "box_size_kpc": snapshot.box_size_kpc, "mpipaint_version": __version__,
-             "dm_particle_mass_msun": box_mass, "precision": precision,
+             "dm_particle_mass_msun": box_mass, "precision": precision, "backend": options.backend,
              "emission_model": str(bundles["xray"][0].meta.get("emission_model", "")) if "xray" in bundles else ""}
     if trained_mass is not None:
         attrs["trained_dm_particle_mass_msun"] = float(trained_mass)

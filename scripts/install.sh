@@ -22,7 +22,7 @@ if ! $PYTHON -c "import h5py, sys; sys.exit(0 if h5py.get_config().mpi else 1)" 
     CC=mpicc HDF5_MPI=ON HDF5_PKGCONFIG_NAME=hdf5-openmpi \
         $PYTHON -m pip install -q --no-binary=h5py --no-build-isolation --no-deps --force-reinstall h5py
 fi
-$PYTHON -m pip install -q -e ".[test,${MPIPAINT_TF:-cpu}]"
+$PYTHON -m pip install -q -e ".[test,jax,${MPIPAINT_TF:-cpu}]"
 if ! $PYTHON -c "import horovod.tensorflow" 2>/dev/null; then
     echo "building Horovod 0.28.1 against TensorFlow 2.18.1 (4-6 minutes)"
     $PYTHON -m pip install -q setuptools wheel packaging

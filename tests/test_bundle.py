@@ -99,3 +99,39 @@ def test_a_bundle_description_that_is_not_json_is_refused(bundle):
     (bundle / META_FILE).write_text('{"format": "mpipaint-bundle-2", ')
     with pytest.raises(InputError, match="not valid JSON"):
         load_bundle(bundle)
+
+
+@pytest.mark.parametrize("architecture", [
+    {"image_size": 32, "base_filters": 4, "depth": 3, "head": "minmax", "mask": True},
+    {"image_size": 16, "base_filters": 3, "depth": 2, "head": "4sigma", "mask": False},
+])
+def test_the_jax_net_computes_what_the_tensorflow_net_computes(architecture, tmp_path):
+    """One bundle, two backends: the weight layout (unet.weight_shapes) is the one tf-keras stores, and the
+    JAX forward pass equals TensorFlow's to float32 rounding in fp32; at bf16 and fp16 it stays within
+    their rounding of fp32 (weights with trained-like batch-norm statistics, random inputs)."""
+    from mpipaint.model.infer import Predictor  # noqa: PLC0415
+    from mpipaint.model.unet import weight_shapes  # noqa: PLC0415
+
+    keras().utils.set_random_seed(5)
+    net = build_unet(**architecture)
+    assert [tuple(w.shape) for w in net.weights] == weight_shapes(architecture)
+    rng = np.random.default_rng(5)  # moving statistics away from 0 and 1, so batch norm is exercised
+    net.set_weights([w + rng.normal(0, 0.1, w.shape) if w.ndim == 1 else w for w in net.get_weights()])
+    net.set_weights([np.abs(w) + 0.5 if i % 6 == 5 else w for i, w in enumerate(net.get_weights())])
+    size = architecture["image_size"]
+    meta = {"target": "xray", "target_units": "erg/s/kpc^2", "npix": size, "width_kpc": 4000.0,
+            "mask": architecture["mask"],
+            "deposition_mode": "group", "input_normalisation": NORM, "target_normalisation": NORM}
+    path = save_bundle(tmp_path / "b", net, architecture, meta)
+    dm = 10.0 ** rng.uniform(0, 10, (5, size, size))
+    dm[:, :3] = 0.0  # empty pixels: masked where the net has a mask
+    outputs = {(backend, precision): Predictor(load_bundle(path, precision=precision, backend=backend),
+                                               batch_size=2).predict_normalised(dm)
+               for backend, precision in (("tf", "fp32"), ("jax", "fp32"), ("jax", "bf16"), ("jax", "fp16"))}
+    reference = outputs["tf", "fp32"]
+    scale = np.abs(reference).max()
+    assert scale > 0
+    np.testing.assert_allclose(outputs["jax", "fp32"], reference, rtol=0, atol=1e-5 * scale)
+    for precision, mantissa_bits in (("bf16", 8), ("fp16", 11)):
+        error = np.abs(outputs["jax", precision] - reference).max() / scale
+        assert 0 < error < 8 * 2.0**-mantissa_bits, precision  # measured: 1.5 and 2.2 x 2^-bits

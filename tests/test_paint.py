@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import run_mpipaint
+from conftest import mpi_env, mpipaint_cmd, run_mpipaint
 from mpipaint.io.snapshot import DM
 from mpipaint.paint import FAIL_ON_RANK_ENV, NO_MPIO_ENV, locate
 from mpipaint.parallel import KILL_AFTER_ROUNDS_ENV
@@ -160,6 +160,31 @@ def test_bf16_inference_paints_what_fp32_paints_to_bf16_rounding(box, xray_bundl
             lx[precision] = f["lx"][()]
     change = np.abs(lx["bf16"] / lx["fp32"] - 1)
     assert change.max() < 0.10 and np.median(change) < 0.02 and change.max() > 0  # bf16 did run
+
+
+def test_jax_paints_the_tensorflow_catalog_where_tensorflow_is_not_installed(serial, box, xray_bundle, tmp_path):
+    """The JAX backend rebuilds the net from the bundle's weights alone. With TensorFlow, tf_keras and
+    Horovod unimportable, two ranks paint the catalog TensorFlow painted (fp32): Lx within 1e-5 relative,
+    pixels within 5e-5 (other convolution kernels round the net's output differently by ~1e-7 of the
+    normalised range, and 10**(8 dex x z) turns that into ~2e-5 of a pixel), everything not painted by the
+    net identical."""
+    blocked = tmp_path / "blocked"
+    for name in ("tensorflow", "tf_keras", "horovod"):
+        (blocked / name).mkdir(parents=True)
+        (blocked / name / "__init__.py").write_text(f"raise ImportError('{name} is not installed here')\n")
+    env = {**mpi_env(), "PYTHONPATH": os.pathsep.join(filter(None, [str(blocked), os.environ.get("PYTHONPATH")]))}
+    out = tmp_path / "jax.hdf5"
+    result = subprocess.run(mpipaint_cmd("paint", box, "--model", xray_bundle[0], "--out", out, "--maps",
+                                         "--backend", "jax", ranks=2), capture_output=True, text=True, env=env,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    with h5py.File(serial) as tf_file, h5py.File(out) as jax_file:
+        assert jax_file.attrs["backend"] == "jax" and tf_file.attrs["backend"] == "tf"
+        assert sorted(jax_file) == sorted(tf_file) and bool(jax_file.attrs["complete"])
+        np.testing.assert_allclose(jax_file["lx"][()], tf_file["lx"][()], rtol=1e-5, atol=0)
+        np.testing.assert_allclose(jax_file["map_xray"][()], tf_file["map_xray"][()], rtol=5e-5, atol=0)
+        for name in ("halo_id", "map_dm", "mdm_proj", "m200c"):
+            np.testing.assert_array_equal(jax_file[name][()], tf_file[name][()], err_msg=name)
 
 
 def test_halo_across_the_box_edge_is_painted_whole(serial, box):

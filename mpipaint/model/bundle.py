@@ -32,7 +32,7 @@ import numpy as np
 from mpipaint.errors import InputError
 from mpipaint.model.keras_env import dtype_policy
 from mpipaint.model.norm import Normalisation
-from mpipaint.model.unet import unet_from_architecture
+from mpipaint.model.unet import check_architecture, unet_from_architecture, weight_shapes
 
 FORMAT = "mpipaint-bundle-2"
 WEIGHTS_FILE, META_FILE, ENSEMBLE_FILE = "weights.npz", "bundle.json", "ensemble.json"
@@ -43,11 +43,15 @@ MAP_KEYS = ("npix", "width_kpc", "deposition_mode")  # what maps a bundle fits (
 MAX_TOTAL_OFFSET_DEX = 0.3  # a net's totals may be rescaled by at most a factor 2 (see Bundle.total_scale)
 
 
+BACKENDS = ("tf", "jax")  # what runs a bundle's net: tf-keras (training and inference) or JAX (inference)
+
+
 @dataclass
 class Bundle:
-    model: object  # a tf-keras Model
+    model: object  # a tf-keras Model, or a jax_unet.JaxUnet: both called as model(inputs)
     meta: dict
     precision: str = "fp32"  # what the model computes in (keras_env.PRECISION_POLICIES)
+    backend: str = "tf"  # BACKENDS
 
     @property
     def input_norm(self) -> Normalisation:
@@ -123,13 +127,14 @@ def member_paths(path) -> list[Path]:
     return [path / m for m in members]
 
 
-def load_bundles_by_target(paths, maps: dict | None = None, precision: str = "fp32") -> dict[str, list[Bundle]]:
+def load_bundles_by_target(paths, maps: dict | None = None, precision: str = "fp32",
+                           backend: str = "tf") -> dict[str, list[Bundle]]:
     """Every bundle behind `paths` (ensembles expanded), grouped by target; all must fit the same maps
     (MAP_KEYS) and the members of one target the same training split and normalisation."""
     grouped: dict[str, list[Bundle]] = {}
     first_path, first = None, None
     for path in (p for given in paths for p in member_paths(given)):
-        bundle = load_bundle(path, maps, precision)
+        bundle = load_bundle(path, maps, precision, backend)
         if first is None:
             first_path, first = path, bundle.meta
         for key in MAP_KEYS:
@@ -218,10 +223,10 @@ def read_weight_arrays(file, expected_shapes) -> list[np.ndarray]:
     return arrays
 
 
-def load_bundle(path, maps: dict | None = None, precision: str = "fp32") -> Bundle:
-    """Load a bundle: metadata checked, the U-net rebuilt from its architecture to compute at `precision`,
-    weights verified against `weights_sha256` and set; with `maps` (npix, width_kpc, target,
-    deposition_mode of the maps it will be used on), refuse one that does not fit them."""
+def load_bundle(path, maps: dict | None = None, precision: str = "fp32", backend: str = "tf") -> Bundle:
+    """Load a bundle: metadata checked, weights verified against `weights_sha256` and the U-net rebuilt
+    from its architecture by `backend` (BACKENDS) to compute at `precision`; with `maps` (npix,
+    width_kpc, target, deposition_mode of the maps it will be used on), refuse one that does not fit them."""
     path = Path(path)
     meta = read_meta(path)
     if maps:
@@ -230,11 +235,16 @@ def load_bundle(path, maps: dict | None = None, precision: str = "fp32") -> Bund
             if key in maps and maps[key] is not None and maps[key] != meta[key]:
                 raise InputError(f"{path}: bundle was trained for {label} {meta[key]!r}, but the maps have "
                                  f"{maps[key]!r}")
-    with dtype_policy(precision):
-        model = unet_from_architecture(meta["architecture"], path / META_FILE)
-    arrays = read_weight_arrays(path / WEIGHTS_FILE, [w.shape for w in model.weights])
+    architecture = check_architecture(meta["architecture"], path / META_FILE)
+    arrays = read_weight_arrays(path / WEIGHTS_FILE, weight_shapes(architecture))
     if weights_digest(arrays) != meta["weights_sha256"]:
         raise InputError(f"{path / WEIGHTS_FILE}: the weights do not match the weights_sha256 in {META_FILE} "
                          "(altered or damaged after training)")
+    if backend == "jax":
+        from mpipaint.model.jax_unet import JaxUnet  # noqa: PLC0415 - JAX only where chosen
+
+        return Bundle(model=JaxUnet(architecture, arrays, precision), meta=meta, precision=precision, backend=backend)
+    with dtype_policy(precision):
+        model = unet_from_architecture(architecture, path / META_FILE)
     model.set_weights(arrays)
-    return Bundle(model=model, meta=meta, precision=precision)
+    return Bundle(model=model, meta=meta, precision=precision, backend=backend)

@@ -22,25 +22,43 @@ from mpipaint.model.keras_env import inference_precision, place_on_devices
 from mpipaint.parallel import node_local
 
 
-def setup_inference(precision: str = "fp32") -> str:
-    """Deterministic ops; one GPU per rank by node-local rank, else the node's cores shared by its ranks.
-    Returns the precision to load bundles at (keras_env.inference_precision)."""
+def setup_inference(precision: str = "fp32", backend: str = "tf") -> str:
+    """One GPU per rank by node-local rank, else (TensorFlow) the node's cores shared by its ranks;
+    deterministic TensorFlow ops. Returns the precision to load bundles at (keras_env.inference_precision)."""
+    if backend == "jax":
+        import jax  # noqa: PLC0415 - no TensorFlow on this path
+
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        if not gpus:
+            return inference_precision(precision, None)
+        gpu = gpus[node_local()[0] % len(gpus)]
+        jax.config.update("jax_default_device", gpu)
+        capability = tuple(int(v) for v in str(getattr(gpu, "compute_capability", "0.0")).split(".")[:2])
+        return inference_precision(precision, capability)
     import tensorflow as tf  # noqa: PLC0415 - bundle.py has set TF_USE_LEGACY_KERAS already
 
     tf.config.experimental.enable_op_determinism()
-    return inference_precision(precision, place_on_devices(tf, *node_local()))
+    if not place_on_devices(tf, *node_local()):
+        return inference_precision(precision, None)
+    details = tf.config.experimental.get_device_details(tf.config.get_visible_devices("GPU")[0])
+    return inference_precision(precision, details.get("compute_capability", (0, 0)))
 
 
 class Predictor:
     """Callable: (N, npix, npix) DM maps [Msun/kpc^2] -> (N, npix, npix) target maps [bundle's units]."""
 
     def __init__(self, bundle: Bundle, batch_size: int = 8):
-        import tensorflow as tf  # noqa: PLC0415
-
+        """`batch_size`: maps per call of the net (a short last batch is padded)."""
         self.bundle, self.batch_size = bundle, batch_size
         self.masked = bool(bundle.meta.get("mask"))
         model = bundle.model
-        self._run = tf.function(lambda inputs: model(inputs, training=False))
+        if bundle.backend == "jax":
+            self._run = model  # jit-compiled, returns numpy
+        else:
+            import tensorflow as tf  # noqa: PLC0415
+
+            compiled = tf.function(lambda inputs: model(inputs, training=False))
+            self._run = lambda inputs: compiled(inputs).numpy()
 
     def normalised_inputs(self, dm_maps):
         dm_maps = np.asarray(dm_maps, dtype=np.float64)
@@ -58,7 +76,7 @@ class Predictor:
             if pad:
                 xb = np.concatenate([xb, np.zeros((pad,) + xb.shape[1:], xb.dtype)])
                 mb = np.concatenate([mb, np.zeros((pad,) + mb.shape[1:], mb.dtype)])
-            result = self._run({"dm": xb, "mask": mb} if self.masked else xb).numpy()
+            result = self._run({"dm": xb, "mask": mb} if self.masked else xb)
             out.append(result[:self.batch_size - pad, ..., 0])
         return np.concatenate(out) if out else np.empty((0,) + x.shape[1:3], np.float32)
 

@@ -41,18 +41,15 @@ PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixe
 PRECISIONS = ("auto", *PRECISION_POLICIES)
 
 
-def inference_precision(requested: str, on_gpu: bool) -> str:
+def inference_precision(requested: str, gpu_capability: tuple | None) -> str:
     """The precision to run bundles at: `requested`, or for 'auto' bf16 where the hardware computes it
-    natively (a GPU of compute capability 8 or newer; a CPU with AVX512_BF16 or AMX: 1.64x fp32's speed for
-    the full U-net on one here), else fp32. Weights, the full-resolution blocks and the head stay fp32
-    (unet.FULL_RESOLUTION_DTYPE)."""
+    natively (a GPU of compute capability (major, minor) 8.0 or newer; without a GPU, a CPU with AVX512_BF16
+    or AMX: 1.64x fp32's speed for the full U-net on one here), else fp32. Weights, the full-resolution
+    blocks and the head stay fp32 (unet.FULL_RESOLUTION_DTYPE)."""
     if requested != "auto":
         return requested
-    if on_gpu:
-        import tensorflow as tf  # noqa: PLC0415
-
-        details = tf.config.experimental.get_device_details(tf.config.get_visible_devices("GPU")[0])
-        return "bf16" if details.get("compute_capability", (0, 0)) >= (8, 0) else "fp32"
+    if gpu_capability is not None:
+        return "bf16" if tuple(gpu_capability) >= (8, 0) else "fp32"
     try:
         with open("/proc/cpuinfo") as f:
             flags = set(next((line for line in f if line.startswith("flags")), "").split())

@@ -68,9 +68,31 @@ ARCHITECTURE = {"image_size": (int, 8, 8192), "base_filters": (int, 1, 1024), "d
                 "head": (str, None, None), "mask": (bool, None, None)}
 
 
-def unet_from_architecture(architecture, source):
-    """build_unet from a bundle's recorded arguments, each checked (InputError naming `source` otherwise):
-    the network always comes from this module, never from a file."""
+def weight_shapes(architecture: dict) -> list[tuple]:
+    """Shapes of build_unet(**architecture)'s weight arrays in the order tf-keras stores them (layer by layer
+    as built; a batch norm's gamma, beta, moving mean, moving variance), without building the net."""
+    shapes, channels = [], 1
+
+    def conv_block(filters):
+        nonlocal channels
+        for _ in range(2):
+            shapes.extend([(3, 3, channels, filters), (filters,)] + [(filters,)] * 4)
+            channels = filters
+
+    base, depth = architecture["base_filters"], architecture["depth"]
+    for level in range(depth):
+        conv_block(base * 2**level)
+    conv_block(base * 2**depth)
+    for level in reversed(range(depth)):
+        filters = base * 2**level
+        shapes.extend([(2, 2, filters, channels), (filters,)])
+        channels = 2 * filters  # concatenated with the skip of the same width
+        conv_block(filters)
+    return shapes + [(1, 1, channels, 1), (1,)]
+
+
+def check_architecture(architecture, source) -> dict:
+    """A bundle's recorded build_unet arguments, each checked (InputError naming `source` otherwise)."""
     if not isinstance(architecture, dict) or set(architecture) != set(ARCHITECTURE):
         raise InputError(f"{source}: architecture must give exactly {', '.join(ARCHITECTURE)}, got {architecture!r}")
     for key, (kind, low, high) in ARCHITECTURE.items():
@@ -81,7 +103,12 @@ def unet_from_architecture(architecture, source):
     if architecture["head"] not in HEAD_ACTIVATION:
         raise InputError(f"{source}: architecture head must be one of {', '.join(HEAD_ACTIVATION)}, "
                          f"got {architecture['head']!r}")
-    try:
-        return build_unet(**architecture)
-    except ValueError as exc:
-        raise InputError(f"{source}: {exc}") from None
+    if architecture["image_size"] % 2 ** architecture["depth"]:
+        raise InputError(f"{source}: image_size {architecture['image_size']} must be divisible by 2^depth")
+    return architecture
+
+
+def unet_from_architecture(architecture, source):
+    """build_unet from a bundle's checked arguments: the network always comes from this module, never from
+    a file."""
+    return build_unet(**check_architecture(architecture, source))
