@@ -1,12 +1,13 @@
 """Whole-paint throughput and memory: halos/s, particles/s, time per phase, peak memory per rank, for two
 box sizes at the same mass resolution and 1 and 2 ranks.
 
-    python benchmarks/bench_paint.py WORKDIR [--ranks 1 2] [--npix 512] [--base-filters 16]
+    python benchmarks/bench_paint.py WORKDIR [--ranks 1 2] [--npix 512] [--base-filters 16] [--boxes 4x]
+                                     [--backend tf|jax] [--precision fp32|bf16|fp16|auto]
 
 Generates two DMO boxes with `mpipaint synth` (the default one, and one with 4x the halos and particles
 in a box 1.6x wider), and a U-net bundle with untrained weights (the cost of inference does not depend on
-the weights): the full Table A1 depth with `--base-filters` (64 = the paper's size; 16 keeps this run to
-minutes on 2 cores). Each run is `mpirun -n R mpipaint paint BOX --model BUNDLE --out OUT`; the figures come
+the weights; written with numpy, so a node without TensorFlow can run it with `--backend jax`): the full
+Table A1 depth with `--base-filters` (64 = the paper's size; 16 keeps this run to minutes on 2 cores). Each run is `mpirun -n R mpipaint paint BOX --model BUNDLE --out OUT`; the figures come
 from its summary line.
 """
 import argparse
@@ -16,12 +17,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mpipaint.model.bundle import save_bundle
-from mpipaint.model.norm import Normalisation
-from mpipaint.model.unet import build_unet
+import machine
+from random_bundle import write_random_bundle
 
-BOXES = {"default (100 Mpc/h, 32 halos/snap)": "synth:\n  halos: 32\n  dm_particles: 250000\n",
-         "4x (160 Mpc/h, 128 halos/snap)": "synth:\n  halos: 128\n  dm_particles: 1000000\n  box_size: 160000.0\n"}
+BOXES = {"default (100 Mpc/h, 32 halos/snap)": ["--halos", "32", "--dm-particles", "250000"],
+         "4x (160 Mpc/h, 128 halos/snap)": ["--halos", "128", "--dm-particles", "1000000", "--box-size", "160000"]}
 SUMMARY = re.compile(r"summary: (\d+) halos, (\d+) particles in ([0-9.]+) s: ([0-9.]+) halos/s, ([0-9.e+]+) "
                      r"particles/s; max over ranks: (.*); peak memory per rank \[MB\]: (.*)")
 
@@ -41,32 +41,32 @@ def main():
     parser.add_argument("--base-filters", type=int, default=16)
     parser.add_argument("--read-strategy", nargs="+", default=["offsets"], choices=("offsets", "slabs"),
                         help="read strategies to compare side by side (slabs: --chunk-particles 1e6)")
+    parser.add_argument("--boxes", nargs="+", choices=("default", "4x"), help="which boxes (default both)")
+    parser.add_argument("--backend", default="tf", choices=("tf", "jax"))
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16", "auto"))
     args = parser.parse_args()
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     mpipaint = [sys.executable, "-m", "mpipaint"]
-    bundle = args.workdir / "bundle"
-    norm = Normalisation("minmax", "log", 0.0, 10.0, 1.0).to_dict()
-    architecture = {"image_size": args.npix, "base_filters": args.base_filters, "depth": 4, "head": "minmax",
-                    "mask": False}
-    save_bundle(bundle, build_unet(**architecture), architecture,
-                {"target": "xray", "target_units": "erg/s/kpc^2", "npix": args.npix, "width_kpc": 4000.0,
-                 "deposition_mode": "group", "input_normalisation": norm, "target_normalisation": norm})
-    print(f"# U-net base {args.base_filters}, depth 4, {args.npix}^2 maps; {os.cpu_count()} cores")
+    bundle = write_random_bundle(args.workdir / "bundle", args.npix, args.base_filters)
+    print(f"# U-net base {args.base_filters}, depth 4, {args.npix}^2 maps, backend {args.backend}, precision "
+          f"{args.precision}; {machine.line()}")
     print("| box | read | ranks | halos | particles | halos/s | particles/s | slowest rank: read, project, infer, "
           "write | peak memory per rank [MB] |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for k, (label, config) in enumerate(BOXES.items()):
+    for k, (label, synth_flags) in enumerate(BOXES.items()):
+        if args.boxes and label.split()[0] not in args.boxes:
+            continue
         universe = args.workdir / f"box{k}"
         if not universe.exists():
-            (args.workdir / f"box{k}.yaml").write_text(config)
-            run(mpipaint + ["synth", "--config", str(args.workdir / f"box{k}.yaml"), "--out", str(universe)], env)
+            run(mpipaint + ["synth", *synth_flags, "--snap", "99", "--out", str(universe)], env)
         for strategy in args.read_strategy:
             for ranks in args.ranks:
                 out = args.workdir / f"painted{k}_{strategy}_{ranks}.hdf5"
                 out.unlink(missing_ok=True)
                 log = run(["mpirun", "-n", str(ranks), "--oversubscribe"] + mpipaint +
                           ["paint", str(universe / "DMO" / "output" / "snapdir_099"), "--model", str(bundle),
-                           "--out", str(out), "--read-strategy", strategy, "--chunk-particles", "1000000"], env)
+                           "--out", str(out), "--read-strategy", strategy, "--chunk-particles", "1000000",
+                           "--backend", args.backend, "--precision", args.precision], env)
                 halos, particles, _, hps, pps, phases, memory = SUMMARY.search(log).groups()
                 phases = ", ".join(p.split()[1] for p in phases.split(", "))
                 print(f"| {label} | {strategy} | {ranks} | {halos} | {int(particles):,} | {float(hps):.2f} | "

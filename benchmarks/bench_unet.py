@@ -1,11 +1,11 @@
 """U-net throughput on this machine: full-size inference (mpipaint Predictor vs model.predict) and
 small-U-net Horovod training at 1 and N processes.
 
-    python benchmarks/bench_unet.py inference [--sizes 1 4 8] [--npix 512] [--precisions fp32 bf16]
+    python benchmarks/bench_unet.py inference [--sizes 1 4 8] [--npix 512] [--precisions fp32 bf16] [--backends tf jax]
     python benchmarks/bench_unet.py training --ranks 1 2 [--npix 128 --base 16 --depth 3]
 
 Inference uses the full-size U-net of Table A1 (31,054,145 parameters; weights untrained, which does not
-change the cost). Training runs `train-worker` under mpirun with Horovod's DistributedOptimizer on
+change the cost), on each of `--backends` (jax needs no TensorFlow). Training runs `train-worker` under mpirun with Horovod's DistributedOptimizer on
 in-memory random maps (compute + gradient allreduce; data loading is not timed here).
 """
 import argparse
@@ -19,43 +19,60 @@ import numpy as np
 
 from mpipaint.model.bundle import Bundle
 from mpipaint.model.infer import Predictor
+from mpipaint.model.jax_unet import JaxUnet
 from mpipaint.model.keras_env import dtype_policy
 from mpipaint.model.norm import Normalisation
 from mpipaint.model.unet import build_unet
 import machine
+from random_bundle import random_weights
 from timing import best_of
 
 
+def jax_device() -> str:
+    import jax  # noqa: PLC0415
+
+    return f"{jax.devices()[0].device_kind} (jax {jax.__version__})"
+
+
 def inference(args):
-    """Per precision, side by side: the mpipaint Predictor and model.predict on the same maps; the same
-    weights at every precision (keras_env.dtype_policy), and the largest relative change of a map sum."""
+    """Per backend and precision, side by side: the mpipaint Predictor (and for TensorFlow model.predict) on
+    the same maps; the same weights everywhere, and the largest relative change of a map sum against the
+    first backend and precision."""
     norm = Normalisation("minmax", "log", 0.0, 10.0, 1.0)
+    meta = {"input_normalisation": norm.to_dict(), "target_normalisation": norm.to_dict()}
     maps = 10 ** np.random.default_rng(0).uniform(0, 10, (max(args.sizes), args.npix, args.npix))
-    weights, reference = None, {}
-    print(f"# full-size U-net (31,054,145 parameters), {args.npix}^2, {os.cpu_count()} CPU cores; {machine.line()}")
-    print("| precision | batch | mpipaint Predictor [images/s] | model.predict [images/s] | vs fp32 | "
-          "max map-sum change vs fp32 |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    rates = {}
-    for precision in args.precisions:
-        with dtype_policy(precision):
-            model = build_unet(args.npix, 64, 4, "minmax")
-        weights = model.get_weights() if weights is None else weights
-        model.set_weights(weights)
-        for batch in args.sizes:
-            predictor = Predictor(Bundle(model, {"input_normalisation": norm.to_dict(),
-                                                 "target_normalisation": norm.to_dict()}), batch_size=batch)
-            x = maps[:batch]
-            sums = predictor.predict_normalised(x).sum(axis=(1, 2))  # also the trace
-            reference.setdefault(batch, sums)
-            ours = best_of(args.repeat, lambda: predictor(x))[0]
-            inputs = predictor.normalised_inputs(x)[0]
-            model.predict(inputs, batch_size=batch, verbose=0)
-            theirs = best_of(args.repeat, lambda: model.predict(inputs, batch_size=batch, verbose=0))[0]
-            rates[precision, batch] = batch / ours
-            change = np.max(np.abs(sums / reference[batch] - 1))
-            print(f"| {precision} | {batch} | {batch / ours:.3f} | {batch / theirs:.3f} | "
-                  f"{rates[precision, batch] / rates[args.precisions[0], batch]:.2f} | {change:.2e} |")
+    architecture = {"image_size": args.npix, "base_filters": 64, "depth": 4, "head": "minmax", "mask": False}
+    weights, reference, rates = random_weights(architecture), {}, {}
+    print(f"# full-size U-net (31,054,145 parameters), {args.npix}^2; {machine.line()}"
+          + (f"; JAX on {jax_device()}" if "jax" in args.backends else ""))
+    print("| backend | precision | batch | mpipaint Predictor [images/s] | model.predict [images/s] | vs first | "
+          "max map-sum change vs first |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    first = (args.backends[0], args.precisions[0])
+    for backend in args.backends:
+        for precision in args.precisions:
+            if backend == "jax":
+                model = JaxUnet(architecture, weights, precision)
+            else:
+                with dtype_policy(precision):
+                    model = build_unet(**architecture)
+                model.set_weights(weights)
+            for batch in args.sizes:
+                predictor = Predictor(Bundle(model, meta, precision, backend), batch_size=batch)
+                x = maps[:batch]
+                sums = predictor.predict_normalised(x).sum(axis=(1, 2))  # also the trace
+                reference.setdefault(batch, sums)
+                ours = best_of(args.repeat, lambda: predictor(x))[0]
+                theirs = "-"
+                if backend == "tf":
+                    inputs = predictor.normalised_inputs(x)[0]
+                    model.predict(inputs, batch_size=batch, verbose=0)
+                    seconds = best_of(args.repeat, lambda: model.predict(inputs, batch_size=batch, verbose=0))[0]
+                    theirs = f"{batch / seconds:.3f}"
+                rates[backend, precision, batch] = batch / ours
+                change = np.max(np.abs(sums / reference[batch] - 1))
+                print(f"| {backend} | {precision} | {batch} | {batch / ours:.3f} | {theirs} | "
+                      f"{rates[backend, precision, batch] / rates[(*first, batch)]:.2f} | {change:.2e} |")
 
 
 def training(args):
@@ -100,6 +117,7 @@ def main():
     parser.add_argument("mode", choices=("inference", "training", "train-worker"))
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=("fp32", "bf16", "fp16"))
+    parser.add_argument("--backends", nargs="+", default=["tf"], choices=("tf", "jax"))
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--npix", type=int, default=None)
     parser.add_argument("--base", type=int, default=16)

@@ -19,7 +19,7 @@ def _synth(args):
     cfg = section(args.config, "synth", SynthConfig, {
         "seed": args.seed, "halos": args.halos, "dm_particles": args.dm_particles,
         "snapshots": tng_snapshots(args.snap) if args.snap else None,
-        "num_files": args.files, "flavour": args.flavour}, CONFIG_SECTIONS)
+        "num_files": args.files, "flavour": args.flavour, "box_size": args.box_size}, CONFIG_SECTIONS)
     generate(cfg, args.out)
 
 
@@ -141,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "redshifts (default 67 99; known: 50 67 78 84 91 99)")
     synth.add_argument("--dm-particles", type=int, help="DM particles in halos per snapshot (default 250000)")
     synth.add_argument("--files", type=int, help="chunks per snapshot and catalog (default 4)")
+    synth.add_argument("--box-size", type=float, help="comoving box side [ckpc/h] (default 100000)")
     synth.add_argument("--flavour", choices=("tng", "gadget4"), help="on-disk header flavour (default tng)")
     synth.add_argument("--config", help="YAML config with a 'synth:' section")
     synth.set_defaults(handler=_synth)

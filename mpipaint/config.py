@@ -6,13 +6,14 @@ import dataclasses
 import math
 from pathlib import Path
 
-import yaml
 
 from mpipaint.errors import InputError
 
 
 def load_yaml(path) -> dict:
     """Parse a YAML config file into a dict of sections."""
+    import yaml  # noqa: PLC0415 - only where a config is read: paint runs on nodes without PyYAML
+
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: config file not found")

@@ -16,11 +16,11 @@ follow the groups in every run. Everything is deterministic from the seed, whate
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from mpipaint import units as u
 from mpipaint.config import plain
@@ -451,6 +451,7 @@ def generate(cfg: SynthConfig, out_dir) -> Path:
             write_model(out_dir / run, snapnum, model, meta, cfg.num_files, cfg.flavour)
     COMM.Barrier()
     if COMM.rank == 0:
-        (out_dir / "synth.yaml").write_text(yaml.safe_dump({"synth": plain(cfg)}))
+        # JSON is YAML (1.2): `synth --config` reads it back, and no YAML writer is needed
+        (out_dir / "synth.yaml").write_text(json.dumps({"synth": plain(cfg)}, indent=1))
     return out_dir
 

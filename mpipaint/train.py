@@ -303,7 +303,7 @@ def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init
         meta.update({"init_seed": init_seed, "history": final["history"],
                      "schedule": {"monitor": monitor, **final["schedule"]},
                      "total_offset_dex": offset, "validation_residual_dex": residual})
-        save_bundle(out, model, architecture, meta)
+        save_bundle(out, model.get_weights(), architecture, meta)
         log.info("wrote bundle %s (best %s %.5g at epoch %d; totals %+.3f dex off on training halos, removed; "
                  "validation residual %s dex)", out, monitor, final["schedule"]["best"],
                  final["schedule"]["best_epoch"], offset, "-" if residual is None else f"{residual:.3f}")

@@ -21,7 +21,7 @@ def bundle(tmp_path):
     keras().utils.set_random_seed(1)
     meta = {"target": "xray", "target_units": "erg/s/kpc^2", "npix": 32, "width_kpc": 4000.0,
             "deposition_mode": "group", "input_normalisation": NORM, "target_normalisation": NORM}
-    return save_bundle(tmp_path / "bundle", build_unet(**ARCHITECTURE), ARCHITECTURE, meta)
+    return save_bundle(tmp_path / "bundle", build_unet(**ARCHITECTURE).get_weights(), ARCHITECTURE, meta)
 
 
 def edit_meta(path, **changes):
@@ -71,7 +71,7 @@ def test_truncated_weights_are_refused_with_the_file_named(bundle):
 
 
 def test_weights_of_another_architecture_are_refused(bundle, tmp_path):
-    other = save_bundle(tmp_path / "other", build_unet(**{**ARCHITECTURE, "base_filters": 4}),
+    other = save_bundle(tmp_path / "other", build_unet(**{**ARCHITECTURE, "base_filters": 4}).get_weights(),
                         {**ARCHITECTURE, "base_filters": 4}, json.loads((bundle / META_FILE).read_text()))
     shutil.copy(other / WEIGHTS_FILE, bundle / WEIGHTS_FILE)
     with pytest.raises(InputError, match="does not fit the architecture"):
@@ -122,7 +122,7 @@ def test_the_jax_net_computes_what_the_tensorflow_net_computes(architecture, tmp
     meta = {"target": "xray", "target_units": "erg/s/kpc^2", "npix": size, "width_kpc": 4000.0,
             "mask": architecture["mask"],
             "deposition_mode": "group", "input_normalisation": NORM, "target_normalisation": NORM}
-    path = save_bundle(tmp_path / "b", net, architecture, meta)
+    path = save_bundle(tmp_path / "b", net.get_weights(), architecture, meta)
     dm = 10.0 ** rng.uniform(0, 10, (5, size, size))
     dm[:, :3] = 0.0  # empty pixels: masked where the net has a mask
     outputs = {(backend, precision): Predictor(load_bundle(path, precision=precision, backend=backend),

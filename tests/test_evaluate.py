@@ -59,7 +59,7 @@ def identity_bundle(trainset, target, out):
     meta = {"target": target, "target_units": "Msun/kpc^2", "npix": npix, "width_kpc": width,
             "deposition_mode": "group", "mask": False, "input_normalisation": norm, "target_normalisation": norm,
             "split_halos": {"train": halos, "validation": [], "test": halos}}
-    return save_bundle(out, model, architecture, meta)
+    return save_bundle(out, model.get_weights(), architecture, meta)
 
 
 def test_a_perfect_predictor_has_zero_error(small_trainset, tmp_path):

@@ -92,13 +92,13 @@ def weights_digest(arrays) -> str:
     return digest.hexdigest()
 
 
-def save_bundle(path, model, architecture: dict, meta: dict) -> Path:
-    """Write the weights and the metadata (with `architecture`, the build_unet arguments that made `model`,
-    and the weights' digest); bundle.json, written last, marks a usable bundle."""
+def save_bundle(path, arrays, architecture: dict, meta: dict) -> Path:
+    """Write the weight arrays (a model's get_weights()) and the metadata (with `architecture`, the
+    build_unet arguments of the net they belong to, and the weights' digest); bundle.json, written last,
+    marks a usable bundle."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     (path / META_FILE).unlink(missing_ok=True)
-    arrays = model.get_weights()
     write_weight_arrays(path / WEIGHTS_FILE, arrays)
     meta = {**meta, "format": FORMAT, "architecture": dict(architecture), "weights_sha256": weights_digest(arrays)}
     (path / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
