@@ -4,12 +4,11 @@ box sizes at the same mass resolution and 1 and 2 ranks.
     python benchmarks/bench_paint.py WORKDIR [--ranks 1 2] [--npix 512] [--base-filters 16] [--boxes 4x]
                                      [--backend tf|jax] [--precision fp32|bf16|fp16|auto]
 
-Generates two DMO boxes with `mpipaint synth` (the default one, and one with 4x the halos and particles
-in a box 1.6x wider), and a U-net bundle with untrained weights (the cost of inference does not depend on
-the weights; written with numpy, so a node without TensorFlow can run it with `--backend jax`): the full
-Table A1 depth with `--base-filters` (64 = the paper's size; 16 keeps this run to minutes on 2 cores). Each run is `mpirun -n R mpipaint paint BOX --model BUNDLE --out OUT`; the figures come
-from its summary line.
-"""
+Generates two DMO boxes with `mpipaint synth` (the default one, and one with 4x the halos and particles in a
+box 1.6x wider), and a U-net bundle with untrained weights (the cost of inference does not depend on the
+weights; written with numpy, so a node without TensorFlow can run it with `--backend jax`): the full Table
+A1 depth with `--base-filters` (64 = the paper's size; 16 keeps this run to minutes on 2 cores). Each run is
+`mpirun -n R mpipaint paint BOX --model BUNDLE --out OUT`; the figures come from its summary line."""
 import argparse
 import os
 import re

@@ -5,9 +5,9 @@ small-U-net Horovod training at 1 and N processes.
     python benchmarks/bench_unet.py training --ranks 1 2 [--npix 128 --base 16 --depth 3]
 
 Inference uses the full-size U-net of Table A1 (31,054,145 parameters; weights untrained, which does not
-change the cost), on each of `--backends` (jax needs no TensorFlow). Training runs `train-worker` under mpirun with Horovod's DistributedOptimizer on
-in-memory random maps (compute + gradient allreduce; data loading is not timed here).
-"""
+change the cost), on each of `--backends` (jax needs no TensorFlow). Training runs `train-worker` under
+mpirun with Horovod's DistributedOptimizer on in-memory random maps (compute + gradient allreduce; data
+loading is not timed here)."""
 import argparse
 import os
 import re
