@@ -15,6 +15,9 @@ treats like any other, so nets trained on it alone painted the example's Lx 2-3x
 improvement, at most LR_HALVINGS times; training stops after `patience` epochs without improvement at that
 floor, and the bundle holds the weights of the best validation epoch. (Stopping on the first plateau ended
 members after 12 of 40 epochs: a batch-4 validation loss jumps by 10x between epochs at the initial rate.)
+The finished net then paints the training maps as `paint` would: the median offset of its map totals there
+is recorded and removed from everything it paints, and its residual scatter on the validation halos is
+recorded for per-halo uncertainties (`calibrate_totals`).
 Rank 0 writes checkpoints (with optimizer state and the best weights) after every epoch; a re-run resumes
 from the last one. `members` > 1 trains a deep ensemble: that many bundles on the same split from different
 initialisations, for per-halo uncertainties (`model/bundle.py`).
