@@ -61,7 +61,7 @@ def _evaluation_options(args, verb):
     return section(args.config, verb, EvaluateOptions, {
         "models": tuple(args.model) if args.model else None, "data": args.data, "out": args.out,
         "split": args.split, "inputs": tuple(args.input) if args.input else None, "per_dex": args.per_dex,
-        "bootstrap": getattr(args, "bootstrap", None), "precision": args.precision,
+        "bootstrap": getattr(args, "bootstrap", None), "precision": args.precision, "backend": args.backend,
         "snapshots": tuple(args.snapshots) if args.snapshots else None}, CONFIG_SECTIONS)
 
 
@@ -89,10 +89,12 @@ def _paint(args):
     run_paint(options)
 
 
-def _precision_argument(verb):
+def _inference_arguments(verb):
     verb.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
                       help="inference precision (default fp32; auto: bf16 where the CPU or GPU computes it "
                       "natively, else fp32; see README, Precision)")
+    verb.add_argument("--backend", choices=("tf", "jax"), help="what runs the nets (default tf; jax runs "
+                      "where TensorFlow is not installed, e.g. CUDA 13 GPU nodes; see README, Backend)")
 
 
 def _read_strategy_arguments(verb):
@@ -216,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="DM-only training set (e.g. dmo=..., fp2=..., fp3=...) predicted against FP truth")
         sub.add_argument("--per-dex", type=int, help="distribution-function bins per dex (default 4)")
         sub.add_argument("--snapshots", type=int, nargs="+", help="only images of these snapshots (default all)")
-        _precision_argument(sub)
+        _inference_arguments(sub)
         if verb == "evaluate":
             sub.add_argument("--bootstrap", type=int, help="bootstrap resamples for the scaling relation and the "
                              "MPE intervals (default 1000)")
@@ -237,9 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     paint.add_argument("--corrections", help="correction tables from mpipaint calibrate: adds per-halo weights")
     paint.add_argument("--correction-input", help="which table of --corrections: the input kind of BOX "
                        "(default dmo; fp, fp2, fp3 ...)")
-    _precision_argument(paint)
-    paint.add_argument("--backend", choices=("tf", "jax"), help="what runs the nets (default tf; jax paints "
-                       "where TensorFlow is not installed, e.g. CUDA 13 GPU nodes)")
+    _inference_arguments(paint)
     paint.add_argument("--config", help="YAML config with a 'paint:' section")
     paint.set_defaults(handler=_paint)
     demo = verbs.add_parser("demo", help="the whole chain on the example universe (synth ... paint, under "

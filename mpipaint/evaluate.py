@@ -23,7 +23,7 @@ from mpipaint.errors import InputError
 from mpipaint.io import painted
 from mpipaint.io.hdf5 import open_hdf5, require_dataset
 from mpipaint.io.outputs import make_parent
-from mpipaint.model.bundle import MAP_KEYS, fingerprint, validation_residual
+from mpipaint.model.bundle import BACKENDS, MAP_KEYS, fingerprint, validation_residual
 from mpipaint.model.keras_env import PRECISIONS
 from mpipaint.model.norm import coarser_than_trained, out_of_range
 from mpipaint.parallel import COMM, get_logger, my_share
@@ -48,6 +48,7 @@ class EvaluateOptions:
     bootstrap: int = 1000  # resamples for the scaling relation and the MPE intervals
     snapshots: tuple = None  # only images of these snapshots (e.g. calibrate on some, check on another)
     precision: str = "fp32"  # inference, as paint's (keras_env.inference_precision)
+    backend: str = "tf"  # what runs the nets, as paint's (bundle.BACKENDS)
 
     def __post_init__(self):
         inputs = self.inputs or ()
@@ -60,6 +61,8 @@ class EvaluateOptions:
             object.__setattr__(self, "snapshots", tuple(int(n) for n in self.snapshots))
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, not {self.backend!r}")
         if not (self.models and self.data and self.out):
             raise ValueError("'models', 'data' and 'out' are required")
         if self.split not in SPLITS:
@@ -118,15 +121,15 @@ class Sample:
                                               self.redshift[self.snapshot == s][0], 1, fraction) for s in snaps)
 
 
-def load_bundles(paths, data_attrs: dict, precision: str) -> dict:
+def load_bundles(paths, data_attrs: dict, precision: str, backend: str) -> dict:
     """Bundles by target (lists: ensembles expanded), each checked against the training set's maps and
-    set up to run at `precision` as paint would; they must share one split."""
-    from mpipaint.model.bundle import load_bundles_by_target  # noqa: PLC0415 - TensorFlow only here
+    set up to run at `precision` by `backend` as paint would; they must share one split."""
+    from mpipaint.model.bundle import load_bundles_by_target  # noqa: PLC0415 - TensorFlow (or JAX) only here
     from mpipaint.model.infer import setup_inference  # noqa: PLC0415
 
     maps = {"npix": int(data_attrs["npix"]), "width_kpc": float(data_attrs["width_kpc"]),
             "deposition_mode": str(data_attrs["deposition_mode"])}
-    bundles = load_bundles_by_target(paths, maps, setup_inference(precision))
+    bundles = load_bundles_by_target(paths, maps, setup_inference(precision, backend), backend)
     splits = {json.dumps(b[0].meta["split_halos"], sort_keys=True) for b in bundles.values()}
     if len(splits) != 1:
         raise InputError(f"{', '.join(map(str, paths))}: bundles were trained with different halo splits")
@@ -275,7 +278,7 @@ def _samples(options: EvaluateOptions):
     the inputs' distribution functions) and each input's sample (predicted)."""
     data_attrs = _attrs(options.data)
     _check_inputs(options.named_inputs(), data_attrs)
-    bundles = load_bundles(options.models, data_attrs, options.precision)
+    bundles = load_bundles(options.models, data_attrs, options.precision, options.backend)
     meta, snaps = next(iter(bundles.values()))[0].meta, options.snapshots
     if options.split != "all":
         _require_own_trainset(bundles, options.data)
@@ -352,7 +355,7 @@ def run_evaluate(options: EvaluateOptions) -> None:
     out = Path(options.out)
     make_parent(out / "summary.json")
     summary = {"split": options.split, "images": int(len(split.halo_id)),
-               "precision": next(iter(bundles.values()))[0].precision,
+               "precision": next(iter(bundles.values()))[0].precision, "backend": options.backend,
                "halos": int(len(split.per_halo(split.mdm_proj)[0])), "models": [str(m) for m in options.models],
                "trainset": str(options.data), "inputs": options.named_inputs(), "mpipaint_version": __version__,
                "snapshots": list(options.snapshots) if options.snapshots else "all",
