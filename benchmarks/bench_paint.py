@@ -2,7 +2,7 @@
 box sizes at the same mass resolution and 1 and 2 ranks.
 
     python benchmarks/bench_paint.py WORKDIR [--ranks 1 2] [--npix 512] [--base-filters 16] [--boxes 4x]
-                                     [--backend tf|jax] [--precision fp32|bf16|fp16|auto]
+                                     [--backend tf|jax] [--precision fp32|bf16|fp16|auto] [--batch-halos K]
 
 Generates two DMO boxes with `mpipaint synth` (the default one, and one with 4x the halos and particles in a
 box 1.6x wider), and a U-net bundle with untrained weights (the cost of inference does not depend on the
@@ -43,12 +43,13 @@ def main():
     parser.add_argument("--boxes", nargs="+", choices=("default", "4x"), help="which boxes (default both)")
     parser.add_argument("--backend", default="tf", choices=("tf", "jax"))
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16", "auto"))
+    parser.add_argument("--batch-halos", type=int, default=1, help="halos per inference call")
     args = parser.parse_args()
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     mpipaint = [sys.executable, "-m", "mpipaint"]
     bundle = write_random_bundle(args.workdir / "bundle", args.npix, args.base_filters)
     print(f"# U-net base {args.base_filters}, depth 4, {args.npix}^2 maps, backend {args.backend}, precision "
-          f"{args.precision}; {machine.line()}")
+          f"{args.precision}, {args.batch_halos} halos per inference call; {machine.line()}")
     print("| box | read | ranks | halos | particles | halos/s | particles/s | slowest rank: read, project, infer, "
           "write | peak memory per rank [MB] |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -65,7 +66,8 @@ def main():
                 log = run(["mpirun", "-n", str(ranks), "--oversubscribe"] + mpipaint +
                           ["paint", str(universe / "DMO" / "output" / "snapdir_099"), "--model", str(bundle),
                            "--out", str(out), "--read-strategy", strategy, "--chunk-particles", "1000000",
-                           "--backend", args.backend, "--precision", args.precision], env)
+                           "--backend", args.backend, "--precision", args.precision,
+                           "--batch-halos", str(args.batch_halos)], env)
                 halos, particles, _, hps, pps, phases, memory = SUMMARY.search(log).groups()
                 phases = ", ".join(p.split()[1] for p in phases.split(", "))
                 print(f"| {label} | {strategy} | {ranks} | {halos} | {int(particles):,} | {float(hps):.2f} | "

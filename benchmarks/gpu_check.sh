@@ -2,8 +2,9 @@
 # GPU figures for BENCHMARKS.md in one short run (about 5 minutes on one H100):
 #   1. full U-net (Table A1, 512^2) inference images/s for each installed backend (JAX; TensorFlow too where
 #      installed) at fp32, bf16 and fp16, batch 1-32 (bench_unet.py inference);
-#   2. a one-GPU paint of the 4x example box with the full U-net at bf16 through the JAX backend, with
-#      its time per phase: paint speed against the inference-only bound (bench_paint.py).
+#   2. a one-GPU paint of the 4x example box with the full U-net at bf16 through the JAX backend, 8 halos
+#      (24 maps) per inference call, with its time per phase: paint speed against the inference-only
+#      bound (bench_paint.py).
 # Needs JAX with CUDA, h5py, mpi4py (and mpirun), numba, scipy; no TensorFlow, PyYAML or downloads: the
 # project runs from this checkout through PYTHONPATH.
 #   bash benchmarks/gpu_check.sh [OUT]        OUT: working directory (default gpu_check)
@@ -20,4 +21,4 @@ if python3 -c "import tensorflow, tf_keras, horovod" 2>/dev/null; then backends=
 python3 "$here/benchmarks/bench_unet.py" inference --npix 512 --backends $backends \
     --precisions fp32 bf16 fp16 --sizes 1 4 16 32 --repeat 3 | tee "$out/inference.md"
 python3 "$here/benchmarks/bench_paint.py" "$out/paint" --boxes 4x --ranks 1 --npix 512 --base-filters 64 \
-    --backend jax --precision bf16 | tee "$out/paint.md"
+    --backend jax --precision bf16 --batch-halos 8 | tee "$out/paint.md"

@@ -85,7 +85,7 @@ def _paint(args):
         "catalog": args.catalog, "min_m200c": args.min_m200c, "axes": tuple(args.axes) if args.axes else None,
         "maps": args.maps, "read_strategy": args.read_strategy, "chunk_particles": args.chunk_particles,
         "corrections": args.corrections, "correction_input": args.correction_input,
-        "precision": args.precision, "backend": args.backend}, CONFIG_SECTIONS)
+        "precision": args.precision, "backend": args.backend, "batch_halos": args.batch_halos}, CONFIG_SECTIONS)
     run_paint(options)
 
 
@@ -240,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     paint.add_argument("--correction-input", help="which table of --corrections: the input kind of BOX "
                        "(default dmo; fp, fp2, fp3 ...)")
     _inference_arguments(paint)
+    paint.add_argument("--batch-halos", type=int, help="halos whose maps go through a net in one call (default 1; "
+                       "8-16 keep a GPU busy)")
     paint.add_argument("--config", help="YAML config with a 'paint:' section")
     paint.set_defaults(handler=_paint)
     demo = verbs.add_parser("demo", help="the whole chain on the example universe (synth ... paint, under "

@@ -63,12 +63,15 @@ class PaintOptions:
     correction_input: str = "dmo"  # which of its tables: the input kind of the box (dmo, fp, fp2, fp3, ...)
     precision: str = "fp32"  # inference: fp32, bf16, fp16, or auto (keras_env.inference_precision)
     backend: str = "tf"  # what runs the nets: tf (TensorFlow) or jax (no TensorFlow needed; bundle.BACKENDS)
+    batch_halos: int = 1  # halos per inference call (their maps in one batch; larger keeps a GPU busy)
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {self.backend!r}")
+        if self.batch_halos < 1:
+            raise ValueError(f"batch_halos must be at least 1, not {self.batch_halos}")
         if self.read_strategy not in (None, *READ_STRATEGIES):
             raise ValueError(f"read_strategy must be one of {READ_STRATEGIES}, not {self.read_strategy!r}")
         if self.chunk_particles < 1:
@@ -121,23 +124,32 @@ class PhaseTimes:
         self.seconds[self._phase] += time.perf_counter() - self._start
 
 
-def paint_halo(particles: HaloParticles, index, predictors, npix, width, axes, with_maps, times: PhaseTimes,
-               coarser: bool = False, residuals=None):
-    """Per-axis row values (and maps) of halo `index`: DM maps, then every target's painted maps."""
-    with times("read"):
-        positions, masses = particles.dm(index)
-    geometries = halo_geometries(particles.table.iloc[index], width, npix, axes, particles.mode)
-    with times("project"):
-        dm = np.stack([dm_map(positions, masses, g) for g in geometries])
+def paint_halos(particles: HaloParticles, indices, predictors, npix, width, axes, with_maps, times: PhaseTimes,
+                coarser: bool = False, residuals=None):
+    """[(row values, maps or None)] of halos `indices`: each halo's DM maps, then one inference call per
+    bundle on all their maps (the predictors' fixed batch, padded: a map's result does not depend on the
+    maps beside it, so neither on which halos a rank holds)."""
+    dm, geometries = [], []
+    for index in indices:
+        with times("read"):
+            positions, masses = particles.dm(index)
+        geometries.append(halo_geometries(particles.table.iloc[index], width, npix, axes, particles.mode))
+        with times("project"):
+            dm.append(np.stack([dm_map(positions, masses, g) for g in geometries[-1]]))
     with times("infer"):
-        results = {target: predictor(dm) for target, predictor in predictors.items()}
-    values = painted.halo_values(results, dm, geometries[0].pixel_area, coarser, residuals)
-    if np.any(values["mdm_proj"] <= 0):
-        get_logger().warning("halo %d: no DM particles in its map along axes %s; its row is flagged out_of_range",
-                             int(particles.table["halo_id"].iloc[index]),
-                             [a for a, m in zip(axes, values["mdm_proj"]) if m <= 0])
-    maps = {"dm": dm, **{t: r.mean_images for t, r in results.items()}} if with_maps else None
-    return values, maps
+        results = {target: predictor(np.concatenate(dm)) for target, predictor in predictors.items()}
+    rows, naxes = [], len(axes)
+    for k, index in enumerate(indices):
+        mine = slice(k * naxes, (k + 1) * naxes)
+        halo = {target: r.select(mine) for target, r in results.items()}
+        values = painted.halo_values(halo, dm[k], geometries[k][0].pixel_area, coarser, residuals)
+        if np.any(values["mdm_proj"] <= 0):
+            get_logger().warning("halo %d: no DM particles in its map along axes %s; its row is flagged "
+                                 "out_of_range", int(particles.table["halo_id"].iloc[index]),
+                                 [a for a, m in zip(axes, values["mdm_proj"]) if m <= 0])
+        maps = {"dm": dm[k], **{t: r.mean_images for t, r in halo.items()}} if with_maps else None
+        rows.append((values, maps))
+    return rows
 
 
 def correction_tables(options: PaintOptions, targets) -> dict:
@@ -176,7 +188,8 @@ def run_paint(options: PaintOptions) -> None:
     snapshot, catalog, snapnum = locate(options.box, options.catalog)
     table = select_groups(snapshot, catalog, snapnum, options.min_m200c) if COMM.rank == 0 else None
     table = COMM.bcast(table, root=0)
-    predictors = {target: EnsemblePredictor(b, batch_size=len(options.axes)) for target, b in bundles.items()}
+    batch = options.batch_halos * len(options.axes)
+    predictors = {target: EnsemblePredictor(b, batch_size=batch) for target, b in bundles.items()}
     trained_mass = next(iter(bundles.values()))[0].meta.get("dm_particle_mass_msun")
     box_mass = snapshot.typical_mass_msun(DM)
     coarser = coarser_than_trained(box_mass, trained_mass)
@@ -207,7 +220,8 @@ def run_paint(options: PaintOptions) -> None:
         todo = np.flatnonzero(~done)
         owners = owners_by_cost(len(table), todo, table["count_type1"].to_numpy()[todo].astype(float), COMM.size)
         mine = [int(h) for h in np.flatnonzero(owners == COMM.rank)]
-        rounds = COMM.allreduce(len(mine), op=MPI.MAX)
+        groups = [mine[k:k + options.batch_halos] for k in range(0, len(mine), options.batch_halos)]
+        rounds = COMM.allreduce(len(groups), op=MPI.MAX)
         start, painted_before, times = time.monotonic(), int(done.sum()), PhaseTimes()
         progress = Progress("halos", len(table), painted_before)
         with times("read"):
@@ -215,16 +229,16 @@ def run_paint(options: PaintOptions) -> None:
                                       options.chunk_particles)
         for r in range(rounds):
             result = []
-            if r < len(mine):
+            if r < len(groups):
                 if os.environ.get(FAIL_ON_RANK_ENV) == str(COMM.rank):
                     raise RuntimeError(f"test failure on rank {COMM.rank} ({FAIL_ON_RANK_ENV})")
-                row = mine[r]
-                values, maps = paint_halo(particles, row, predictors, npix, width, options.axes, options.maps, times,
-                                          coarser, residuals)
-                result.append((row, {**values, **_weights(values, tables)}, maps))
+                rows = paint_halos(particles, groups[r], predictors, npix, width, options.axes, options.maps, times,
+                                   coarser, residuals)
+                result = [(row, {**values, **_weights(values, tables)}, maps)
+                          for row, (values, maps) in zip(groups[r], rows)]
             with times("write"):
                 _write(out, result)
-            progress.update(painted_before + COMM.allreduce(min(r + 1, len(mine)), op=MPI.SUM))
+            progress.update(painted_before + COMM.allreduce(sum(len(g) for g in groups[:r + 1]), op=MPI.SUM))
             kill_if_testing(r + 1)
         _finish(out, len(table))
         if out is not None:

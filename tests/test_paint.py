@@ -55,6 +55,15 @@ def test_same_catalog_for_any_number_of_ranks(serial, box, xray_bundle, tmp_path
     assert_same(serial, out)
 
 
+def test_halos_batched_through_the_net_give_the_same_catalog(serial, box, xray_bundle, tmp_path):
+    """--batch-halos puts several halos' maps through a net in one call: which halos share a call depends on
+    the rank count, so a map's result must not depend on its batch-mates (or on padding): the catalog is
+    identical to one painted halo by halo."""
+    out = tmp_path / "batched.hdf5"
+    run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, "--maps", "--batch-halos", "4", ranks=2)
+    assert_same(serial, out)
+
+
 def test_gathered_writes_give_the_same_catalog(serial, box, xray_bundle, tmp_path, monkeypatch):
     """The fallback for an h5py without MPI: rows gathered to rank 0."""
     monkeypatch.setenv(NO_MPIO_ENV, "1")

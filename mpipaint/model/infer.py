@@ -100,6 +100,10 @@ class Painted:
     def mean_images(self) -> np.ndarray:
         return self.images.mean(axis=0)
 
+    def select(self, maps) -> "Painted":
+        """The part of this result that belongs to `maps` (an index or slice over the N maps)."""
+        return Painted(self.images[:, maps], self.dm_outside[maps], self.at_bound[maps])
+
 
 class EnsemblePredictor:
     """Callable: (N, npix, npix) DM maps -> Painted, from every bundle of one target."""
