@@ -1,0 +1,85 @@
+"""Scaling model of `mpipaint paint`: how close the loop comes to the balanced ideal on 64 to 4096 ranks.
+
+    python benchmarks/sim_paint.py [--batch-halos 1 8] [--seed 1]
+
+Replays the real dealing (parallel.owners_by_cost: longest-processing-time greedy by particle count, each
+rank's halos in catalogue order; and, for comparison, the same greedy by each halo's modelled cost) and
+three loops over per-halo costs:
+  lock-step   paint.py today: in round r every rank paints its r-th group of --batch-halos halos, then all
+              ranks flush together, so each round lasts as long as its slowest rank's group;
+  free        each rank paints its own halos without waiting for the others (makespan: the busiest rank);
+  free+overlap  as free, with the next halo read and projected while the current one is inferred.
+Efficiency = ideal / makespan, ideal = the sum of all halos' costs / ranks (for the overlapped loop the
+sum of max(CPU, inference) per halo).
+
+Halos: M200c above 1e14 Msun from dN/dlnM ~ M^-1.7 (cluster mass function), capped at 3e15 Msun; FoF
+members N = 1.2 M200c / m_DM at TNG300-Dark resolution (m_DM = 1.0e8 Msun); catalogue order by mass.
+Per-halo costs, three 512^2 maps and three targets (9 images per halo):
+  read     6.6e-8 s per particle      paint of the 4x example box here: 0.05 s for 752,468 particles
+  project  3 x (1.5e-3 s + 6.3e-9 s per particle)   same run: 0.33 s for 183 maps; 160 Mpart/s per pass
+  infer    per image, by device: cpu-fp32 0.87 s, cpu-bf16 0.53 s (full U-net, this 2-core AMD EPYC:
+           BENCHMARKS.md); gpu-bf16 1/450 s (the issue's H100 target; replace by gpu_check.sh's figure)
+"""
+import argparse
+
+import numpy as np
+
+from mpipaint.parallel import owners_by_cost
+
+M_DM_MSUN, FOF_OVER_M200C = 1.0e8, 1.2
+READ_S_PER_PARTICLE = 6.6e-8
+PROJECT_S_PER_MAP, PROJECT_S_PER_PARTICLE = 1.5e-3, 6.3e-9
+IMAGES_PER_HALO = 9  # three projections x three targets
+INFER_S_PER_IMAGE = {"cpu-fp32": 0.87, "cpu-bf16": 0.87 / 1.64, "gpu-bf16": 1.0 / 450}
+CASES = ((1_000, 64), (10_000, 256), (1_000_000, 4096))
+
+
+def halo_particles(n: int, rng) -> np.ndarray:
+    """FoF member counts of `n` halos above 1e14 Msun, heaviest first (catalogue order)."""
+    low, high, slope = 1e14, 3e15, 1.7
+    u = rng.uniform(size=n) * (1.0 - (high / low) ** -slope)
+    m200c = low * (1.0 - u) ** (-1.0 / slope)
+    return np.sort(FOF_OVER_M200C * m200c / M_DM_MSUN)[::-1]
+
+
+def makespans(cpu, infer, owners, ranks: int, batch: int) -> dict:
+    """Makespan [s] of each loop for per-halo costs `cpu` (read + project) and `infer`."""
+    lock_rounds, free, overlap = {}, np.zeros(ranks), np.zeros(ranks)
+    for rank in range(ranks):
+        mine = np.flatnonzero(owners == rank)
+        work = cpu[mine] + infer[mine]
+        for r, start in enumerate(range(0, len(mine), batch)):
+            lock_rounds[r] = max(lock_rounds.get(r, 0.0), work[start:start + batch].sum())
+        free[rank] = work.sum()
+        if len(mine):  # a two-stage pipeline: CPU of halo k+1 beside inference of halo k
+            stage = np.maximum(cpu[mine][1:], infer[mine][:-1]).sum()
+            overlap[rank] = cpu[mine][0] + stage + infer[mine][-1]
+    return {"lock-step": sum(lock_rounds.values()), "free": free.max(), "free+overlap": overlap.max()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-halos", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    print("| halos | ranks | device | dealt by | halos per call | lock-step | free | free+overlap |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for halos, ranks in CASES:
+        particles = halo_particles(halos, rng)
+        by_particles = owners_by_cost(halos, np.arange(halos), particles, ranks)
+        cpu = READ_S_PER_PARTICLE * particles + 3 * (PROJECT_S_PER_MAP + PROJECT_S_PER_PARTICLE * particles)
+        for device, per_image in INFER_S_PER_IMAGE.items():
+            infer = np.full(halos, IMAGES_PER_HALO * per_image)
+            ideal = {"lock-step": (cpu + infer).sum() / ranks, "free": (cpu + infer).sum() / ranks,
+                     "free+overlap": np.maximum(cpu, infer).sum() / ranks}
+            by_cost = owners_by_cost(halos, np.arange(halos), cpu + infer, ranks)
+            for dealing, owners in (("particles", by_particles), ("cost", by_cost)):
+                for batch in args.batch_halos:
+                    spans = makespans(cpu, infer, owners, ranks, batch)
+                    cells = " | ".join(f"{ideal[k] / spans[k]:.3f}" for k in ("lock-step", "free", "free+overlap"))
+                    print(f"| {halos:,} | {ranks} | {device} | {dealing} | {batch} | {cells} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
