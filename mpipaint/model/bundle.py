@@ -32,7 +32,7 @@ import numpy as np
 from mpipaint.errors import InputError
 from mpipaint.model.keras_env import dtype_policy
 from mpipaint.model.norm import Normalisation
-from mpipaint.model.unet import check_architecture, unet_from_architecture, weight_shapes
+from mpipaint.model.unet import build_unet, check_architecture, weight_shapes
 
 FORMAT = "mpipaint-bundle-2"
 WEIGHTS_FILE, META_FILE, ENSEMBLE_FILE = "weights.npz", "bundle.json", "ensemble.json"
@@ -41,8 +41,6 @@ REQUIRED_KEYS = ("architecture", "weights_sha256", "target", "npix", "width_kpc"
                  "input_normalisation", "target_normalisation")
 MAP_KEYS = ("npix", "width_kpc", "deposition_mode")  # what maps a bundle fits (training-set attributes too)
 MAX_TOTAL_OFFSET_DEX = 0.3  # a net's totals may be rescaled by at most a factor 2 (see Bundle.total_scale)
-
-
 BACKENDS = ("tf", "jax")  # what runs a bundle's net: tf-keras (training and inference) or JAX (inference)
 
 
@@ -244,7 +242,7 @@ def load_bundle(path, maps: dict | None = None, precision: str = "fp32", backend
         from mpipaint.model.jax_unet import JaxUnet  # noqa: PLC0415 - JAX only where chosen
 
         return Bundle(model=JaxUnet(architecture, arrays, precision), meta=meta, precision=precision, backend=backend)
-    with dtype_policy(precision):
-        model = unet_from_architecture(architecture, path / META_FILE)
+    with dtype_policy(precision):  # the network always comes from mpipaint's code, never from a file
+        model = build_unet(**architecture)
     model.set_weights(arrays)
     return Bundle(model=model, meta=meta, precision=precision, backend=backend)

@@ -106,9 +106,3 @@ def check_architecture(architecture, source) -> dict:
     if architecture["image_size"] % 2 ** architecture["depth"]:
         raise InputError(f"{source}: image_size {architecture['image_size']} must be divisible by 2^depth")
     return architecture
-
-
-def unet_from_architecture(architecture, source):
-    """build_unet from a bundle's checked arguments: the network always comes from this module, never from
-    a file."""
-    return build_unet(**check_architecture(architecture, source))
