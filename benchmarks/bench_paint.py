@@ -63,7 +63,8 @@ def main():
             for ranks in args.ranks:
                 out = args.workdir / f"painted{k}_{strategy}_{ranks}.hdf5"
                 out.unlink(missing_ok=True)
-                log = run(["mpirun", "-n", str(ranks), "--oversubscribe"] + mpipaint +
+                launcher = ["mpirun", "-n", str(ranks), "--oversubscribe"] if ranks > 1 else []  # 1: no mpirun needed
+                log = run(launcher + mpipaint +
                           ["paint", str(universe / "DMO" / "output" / "snapdir_099"), "--model", str(bundle),
                            "--out", str(out), "--read-strategy", strategy, "--chunk-particles", "1000000",
                            "--backend", args.backend, "--precision", args.precision,

@@ -5,8 +5,8 @@
 #   2. a one-GPU paint of the 4x example box with the full U-net at bf16 through the JAX backend, 8 halos
 #      (24 maps) per inference call, with its time per phase: paint speed against the inference-only
 #      bound (bench_paint.py).
-# Needs JAX with CUDA, h5py, mpi4py (and mpirun), numba, scipy; no TensorFlow, PyYAML or downloads: the
-# project runs from this checkout through PYTHONPATH.
+# Needs JAX with CUDA, h5py, mpi4py, numba, scipy (no mpirun: one rank); no TensorFlow, PyYAML or
+# downloads: the project runs from this checkout through PYTHONPATH.
 #   bash benchmarks/gpu_check.sh [OUT]        OUT: working directory (default gpu_check)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
