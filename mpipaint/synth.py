@@ -25,6 +25,7 @@ import numpy as np
 from mpipaint import units as u
 from mpipaint.config import plain
 from mpipaint.io.assemble import write_model
+from mpipaint.io.outputs import make_parent
 from mpipaint.io.snapshot import DM, GAS, STARS
 from mpipaint.parallel import COMM, my_share
 
@@ -440,6 +441,7 @@ def degrade(model: SnapshotModel, factor: int) -> SnapshotModel:
 def generate(cfg: SynthConfig, out_dir) -> Path:
     """Write every run (FP, DMO, degraded FP) under out_dir; snapshots are dealt to the MPI ranks."""
     out_dir = Path(out_dir)
+    make_parent(out_dir / "synth.yaml")  # before any work: an --out under a file is an input error
     for snapnum, redshift in my_share(cfg.snapshots):
         models = build_snapshot(cfg, snapnum, redshift)
         for name, factor in cfg.degraded:

@@ -173,6 +173,8 @@ def test_raw_exceptions_become_messages_naming_the_input(universe, small_trainse
         (("train", "--data", tmp_path / "missing.hdf5", "--out", tmp_path / "b"), "missing.hdf5: file not found"),
         (("select", universe / "FP" / "output", "--snap", "99", "--out", in_a_file / "halos.hdf5"),
          "cannot create its directory"),
+        (("synth", "--out", in_a_file / "universe", "--halos", "4", "--dm-particles", "1000", "--snap", "99"),
+         "cannot create its directory"),
         (("train", "--data", small_trainset, "--out", in_a_file / "bundle", "--epochs", "1"),
          "cannot create its directory"),
         (("prepare", universe / "FP" / "output", "--halos", tmp_path / "h.hdf5", "--out", tmp_path / "t.hdf5",
