@@ -6,7 +6,6 @@ import dataclasses
 import math
 from pathlib import Path
 
-
 from mpipaint.errors import InputError
 
 

@@ -386,8 +386,7 @@ def run_evaluate(options: EvaluateOptions) -> None:
                 summary["scaling_relation"][name] = {"error": str(exc)}
         truth, fp = summary["scaling_relation"]["true"], summary["scaling_relation"]["fp"]
         if reference is not None and "scatter" in fp:
-            usable = (reference.true["xray"] > 0) & (reference.predicted["xray"] > 0)
-            errors = np.log10(reference.true["xray"][usable] / reference.predicted["xray"][usable])
+            errors = stats.log_ratios_dex(reference.true["xray"], reference.predicted["xray"])
             fp["scatter_with_residual"] = float(np.hypot(fp["scatter"], np.std(errors)))  # spread, not bias
         if "slope" in truth:
             for name, sample in {"fp": split, **inputs}.items():

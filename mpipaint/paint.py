@@ -238,7 +238,8 @@ def run_paint(options: PaintOptions) -> None:
                           for row, (values, maps) in zip(groups[r], rows)]
             with times("write"):
                 _write(out, result)
-            progress.update(painted_before + COMM.allreduce(sum(len(g) for g in groups[:r + 1]), op=MPI.SUM))
+            progress.update(painted_before + COMM.allreduce(min((r + 1) * options.batch_halos, len(mine)),
+                                                            op=MPI.SUM))
             kill_if_testing(r + 1)
         _finish(out, len(table))
         if out is not None:

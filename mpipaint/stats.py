@@ -69,12 +69,18 @@ def log_spread_dex(per_member) -> np.ndarray:
         return np.log10(per_member).std(axis=0, ddof=1)
 
 
+def log_ratios_dex(a, b) -> np.ndarray:
+    """log10(a / b) over the pairs where both are positive [dex]."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    keep = (a > 0) & (b > 0)
+    return np.log10(a[keep] / b[keep])
+
+
 def residual_scatter_dex(true, predicted) -> float:
     """rms of log10(true / predicted) over the pairs where both are positive [dex]: the scatter of the truth
     about a prediction, bias included."""
-    true, predicted = np.asarray(true, float), np.asarray(predicted, float)
-    keep = (true > 0) & (predicted > 0)
-    return float(np.sqrt(np.mean(np.log10(true[keep] / predicted[keep]) ** 2))) if keep.any() else float("nan")
+    errors = log_ratios_dex(true, predicted)
+    return float(np.sqrt(np.mean(errors**2))) if len(errors) else float("nan")
 
 
 def coverage(errors, sigma) -> dict:

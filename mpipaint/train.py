@@ -39,7 +39,8 @@ from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5
 from mpipaint.io.outputs import make_parent
 from mpipaint.io.painted import totals
-from mpipaint.model.bundle import Bundle, read_weight_arrays, write_weight_arrays
+from mpipaint.model.bundle import (MAX_TOTAL_OFFSET_DEX, Bundle, read_weight_arrays, save_bundle, weights_digest,
+                                   write_weight_arrays)
 from mpipaint.model.keras_env import keras, place_on_devices, require_legacy_keras
 from mpipaint.model.norm import RunningStats
 from mpipaint.parallel import get_logger
@@ -246,7 +247,6 @@ def run_train(options: TrainOptions) -> None:
 
 def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init_seed: int) -> None:
     """Train one bundle (with checkpoints and resume) and write it to `out`."""
-    from mpipaint.model.bundle import save_bundle, weights_digest  # noqa: PLC0415
     from mpipaint.model.unet import build_unet  # noqa: PLC0415
 
     log, k = get_logger(), keras()
@@ -323,11 +323,9 @@ def calibrate_totals(bundle, options: TrainOptions, splits: dict, hvd, hvd_tf) -
     to about 0.01 dex. Bounded by bundle.MAX_TOTAL_OFFSET_DEX.
     validation_residual_dex: the rms of log10(true / predicted) over validation halos after that offset,
     None without validation images. Paint adds it to an ensemble's spread for a halo's uncertainty."""
-    from mpipaint.model.bundle import MAX_TOTAL_OFFSET_DEX  # noqa: PLC0415
-
     train_true, train_predicted = split_halo_totals(bundle, options, splits["train"], hvd, hvd_tf)
-    keep = (train_true > 0) & (train_predicted > 0)
-    offset = float(np.median(np.log10(train_predicted[keep] / train_true[keep]))) if keep.any() else 0.0
+    errors = stats.log_ratios_dex(train_predicted, train_true)
+    offset = float(np.median(errors)) if len(errors) else 0.0
     if abs(offset) > MAX_TOTAL_OFFSET_DEX:
         get_logger().warning("totals %+.2f dex off on the training halos: offset limited to %+.2f dex; the net "
                              "has not learned the totals", offset, np.sign(offset) * MAX_TOTAL_OFFSET_DEX)
