@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import machine
+from mpipaint.model.keras_env import DEFAULT_PRECISION, PRECISIONS
 from random_bundle import write_random_bundle
 
 BOXES = {"default (100 Mpc/h, 32 halos/snap)": ["--halos", "32", "--dm-particles", "250000"],
@@ -42,7 +43,7 @@ def main():
                         help="read strategies to compare side by side (slabs: --chunk-particles 1e6)")
     parser.add_argument("--boxes", nargs="+", choices=("default", "4x"), help="which boxes (default both)")
     parser.add_argument("--backend", default="tf", choices=("tf", "jax"))
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16", "auto"))
+    parser.add_argument("--precision", default=DEFAULT_PRECISION, choices=PRECISIONS)
     parser.add_argument("--batch-halos", type=int, default=1, help="halos per inference call")
     args = parser.parse_args()
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")

@@ -17,7 +17,8 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 backends=jax
 if python3 -c "import tensorflow, tf_keras, horovod" 2>/dev/null; then backends="tf jax"; fi
 { date -u; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-  python3 -c "import jax; print('jax', jax.__version__, jax.devices())"; } | tee "$out/machine.txt"
+  python3 -c "import jax; print('jax', jax.__version__, jax.devices())"
+  python3 -c "import mpi4py.MPI, h5py, numba, numpy, scipy, pandas; print('mpi4py', mpi4py.__version__, mpi4py.MPI.Get_library_version().split(chr(10))[0], 'h5py', h5py.__version__, 'numba', numba.__version__, 'numpy', numpy.__version__)"; } | tee "$out/machine.txt"
 python3 "$here/benchmarks/bench_unet.py" inference --npix 512 --backends $backends \
     --precisions fp32 bf16 fp16 --sizes 1 4 16 32 --repeat 3 | tee "$out/inference.md"
 python3 "$here/benchmarks/bench_paint.py" "$out/paint" --boxes 4x --ranks 1 --npix 512 --base-filters 64 \

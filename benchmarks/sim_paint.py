@@ -2,13 +2,15 @@
 
     python benchmarks/sim_paint.py [--batch-halos 1 8] [--seed 1]
 
-Replays the real dealing (parallel.owners_by_cost: longest-processing-time greedy by particle count, each
-rank's halos in catalogue order; and, for comparison, the same greedy by each halo's modelled cost) and
+Replays the real dealing (parallel.owners_by_cost: longest-processing-time greedy, each rank's halos in
+catalogue order; by particle count as paint dealt before, and by modelled cost as paint deals now: on a
+GPU the larger of a halo's CPU work and its inference, which the loop overlaps, on a CPU their sum) and
 three loops over per-halo costs:
-  lock-step   paint.py today: in round r every rank paints its r-th group of --batch-halos halos, then all
-              ranks flush together, so each round lasts as long as its slowest rank's group;
+  lock-step   paint before engine.py: in round r every rank painted its r-th group of --batch-halos halos,
+              then all ranks flushed together, so each round lasted as long as its slowest rank's group;
   free        each rank paints its own halos without waiting for the others (makespan: the busiest rank);
-  free+overlap  as free, with the next halo read and projected while the current one is inferred.
+  free+overlap  as free, with the next halo read and projected while the current one is inferred: paint
+              now on a GPU (engine.work_through); on a CPU the nets share the cores, so `free` is paint.
 Efficiency = ideal / makespan, ideal = the sum of all halos' costs / ranks (for the overlapped loop the
 sum of max(CPU, inference) per halo).
 
@@ -18,7 +20,8 @@ Per-halo costs, three 512^2 maps and three targets (9 images per halo):
   read     6.6e-8 s per particle      paint of the 4x example box here: 0.05 s for 752,468 particles
   project  3 x (1.5e-3 s + 6.3e-9 s per particle)   same run: 0.33 s for 183 maps; 160 Mpart/s per pass
   infer    per image, by device: cpu-fp32 0.87 s, cpu-bf16 0.53 s (full U-net, this 2-core AMD EPYC:
-           BENCHMARKS.md); gpu-bf16 1/450 s (the issue's H100 target; replace by gpu_check.sh's figure)
+           BENCHMARKS.md); on one H100 (gpu_check.sh, bf16): gpu-net 1/784 s (the net alone) and
+           gpu-predictor 1/232 s (with the host normalisation and transfers, batch 24)
 """
 import argparse
 
@@ -30,7 +33,7 @@ M_DM_MSUN, FOF_OVER_M200C = 1.0e8, 1.2
 READ_S_PER_PARTICLE = 6.6e-8
 PROJECT_S_PER_MAP, PROJECT_S_PER_PARTICLE = 1.5e-3, 6.3e-9
 IMAGES_PER_HALO = 9  # three projections x three targets
-INFER_S_PER_IMAGE = {"cpu-fp32": 0.87, "cpu-bf16": 0.87 / 1.64, "gpu-bf16": 1.0 / 450}
+INFER_S_PER_IMAGE = {"cpu-fp32": 0.87, "cpu-bf16": 0.87 / 1.64, "gpu-net": 1.0 / 784, "gpu-predictor": 1.0 / 232}
 CASES = ((1_000, 64), (10_000, 256), (1_000_000, 4096))
 
 
@@ -73,7 +76,9 @@ def main():
             infer = np.full(halos, IMAGES_PER_HALO * per_image)
             ideal = {"lock-step": (cpu + infer).sum() / ranks, "free": (cpu + infer).sum() / ranks,
                      "free+overlap": np.maximum(cpu, infer).sum() / ranks}
-            by_cost = owners_by_cost(halos, np.arange(halos), cpu + infer, ranks)
+            overlapped = device.startswith("gpu")  # as paint deals: on a CPU the nets share the cores
+            by_cost = owners_by_cost(halos, np.arange(halos), np.maximum(cpu, infer) if overlapped else cpu + infer,
+                                     ranks)
             for dealing, owners in (("particles", by_particles), ("cost", by_cost)):
                 for batch in args.batch_halos:
                     spans = makespans(cpu, infer, owners, ranks, batch)

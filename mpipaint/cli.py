@@ -7,6 +7,7 @@ import sys
 from mpipaint import __version__
 from mpipaint.config import section
 from mpipaint.errors import InputError
+from mpipaint.model.keras_env import PRECISIONS
 
 CONFIG_SECTIONS = ("synth", "select", "prepare", "train", "evaluate", "calibrate", "paint", "demo", "jobs")
 NO_MPI_VERBS = ("demo", "jobs", "export-fits")  # these never start MPI (login nodes; the demo launches mpirun)
@@ -49,7 +50,7 @@ def _train(args):
         "data": args.data, "out": args.out, "target": args.target, "scheme": args.scheme, "space": args.space,
         "mask": args.mask, "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
         "warmup_epochs": args.warmup_epochs, "base_filters": args.base_filters, "depth": args.depth,
-        "seed": args.seed, "mixed_precision": args.mixed_precision, "members": args.members,
+        "seed": args.seed, "precision": args.precision, "members": args.members,
         "patience": args.patience, "lr_patience": args.lr_patience, "total_weight": args.total_weight,
         "augment": args.augment, "split": tuple(args.split) if args.split else None}, CONFIG_SECTIONS)
     run_train(options)
@@ -90,8 +91,8 @@ def _paint(args):
 
 
 def _inference_arguments(verb):
-    verb.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
-                      help="inference precision (default fp32; auto: bf16 where the CPU or GPU computes it "
+    verb.add_argument("--precision", choices=PRECISIONS,
+                      help="inference precision (default auto: bf16 where the CPU or GPU computes it "
                       "natively, else fp32; see README, Precision)")
     verb.add_argument("--backend", choices=("tf", "jax"), help="what runs the nets (default tf; jax runs "
                       "where TensorFlow is not installed, e.g. CUDA 13 GPU nodes; see README, Backend)")
@@ -200,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, help="split and shuffle seed (member K initialises with seed + K)")
     train.add_argument("--split", type=float, nargs=3, metavar=("TRAIN", "VALIDATION", "TEST"),
                        help="fractions of the halos in each split (default 0.8 0.1 0.1)")
-    train.add_argument("--mixed-precision", action="store_const", const=True, help="float16 compute (GPU)")
+    train.add_argument("--precision", choices=PRECISIONS, help="compute policy (default fp32; bf16 on CPUs with "
+                       "AVX512_BF16/AMX or GPUs; fp16 on GPUs only; auto as for inference; weights stay fp32)")
     train.add_argument("--config", help="YAML config with a 'train:' section")
     train.set_defaults(handler=_train)
 

@@ -24,7 +24,7 @@ from mpipaint.io import painted
 from mpipaint.io.hdf5 import open_hdf5, require_dataset
 from mpipaint.io.outputs import make_parent
 from mpipaint.model.bundle import BACKENDS, MAP_KEYS, fingerprint, validation_residual
-from mpipaint.model.keras_env import PRECISIONS
+from mpipaint.model.keras_env import DEFAULT_PRECISION, PRECISIONS
 from mpipaint.model.norm import coarser_than_trained, out_of_range
 from mpipaint.parallel import COMM, get_logger, my_share
 
@@ -47,7 +47,7 @@ class EvaluateOptions:
     pdf_bins: int = 50
     bootstrap: int = 1000  # resamples for the scaling relation and the MPE intervals
     snapshots: tuple = None  # only images of these snapshots (e.g. calibrate on some, check on another)
-    precision: str = "fp32"  # inference, as paint's (keras_env.inference_precision)
+    precision: str = DEFAULT_PRECISION  # inference, as paint's (keras_env.inference_precision)
     backend: str = "tf"  # what runs the nets, as paint's (bundle.BACKENDS)
 
     def __post_init__(self):
@@ -129,7 +129,7 @@ def load_bundles(paths, data_attrs: dict, precision: str, backend: str) -> dict:
 
     maps = {"npix": int(data_attrs["npix"]), "width_kpc": float(data_attrs["width_kpc"]),
             "deposition_mode": str(data_attrs["deposition_mode"])}
-    bundles = load_bundles_by_target(paths, maps, setup_inference(precision, backend), backend)
+    bundles = load_bundles_by_target(paths, maps, setup_inference(precision, backend)[0], backend)
     splits = {json.dumps(b[0].meta["split_halos"], sort_keys=True) for b in bundles.values()}
     if len(splits) != 1:
         raise InputError(f"{', '.join(map(str, paths))}: bundles were trained with different halo splits")

@@ -1,14 +1,20 @@
 """`mpipaint paint BOX --model BUNDLE [--model ...] --out OUT.hdf5`: paint baryons onto every halo of a box.
 
-Rank 0 selects the halos (M200c cut) from the box's group catalog and deals them to ranks by particle
-count (longest-processing-time greedy). Particles come by the read strategy (`cutout`): each rank reads its
-halos' particle ranges (`offsets`, group-ordered snapshots), or ranks read disjoint slabs once and exchange
-halo members (`slabs`, any snapshot; the only way for `cube` deposition). The deposition mode is the one
-the bundles were trained on. Each halo is projected with the CIC kernel along each axis, and every bundle
-runs on the three maps of a halo as one batch (a fixed batch composition, so results do not depend on the
-number of ranks). Several bundles of one target (a `train --members` ensemble) give the ensemble mean and
-standard deviation per halo; every row says how far its maps lie outside the trained range (`painted`).
-Rows are written as they are done (mpio, or gathered to rank 0), each with a done flag; re-running the same
+Rank 0 selects the halos (M200c cut) from the box's group catalog; they are dealt to ranks by modelled
+cost (longest-processing-time greedy) from particles x CPU_S_PER_PARTICLE and the inference time per halo
+that rank 0 measures once the nets are compiled: on a GPU the larger of the two, which the loop overlaps;
+on a CPU, where the nets run on the same cores, their sum (inference, the same for every halo, dominates
+there, and dealing by particles alone left ranks with unequal halo counts). Particles
+come by the read strategy (`cutout`): each rank reads its halos' particle ranges (`offsets`, group-ordered
+snapshots), or ranks read disjoint slabs once and exchange halo members (`slabs`, any snapshot; the only way
+for `cube` deposition). The deposition mode is the one
+the bundles were trained on. Each halo is projected with the CIC kernel along every axis in one pass over
+its particles, and every bundle runs on the maps of `--batch-halos` halos as one batch (a fixed batch
+composition, so results do not depend on the number of ranks). Several bundles of one target (a
+`train --members` ensemble) give the ensemble mean and standard deviation per halo; every row says how far
+its maps lie outside the trained range (`painted`). Ranks run free (`engine`): no collective per halo, the
+next halos read and projected while the nets run on the last ones, rows written as they are done (each
+rank into the file under mpio, else sent to rank 0), each followed by its done flag; re-running the same
 command paints only what is missing; `complete` is set only at the end. With CPU inference the file is
 identical for any rank count and either read strategy.
 """
@@ -23,25 +29,27 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from mpi4py import MPI
 
 from mpipaint import __version__, corrections
 from mpipaint.cutout import READ_STRATEGIES, HaloParticles, halo_geometries, read_strategy_for
+from mpipaint.engine import PhaseTimes, open_writer, work_through
 from mpipaint.errors import InputError
 from mpipaint.io import painted
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_writer, existing_output,
                                  refuse_other_settings)
 from mpipaint.io.snapshot import DM, Snapshot
-from mpipaint.maps.gas import dm_map
+from mpipaint.maps.gas import dm_maps
 from mpipaint.model.bundle import BACKENDS, validation_residual
-from mpipaint.model.keras_env import PRECISIONS
+from mpipaint.model.keras_env import DEFAULT_PRECISION, PRECISIONS
 from mpipaint.model.norm import coarser_than_trained
-from mpipaint.parallel import COMM, get_logger, kill_if_testing, owners_by_cost
+from mpipaint.parallel import COMM, get_logger, owners_by_cost
 from mpipaint.progress import Progress
 from mpipaint.select import select_groups
 
 FAIL_ON_RANK_ENV = "MPIPAINT_TEST_FAIL_ON_RANK"  # test-only: that rank raises at its first halo
+CPU_S_PER_PARTICLE = 8.5e-8  # read + one-pass CIC of three maps per particle (4x box, AMD EPYC, one core):
+#                            with the measured inference time per halo, the cost by which halos are dealt
 KIND = "painted catalog"  # what --out holds, in messages
 NO_MPIO_ENV = "MPIPAINT_NO_MPIO"  # =1: gather rows to rank 0 even when h5py has MPI (filesystems without MPI-IO)
 
@@ -61,7 +69,7 @@ class PaintOptions:
     chunk_particles: int = 4_000_000  # slab strategy: particles read per rank per step
     corrections: str = None  # correction tables from `mpipaint calibrate`
     correction_input: str = "dmo"  # which of its tables: the input kind of the box (dmo, fp, fp2, fp3, ...)
-    precision: str = "fp32"  # inference: fp32, bf16, fp16, or auto (keras_env.inference_precision)
+    precision: str = DEFAULT_PRECISION  # inference: fp32, bf16, fp16, or auto (keras_env.inference_precision)
     backend: str = "tf"  # what runs the nets: tf (TensorFlow) or jax (no TensorFlow needed; bundle.BACKENDS)
     batch_halos: int = 1  # halos per inference call (their maps in one batch; larger keeps a GPU busy)
 
@@ -106,50 +114,67 @@ def _bundles(paths, precision: str, backend: str):
     return bundles, int(first["npix"]), float(first["width_kpc"]), str(first["deposition_mode"])
 
 
-class PhaseTimes:
-    """Seconds spent per phase on this rank (read, project, infer, write)."""
+class HaloPainter:
+    """Paints groups of halos in two steps, so that the engine overlaps them: `start` reads each halo's
+    particles, projects its maps along every axis in one pass and launches each bundle's nets on all the
+    group's maps in one call (the predictors' fixed batch, padded: a map's result does not depend on the
+    maps beside it, so neither on which halos a rank holds); `finish` collects the maps and gives the rows."""
 
-    def __init__(self):
-        self.seconds = {"read": 0.0, "project": 0.0, "infer": 0.0, "write": 0.0}
-        self._phase, self._start = None, 0.0
+    def __init__(self, particles: HaloParticles, predictors, npix, width, axes, with_maps, times, coarser,
+                 residuals, tables):
+        self.particles, self.predictors, self.npix, self.width = particles, predictors, npix, width
+        self.axes, self.with_maps, self.times, self.coarser = axes, with_maps, times, coarser
+        self.residuals, self.tables = residuals, tables
 
-    def __call__(self, phase):
-        self._phase = phase
-        return self
+    def start(self, indices):
+        if os.environ.get(FAIL_ON_RANK_ENV) == str(COMM.rank):
+            raise RuntimeError(f"test failure on rank {COMM.rank} ({FAIL_ON_RANK_ENV})")
+        dm, geometries = [], []
+        for index in indices:
+            with self.times("read"):
+                positions, masses = self.particles.dm(index)
+            geometries.append(halo_geometries(self.particles.table.iloc[index], self.width, self.npix, self.axes,
+                                              self.particles.mode))
+            with self.times("project"):
+                dm.append(dm_maps(positions, masses, geometries[-1]))
+        with self.times("infer"):
+            maps = np.concatenate(dm)
+            launched = {target: predictor.launch(maps) for target, predictor in self.predictors.items()}
+        return indices, dm, geometries, launched
 
-    def __enter__(self):
-        self._start = time.perf_counter()
+    def finish(self, started):
+        """[(row, values, maps or None)] of a started group."""
+        indices, dm, geometries, launched = started
+        with self.times("infer"):
+            results = {target: self.predictors[target].collect(handle) for target, handle in launched.items()}
+        rows, naxes = [], len(self.axes)
+        for k, index in enumerate(indices):
+            mine = slice(k * naxes, (k + 1) * naxes)
+            halo = {target: r.select(mine) for target, r in results.items()}
+            values = painted.halo_values(halo, dm[k], geometries[k][0].pixel_area, self.coarser, self.residuals)
+            if np.any(values["mdm_proj"] <= 0):
+                get_logger().warning("halo %d: no DM particles in its map along axes %s; its row is flagged "
+                                     "out_of_range", int(self.particles.table["halo_id"].iloc[index]),
+                                     [a for a, m in zip(self.axes, values["mdm_proj"]) if m <= 0])
+            maps = {"dm": dm[k], **{t: r.mean_images for t, r in halo.items()}} if self.with_maps else None
+            rows.append((index, {**values, **_weights(values, self.tables)}, maps))
+        return rows
 
-    def __exit__(self, *exc):
-        self.seconds[self._phase] += time.perf_counter() - self._start
 
-
-def paint_halos(particles: HaloParticles, indices, predictors, npix, width, axes, with_maps, times: PhaseTimes,
-                coarser: bool = False, residuals=None):
-    """[(row values, maps or None)] of halos `indices`: each halo's DM maps, then one inference call per
-    bundle on all their maps (the predictors' fixed batch, padded: a map's result does not depend on the
-    maps beside it, so neither on which halos a rank holds)."""
-    dm, geometries = [], []
-    for index in indices:
-        with times("read"):
-            positions, masses = particles.dm(index)
-        geometries.append(halo_geometries(particles.table.iloc[index], width, npix, axes, particles.mode))
-        with times("project"):
-            dm.append(np.stack([dm_map(positions, masses, g) for g in geometries[-1]]))
-    with times("infer"):
-        results = {target: predictor(np.concatenate(dm)) for target, predictor in predictors.items()}
-    rows, naxes = [], len(axes)
-    for k, index in enumerate(indices):
-        mine = slice(k * naxes, (k + 1) * naxes)
-        halo = {target: r.select(mine) for target, r in results.items()}
-        values = painted.halo_values(halo, dm[k], geometries[k][0].pixel_area, coarser, residuals)
-        if np.any(values["mdm_proj"] <= 0):
-            get_logger().warning("halo %d: no DM particles in its map along axes %s; its row is flagged "
-                                 "out_of_range", int(particles.table["halo_id"].iloc[index]),
-                                 [a for a, m in zip(axes, values["mdm_proj"]) if m <= 0])
-        maps = {"dm": dm[k], **{t: r.mean_images for t, r in halo.items()}} if with_maps else None
-        rows.append((values, maps))
-    return rows
+def _warm_up(predictors, table, width, npix, options, mode) -> float:
+    """Compile the nets and the CIC kernel before the clock starts, then time one inference call of every
+    target's nets (seconds, rank 0's, the same on every rank: the dealing must agree)."""
+    for predictor in predictors.values():
+        predictor.warm_up()
+    if len(table):
+        dm_maps(np.zeros((1, 3)), np.zeros(1), halo_geometries(table.iloc[0], width, npix, options.axes, mode))
+    seconds = None
+    if COMM.rank == 0:
+        start = time.perf_counter()
+        for predictor in predictors.values():
+            predictor.warm_up()
+        seconds = time.perf_counter() - start
+    return COMM.bcast(seconds, root=0)
 
 
 def correction_tables(options: PaintOptions, targets) -> dict:
@@ -178,7 +203,7 @@ def run_paint(options: PaintOptions) -> None:
     log = get_logger()
     from mpipaint.model.infer import EnsemblePredictor, setup_inference  # noqa: PLC0415
 
-    precision = setup_inference(options.precision, options.backend)
+    precision, on_gpu = setup_inference(options.precision, options.backend)
     bundles, npix, width, mode = _bundles(options.models, precision, options.backend)
     try:
         strategy = read_strategy_for(mode, options.read_strategy)
@@ -190,6 +215,8 @@ def run_paint(options: PaintOptions) -> None:
     table = COMM.bcast(table, root=0)
     batch = options.batch_halos * len(options.axes)
     predictors = {target: EnsemblePredictor(b, batch_size=batch) for target, b in bundles.items()}
+    infer_s_per_halo = _warm_up(predictors, table, width, npix, options, mode) / options.batch_halos
+    log.info("nets compiled; inference %.3g s per halo (%s, %s)", infer_s_per_halo, options.backend, precision)
     trained_mass = next(iter(bundles.values()))[0].meta.get("dm_particle_mass_msun")
     box_mass = snapshot.typical_mass_msun(DM)
     coarser = coarser_than_trained(box_mass, trained_mass)
@@ -218,34 +245,32 @@ def run_paint(options: PaintOptions) -> None:
         done = out["done"][()].astype(bool) if out is not None else None
         done = COMM.bcast(done, root=0) if not _parallel_io() else done
         todo = np.flatnonzero(~done)
-        owners = owners_by_cost(len(table), todo, table["count_type1"].to_numpy()[todo].astype(float), COMM.size)
+        cpu_s = CPU_S_PER_PARTICLE * table["count_type1"].to_numpy()[todo]
+        costs = np.maximum(cpu_s, infer_s_per_halo) if on_gpu else cpu_s + infer_s_per_halo
+        owners = owners_by_cost(len(table), todo, costs, COMM.size)
         mine = [int(h) for h in np.flatnonzero(owners == COMM.rank)]
         groups = [mine[k:k + options.batch_halos] for k in range(0, len(mine), options.batch_halos)]
-        rounds = COMM.allreduce(len(groups), op=MPI.MAX)
-        start, painted_before, times = time.monotonic(), int(done.sum()), PhaseTimes()
-        progress = Progress("halos", len(table), painted_before)
+        start, times = time.monotonic(), PhaseTimes()
         with times("read"):
             particles = HaloParticles({snapnum: snapshot}, table, mode, strategy, owners, width,
                                       options.chunk_particles)
-        for r in range(rounds):
-            result = []
-            if r < len(groups):
-                if os.environ.get(FAIL_ON_RANK_ENV) == str(COMM.rank):
-                    raise RuntimeError(f"test failure on rank {COMM.rank} ({FAIL_ON_RANK_ENV})")
-                rows = paint_halos(particles, groups[r], predictors, npix, width, options.axes, options.maps, times,
-                                   coarser, residuals)
-                result = [(row, {**values, **_weights(values, tables)}, maps)
-                          for row, (values, maps) in zip(groups[r], rows)]
-            with times("write"):
-                _write(out, result)
-            progress.update(painted_before + COMM.allreduce(min((r + 1) * options.batch_halos, len(mine)),
-                                                            op=MPI.SUM))
-            kill_if_testing(r + 1)
+        painter = HaloPainter(particles, predictors, npix, width, options.axes, options.maps, times, coarser,
+                              residuals, tables)
+        writer = open_writer(out, _write_rows, _parallel_io(), not _parallel_io(), _progress(len(table), done, mine))
+        work_through(groups, painter.start, painter.finish, writer, times)
         _finish(out, len(table))
         if out is not None:
             out.close()
         _report(log, times, table.iloc[todo], time.monotonic() - start)
         log.info("wrote %s", options.out)
+
+
+def _progress(total, done, mine) -> Progress:
+    """Global progress where rank 0 sees every row (one rank, or rows funnelled to it); under mpio rank 0
+    reports its own share, which the cost dealing keeps in step with the others'."""
+    if _parallel_io():
+        return Progress("halos (rank 0's share)", len(mine))
+    return Progress("halos", total, int(done.sum()))
 
 
 def _report(log, times: PhaseTimes, painted_rows, elapsed):
@@ -291,21 +316,13 @@ def _open(options, table, npix, attrs, row_columns, map_targets, log):
     return f
 
 
-def _write(out, result):
-    """Each rank's finished halos into the file (directly under mpio, via rank 0 otherwise), flushed, and
-    only then their done flags, flushed: a flag never reaches the file before its row."""
-    if _parallel_io():
-        rows = result
-    else:
-        gathered = COMM.gather(result, root=0)
-        if COMM.rank != 0:
-            return
-        rows = [item for part in gathered for item in part]
+def _write_rows(out, rows, flush):
+    """Rows (row, values, maps) into the file, `flush`, then their done flags: a flag never reaches the file
+    before its row."""
     for row, values, maps in rows:
         painted.write_row(out, row, values, maps)
-    out.flush()
+    flush()
     painted.mark_done(out, [row for row, _, _ in rows])
-    out.flush()
 
 
 def _finish(out, total):

@@ -84,10 +84,10 @@ def node_local() -> tuple[int, int]:
         node.Free()
 
 
-KILL_AFTER_ROUNDS_ENV = "MPIPAINT_TEST_KILL_AFTER_ROUNDS"  # test-only: SIGKILL rank 0 after that many rounds
+KILL_AFTER_GROUPS_ENV = "MPIPAINT_TEST_KILL_AFTER_GROUPS"  # test-only: SIGKILL rank 0 after that many groups
 
 
-def kill_if_testing(rounds_done: int) -> None:
-    """For restart tests: end this process like a node failure once `rounds_done` reaches the env value."""
-    if COMM.rank == 0 and os.environ.get(KILL_AFTER_ROUNDS_ENV) == str(rounds_done):
+def kill_if_testing(groups_written: int) -> None:
+    """For restart tests: end this process like a node failure once rank 0 has written that many groups."""
+    if COMM.rank == 0 and os.environ.get(KILL_AFTER_GROUPS_ENV) == str(groups_written):
         os.kill(os.getpid(), signal.SIGKILL)

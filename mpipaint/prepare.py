@@ -1,9 +1,10 @@
 """`mpipaint prepare`: a run + its halo table -> training-set HDF5 of projected maps (`io.trainingset`).
 
-Each halo is projected along the requested axes on one rank (its particles are read once); halos are
-dealt to ranks by particle count (longest-processing-time greedy). In rounds, every rank maps its next
-halo and rank 0 gathers and writes the images with their done flags, so a killed job resumes where it
-stopped. A full-physics run gives DM, gas, temperature and X-ray maps; a run without gas gives DM maps.
+Each halo is projected along the requested axes on one rank (its particles are read once, its DM maps
+are one CIC pass); halos are dealt to ranks by particle count (longest-processing-time greedy). Each rank
+maps its halos at its own pace and sends them to rank 0, which writes the images, then their done flags
+(`engine.FunnelWriter`), so a killed job resumes where it stopped. A full-physics run gives DM, gas,
+temperature and X-ray maps; a run without gas gives DM maps.
 """
 from __future__ import annotations
 
@@ -12,18 +13,18 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from mpi4py import MPI
 
 from mpipaint import __version__
 from mpipaint.cutout import HaloParticles, halo_geometries, read_strategy_for
+from mpipaint.engine import PhaseTimes, open_writer, work_through
 from mpipaint.io import trainingset
 from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_writer, existing_output,
                                  refuse_other_settings)
 from mpipaint.io.halotable import read_halo_table
 from mpipaint.io.snapshot import DM, GAS, Snapshot, find_snapshot
 from mpipaint.maps import xray
-from mpipaint.maps.gas import dm_map, gas_maps
-from mpipaint.parallel import COMM, get_logger, kill_if_testing, owners_by_cost
+from mpipaint.maps.gas import dm_maps, gas_maps
+from mpipaint.parallel import COMM, get_logger, owners_by_cost
 from mpipaint.progress import Progress
 
 KIND = "training set"  # what --out holds, in messages
@@ -58,12 +59,10 @@ def _halo_maps(particles: HaloParticles, index, options, with_gas):
     row = particles.table.iloc[index]
     dm_pos, dm_mass = particles.dm(index)
     cells = particles.gas(index) if with_gas else None
+    geometries = halo_geometries(row, options.width, options.npix, options.axes, options.deposition_mode)
     maps = []
-    for geometry in halo_geometries(row, options.width, options.npix, options.axes, options.deposition_mode):
-        images = {"dm": dm_map(dm_pos, dm_mass, geometry)}
-        if with_gas:
-            images.update(gas_maps(cells, geometry))
-        maps.append(images)
+    for geometry, dm in zip(geometries, dm_maps(dm_pos, dm_mass, geometries)):
+        maps.append({"dm": dm, **(gas_maps(cells, geometry) if with_gas else {})})
     return maps
 
 
@@ -98,28 +97,18 @@ def run_prepare(options: PrepareOptions) -> None:
         costs = [float(table["count_type0"].iloc[h] + table["count_type1"].iloc[h]) for h in todo]
         owners = owners_by_cost(len(table), todo, costs, COMM.size)
         mine = [int(h) for h in np.flatnonzero(owners == COMM.rank)]
-        rounds = COMM.allreduce(len(mine), op=MPI.MAX)
         log.info("%d of %d halos to map on %d ranks, %d projections each", len(todo), len(table), COMM.size,
                  naxes)
         particles = HaloParticles(snapshots, table, options.deposition_mode, options.read_strategy, owners,
                                   options.width, options.chunk_particles, with_gas)
         out = h5py.File(options.out, "r+") if COMM.rank == 0 else None
-        images_done = int(done.sum())
-        progress = Progress("images", len(done), images_done)
         try:
-            for r in range(rounds):
-                images = []
-                if r < len(mine):
-                    halo = mine[r]
-                    for k, maps in enumerate(_halo_maps(particles, halo, options, with_gas)):
-                        images.append((halo * naxes + k, maps))
-                gathered = COMM.gather(images, root=0)
-                if COMM.rank == 0:
-                    written = [item for part in gathered for item in part]
-                    trainingset.write_images(out, written)
-                    images_done += len(written)
-                    progress.update(images_done)
-                    kill_if_testing(r + 1)
+            writer = open_writer(out, trainingset.write_images, False, True,
+                                 Progress("images", len(done), int(done.sum())))
+            work_through([[h] for h in mine],
+                         lambda group: [(group[0] * naxes + k, maps)
+                                        for k, maps in enumerate(_halo_maps(particles, group[0], options, with_gas))],
+                         lambda images: images, writer, PhaseTimes(("write",)))
             if COMM.rank == 0:
                 if not out["done"][()].all():
                     raise RuntimeError(f"{options.out}: some images were not written")

@@ -41,7 +41,8 @@ from mpipaint.io.outputs import make_parent
 from mpipaint.io.painted import totals
 from mpipaint.model.bundle import (MAX_TOTAL_OFFSET_DEX, Bundle, read_weight_arrays, save_bundle, weights_digest,
                                    write_weight_arrays)
-from mpipaint.model.keras_env import keras, place_on_devices, require_legacy_keras
+from mpipaint.model.keras_env import (PRECISION_POLICIES, PRECISIONS, TRAINING_PRECISION, inference_precision, keras,
+                                      place_on_devices, require_legacy_keras)
 from mpipaint.model.norm import RunningStats
 from mpipaint.parallel import get_logger
 
@@ -74,7 +75,7 @@ class TrainOptions:
     seed: int = 1234  # the split's seed; member k of an ensemble initialises with seed + k
     members: int = 1  # deep ensemble: this many bundles, OUT/member_K, listed in OUT/ensemble.json
     split: tuple = (0.8, 0.1, 0.1)
-    mixed_precision: bool = False  # GPU only
+    precision: str = TRAINING_PRECISION  # compute policy (keras_env): fp32, bf16, fp16 (GPU) or auto
 
     def __post_init__(self):
         if not (self.data and self.out):
@@ -89,6 +90,8 @@ class TrainOptions:
             raise ValueError("epochs, batch_size, learning_rate and members must be positive")
         if self.lr_patience < 1 or self.patience < 0 or not self.total_weight >= 0:
             raise ValueError("lr_patience must be positive, patience and total_weight non-negative")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
 
 
 def split_by_halo(snapshots, halo_ids, seed: int, fractions=(0.8, 0.1, 0.1)) -> dict[str, np.ndarray]:
@@ -209,7 +212,7 @@ def run_train(options: TrainOptions) -> None:
     from mpipaint.model.bundle import fingerprint, write_ensemble  # noqa: PLC0415
 
     hvd.init()
-    _place_on_devices(tf, hvd, options)
+    precision = _place_on_devices(tf, hvd, options)
     tf.config.experimental.enable_op_determinism()  # the same command gives the same weights
     with open_hdf5(options.data) as f:
         if not f.attrs.get("complete", False):
@@ -236,7 +239,7 @@ def run_train(options: TrainOptions) -> None:
         "trainset": str(Path(options.data).resolve()), "trainset_fingerprint": fingerprint(options.data),
         "split_seed": options.seed, "split_fractions": list(options.split),
         "split_halos": {name: np.unique(halo_of[idx], axis=0).tolist() for name, idx in splits.items()},
-        "options": plain(options), "ranks": hvd.size(), "versions": _versions()}
+        "options": plain(options), "training_precision": precision, "ranks": hvd.size(), "versions": _versions()}
     runs = member_runs(options)
     for out, init_seed in runs:
         _train_member(options, hvd, hvd_tf, tf, splits, (input_norm, target_norm), dict(meta), out, init_seed)
@@ -360,13 +363,15 @@ def split_halo_totals(bundle, options: TrainOptions, indices, hvd, hvd_tf) -> tu
     return (stats.means_by_group(halos[order], true)[1], stats.means_by_group(halos[order], predicted)[1])
 
 
-def _place_on_devices(tf, hvd, options):
-    """One GPU per rank by local rank, or the node's cores shared; mixed precision only on a GPU."""
-    on_gpu = place_on_devices(tf, hvd.local_rank(), hvd.local_size())
-    if options.mixed_precision:
-        if not on_gpu:
-            raise InputError("--mixed-precision needs a GPU; none is visible")
-        keras().mixed_precision.set_global_policy("mixed_float16")
+def _place_on_devices(tf, hvd, options) -> str:
+    """One GPU per rank by local rank, or the node's cores shared; the Keras policy of `options.precision`
+    ('auto' as for inference: bf16 where the hardware computes it natively). Returns the precision."""
+    capability = place_on_devices(tf, hvd.local_rank(), hvd.local_size())
+    precision = inference_precision(options.precision, capability)
+    if precision == "fp16" and capability is None:
+        raise InputError("--precision fp16 trains on a GPU only (loss scaling); none is visible")
+    keras().mixed_precision.set_global_policy(PRECISION_POLICIES[precision])
+    return precision
 
 
 def _read_state(checkpoint_dir: Path, identity: dict) -> dict:

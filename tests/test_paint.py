@@ -14,8 +14,10 @@ import pytest
 from conftest import mpi_env, mpipaint_cmd, run_mpipaint
 from mpipaint.io.snapshot import DM
 from mpipaint.paint import FAIL_ON_RANK_ENV, NO_MPIO_ENV, locate
-from mpipaint.parallel import KILL_AFTER_ROUNDS_ENV
+from mpipaint.parallel import KILL_AFTER_GROUPS_ENV
 from mpipaint.select import select_groups
+
+FP32 = ("--precision", "fp32")  # rank-count identity is asserted at full precision
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +28,7 @@ def box(universe):
 @pytest.fixture(scope="module")
 def serial(box, xray_bundle, tmp_path_factory):
     out = tmp_path_factory.mktemp("paint") / "one.hdf5"
-    run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, "--maps")
+    run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, "--maps")
     return out
 
 
@@ -51,7 +53,7 @@ def test_catalog_contents_and_units(serial, box):
 @pytest.mark.parametrize("ranks", [2, 4])
 def test_same_catalog_for_any_number_of_ranks(serial, box, xray_bundle, tmp_path, ranks):
     out = tmp_path / f"{ranks}.hdf5"
-    run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=ranks)
+    run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=ranks)
     assert_same(serial, out)
 
 
@@ -60,7 +62,7 @@ def test_halos_batched_through_the_net_give_the_same_catalog(serial, box, xray_b
     the rank count, so a map's result must not depend on its batch-mates (or on padding): the catalog is
     identical to one painted halo by halo."""
     out = tmp_path / "batched.hdf5"
-    run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, "--maps", "--batch-halos", "4", ranks=2)
+    run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, "--maps", "--batch-halos", "4", ranks=2)
     assert_same(serial, out)
 
 
@@ -68,14 +70,14 @@ def test_gathered_writes_give_the_same_catalog(serial, box, xray_bundle, tmp_pat
     """The fallback for an h5py without MPI: rows gathered to rank 0."""
     monkeypatch.setenv(NO_MPIO_ENV, "1")
     out = tmp_path / "gathered.hdf5"
-    run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=2)
+    run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=2)
     assert_same(serial, out)
 
 
 def test_slab_reads_and_exchange_give_the_same_catalog(serial, box, xray_bundle, tmp_path):
     """Strategy (b) on group-ordered input: slabs of 30,000 particles, members sent by Alltoallv."""
     out = tmp_path / "slabs.hdf5"
-    run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, "--maps", "--read-strategy", "slabs",
+    run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, "--maps", "--read-strategy", "slabs",
                  "--chunk-particles", "30000", ranks=2)
     assert_same(serial, out)
     with h5py.File(out) as f:
@@ -84,13 +86,13 @@ def test_slab_reads_and_exchange_give_the_same_catalog(serial, box, xray_bundle,
 
 def test_killed_job_resumes_to_the_same_catalog(serial, box, xray_bundle, tmp_path, monkeypatch):
     out = tmp_path / "killed.hdf5"
-    monkeypatch.setenv(KILL_AFTER_ROUNDS_ENV, "3")
-    killed = run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, "--maps", check=False)
+    monkeypatch.setenv(KILL_AFTER_GROUPS_ENV, "3")
+    killed = run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, "--maps", check=False)
     assert killed.returncode != 0
     with h5py.File(out) as f:
         assert not f.attrs["complete"] and f["done"][()].sum() == 3
-    monkeypatch.delenv(KILL_AFTER_ROUNDS_ENV)
-    resumed = run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=2)
+    monkeypatch.delenv(KILL_AFTER_GROUPS_ENV)
+    resumed = run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=2)
     assert "resuming" in resumed.stderr and "3 of" in resumed.stderr
     assert_same(serial, out)
 
@@ -98,7 +100,7 @@ def test_killed_job_resumes_to_the_same_catalog(serial, box, xray_bundle, tmp_pa
 def test_a_failing_rank_ends_the_job_promptly(box, xray_bundle, tmp_path, monkeypatch):
     monkeypatch.setenv(FAIL_ON_RANK_ENV, "1")
     start = time.monotonic()
-    result = run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", tmp_path / "x.hdf5", ranks=2,
+    result = run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", tmp_path / "x.hdf5", ranks=2,
                           check=False, timeout=120)
     assert time.monotonic() - start < 30
     assert result.returncode != 0 and "on rank 1/2" in result.stderr and "test failure on rank 1" in result.stderr
@@ -110,11 +112,11 @@ def test_a_rank_failing_on_its_first_halo_leaves_a_catalog_that_resumes(serial, 
     re-run refused: a new catalog now appears at --out only once it is laid out whole."""
     out = tmp_path / "early.hdf5"
     monkeypatch.setenv(FAIL_ON_RANK_ENV, "1")
-    failed = run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=2, check=False)
+    failed = run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=2, check=False)
     assert failed.returncode != 0 and "test failure on rank 1" in failed.stderr
     assert Path(f"{out}.lock").exists()  # MPI_Abort ended rank 0 too
     monkeypatch.delenv(FAIL_ON_RANK_ENV)
-    resumed = run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=2)
+    resumed = run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=2)
     assert "taking over the lock of a job that is no longer running" in resumed.stderr
     assert "resuming" in resumed.stderr and not Path(f"{out}.lock").exists()
     assert_same(serial, out)
@@ -131,7 +133,7 @@ def test_an_out_path_mpipaint_did_not_write_is_left_alone(box, xray_bundle, tmp_
         with h5py.File(out, "w") as f:
             f["PartType1/Coordinates"] = np.zeros((4, 3))
     before = out.read_bytes() if out.is_file() else None
-    result = run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, check=False)
+    result = run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, check=False)
     assert result.returncode == 2 and ("choose another --out" in result.stderr or "not a regular file" in result.stderr)
     assert "remove" not in result.stderr.lower()
     assert (out.read_bytes() if out.is_file() else None) == before
@@ -142,13 +144,13 @@ def test_a_second_writer_is_refused_and_a_dead_writers_lock_taken_over(box, xray
     lock = Path(f"{out}.lock")
     lock.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "job": "4242",
                                 "command": "mpipaint paint", "started": "today"}))
-    refused = run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, ranks=2, check=False)
+    refused = run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, ranks=2, check=False)
     assert refused.returncode == 2 and f"pid {os.getpid()}" in refused.stderr and "SLURM job 4242" in refused.stderr
     assert not out.exists()
     finished = subprocess.Popen(["true"])  # a process that is gone
     finished.wait()
     lock.write_text(json.dumps({"host": socket.gethostname(), "pid": finished.pid}))
-    taken = run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, ranks=2)
+    taken = run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, ranks=2)
     assert "taking over the lock of a job that is no longer running" in taken.stderr
     assert not lock.exists()
     with h5py.File(out) as f:
@@ -163,7 +165,7 @@ def test_bf16_inference_paints_what_fp32_paints_to_bf16_rounding(box, xray_bundl
     lx = {}
     for precision in ("fp32", "bf16"):
         out = tmp_path / f"{precision}.hdf5"
-        run_mpipaint("paint", box, "--model", xray_bundle[0], "--out", out, "--precision", precision)
+        run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, "--precision", precision)
         with h5py.File(out) as f:
             assert f.attrs["precision"] == precision
             lx[precision] = f["lx"][()]
@@ -183,7 +185,7 @@ def test_jax_paints_the_tensorflow_catalog_where_tensorflow_is_not_installed(ser
         (blocked / name / "__init__.py").write_text(f"raise ImportError('{name} is not installed here')\n")
     env = {**mpi_env(), "PYTHONPATH": os.pathsep.join(filter(None, [str(blocked), os.environ.get("PYTHONPATH")]))}
     out = tmp_path / "jax.hdf5"
-    result = subprocess.run(mpipaint_cmd("paint", box, "--model", xray_bundle[0], "--out", out, "--maps",
+    result = subprocess.run(mpipaint_cmd("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, "--maps",
                                          "--backend", "jax", ranks=2), capture_output=True, text=True, env=env,
                             timeout=600)
     assert result.returncode == 0, result.stderr

@@ -7,7 +7,7 @@ from conftest import run_mpipaint
 from mpipaint.cutout import halo_gas
 from mpipaint.io.halotable import read_halo_table
 from mpipaint.io.snapshot import Snapshot, find_snapshot
-from mpipaint.parallel import KILL_AFTER_ROUNDS_ENV
+from mpipaint.parallel import KILL_AFTER_GROUPS_ENV
 
 SMALL = ("--npix", "64")
 
@@ -68,13 +68,13 @@ def test_two_ranks_write_the_same_file(universe, tables, serial):
 
 def test_killed_job_resumes_to_the_same_file(universe, tables, serial, monkeypatch):
     out = tables / "killed.hdf5"
-    monkeypatch.setenv(KILL_AFTER_ROUNDS_ENV, "2")
+    monkeypatch.setenv(KILL_AFTER_GROUPS_ENV, "2")
     killed = run_mpipaint("prepare", universe / "FP" / "output", "--halos", tables / "FP.hdf5", "--out", out,
                           *SMALL, check=False)
     assert killed.returncode != 0
     with h5py.File(out) as f:
         assert not f.attrs["complete"] and f["done"][()].sum() == 6
-    monkeypatch.delenv(KILL_AFTER_ROUNDS_ENV)
+    monkeypatch.delenv(KILL_AFTER_GROUPS_ENV)
     resumed = run_mpipaint("prepare", universe / "FP" / "output", "--halos", tables / "FP.hdf5", "--out", out,
                            *SMALL, ranks=2)
     assert "resuming" in resumed.stderr and "6 of" in resumed.stderr

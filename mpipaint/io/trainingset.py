@@ -50,16 +50,15 @@ def done_flags(path) -> tuple[np.ndarray, int]:
     return done, len(without_maps)
 
 
-def write_images(f: h5py.File, images: list) -> None:
-    """Write (index, {target: map}) pairs, flush, then mark them done and flush again: a done flag never
-    reaches the file before its images (a kill between the two leaves the images to be mapped again)."""
+def write_images(f: h5py.File, images: list, flush) -> None:
+    """Write (index, {target: map}) pairs, `flush`, then mark them done (the caller flushes again): a done
+    flag never reaches the file before its images (a kill between the two leaves them to be mapped again)."""
     for index, maps in images:
         for name, image in maps.items():
             stored = image.astype(MAP_DTYPES[name])
             if not np.isfinite(stored).all():
                 raise ValueError(f"{f.filename}: image {index} of '{name}' has non-finite pixels")
             f[name][index] = stored
-    f.flush()
+    flush()
     for index, _ in images:
         f["done"][index] = 1
-    f.flush()

@@ -3,9 +3,11 @@ nearest pixel centres. Accumulates in float64; a particle whose cloud lies insid
 its weight. Threads share fixed blocks (`blocks`), so the result is bit-identical whatever the number of
 threads or MPI ranks.
 
-Each block runs in chunks of CHUNK particles, in three passes that stay in L1/L2: copy the chunk's three
-coordinates into columns (the (N, 3) layout does not vectorise), compute every cloud with SIMD (minimum
-image, depth cut, corner pixel, weights), then scatter the four corner weights. The grid has a one-pixel
+Each block runs in chunks of CHUNK particles, in passes that stay in L1/L2: copy the chunk's three
+coordinates into columns (the (N, 3) layout does not vectorise) as offsets from the centre at the nearest
+periodic image, then for each projection axis compute every cloud with SIMD (depth cut, corner pixel,
+weights) and scatter the four corner weights. A halo's maps along several axes are one pass over its
+particles (`cic_project_axes`), each map bit-identical to its own projection. The grid has a one-pixel
 border, so a cloud hanging over the map edge needs no branch: the border is dropped at the end.
 """
 from __future__ import annotations
@@ -28,33 +30,31 @@ MAX_NPIX = 40_000  # corner indices of the bordered grid are int32 (vectorised c
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _columns(positions, start, count, axes, u, v, los):
-    """Image axes and line of sight of particles [start, start + count) as contiguous columns."""
-    ia, ja, la = axes[0], axes[1], axes[2]
-    for q in range(count):
-        u[q] = positions[start + q, ia]
-        v[q] = positions[start + q, ja]
-        los[q] = positions[start + q, la]
+def _offset_columns(positions, start, count, centre, box, inv_box, d):
+    """Offsets from `centre` of particles [start, start + count), nearest periodic image (inv_box = 0
+    without periodicity), as the three rows of `d`."""
+    for c in range(3):
+        column = d[c]
+        for q in range(count):
+            column[q] = positions[start + q, c]
+        for q in range(count):
+            x = column[q] - centre[c]
+            column[q] = x - box * np.floor(x * inv_box + 0.5)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _clouds(u, v, los, weights, centre, scale, box, inv_box, half_depth, npix, corner, left, right, frac_v):
-    """Per particle: flat index of the bordered grid's lower-left corner pixel, the cloud's weight in the
-    left and right pixel columns, and its fraction in the upper row. Branch-free, so it vectorises; a
-    particle outside the map or the depth gets weight 0 at a clamped, harmless corner (NaN included)."""
+def _clouds(du, dv, dl, weights, scale, half_depth, npix, corner, left, right, frac_v):
+    """Per particle (offsets du, dv across the image, dl along the line of sight): flat index of the bordered
+    grid's lower-left corner pixel, the cloud's weight in the left and right pixel columns, and its
+    fraction in the upper row. Branch-free, so it vectorises; a particle outside the map or the depth gets
+    weight 0 at a clamped, harmless corner (NaN included)."""
     stride = npix + 2
     offset = 0.5 * npix + 0.5  # pixel centres at i + 0.5, shifted by the one-pixel border
     end = npix + 1.0  # a cloud starting at or beyond the far border misses the map
-    for q in range(u.shape[0]):
-        du = u[q] - centre[0]
-        dv = v[q] - centre[1]
-        dl = los[q] - centre[2]
-        du -= box * np.floor(du * inv_box + 0.5)  # nearest periodic image; inv_box = 0 without periodicity
-        dv -= box * np.floor(dv * inv_box + 0.5)
-        dl -= box * np.floor(dl * inv_box + 0.5)
-        x = du * scale + offset
-        y = dv * scale + offset
-        keep = (abs(dl) <= half_depth) & (x >= 0.0) & (y >= 0.0) & (x < end) & (y < end)
+    for q in range(du.shape[0]):
+        x = du[q] * scale + offset
+        y = dv[q] * scale + offset
+        keep = (abs(dl[q]) <= half_depth) & (x >= 0.0) & (y >= 0.0) & (x < end) & (y < end)
         x = x if x >= 0.0 else 0.0  # the clamps move only particles that `keep` drops
         y = y if y >= 0.0 else 0.0
         x = x if x < end else 0.0
@@ -86,19 +86,21 @@ def _deposit(corner, left, right, frac_v, count, stride, grid):
 
 @numba.njit(cache=True, error_model="numpy")
 def _cic_range(positions, weights, start, stop, centre, axes, width, npix, box, depth, grid):
-    """CIC of particles [start, stop) into the flat bordered grid ((npix + 2)^2), CHUNK at a time."""
-    uvl_centre = np.array([centre[axes[0]], centre[axes[1]], centre[axes[2]]])
+    """CIC of particles [start, stop) into the flat bordered grids ((npix + 2)^2 each, one per row of `axes`:
+    image axes and line of sight) laid end to end in `grid`, CHUNK at a time."""
     scale = npix / width
     inv_box = 1.0 / box if box > 0.0 else 0.0
-    u, v, los = np.empty(CHUNK), np.empty(CHUNK), np.empty(CHUNK)
+    size = (npix + 2) * (npix + 2)
+    d = np.empty((3, CHUNK))
     corner = np.empty(CHUNK, dtype=np.int32)
     left, right, frac_v = np.empty(CHUNK), np.empty(CHUNK), np.empty(CHUNK)
     for first in range(start, stop, CHUNK):
         count = min(CHUNK, stop - first)
-        _columns(positions, first, count, axes, u, v, los)
-        _clouds(u[:count], v[:count], los[:count], weights[first:first + count], uvl_centre, scale, box,
-                inv_box, 0.5 * depth, npix, corner, left, right, frac_v)
-        _deposit(corner, left, right, frac_v, count, npix + 2, grid)
+        _offset_columns(positions, first, count, centre, box, inv_box, d)
+        for a in range(axes.shape[0]):
+            _clouds(d[axes[a, 0], :count], d[axes[a, 1], :count], d[axes[a, 2], :count],
+                    weights[first:first + count], scale, 0.5 * depth, npix, corner, left, right, frac_v)
+            _deposit(corner, left, right, frac_v, count, npix + 2, grid[a * size:(a + 1) * size])
 
 
 @numba.njit(parallel=True, cache=True)
@@ -109,20 +111,30 @@ def _cic_wave(positions, weights, centre, axes, width, npix, box, depth, nblocks
         _cic_range(positions, weights, start, stop, centre, axes, width, npix, box, depth, grids[t])
 
 
-def cic_project(positions, weights, geometry: MapGeometry) -> np.ndarray:
-    """Projected sum of `weights` per pixel (not per area) of particles at `positions` [kpc], as an npix x npix
-    view into the bordered grid."""
-    npix = int(geometry.npix)
+def cic_project_axes(positions, weights, geometries) -> np.ndarray:
+    """Projected sum of `weights` per pixel (not per area) of particles at `positions` [kpc] for each of
+    `geometries` (one halo's maps: the same centre, width, npix, box and depth, one axis each), in one pass
+    over the particles: (len(geometries), npix, npix), a view into the bordered grids."""
+    first = geometries[0]
+    npix = int(first.npix)
     if not 0 < npix <= MAX_NPIX:
         raise ValueError(f"CIC maps need 1 to {MAX_NPIX} pixels a side, not {npix}")
+    if any((g.centre, g.width, g.npix, g.box_size, g.depth) != (first.centre, first.width, first.npix,
+                                                               first.box_size, first.depth) for g in geometries):
+        raise ValueError("one CIC pass needs geometries that differ only in their axis")
     positions = np.ascontiguousarray(positions, dtype=np.float64)
     weights = np.ascontiguousarray(np.broadcast_to(np.asarray(weights, dtype=np.float64), len(positions)))
-    i, j = IMAGE_AXES[geometry.axis]
     nblocks = block_count(len(positions), max(PARTICLES_PER_BLOCK, CIC_PARTICLES_PER_PIXEL * npix * npix))
-    centre = np.asarray(geometry.centre, dtype=np.float64)
-    axes = np.array([i, j, geometry.axis], dtype=np.int64)
+    centre = np.asarray(first.centre, dtype=np.float64)
+    axes = np.array([[*IMAGE_AXES[g.axis], g.axis] for g in geometries], dtype=np.int64)
+    size = (npix + 2) * (npix + 2)
     total = deposit_in_blocks(
-        lambda first, grids: _cic_wave(positions, weights, centre, axes, float(geometry.width), npix,
-                                       float(geometry.box_size), float(geometry.depth), nblocks, first, grids),
-        nblocks, (npix + 2) * (npix + 2))
-    return total.reshape(npix + 2, npix + 2)[1:-1, 1:-1]  # a view: copying 2 MB would cost ~1 ms a map
+        lambda start, grids: _cic_wave(positions, weights, centre, axes, float(first.width), npix,
+                                       float(first.box_size), float(first.depth), nblocks, start, grids),
+        nblocks, len(geometries) * size)
+    return total.reshape(len(geometries), npix + 2, npix + 2)[:, 1:-1, 1:-1]  # a view: no 2 MB copy per map
+
+
+def cic_project(positions, weights, geometry: MapGeometry) -> np.ndarray:
+    """Projected sum of `weights` per pixel of particles at `positions` [kpc] on one map (npix x npix)."""
+    return cic_project_axes(positions, weights, [geometry])[0]

@@ -15,7 +15,7 @@ import numpy as np
 
 from mpipaint import units as u
 from mpipaint.maps import xray
-from mpipaint.maps.cic import cic_project
+from mpipaint.maps.cic import cic_project_axes
 from mpipaint.maps.geometry import MapGeometry
 from mpipaint.maps.sph import smoothing_length, sph_project
 
@@ -59,7 +59,13 @@ def hot_gas_mask(temperature, density, sfr):
 
 def dm_map(positions, masses, geometry: MapGeometry) -> np.ndarray:
     """Projected DM surface density [Msun/kpc^2]."""
-    return cic_project(positions, masses, geometry) / geometry.pixel_area
+    return dm_maps(positions, masses, [geometry])[0]
+
+
+def dm_maps(positions, masses, geometries) -> np.ndarray:
+    """Projected DM surface density [Msun/kpc^2] of one halo along each of `geometries` (same centre and
+    size, one axis each), in one pass over its particles: (len(geometries), npix, npix)."""
+    return cic_project_axes(positions, masses, geometries) / geometries[0].pixel_area
 
 
 def gas_maps(cells: GasCells, geometry: MapGeometry) -> dict[str, np.ndarray]:

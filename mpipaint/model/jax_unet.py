@@ -23,7 +23,8 @@ COMPUTE_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 class JaxUnet:
     """Callable like a tf-keras U-net in inference: (N, S, S, 1) inputs, or {"dm": ..., "mask": ...} for a
-    masked net, -> (N, S, S, 1) float32 numpy array. One jit-compiled function per input shape."""
+    masked net, -> (N, S, S, 1) float32 numpy array (`launch`: without waiting). One jit-compiled function
+    per input shape."""
 
     def __init__(self, architecture: dict, arrays: list, precision: str = "fp32"):
         """`arrays`: the weights in unet.weight_shapes' order, checked by the caller (bundle.load_bundle)."""
@@ -35,12 +36,19 @@ class JaxUnet:
         self._forward = jax.jit(self._apply)
 
     def __call__(self, inputs) -> np.ndarray:
+        return np.asarray(self.launch(inputs), dtype=np.float32)
+
+    def launch(self, inputs):
+        """The output as a device array, returned before the device has finished (JAX dispatches
+        asynchronously): the caller's host work overlaps the net until it reads the array."""
         if self.architecture["mask"]:
             x, mask = inputs["dm"], inputs["mask"]
         else:
             x, mask = inputs, None
-        return np.asarray(self._forward(self.params, np.asarray(x, np.float32),
-                                        None if mask is None else np.asarray(mask, np.float32)), dtype=np.float32)
+        import jax.numpy as jnp  # noqa: PLC0415
+
+        return self._forward(self.params, jnp.asarray(x, jnp.float32),
+                             None if mask is None else jnp.asarray(mask, jnp.float32))
 
     def _apply(self, params, x, mask):
         import jax  # noqa: PLC0415

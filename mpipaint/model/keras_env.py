@@ -24,21 +24,23 @@ def keras():
     return tf_keras
 
 
-def place_on_devices(tf, local_rank: int, local_size: int) -> bool:
+def place_on_devices(tf, local_rank: int, local_size: int) -> tuple | None:
     """One GPU per rank by node-local rank (memory grown on demand); without GPUs, the node's cores shared
-    by its `local_size` ranks. True when this rank got a GPU."""
+    by its `local_size` ranks. The GPU's compute capability (major, minor) when this rank got one, else None."""
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         gpu = gpus[local_rank % len(gpus)]
         tf.config.experimental.set_memory_growth(gpu, True)
         tf.config.set_visible_devices(gpu, "GPU")
-        return True
+        return tuple(tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)))
     tf.config.threading.set_intra_op_parallelism_threads(max(1, (os.cpu_count() or 1) // local_size))
-    return False
+    return None
 
 
 PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}  # Keras policies
 PRECISIONS = ("auto", *PRECISION_POLICIES)
+DEFAULT_PRECISION = "auto"  # inference in paint, evaluate and calibrate: what the hardware computes natively
+TRAINING_PRECISION = "fp32"  # train's default: the fidelity benchmark's nets were trained at fp32
 
 
 def inference_precision(requested: str, gpu_capability: tuple | None) -> str:
