@@ -14,7 +14,7 @@ import numpy as np
 import yt
 
 from mpipaint import units as u
-from mpipaint.cutout import halo_gas
+from mpipaint.cutout import HaloParticles
 from mpipaint.io.snapshot import Snapshot, find_snapshot
 from mpipaint.maps import xray
 from mpipaint.maps.gas import gas_maps
@@ -35,9 +35,10 @@ def main():
     args = parser.parse_args()
     yt.set_log_level(40)
     output = f"{args.universe}/FP/output"
-    row = select_subfind(output, 99, 0.0).iloc[args.halo]
+    table = select_subfind(output, 99, 0.0)
+    row = table.iloc[args.halo]
     snapshot = Snapshot(find_snapshot(output, 99))
-    cells = halo_gas(snapshot, row)
+    cells = HaloParticles({99: snapshot}, table, "group", "offsets").gas(args.halo)
     centre = tuple(row[["centre_x", "centre_y", "centre_z"]].astype(float))
     geometry = MapGeometry(centre=centre, width=WIDTH, npix=args.npix, axis=2, box_size=float(row["box_size"]))
     gas_maps(cells, geometry)  # compile

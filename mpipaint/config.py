@@ -1,5 +1,8 @@
-"""YAML configuration: one section per verb, each validated against that verb's dataclass of options.
-Unknown sections or keys and values of the wrong type are errors that name the file and the key."""
+"""Options, written once: each verb's dataclass declares its fields with `option(...)` (default, help, how the
+flag looks), and from that one declaration come the command-line flags (`add_options`, defaults shown in
+the help), the values taken from them (`cli_values`) and the YAML section (`section`), one per verb,
+validated against the dataclass: unknown sections or keys and values of the wrong type are errors that
+name the file and the key. Fields declared without `option` are for YAML configs only."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,6 +10,74 @@ import math
 from pathlib import Path
 
 from mpipaint.errors import InputError
+
+
+def option(default=None, help: str = "", *, flag: str = None, positional: bool = False, nargs=None,
+           metavar=None, choices=None, repeat: bool = False, item_type=None, verbs=None, to_value=None,
+           shown=None):
+    """A dataclass field that is also a command-line option. `flag`: its name when not --field-name;
+    `positional`: an optional positional argument; `repeat`: the flag may be given several times (a list);
+    `nargs`/`item_type`: a list flag (default nargs '+', items typed like the default's); `verbs`: only these
+    verbs of a shared options class show it; `to_value`: converts the flag's value into the field's, and
+    `shown` the default into the flag's terms for the help."""
+    return dataclasses.field(default=default, metadata={
+        "help": help, "flag": flag, "positional": positional, "nargs": nargs, "metavar": metavar,
+        "choices": choices, "repeat": repeat, "item_type": item_type, "verbs": verbs, "to_value": to_value,
+        "shown": shown})
+
+
+def _shown(value) -> str:
+    if isinstance(value, (tuple, list)):
+        return " ".join(_shown(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _cli_fields(options_class, verb=None):
+    """The fields of `options_class` declared with `option` that `verb` shows."""
+    return [f for f in dataclasses.fields(options_class) if "help" in f.metadata
+            and (f.metadata["verbs"] is None or verb in f.metadata["verbs"])]
+
+
+def add_options(parser, options_class, verb=None) -> None:
+    """One argparse argument per `option` field of `options_class`, its default (kept in the dataclass, so
+    that a config file can sit between the two) shown in its help."""
+    for f in _cli_fields(options_class, verb):
+        m, default = f.metadata, f.default
+        shown = _shown(m["shown"](default) if m["shown"] else default)
+        stated = default not in (None, ()) and not isinstance(default, bool)  # a switch's default is its absence
+        kwargs = {"help": m["help"] + (f" (default {shown})" if stated else ""), "default": None}
+        if m["choices"]:
+            kwargs["choices"] = m["choices"]
+        if m["metavar"] or (m["flag"] and not isinstance(default, bool)):
+            kwargs["metavar"] = m["metavar"] or m["flag"].lstrip("-").upper().replace("-", "_")
+        if isinstance(default, bool):
+            kwargs.update(action="store_const", const=not default)
+        elif m["repeat"]:
+            kwargs["action"] = "append"
+        elif m["nargs"] or isinstance(default, tuple):
+            item = m["item_type"] or (type(default[0]) if default else str)
+            kwargs.update(nargs=m["nargs"] or "+", type=item)
+        elif isinstance(default, (int, float)):
+            kwargs["type"] = type(default)
+        elif m["item_type"]:
+            kwargs["type"] = m["item_type"]
+        if m["positional"]:
+            parser.add_argument(f.name, nargs="?", **kwargs)
+        else:
+            parser.add_argument(m["flag"] or "--" + f.name.replace("_", "-"), dest=f.name, **kwargs)
+
+
+def cli_values(args, options_class, verb=None) -> dict:
+    """{field: value} of the flags given on the command line (None where not given), lists as tuples."""
+    values = {}
+    for f in _cli_fields(options_class, verb):
+        value = getattr(args, f.name, None)
+        if isinstance(value, list):
+            value = tuple(value)
+        if value is not None and f.metadata["to_value"] is not None:
+            value = f.metadata["to_value"](value)
+        values[f.name] = value
+    return values
 
 
 def load_yaml(path) -> dict:

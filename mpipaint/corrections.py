@@ -24,7 +24,7 @@ import numpy as np
 
 from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5, require_dataset
-from mpipaint.io.painted import SUMMARY
+from mpipaint.summaries import SUMMARY
 from mpipaint.stats import DistributionFunction
 
 FORMAT = "mpipaint-corrections-1"

@@ -23,6 +23,8 @@ from mpipaint.maps.geometry import MapGeometry
 
 DEPOSITION_MODES = ("group", "cube")
 READ_STRATEGIES = ("offsets", "slabs")
+READ_STRATEGY_HELP = ("read each halo's particle range (offsets; the default for group deposition) or slabs "
+                      "of the particle arrays + exchange (slabs; the only way for cube deposition)")
 DM_FIELDS = ("Coordinates", "Masses")
 GAS_FIELDS = ("Coordinates", "Masses", "Density", "InternalEnergy", "ElectronAbundance", "StarFormationRate",
               "GFM_Metallicity")
@@ -60,17 +62,6 @@ def _read_fields(snapshot: Snapshot, ptype, fields, row) -> dict:
         raise InputError(f"{snapshot.path}: halo {int(row['halo_id'])} has no particle offsets (a Rockstar "
                          "table?); use the 'slabs' read strategy with 'cube' deposition")
     return {name: snapshot.read(ptype, name, max(start, 0), max(stop, 0)) for name in fields}
-
-
-def halo_dm(snapshot: Snapshot, row) -> tuple[np.ndarray, np.ndarray]:
-    """DM positions [kpc] and masses [Msun] of the FoF halo in table row `row`, read by its offsets."""
-    fields = _read_fields(snapshot, DM, DM_FIELDS, row)
-    return fields["Coordinates"].reshape(-1, 3), fields["Masses"]
-
-
-def halo_gas(snapshot: Snapshot, row) -> GasCells:
-    """All gas cells of the FoF halo in table row `row`, read by its offsets (the hot filter comes later)."""
-    return _gas_cells(_read_fields(snapshot, GAS, GAS_FIELDS, row))
 
 
 class HaloParticles:

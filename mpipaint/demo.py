@@ -25,8 +25,9 @@ import h5py
 import numpy as np
 
 from mpipaint import corrections, stats
+from mpipaint.config import option
 from mpipaint.errors import InputError
-from mpipaint.io import painted
+from mpipaint.summaries import totals
 
 
 def get_logger() -> logging.Logger:
@@ -52,8 +53,8 @@ LOWER_RESOLUTION = ("DMO", "FP-2", "FP-3")
 class DemoOptions:
     """Options of `mpipaint demo` (CLI flags or the `demo:` section of a YAML config)."""
 
-    out: str = "example"
-    ranks: int = 2
+    out: str = option("example", "working directory")
+    ranks: int = option(2, "MPI ranks per step")
     seed: int = 42
     halos: int = 32  # per snapshot
     dm_particles: int = 250_000
@@ -63,7 +64,8 @@ class DemoOptions:
     npix: int = 64  # the paper's 512 is minutes per image on 2 cores
     base_filters: int = 8  # the paper's U-net: 64 wide, 4 deep
     depth: int = 3
-    epochs: int = 30  # at most; training stops when the validation loss stops improving
+    epochs: int = option(30, "training epochs per U-net (at most; training stops when the validation loss "
+                         "stops improving)")
     batch_size: int = 2  # per rank: about 14 steps per epoch on the example's ~55 training maps
     learning_rate: float = 1e-3  # per rank
     patience: int = 10
@@ -188,7 +190,7 @@ def corrected_agreement(painted_path, truth_path, snapshot: int, quantity: str, 
         area = (f.attrs["width_kpc"] / f.attrs["npix"]) ** 2
         images = f[target][np.flatnonzero(here)]
         dm = f["dm"][np.flatnonzero(here)]
-        per_image = painted.totals(target, images, dm, area)
+        per_image = totals(target, images, dm, area)
     truth = per_image.reshape(-1, naxes).mean(axis=1)  # images are stored halo by halo, axes innermost
     volume = stats.comoving_volume_mpc3(box, z, 1)
     edges = stats.log_bin_edges(truth, per_dex)

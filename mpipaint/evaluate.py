@@ -18,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mpipaint import __version__, corrections, stats
+from mpipaint import __version__, corrections, stats, summaries
+from mpipaint.config import option
 from mpipaint.errors import InputError
-from mpipaint.io import painted
 from mpipaint.io.hdf5 import open_hdf5, require_dataset
 from mpipaint.io.outputs import make_parent
-from mpipaint.model.bundle import BACKENDS, MAP_KEYS, fingerprint, validation_residual
-from mpipaint.model.keras_env import DEFAULT_PRECISION, PRECISIONS
+from mpipaint.model.bundle import BACKEND_HELP, BACKENDS, MAP_KEYS, fingerprint, validation_residual
+from mpipaint.model.keras_env import DEFAULT_PRECISION, PRECISION_HELP, PRECISIONS
 from mpipaint.model.norm import coarser_than_trained, out_of_range
 from mpipaint.parallel import COMM, get_logger, my_share
 
@@ -36,19 +36,22 @@ MASS_PIVOT_MSUN = 1e14  # pivot of the Lx-M_DM relation
 class EvaluateOptions:
     """Options of `mpipaint evaluate` and `mpipaint calibrate` (CLI flags or their YAML sections)."""
 
-    models: tuple = ()  # model bundles (one per target), trained on `data`
-    data: str = None  # the full-physics training set: DM maps and truth
-    out: str = None  # evaluate: report directory; calibrate: corrections HDF5 file
-    split: str = "test"  # which halos of `data`: train, validation, test or all
-    inputs: tuple = None  # "name=path" items, or (YAML) a mapping name -> path: DM-only training sets
-    #                       (DMO, FP-2, FP-3) predicted against FP truth
-    per_dex: int = 4  # distribution-function bins per dex
+    models: tuple = option((), "model bundle or ensemble, trained on --data (repeat for several targets)",
+                           flag="--model", repeat=True)
+    data: str = option(None, "the full-physics training set the bundles were trained on: DM maps and truth")
+    out: str = option(None, "evaluate: report directory; calibrate: corrections file (HDF5)")
+    split: str = option("test", "halos of --data to use", choices=SPLITS)
+    inputs: tuple = option(None, "DM-only training set (dmo=..., fp2=..., fp3=...) predicted against FP truth "
+                           "(YAML: a mapping name -> path)", flag="--input", repeat=True, metavar="NAME=TRAINSET")
+    per_dex: int = option(4, "distribution-function bins per dex")
     profile_bins: int = 20
     pdf_bins: int = 50
-    bootstrap: int = 1000  # resamples for the scaling relation and the MPE intervals
-    snapshots: tuple = None  # only images of these snapshots (e.g. calibrate on some, check on another)
-    precision: str = DEFAULT_PRECISION  # inference, as paint's (keras_env.inference_precision)
-    backend: str = "tf"  # what runs the nets, as paint's (bundle.BACKENDS)
+    bootstrap: int = option(1000, "bootstrap resamples for the scaling relation and the MPE intervals",
+                            verbs=("evaluate",))
+    snapshots: tuple = option(None, "only images of these snapshots (default all; e.g. calibrate on some, check "
+                              "on another)", item_type=int, nargs="+")
+    precision: str = option(DEFAULT_PRECISION, PRECISION_HELP, choices=PRECISIONS)
+    backend: str = option("tf", BACKEND_HELP, choices=BACKENDS)
 
     def __post_init__(self):
         inputs = self.inputs or ()
@@ -200,7 +203,7 @@ def predict_sample(bundles: dict, path, indices, options: EvaluateOptions, with_
         keys = np.stack([f["snapshot"][()], f["halo_id"][()]], axis=1)[indices]
         for group in my_share(_halo_groups(keys, np.asarray(indices))):
             dm = _finite_maps(f, "dm", group)
-            row = {"index": group, "mdm": painted.totals("dm", dm, dm, area)}
+            row = {"index": group, "mdm": summaries.totals("dm", dm, dm, area)}
             for target, members in bundles.items():
                 norm = members[0].target_norm
                 if with_predictions:
@@ -208,12 +211,12 @@ def predict_sample(bundles: dict, path, indices, options: EvaluateOptions, with_
                         predictors[target] = EnsemblePredictor(members, batch_size=len(group))
                     result = predictors[target](dm)
                     images = result.mean_images
-                    totals = [painted.totals(target, member, dm, area) for member in result.images]
+                    totals = [summaries.totals(target, member, dm, area) for member in result.images]
                     row[target] = (totals,) + _reductions(images, pixel, edges_kpc, norm.forward(images),
                                                           pdf_edges) + (result.at_bound, result.dm_outside)
                 if with_truth:
                     truth = _finite_maps(f, target, group)
-                    totals = [painted.totals(target, truth, dm, area)]
+                    totals = [summaries.totals(target, truth, dm, area)]
                     row[f"true_{target}"] = (totals,) + _reductions(truth, pixel, edges_kpc, norm.forward(truth),
                                                                     pdf_edges)
             rows.append(row)
@@ -362,7 +365,7 @@ def run_evaluate(options: EvaluateOptions) -> None:
                "targets": {}, "distribution_functions": {}, "scaling_relation": {},
                "range_diagnostics": {name: range_diagnostics(s) for name, s in {"fp": split, **inputs}.items()}}
     for target, members in bundles.items():
-        quantity, units = painted.SUMMARY[target][0], painted.SUMMARY[target][1]
+        quantity, units = summaries.SUMMARY[target][0], summaries.SUMMARY[target][1]
         summary["targets"][target] = {
             "quantity": quantity, "units": units, "members": len(members),
             **stats.mpe_summary(split.predicted[target], split.true[target], split.halo_keys(), options.bootstrap),

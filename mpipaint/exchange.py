@@ -18,6 +18,7 @@ import numpy as np
 from mpi4py import MPI
 
 from mpipaint.io.snapshot import Snapshot
+from mpipaint.maps.geometry import minimum_image
 from mpipaint.parallel import COMM
 
 MEMBERSHIPS = ("group", "cube")
@@ -43,11 +44,6 @@ def members_by_range(starts, counts, lo: int, hi: int) -> tuple[np.ndarray, np.n
 
 
 @numba.njit(cache=True)
-def _wrap(d, box):
-    return d - box * np.floor(d / box + 0.5)
-
-
-@numba.njit(cache=True)
 def _cube_pairs(pos, centres, half, box, ncell, cell_start, cell_halos, fill, out_particle, out_halo):
     """Count (fill=False) or list (fill=True) the (particle, halo) pairs with the particle in the halo's cube."""
     n = 0
@@ -62,9 +58,9 @@ def _cube_pairs(pos, centres, half, box, ncell, cell_start, cell_halos, fill, ou
                     cell = (((cx + dx) % ncell) * ncell + (cy + dy) % ncell) * ncell + (cz + dz) % ncell
                     for k in range(cell_start[cell], cell_start[cell + 1]):
                         h = cell_halos[k]
-                        if (abs(_wrap(pos[p, 0] - centres[h, 0], box)) <= half
-                                and abs(_wrap(pos[p, 1] - centres[h, 1], box)) <= half
-                                and abs(_wrap(pos[p, 2] - centres[h, 2], box)) <= half):
+                        if (abs(minimum_image(pos[p, 0] - centres[h, 0], box)) <= half
+                                and abs(minimum_image(pos[p, 1] - centres[h, 1], box)) <= half
+                                and abs(minimum_image(pos[p, 2] - centres[h, 2], box)) <= half):
                             if fill:
                                 out_particle[n] = p
                                 out_halo[n] = h

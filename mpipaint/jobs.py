@@ -1,5 +1,6 @@
-"""`mpipaint jobs render TEMPLATE`: a SLURM batch script from a template in `jobs/` and values from the
-command line or the `jobs:` section of a config.
+"""`mpipaint jobs render TEMPLATE`: a SLURM batch script from a template in `jobs/` (installed with the
+package as mpipaint/data/jobs, so a wheel renders too) and values from the command line or the `jobs:`
+section of a config.
 
 Templates use `${name}` placeholders (Python string.Template; `$$` is a literal `$`). An `#SBATCH` line
 whose value is empty (no account, no partition, no GPUs) is left out, so nothing site-specific appears
@@ -14,9 +15,10 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
+from mpipaint.config import option
 from mpipaint.errors import InputError
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "jobs"
+TEMPLATE_DIR = Path(__file__).resolve().parent / "data" / "jobs"  # package data; the repository's jobs/ links here
 TIME_FORMAT = re.compile(r"^(\d+-)?\d{1,2}:\d{2}:\d{2}$")
 # job name, account, partition: one #SBATCH token each (a newline in one would add a line to the script)
 SLURM_NAME = re.compile(r"[A-Za-z0-9_.:+-]+")
@@ -27,19 +29,19 @@ LAUNCHERS = ("srun", "mpirun")
 class JobOptions:
     """Values for a job template (CLI flags or the `jobs:` section of a YAML config)."""
 
-    template: str = None  # a name in jobs/ (select, prepare, train, paint) or a path
-    config: str = None  # the mpipaint config the job runs with
-    nodes: int = 1
-    ntasks_per_node: int = None  # default: gpus_per_node, or 16 on CPU nodes
-    gpus_per_node: int = 0
-    cpus_per_task: int = 1
-    time: str = "01:00:00"  # [D-]HH:MM:SS
-    account: str = None
-    partition: str = None
-    job_name: str = None  # default: mpipaint-TEMPLATE
+    template: str = option(None, "select, prepare, train, paint, or a template file", positional=True)
+    config: str = None  # the mpipaint config the job runs with (the command's --config)
+    nodes: int = option(1, "nodes")
+    ntasks_per_node: int = option(None, "MPI ranks per node (default: GPUs per node, or 16)", item_type=int)
+    gpus_per_node: int = option(0, "GPUs per node")
+    cpus_per_task: int = option(1, "cores per MPI rank")
+    time: str = option("01:00:00", "wall-time limit, [D-]HH:MM:SS")
+    account: str = option(None, "SLURM account")
+    partition: str = option(None, "SLURM partition")
+    job_name: str = option(None, "job name (default: mpipaint-TEMPLATE)")
     modules: tuple = ()  # `module load` these, in order
     setup: tuple = ()  # shell lines run before mpipaint (e.g. "source ~/venvs/mpipaint/bin/activate")
-    launcher: str = "srun"  # or mpirun
+    launcher: str = option("srun", "what starts the MPI ranks", choices=LAUNCHERS)
 
     def __post_init__(self):
         if not (self.template and self.config):

@@ -30,8 +30,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from mpipaint import __version__, corrections
-from mpipaint.cutout import READ_STRATEGIES, HaloParticles, halo_geometries, read_strategy_for
+from mpipaint import __version__, corrections, faults
+from mpipaint.config import option
+from mpipaint.cutout import READ_STRATEGIES, READ_STRATEGY_HELP, HaloParticles, halo_geometries, read_strategy_for
 from mpipaint.engine import PhaseTimes, open_writer, work_through
 from mpipaint.errors import InputError
 from mpipaint.io import painted
@@ -40,14 +41,13 @@ from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_
                                  refuse_other_settings)
 from mpipaint.io.snapshot import DM, Snapshot
 from mpipaint.maps.gas import dm_maps
-from mpipaint.model.bundle import BACKENDS, validation_residual
-from mpipaint.model.keras_env import DEFAULT_PRECISION, PRECISIONS
+from mpipaint.model.bundle import BACKEND_HELP, BACKENDS, validation_residual
+from mpipaint.model.keras_env import DEFAULT_PRECISION, PRECISION_HELP, PRECISIONS
 from mpipaint.model.norm import coarser_than_trained
 from mpipaint.parallel import COMM, get_logger, owners_by_cost
 from mpipaint.progress import Progress
 from mpipaint.select import select_groups
 
-FAIL_ON_RANK_ENV = "MPIPAINT_TEST_FAIL_ON_RANK"  # test-only: that rank raises at its first halo
 CPU_S_PER_PARTICLE = 8.5e-8  # read + one-pass CIC of three maps per particle (4x box, AMD EPYC, one core):
 #                            with the measured inference time per halo, the cost by which halos are dealt
 KIND = "painted catalog"  # what --out holds, in messages
@@ -58,20 +58,22 @@ NO_MPIO_ENV = "MPIPAINT_NO_MPIO"  # =1: gather rows to rank 0 even when h5py has
 class PaintOptions:
     """Options of `mpipaint paint` (CLI flags or the `paint:` section of a YAML config)."""
 
-    box: str = None  # snapshot file, one chunk, or snapdir
-    models: tuple = ()  # model bundle directories, one per target
-    out: str = None
-    catalog: str = None  # group catalog; found from the TNG layout when not given
-    min_m200c: float = 1e14  # Msun
-    axes: tuple = (0, 1, 2)
-    maps: bool = False  # also store the DM and painted maps
-    read_strategy: str = None  # 'offsets' or 'slabs'; default: offsets for group-mode bundles, slabs for cube
-    chunk_particles: int = 4_000_000  # slab strategy: particles read per rank per step
-    corrections: str = None  # correction tables from `mpipaint calibrate`
-    correction_input: str = "dmo"  # which of its tables: the input kind of the box (dmo, fp, fp2, fp3, ...)
-    precision: str = DEFAULT_PRECISION  # inference: fp32, bf16, fp16, or auto (keras_env.inference_precision)
-    backend: str = "tf"  # what runs the nets: tf (TensorFlow) or jax (no TensorFlow needed; bundle.BACKENDS)
-    batch_halos: int = 1  # halos per inference call (their maps in one batch; larger keeps a GPU busy)
+    box: str = option(None, "snapshot file, one chunk of it, or its snapdir", positional=True)
+    models: tuple = option((), "model bundle or ensemble directory (repeat for several targets; bundles of one "
+                           "target are painted as an ensemble: mean and std)", flag="--model", repeat=True)
+    out: str = option(None, "painted catalog (HDF5); re-running resumes it")
+    catalog: str = option(None, "group catalog (default: found from the TNG layout)")
+    min_m200c: float = option(1e14, "halos painted: M200c above this [Msun]")
+    axes: tuple = option((0, 1, 2), "projection axes, 0=x 1=y 2=z")
+    maps: bool = option(False, "also store DM and painted maps")
+    read_strategy: str = option(None, READ_STRATEGY_HELP, choices=READ_STRATEGIES)
+    chunk_particles: int = option(4_000_000, "slabs: particles read per rank per step")
+    corrections: str = option(None, "correction tables from mpipaint calibrate: adds per-halo weights")
+    correction_input: str = option("dmo", "which table of --corrections: the input kind of BOX (dmo, fp, fp2, "
+                                   "fp3 ...)")
+    precision: str = option(DEFAULT_PRECISION, PRECISION_HELP, choices=PRECISIONS)
+    backend: str = option("tf", BACKEND_HELP, choices=BACKENDS)
+    batch_halos: int = option(1, "halos whose maps go through a net in one call (8-16 keep a GPU busy)")
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -127,8 +129,7 @@ class HaloPainter:
         self.residuals, self.tables = residuals, tables
 
     def start(self, indices):
-        if os.environ.get(FAIL_ON_RANK_ENV) == str(COMM.rank):
-            raise RuntimeError(f"test failure on rank {COMM.rank} ({FAIL_ON_RANK_ENV})")
+        faults.reached("halo-start", COMM.rank)
         dm, geometries = [], []
         for index in indices:
             with self.times("read"):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import heapq
 import logging
-import os
-import signal
 import sys
 import traceback
 
@@ -82,12 +80,3 @@ def node_local() -> tuple[int, int]:
         return node.rank, node.size
     finally:
         node.Free()
-
-
-KILL_AFTER_GROUPS_ENV = "MPIPAINT_TEST_KILL_AFTER_GROUPS"  # test-only: SIGKILL rank 0 after that many groups
-
-
-def kill_if_testing(groups_written: int) -> None:
-    """For restart tests: end this process like a node failure once rank 0 has written that many groups."""
-    if COMM.rank == 0 and os.environ.get(KILL_AFTER_GROUPS_ENV) == str(groups_written):
-        os.kill(os.getpid(), signal.SIGKILL)

@@ -15,7 +15,8 @@ import h5py
 import numpy as np
 
 from mpipaint import __version__
-from mpipaint.cutout import HaloParticles, halo_geometries, read_strategy_for
+from mpipaint.config import option
+from mpipaint.cutout import READ_STRATEGIES, READ_STRATEGY_HELP, HaloParticles, halo_geometries, read_strategy_for
 from mpipaint.engine import PhaseTimes, open_writer, work_through
 from mpipaint.io import trainingset
 from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_writer, existing_output,
@@ -35,15 +36,16 @@ MAX_NPIX = 8192  # one image is one HDF5 chunk, which must stay below 4 GB (floa
 class PrepareOptions:
     """Options of `mpipaint prepare` (CLI flags or the `prepare:` section of a YAML config)."""
 
-    run: str = None  # the run's output/ directory
-    halos: str = None  # halo table from `mpipaint select` on this run
-    out: str = None
-    npix: int = 512
-    width: float = 4000.0  # kpc, physical
-    axes: tuple = (0, 1, 2)
-    deposition_mode: str = "group"  # or 'cube' (see cutout.py)
-    read_strategy: str = None  # 'offsets' or 'slabs'; default: offsets for group mode, slabs for cube
-    chunk_particles: int = 4_000_000  # slab strategy: particles read per rank per step
+    run: str = option(None, "the run's output/ directory", positional=True)
+    halos: str = option(None, "halo table of this run (from mpipaint select)")
+    out: str = option(None, "training set to write (HDF5); re-running resumes it")
+    npix: int = option(512, "pixels per side")
+    width: float = option(4000.0, "map width in physical kpc")
+    axes: tuple = option((0, 1, 2), "projection axes, 0=x 1=y 2=z")
+    deposition_mode: str = option("group", "FoF members (group) or every particle in the map's cube (cube; see "
+                                  "cutout.py)", choices=("group", "cube"))
+    read_strategy: str = option(None, READ_STRATEGY_HELP, choices=READ_STRATEGIES)
+    chunk_particles: int = option(4_000_000, "slabs: particles read per rank per step")
 
     def __post_init__(self):
         object.__setattr__(self, "read_strategy", read_strategy_for(self.deposition_mode, self.read_strategy))

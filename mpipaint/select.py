@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mpipaint import __version__
+from mpipaint.config import option
 from mpipaint.errors import InputError
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog, read_rockstar
 from mpipaint.io.halotable import NTYPES, SCHEMA, write_halo_table
@@ -22,12 +23,14 @@ from mpipaint.parallel import COMM, get_logger, my_share
 class SelectOptions:
     """Options of `mpipaint select` (CLI flags or the `select:` section of a YAML config)."""
 
-    source: str = None  # a run's output/ directory (subfind) or Rockstar list files, comma-separated
-    out: str = None
-    snapshots: tuple = ()  # snapshot numbers; for Rockstar, one per list file (or empty: unknown)
-    min_m200c: float = 1e14  # Msun
-    catalog_type: str = "subfind"  # or "rockstar"
-    dmo: str = None  # the DMO twin's output/ directory, for matched DMO halo ids
+    source: str = option(None, "a run's output/ directory, or Rockstar list(s) comma-separated with "
+                         "--catalog-type rockstar", positional=True)
+    out: str = option(None, "halo table to write (HDF5)")
+    snapshots: tuple = option((), "snapshot numbers (for Rockstar, one per list file)", flag="--snap",
+                              item_type=int)
+    min_m200c: float = option(1e14, "mass cut in Msun")
+    catalog_type: str = option("subfind", "halo catalog format", choices=("subfind", "rockstar"))
+    dmo: str = option(None, "the DMO twin's output/ directory: adds matched DMO halo ids")
 
     def __post_init__(self):
         if self.source is None or self.out is None:

@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from mpipaint import units as u
-from mpipaint.config import plain
+from mpipaint.config import option, plain
 from mpipaint.io.assemble import write_model
 from mpipaint.io.outputs import make_parent
 from mpipaint.io.snapshot import DM, GAS, STARS
+from mpipaint.maps.geometry import minimum_image
 from mpipaint.parallel import COMM, my_share
 
 G_KPC_KMS2_MSUN = 4.30091e-6  # gravitational constant in kpc (km/s)^2 / Msun
@@ -40,22 +41,24 @@ MIN_SUBHALO_PARTICLES = 32  # lighter satellites are left out of the halo (their
 class SynthConfig:
     """Size and cosmology of the example universe; the defaults generate in well under a minute."""
 
-    seed: int = 42
-    box_size: float = 100_000.0  # ckpc/h
+    seed: int = option(42, "random seed of the universe")
+    box_size: float = option(100_000.0, "comoving box side [ckpc/h]")
     hubble: float = 0.6774
     omega_m: float = 0.3089
     omega_lambda: float = 0.6911
     omega_b: float = 0.0486
-    snapshots: tuple = ((67, 0.5), (99, 0.0))  # (snapshot number, redshift)
-    halos: int = 32  # per snapshot
+    snapshots: tuple = option(((67, 0.5), (99, 0.0)), "TNG snapshot numbers to write, at their TNG redshifts "
+                              "(known: 50 67 78 84 91 99)", flag="--snap", item_type=int, to_value=u.tng_snapshots,
+                              shown=lambda pairs: [number for number, _ in pairs])
+    halos: int = option(32, "halos per snapshot")
     min_mass: float = 5e13  # M200c range of the drawn halos [Msun]
     max_mass: float = 1.5e15
     edge_halos: int = 3  # per snapshot, centred within 0.3 R200c of a box face
-    dm_particles: int = 250_000  # DM particles inside halos per snapshot (FP and DMO)
+    dm_particles: int = option(250_000, "DM particles in halos per snapshot (FP and DMO)")
     background_fraction: float = 0.05  # unbound particles, relative to the halo particles
-    num_files: int = 4  # snapshot and catalog chunks
+    num_files: int = option(4, "chunks per snapshot and catalog", flag="--files")
     degraded: tuple = (("FP-2", 8), ("FP-3", 64))  # lower-resolution FP runs and their particle factors
-    flavour: str = "tng"  # or "gadget4"
+    flavour: str = option("tng", "on-disk header flavour", choices=("tng", "gadget4"))
 
     def __post_init__(self):
         if self.flavour not in ("tng", "gadget4"):
@@ -200,17 +203,13 @@ def _place_centres(r200, box_kpc, edge_halos, rng):
             if i < edge_halos:
                 axis = rng.integers(3)
                 centre[axis] = (rng.uniform(-0.3, 0.3) * r) % box_kpc
-            separations = [np.linalg.norm(_min_image(centre - c, box_kpc)) for c in centres]
+            separations = [np.linalg.norm(minimum_image(centre - c, box_kpc)) for c in centres]
             if all(d > 1.6 * (r + r200[j]) for j, d in enumerate(separations)):
                 centres.append(centre)
                 break
         else:
             raise RuntimeError("box too small to place non-overlapping halos; raise box_size")
     return np.array(centres)
-
-
-def _min_image(d, box):
-    return d - box * np.round(d / box)
 
 
 # ---------------------------------------------------------------- particles of one halo
@@ -377,7 +376,7 @@ def build_snapshot(cfg: SynthConfig, snapnum: int, redshift: float) -> dict[str,
         models["DMO"].halos.append(dmo)
     _add_background(cfg, models, next_dm, next_gas, (m_dm_dmo, m_dm_fp, m_gas), box_kpc, redshift, snapnum)
     for model in models.values():
-        _wrap(model, box_kpc)
+        _into_box(model, box_kpc)
     return models
 
 
@@ -409,7 +408,8 @@ def _components(model: SnapshotModel):
     yield model.background
 
 
-def _wrap(model: SnapshotModel, box_kpc: float):
+def _into_box(model: SnapshotModel, box_kpc: float):
+    """Centres and particle positions moved into [0, box) by periodicity, as a snapshot stores them."""
     for component in _components(model):
         component.centre = component.centre % box_kpc
         for fields in component.parts.values():

@@ -12,7 +12,7 @@ The loss is the paper's pixel MSE in normalised units plus `total_weight` times 
 the map's integrated total (what the MPE measures: Lx comes from the few brightest pixels, which a pixel MSE
 treats like any other, so nets trained on it alone painted the example's Lx 2-3x low). The validation loss
 (averaged over ranks) drives the schedule: the learning rate halves after `lr_patience` epochs without
-improvement, at most LR_HALVINGS times; training stops after `patience` epochs without improvement at that
+improvement, at most callbacks.LR_HALVINGS times; training stops after `patience` epochs without improvement at that
 floor, and the bundle holds the weights of the best validation epoch. (Stopping on the first plateau ended
 members after 12 of 40 epochs: a batch-4 validation loss jumps by 10x between epochs at the initial rate.)
 The finished net then paints the training maps as `paint` would: the median offset of its map totals there
@@ -25,8 +25,6 @@ initialisations, for per-halo uncertainties (`model/bundle.py`).
 from __future__ import annotations
 
 import json
-import os
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,48 +32,52 @@ import h5py
 import numpy as np
 
 from mpipaint import __version__, stats
-from mpipaint.config import plain
+from mpipaint.config import option, plain
 from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5
 from mpipaint.io.outputs import make_parent
-from mpipaint.io.painted import totals
-from mpipaint.model.bundle import (MAX_TOTAL_OFFSET_DEX, Bundle, read_weight_arrays, save_bundle, weights_digest,
-                                   write_weight_arrays)
+from mpipaint.model.bundle import MAX_TOTAL_OFFSET_DEX, Bundle, save_bundle, weights_digest
 from mpipaint.model.keras_env import (PRECISION_POLICIES, PRECISIONS, TRAINING_PRECISION, inference_precision, keras,
                                       place_on_devices, require_legacy_keras)
 from mpipaint.model.norm import RunningStats
 from mpipaint.parallel import get_logger
+from mpipaint.summaries import totals
 
 TARGETS = ("gas", "temperature", "xray")
-KILL_AFTER_EPOCHS_ENV = "MPIPAINT_TEST_KILL_AFTER_EPOCHS"  # test-only: SIGKILL rank 0 after that checkpoint
-BEST_WEIGHTS_FILE = "best_weights.npz"  # checkpoint: weights of the best validation epoch so far
-LR_HALVINGS = 5  # the learning rate's floor is 1/32 of the initial one; early stopping counts only there
 
 
 @dataclass(frozen=True)
 class TrainOptions:
     """Options of `mpipaint train` (CLI flags or the `train:` section of a YAML config)."""
 
-    data: str = None  # training set from `mpipaint prepare` on a full-physics run
-    out: str = None  # bundle directory to write
-    target: str = "xray"
-    scheme: str = "minmax"  # or '4sigma'
-    space: str = "log"  # or 'linear' (the paper's T_lin)
-    mask: bool = False  # zero the output where the DM map is empty
-    epochs: int = 20  # at most; training stops earlier when the validation loss stops improving
-    batch_size: int = 4  # per rank
-    learning_rate: float = 1e-3  # per rank; Adam; scaled by the number of ranks
-    warmup_epochs: int = 2
-    lr_patience: int = 4  # epochs without a better validation loss before the learning rate halves
-    patience: int = 10  # epochs without a better validation loss at the floor rate before stopping (0: never)
-    total_weight: float = 0.01  # weight of the squared log10 error of the map's total in the loss [1/dex^2]
-    augment: bool = True  # random flips and 90-degree rotations of each training image
-    base_filters: int = 64
-    depth: int = 4
-    seed: int = 1234  # the split's seed; member k of an ensemble initialises with seed + k
-    members: int = 1  # deep ensemble: this many bundles, OUT/member_K, listed in OUT/ensemble.json
-    split: tuple = (0.8, 0.1, 0.1)
-    precision: str = TRAINING_PRECISION  # compute policy (keras_env): fp32, bf16, fp16 (GPU) or auto
+    data: str = option(None, "training set from mpipaint prepare (full-physics run)")
+    out: str = option(None, "model bundle directory; re-running resumes from its checkpoint")
+    target: str = option("xray", "what the net paints", choices=TARGETS)
+    scheme: str = option("minmax", "normalisation scheme", choices=("minmax", "4sigma"))
+    space: str = option("log", "normalisation space (linear: the paper's T_lin model)", choices=("log", "linear"))
+    mask: bool = option(False, "zero the output where the DM map is empty")
+    epochs: int = option(20, "at most this many epochs (training stops earlier when the validation loss "
+                         "stops improving)")
+    batch_size: int = option(4, "images per rank per step")
+    learning_rate: float = option(1e-3, "Adam learning rate per rank (x ranks)", flag="--lr")
+    warmup_epochs: int = option(2, "epochs of linear learning-rate warm-up")
+    lr_patience: int = option(4, "halve the learning rate after this many epochs without a better validation "
+                              "loss")
+    patience: int = option(10, "stop after this many epochs without a better validation loss at the floor "
+                           "rate (0: never)")
+    total_weight: float = option(0.01, "weight of the squared log10 error of each map's total in the loss "
+                                 "[1/dex^2] (0: the paper's pixel MSE alone)")
+    augment: bool = option(True, "random flips and 90-degree rotations of each training image (--no-augment: "
+                           "none)", flag="--no-augment")
+    base_filters: int = option(64, "first-level filters (64 = the paper's)")
+    depth: int = option(4, "pooling levels (4 = the paper's)")
+    seed: int = option(1234, "split and shuffle seed (member K initialises with seed + K)")
+    members: int = option(1, "deep ensemble: train this many bundles from different initialisations into "
+                          "OUT/member_K")
+    split: tuple = option((0.8, 0.1, 0.1), "fractions of the halos in each split", nargs=3,
+                          metavar=("TRAIN", "VALIDATION", "TEST"))
+    precision: str = option(TRAINING_PRECISION, "compute policy (bf16 on CPUs with AVX512_BF16/AMX or GPUs; "
+                            "fp16 on GPUs only; auto as for inference; weights stay fp32)", choices=PRECISIONS)
 
     def __post_init__(self):
         if not (self.data and self.out):
@@ -250,6 +252,8 @@ def run_train(options: TrainOptions) -> None:
 
 def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init_seed: int) -> None:
     """Train one bundle (with checkpoints and resume) and write it to `out`."""
+    from mpipaint.model.callbacks import (AverageBatchNormStatistics, AverageMetrics, Checkpoint,  # noqa: PLC0415
+                                          LinearWarmup, ValidationSchedule)
     from mpipaint.model.unet import build_unet  # noqa: PLC0415
 
     log, k = get_logger(), keras()
@@ -288,12 +292,12 @@ def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init
     else:
         log.warning("%d validation images for %d ranks: the schedule follows the training loss",
                     len(splits["validation"]), hvd.size())
-    schedule = _ValidationSchedule(monitor, options, state, checkpoint_dir, [w.shape for w in model.weights])
-    callbacks = [hvd.callbacks.BroadcastGlobalVariablesCallback(0), _AverageMetrics(hvd_tf, tf),
-                 _LinearWarmup(lr, hvd.size(), options.warmup_epochs, steps),
-                 _AverageBatchNormStatistics(hvd), schedule]
+    schedule = ValidationSchedule(monitor, options, state, checkpoint_dir, [w.shape for w in model.weights])
+    callbacks = [hvd.callbacks.BroadcastGlobalVariablesCallback(0), AverageMetrics(hvd_tf, tf),
+                 LinearWarmup(lr, hvd.size(), options.warmup_epochs, steps),
+                 AverageBatchNormStatistics(hvd), schedule]
     if hvd.rank() == 0:
-        callbacks.append(_Checkpoint(checkpoint_dir, state, schedule, log))
+        callbacks.append(Checkpoint(checkpoint_dir, state, schedule, log))
     if not state["schedule"]["stopped"]:
         model.fit(train_data, steps_per_epoch=steps, epochs=options.epochs, initial_epoch=state["epoch"],
                   validation_data=val_data, callbacks=callbacks, verbose=0)
@@ -402,114 +406,3 @@ def _restore_checkpoint(tf, model, prefix: Path) -> None:
         tf.train.Checkpoint(model=model, optimizer=model.optimizer).read(str(prefix)).assert_consumed()
     except (AssertionError, ValueError, tf.errors.OpError) as exc:
         raise InputError(f"{prefix}: checkpoint does not fit the network these options build ({exc})") from None
-
-
-class _LinearWarmup(keras().callbacks.Callback):
-    """Learning rate from lr/N to lr (N ranks) linearly over the first epochs, per batch (Goyal et al. 2017).
-    Horovod's own warm-up callback calls Keras 3's backend, which tf-keras models cannot use."""
-
-    def __init__(self, lr, ranks, warmup_epochs, steps_per_epoch):
-        super().__init__()
-        self.lr, self.ranks, self.warmup_steps, self.steps_per_epoch = lr, ranks, warmup_epochs * steps_per_epoch, \
-            steps_per_epoch
-        self.epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_begin(self, batch, logs=None):
-        step = self.epoch * self.steps_per_epoch + batch
-        if step <= self.warmup_steps:
-            fraction = step / self.warmup_steps if self.warmup_steps else 1.0
-            self.model.optimizer.learning_rate.assign(self.lr / self.ranks * (1 + fraction * (self.ranks - 1)))
-
-
-class _AverageMetrics(keras().callbacks.Callback):
-    """Epoch losses averaged over ranks before they are logged (Horovod's callback needs Keras 3's backend)."""
-
-    def __init__(self, hvd_tf, tf):
-        super().__init__()
-        self.hvd_tf, self.tf = hvd_tf, tf
-
-    def on_epoch_end(self, epoch, logs=None):
-        for key, value in sorted((logs or {}).items()):
-            logs[key] = float(self.hvd_tf.allreduce(self.tf.constant(float(value), dtype=self.tf.float64),
-                                                    op=self.hvd_tf.Average, name=f"metric_{key}").numpy())
-
-
-class _AverageBatchNormStatistics(keras().callbacks.Callback):
-    """Average non-trainable variables (batch-norm moving mean/variance) over ranks at every epoch end:
-    Horovod averages gradients only, and each rank's statistics come from its own shard."""
-
-    def __init__(self, hvd):
-        super().__init__()
-        self.hvd = hvd
-
-    def on_epoch_end(self, epoch, logs=None):
-        for variable in self.model.non_trainable_variables:
-            variable.assign(self.hvd.allreduce(variable, op=self.hvd.Average))
-
-
-class _ValidationSchedule(keras().callbacks.Callback):
-    """Every rank, after the metrics are averaged: keep the weights of the best monitored loss, halve the
-    learning rate after `lr_patience` epochs without improvement (past the warm-up, at most LR_HALVINGS
-    times), stop after `patience` epochs without improvement at that floor. All ranks see the same averaged
-    loss, so they take the same decisions."""
-
-    def __init__(self, monitor: str, options: TrainOptions, state: dict, checkpoint_dir: Path, shapes):
-        super().__init__()
-        self.monitor, self.options, self.state = monitor, options, dict(state["schedule"])
-        best = checkpoint_dir / BEST_WEIGHTS_FILE
-        self.best_weights = None
-        if state["epoch"] > 0 and best.exists():
-            self.best_weights = read_weight_arrays(best, shapes)
-
-    def on_epoch_end(self, epoch, logs=None):
-        value, s = float(logs[self.monitor]), self.state
-        if value < s["best"]:
-            s.update(best=value, best_epoch=epoch + 1, wait=0, lr_wait=0)
-            self.best_weights = self.model.get_weights()
-        else:
-            s["wait"], s["lr_wait"] = s["wait"] + 1, s["lr_wait"] + 1
-            at_floor = s["halvings"] >= LR_HALVINGS
-            if (not at_floor and s["lr_wait"] >= self.options.lr_patience
-                    and epoch + 1 > self.options.warmup_epochs):
-                lr = self.model.optimizer.learning_rate
-                lr.assign(lr * 0.5)
-                s.update(lr_wait=0, wait=0, halvings=s["halvings"] + 1)
-            if at_floor and self.options.patience and s["wait"] >= self.options.patience:
-                s["stopped"] = True
-                self.model.stop_training = True
-        logs["lr"] = float(self.model.optimizer.learning_rate.numpy())
-
-
-class _Checkpoint(keras().callbacks.Callback):
-    """Rank 0, after every epoch: weights and optimizer state as a TensorFlow checkpoint under a new prefix,
-    the best weights (replaced atomically), then the state (schedule, loss history and the prefix), replaced
-    atomically; only then are older prefixes removed, so the state always names a complete checkpoint."""
-
-    def __init__(self, directory: Path, state: dict, schedule: _ValidationSchedule, log):
-        super().__init__()
-        self.directory, self.history, self.log = directory, dict(state["history"]), log
-        self.identity, self.schedule = state["identity"], schedule
-        make_parent(directory / "state.json")
-
-    def on_epoch_end(self, epoch, logs=None):
-        for key, value in (logs or {}).items():
-            self.history.setdefault(key, []).append(float(value))
-        import tensorflow as tf  # noqa: PLC0415 - loaded by now
-
-        prefix = f"epoch-{epoch + 1}"
-        tf.train.Checkpoint(model=self.model, optimizer=self.model.optimizer).write(str(self.directory / prefix))
-        if self.schedule.state["best_epoch"] == epoch + 1:
-            write_weight_arrays(self.directory / BEST_WEIGHTS_FILE, self.schedule.best_weights)
-        partial = self.directory / "state.partial.json"
-        partial.write_text(json.dumps({"epoch": epoch + 1, "checkpoint": prefix, "history": self.history,
-                                       "identity": self.identity, "schedule": self.schedule.state}))
-        os.replace(partial, self.directory / "state.json")
-        for old in self.directory.glob("epoch-*"):
-            if not old.name.startswith(prefix + "."):
-                old.unlink()
-        self.log.info("epoch %d: %s", epoch + 1, ", ".join(f"{k} {v:.5g}" for k, v in (logs or {}).items()))
-        if os.environ.get(KILL_AFTER_EPOCHS_ENV) == str(epoch + 1):
-            os.kill(os.getpid(), signal.SIGKILL)

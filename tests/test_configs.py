@@ -67,3 +67,31 @@ def test_malformed_config_gives_a_clear_error(tmp_path, text, message):
     with pytest.raises(InputError, match=message) as error:
         section(path, verb, options, required, CONFIG_SECTIONS)
     assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize("verb,argv,yaml", [
+    ("train", ["--data", "ts.hdf5", "--out", "b", "--lr", "0.002", "--no-augment", "--mask", "--split", "0.6",
+               "0.2", "0.2", "--precision", "bf16", "--target", "gas"],
+     "train:\n  data: ts.hdf5\n  out: b\n  learning_rate: 0.002\n  augment: false\n  mask: true\n"
+     "  split: [0.6, 0.2, 0.2]\n  precision: bf16\n  target: gas\n"),
+    ("paint", ["box/snapdir_099", "--model", "m1", "--model", "m2", "--out", "p.hdf5", "--axes", "0", "2",
+               "--maps", "--batch-halos", "8", "--min-m200c", "3e13"],
+     "paint:\n  box: box/snapdir_099\n  models: [m1, m2]\n  out: p.hdf5\n  axes: [0, 2]\n  maps: true\n"
+     "  batch_halos: 8\n  min_m200c: 3.0e13\n"),
+    ("synth", ["--out", "u", "--snap", "50", "99", "--files", "2", "--halos", "5"],
+     "synth:\n  snapshots: [[50, 1.0], [99, 0.0]]\n  num_files: 2\n  halos: 5\n"),
+    ("evaluate", ["--model", "m", "--data", "d.hdf5", "--out", "r", "--input", "dmo=x.hdf5", "--bootstrap", "7"],
+     "evaluate:\n  models: [m]\n  data: d.hdf5\n  out: r\n  inputs: {dmo: x.hdf5}\n  bootstrap: 7\n"),
+])
+def test_a_flag_and_its_yaml_key_give_the_same_options(tmp_path, verb, argv, yaml):
+    """One declaration per option (config.option): the flag and the config key must land on the same field
+    with the same value, whatever the flag's own name (--lr, --no-augment, --snap, --model)."""
+    from mpipaint.cli import build_parser
+    from mpipaint.config import cli_values, section
+
+    args = build_parser([verb, *argv]).parse_args([verb, *argv])
+    from_flags = section(None, verb, OPTIONS[verb], cli_values(args, OPTIONS[verb], verb), CONFIG_SECTIONS)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml)
+    assert section(path, verb, OPTIONS[verb], {}, CONFIG_SECTIONS) == from_flags
+    assert from_flags != OPTIONS[verb](**REQUIRED_PATHS.get(verb, {}))  # the flags changed something

@@ -10,7 +10,7 @@ import pytest
 import yt
 
 from mpipaint import units as u
-from mpipaint.cutout import halo_dm, halo_gas
+from mpipaint.cutout import HaloParticles
 from mpipaint.errors import InputError
 from mpipaint.io.snapshot import GAS, Snapshot, find_snapshot
 from mpipaint.maps import xray
@@ -186,7 +186,7 @@ def cluster(universe):
     table = select_subfind(universe / "FP" / "output", 99, 1e14)
     row = table.iloc[2]
     snapshot = Snapshot(find_snapshot(universe / "FP" / "output", 99))
-    cells = halo_gas(snapshot, row)
+    cells = HaloParticles({99: snapshot}, table, "group", "offsets").gas(2)
     centre = tuple(row[["centre_x", "centre_y", "centre_z"]].astype(float))
     shift = MapGeometry(centre=centre, width=1.0, npix=1, axis=2, box_size=float(row["box_size"])).offsets
     local = GasCells(shift(cells.positions) + 5000.0, *(getattr(cells, f) for f in
@@ -268,9 +268,10 @@ def test_missing_apec_tables_stop_with_a_clear_error(monkeypatch, tmp_path):
 
 
 def test_dm_map_units(universe):
-    row = select_subfind(universe / "FP" / "output", 67, 1e14).iloc[0]
+    table = select_subfind(universe / "FP" / "output", 67, 1e14)
+    row = table.iloc[0]
     snapshot = Snapshot(find_snapshot(universe / "FP" / "output", int(row["snapshot"])))
-    positions, masses = halo_dm(snapshot, row)
+    positions, masses = HaloParticles({int(row["snapshot"]): snapshot}, table, "group", "offsets").dm(0)
     g = MapGeometry(centre=tuple(row[["centre_x", "centre_y", "centre_z"]].astype(float)), width=40_000.0,
                     npix=64, axis=1, box_size=float(row["box_size"]))
     assert dm_map(positions, masses, g).sum() * g.pixel_area == pytest.approx(masses.sum(), rel=1e-9)

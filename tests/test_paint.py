@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from conftest import mpi_env, mpipaint_cmd, run_mpipaint
+from mpipaint.faults import FAULT_ENV, spec
 from mpipaint.io.snapshot import DM
-from mpipaint.paint import FAIL_ON_RANK_ENV, NO_MPIO_ENV, locate
-from mpipaint.parallel import KILL_AFTER_GROUPS_ENV
+from mpipaint.paint import NO_MPIO_ENV, locate
 from mpipaint.select import select_groups
 
 FP32 = ("--precision", "fp32")  # rank-count identity is asserted at full precision
@@ -86,24 +86,24 @@ def test_slab_reads_and_exchange_give_the_same_catalog(serial, box, xray_bundle,
 
 def test_killed_job_resumes_to_the_same_catalog(serial, box, xray_bundle, tmp_path, monkeypatch):
     out = tmp_path / "killed.hdf5"
-    monkeypatch.setenv(KILL_AFTER_GROUPS_ENV, "3")
+    monkeypatch.setenv(FAULT_ENV, spec("kill", "groups-written", 3))
     killed = run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, "--maps", check=False)
     assert killed.returncode != 0
     with h5py.File(out) as f:
         assert not f.attrs["complete"] and f["done"][()].sum() == 3
-    monkeypatch.delenv(KILL_AFTER_GROUPS_ENV)
+    monkeypatch.delenv(FAULT_ENV)
     resumed = run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=2)
     assert "resuming" in resumed.stderr and "3 of" in resumed.stderr
     assert_same(serial, out)
 
 
 def test_a_failing_rank_ends_the_job_promptly(box, xray_bundle, tmp_path, monkeypatch):
-    monkeypatch.setenv(FAIL_ON_RANK_ENV, "1")
+    monkeypatch.setenv(FAULT_ENV, spec("raise", "halo-start", 1))
     start = time.monotonic()
     result = run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", tmp_path / "x.hdf5", ranks=2,
                           check=False, timeout=120)
     assert time.monotonic() - start < 30
-    assert result.returncode != 0 and "on rank 1/2" in result.stderr and "test failure on rank 1" in result.stderr
+    assert result.returncode != 0 and "on rank 1/2" in result.stderr and "injected fault at halo-start 1" in result.stderr
 
 
 def test_a_rank_failing_on_its_first_halo_leaves_a_catalog_that_resumes(serial, box, xray_bundle, tmp_path,
@@ -111,11 +111,11 @@ def test_a_rank_failing_on_its_first_halo_leaves_a_catalog_that_resumes(serial, 
     """Under mpio an error in the first seconds used to leave a file without an HDF5 signature, which the
     re-run refused: a new catalog now appears at --out only once it is laid out whole."""
     out = tmp_path / "early.hdf5"
-    monkeypatch.setenv(FAIL_ON_RANK_ENV, "1")
+    monkeypatch.setenv(FAULT_ENV, spec("raise", "halo-start", 1))
     failed = run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=2, check=False)
-    assert failed.returncode != 0 and "test failure on rank 1" in failed.stderr
+    assert failed.returncode != 0 and "injected fault at halo-start 1" in failed.stderr
     assert Path(f"{out}.lock").exists()  # MPI_Abort ended rank 0 too
-    monkeypatch.delenv(FAIL_ON_RANK_ENV)
+    monkeypatch.delenv(FAULT_ENV)
     resumed = run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=2)
     assert "taking over the lock of a job that is no longer running" in resumed.stderr
     assert "resuming" in resumed.stderr and not Path(f"{out}.lock").exists()

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from conftest import run_mpipaint
-from mpipaint.cutout import halo_gas
+from mpipaint.cutout import HaloParticles
+from mpipaint.faults import FAULT_ENV, spec
 from mpipaint.io.halotable import read_halo_table
 from mpipaint.io.snapshot import Snapshot, find_snapshot
-from mpipaint.parallel import KILL_AFTER_GROUPS_ENV
 
 SMALL = ("--npix", "64")
 
@@ -52,9 +52,9 @@ def test_contents_units_and_provenance(serial, tables, universe):
         # each map holds the halo's hot gas, less what projects outside the 4 Mpc square (FoF members reach
         # 1.5 R200c, about 3 Mpc for the 1e15 Msun halo, so up to a quarter of its gas lies outside)
         gas_in_map = f["gas"][()].sum(axis=(1, 2), dtype=np.float64) * (4000.0 / 64) ** 2
-    for k, (_, row) in enumerate(halos.iterrows()):
-        snapshot = Snapshot(find_snapshot(universe / "FP" / "output", int(row["snapshot"])))
-        hot_mass = halo_gas(snapshot, row).hot().mass.sum()
+    snapshots = {int(n): Snapshot(find_snapshot(universe / "FP" / "output", int(n))) for n in set(halos["snapshot"])}
+    for k in range(len(halos)):
+        hot_mass = HaloParticles(snapshots, halos, "group", "offsets").gas(k).hot().mass.sum()
         assert np.all(gas_in_map[3 * k:3 * k + 3] <= hot_mass * (1 + 1e-6))
         assert np.all(gas_in_map[3 * k:3 * k + 3] >= 0.75 * hot_mass)
 
@@ -68,13 +68,13 @@ def test_two_ranks_write_the_same_file(universe, tables, serial):
 
 def test_killed_job_resumes_to_the_same_file(universe, tables, serial, monkeypatch):
     out = tables / "killed.hdf5"
-    monkeypatch.setenv(KILL_AFTER_GROUPS_ENV, "2")
+    monkeypatch.setenv(FAULT_ENV, spec("kill", "groups-written", 2))
     killed = run_mpipaint("prepare", universe / "FP" / "output", "--halos", tables / "FP.hdf5", "--out", out,
                           *SMALL, check=False)
     assert killed.returncode != 0
     with h5py.File(out) as f:
         assert not f.attrs["complete"] and f["done"][()].sum() == 6
-    monkeypatch.delenv(KILL_AFTER_GROUPS_ENV)
+    monkeypatch.delenv(FAULT_ENV)
     resumed = run_mpipaint("prepare", universe / "FP" / "output", "--halos", tables / "FP.hdf5", "--out", out,
                            *SMALL, ranks=2)
     assert "resuming" in resumed.stderr and "6 of" in resumed.stderr

@@ -31,7 +31,6 @@ def test_schema_units_and_pandas(table_path):
     assert table.attrs["units"]["m200c"] == "Msun" and table.attrs["units"]["centre_x"] == "kpc"
     assert set(table["snapshot"]) == {67, 99}
     assert (table["m200c"] >= 1e14).all()
-    assert isinstance(pd.DataFrame(table), pd.DataFrame)
 
 
 @pytest.mark.parametrize("column,row,value,message", [

@@ -8,11 +8,12 @@ import pytest
 from conftest import TINY_TRAINING, run_mpipaint
 from mpipaint import stats
 from mpipaint.errors import InputError
+from mpipaint.faults import FAULT_ENV, spec
 from mpipaint.model.bundle import load_bundle
+from mpipaint.model.callbacks import LR_HALVINGS, ValidationSchedule
 from mpipaint.model.norm import Normalisation, RunningStats, coarser_than_trained, out_of_range
 from mpipaint.model.unet import build_unet
-from mpipaint.train import (KILL_AFTER_EPOCHS_ENV, LR_HALVINGS, SYMMETRIES, TrainOptions, _ValidationSchedule,
-                            dihedral, map_and_total_loss, split_by_halo)
+from mpipaint.train import SYMMETRIES, TrainOptions, dihedral, map_and_total_loss, split_by_halo
 
 TINY = TINY_TRAINING
 
@@ -118,7 +119,7 @@ def test_schedule_halves_to_the_floor_before_it_stops_and_keeps_the_best_weights
     options = TrainOptions(data="unused", out="unused", lr_patience=2, patience=3, warmup_epochs=0)
     state = {"epoch": 0, "schedule": {"best": float("inf"), "best_epoch": 0, "wait": 0, "lr_wait": 0,
                                       "halvings": 0, "stopped": False}}
-    schedule = _ValidationSchedule("val_loss", options, state, tmp_path, [w.shape for w in model.weights])
+    schedule = ValidationSchedule("val_loss", options, state, tmp_path, [w.shape for w in model.weights])
     schedule.set_model(model)
     initial_rate, best = float(model.optimizer.learning_rate.numpy()), model.get_weights()
     epoch = 0
@@ -198,14 +199,14 @@ def test_training_under_keras3_is_refused(trainset, tmp_path, monkeypatch):
 
 def test_killed_training_resumes_from_its_checkpoint(trainset, tmp_path, monkeypatch):
     bundle = tmp_path / "b"
-    monkeypatch.setenv(KILL_AFTER_EPOCHS_ENV, "2")
+    monkeypatch.setenv(FAULT_ENV, spec("kill", "epochs-checkpointed", 2))
     killed = run_mpipaint("train", "--data", trainset, "--out", bundle, "--epochs", "4", *TINY, ranks=2,
                           check=False)
     assert killed.returncode != 0 and not (bundle / "bundle.json").exists()
     state = json.loads((bundle / "checkpoint" / "state.json").read_text())
     assert state["epoch"] == 2 and state["checkpoint"] == "epoch-2"
     assert {p.name.split(".")[0] for p in (bundle / "checkpoint").glob("epoch-*")} == {"epoch-2"}
-    monkeypatch.delenv(KILL_AFTER_EPOCHS_ENV)
+    monkeypatch.delenv(FAULT_ENV)
     resumed = run_mpipaint("train", "--data", trainset, "--out", bundle, "--epochs", "4", *TINY, ranks=2)
     assert "resuming from the checkpoint of epoch 2" in resumed.stderr
     meta = json.loads((bundle / "bundle.json").read_text())
@@ -241,7 +242,7 @@ def test_recorded_total_offset_is_the_median_log_error_of_training_halo_totals(t
     totals scaled by exactly 10**-offset."""
     import h5py  # noqa: PLC0415
 
-    from mpipaint.io.painted import totals  # noqa: PLC0415
+    from mpipaint.summaries import totals  # noqa: PLC0415
     from mpipaint.model.bundle import MAX_TOTAL_OFFSET_DEX  # noqa: PLC0415
     from mpipaint.model.infer import Predictor  # noqa: PLC0415
 

@@ -8,6 +8,7 @@ import numpy as np
 from mpipaint import units as u
 from mpipaint.io import tng_writer
 from mpipaint.io.snapshot import DM, NTYPES
+from mpipaint.maps.geometry import minimum_image
 
 _FLOAT32_FIELDS = ("Masses", "Density", "InternalEnergy", "ElectronAbundance", "StarFormationRate",
                    "GFM_Metallicity", "Velocities")
@@ -25,8 +26,7 @@ def spherical_overdensity(distances, masses, rho_crit, delta=200.0):
 
 
 def _periodic_mean(positions, weights, reference, box):
-    d = positions - reference
-    d -= box * np.round(d / box)
+    d = minimum_image(positions - reference, box)
     return (reference + np.average(d, axis=0, weights=weights)) % box
 
 
@@ -44,8 +44,7 @@ def _catalog(model, box_kpc, rho_crit):
         centre = halo[0].centre
         coords = np.concatenate([c.parts[t]["Coordinates"] for c in halo for t in c.parts])
         masses = np.concatenate([c.parts[t]["Masses"] for c in halo for t in c.parts])
-        d = coords - centre
-        d -= box_kpc * np.round(d / box_kpc)
+        d = minimum_image(coords - centre, box_kpc)
         m200, r200 = spherical_overdensity(np.linalg.norm(d, axis=1), masses, rho_crit)
         groups["first_sub"].append(sum(len(h) for h in halos[:index]))
         groups["nsubs"].append(len(halo))
@@ -60,8 +59,7 @@ def _catalog(model, box_kpc, rho_crit):
                                   for t in range(NTYPES)])
             c_coords = np.concatenate([component.parts[t]["Coordinates"] for t in component.parts])
             c_mass = np.concatenate([component.parts[t]["Masses"] for t in component.parts])
-            dc = c_coords - component.centre
-            dc -= box_kpc * np.round(dc / box_kpc)
+            dc = minimum_image(c_coords - component.centre, box_kpc)
             radius = np.linalg.norm(dc, axis=1)
             subs["pos"].append(component.centre)
             subs["cm"].append(_periodic_mean(c_coords, c_mass, component.centre, box_kpc))

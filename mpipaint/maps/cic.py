@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 from mpipaint.maps.blocks import PARTICLES_PER_BLOCK, block_count, block_range, deposit_in_blocks
-from mpipaint.maps.geometry import IMAGE_AXES, MapGeometry
+from mpipaint.maps.geometry import IMAGE_AXES, MapGeometry, minimum_image
 
 CIC_PARTICLES_PER_PIXEL = 2  # a CIC block holds at least this many particles per pixel: zeroing and
 #                              summing a block's grid then costs under a tenth of its deposits
@@ -30,16 +30,15 @@ MAX_NPIX = 40_000  # corner indices of the bordered grid are int32 (vectorised c
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _offset_columns(positions, start, count, centre, box, inv_box, d):
-    """Offsets from `centre` of particles [start, start + count), nearest periodic image (inv_box = 0
-    without periodicity), as the three rows of `d`."""
+def _offset_columns(positions, start, count, centre, box, d):
+    """Offsets from `centre` of particles [start, start + count), nearest periodic image (box 0: none), as
+    the three rows of `d`."""
     for c in range(3):
         column = d[c]
         for q in range(count):
             column[q] = positions[start + q, c]
         for q in range(count):
-            x = column[q] - centre[c]
-            column[q] = x - box * np.floor(x * inv_box + 0.5)
+            column[q] = minimum_image(column[q] - centre[c], box)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -89,14 +88,13 @@ def _cic_range(positions, weights, start, stop, centre, axes, width, npix, box, 
     """CIC of particles [start, stop) into the flat bordered grids ((npix + 2)^2 each, one per row of `axes`:
     image axes and line of sight) laid end to end in `grid`, CHUNK at a time."""
     scale = npix / width
-    inv_box = 1.0 / box if box > 0.0 else 0.0
     size = (npix + 2) * (npix + 2)
     d = np.empty((3, CHUNK))
     corner = np.empty(CHUNK, dtype=np.int32)
     left, right, frac_v = np.empty(CHUNK), np.empty(CHUNK), np.empty(CHUNK)
     for first in range(start, stop, CHUNK):
         count = min(CHUNK, stop - first)
-        _offset_columns(positions, first, count, centre, box, inv_box, d)
+        _offset_columns(positions, first, count, centre, box, d)
         for a in range(axes.shape[0]):
             _clouds(d[axes[a, 0], :count], d[axes[a, 1], :count], d[axes[a, 2], :count],
                     weights[first:first + count], scale, 0.5 * depth, npix, corner, left, right, frac_v)

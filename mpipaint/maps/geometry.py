@@ -8,10 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 IMAGE_AXES = {0: (1, 2), 1: (2, 0), 2: (0, 1)}
 AXIS_NAMES = "xyz"
+
+
+@numba.njit(cache=True, error_model="numpy")
+def minimum_image(d, box):
+    """Separation(s) `d` moved to the nearest periodic image in a box of side `box` (box <= 0: no
+    periodicity, `d` unchanged). Scalars or arrays, from Python or inside numba kernels; the one
+    definition every module uses."""
+    inv_box = 1.0 / box if box > 0.0 else 0.0
+    return d - box * np.floor(d * inv_box + 0.5)
 
 
 @dataclass(frozen=True)
@@ -36,9 +46,7 @@ class MapGeometry:
     def offsets(self, positions) -> np.ndarray:
         """Positions relative to the centre [kpc], wrapped to the nearest periodic image."""
         d = np.asarray(positions, dtype=np.float64) - np.asarray(self.centre, dtype=np.float64)
-        if self.box_size > 0:
-            d -= self.box_size * np.round(d / self.box_size)
-        return d
+        return minimum_image(d, float(self.box_size))
 
     def pixel_coordinates(self, positions):
         """(u, v) in pixel units, pixel i spanning [i, i+1), and the mask of particles within `depth`."""

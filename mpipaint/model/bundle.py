@@ -42,6 +42,8 @@ REQUIRED_KEYS = ("architecture", "weights_sha256", "target", "npix", "width_kpc"
 MAP_KEYS = ("npix", "width_kpc", "deposition_mode")  # what maps a bundle fits (training-set attributes too)
 MAX_TOTAL_OFFSET_DEX = 0.3  # a net's totals may be rescaled by at most a factor 2 (see Bundle.total_scale)
 BACKENDS = ("tf", "jax")  # what runs a bundle's net: tf-keras (training and inference) or JAX (inference)
+BACKEND_HELP = ("what runs the nets (jax runs where TensorFlow is not installed, e.g. CUDA 13 GPU nodes; see "
+                "README, Backend)")
 
 
 @dataclass

@@ -73,7 +73,8 @@ class Predictor:
     def launch(self, dm_maps) -> tuple[list, int, np.ndarray]:
         """Start the net on every batch of `dm_maps` and return without waiting where the backend runs
         asynchronously (JAX; TensorFlow as far as its GPU queue allows): (the batches' outputs, still on the
-        device, the number of maps, their input-range fractions). `collect` waits for them; the host meanwhile is free."""
+        device, the number of maps, their input-range fractions). `collect` waits for them; the host meanwhile
+        is free."""
         x, mask, outside = self.normalised_inputs(dm_maps)
         launched = []
         for start in range(0, len(x), self.batch_size):

@@ -40,6 +40,8 @@ def place_on_devices(tf, local_rank: int, local_size: int) -> tuple | None:
 PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}  # Keras policies
 PRECISIONS = ("auto", *PRECISION_POLICIES)
 DEFAULT_PRECISION = "auto"  # inference in paint, evaluate and calibrate: what the hardware computes natively
+PRECISION_HELP = ("inference precision (auto: bf16 where the CPU or GPU computes it natively, else fp32; see "
+                  "README, Precision)")
 TRAINING_PRECISION = "fp32"  # train's default: the fidelity benchmark's nets were trained at fp32
 
 

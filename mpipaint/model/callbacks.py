@@ -1,0 +1,126 @@
+"""Keras callbacks of `mpipaint train` (TensorFlow at import: train.py loads this module only when it trains,
+so importing TrainOptions stays light): Horovod-aware learning-rate warm-up, metric and batch-norm averaging
+over ranks, the validation schedule (best weights, learning-rate halving, early stopping) and checkpoints."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from mpipaint import faults
+from mpipaint.io.outputs import make_parent
+from mpipaint.model.bundle import read_weight_arrays, write_weight_arrays
+from mpipaint.model.keras_env import keras
+
+BEST_WEIGHTS_FILE = "best_weights.npz"  # checkpoint: weights of the best validation epoch so far
+LR_HALVINGS = 5  # the learning rate's floor is 1/32 of the initial one; early stopping counts only there
+
+
+class LinearWarmup(keras().callbacks.Callback):
+    """Learning rate from lr/N to lr (N ranks) linearly over the first epochs, per batch (Goyal et al. 2017).
+    Horovod's own warm-up callback calls Keras 3's backend, which tf-keras models cannot use."""
+
+    def __init__(self, lr, ranks, warmup_epochs, steps_per_epoch):
+        super().__init__()
+        self.lr, self.ranks, self.warmup_steps, self.steps_per_epoch = lr, ranks, warmup_epochs * steps_per_epoch, \
+            steps_per_epoch
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        step = self.epoch * self.steps_per_epoch + batch
+        if step <= self.warmup_steps:
+            fraction = step / self.warmup_steps if self.warmup_steps else 1.0
+            self.model.optimizer.learning_rate.assign(self.lr / self.ranks * (1 + fraction * (self.ranks - 1)))
+
+
+class AverageMetrics(keras().callbacks.Callback):
+    """Epoch losses averaged over ranks before they are logged (Horovod's callback needs Keras 3's backend)."""
+
+    def __init__(self, hvd_tf, tf):
+        super().__init__()
+        self.hvd_tf, self.tf = hvd_tf, tf
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in sorted((logs or {}).items()):
+            logs[key] = float(self.hvd_tf.allreduce(self.tf.constant(float(value), dtype=self.tf.float64),
+                                                    op=self.hvd_tf.Average, name=f"metric_{key}").numpy())
+
+
+class AverageBatchNormStatistics(keras().callbacks.Callback):
+    """Average non-trainable variables (batch-norm moving mean/variance) over ranks at every epoch end:
+    Horovod averages gradients only, and each rank's statistics come from its own shard."""
+
+    def __init__(self, hvd):
+        super().__init__()
+        self.hvd = hvd
+
+    def on_epoch_end(self, epoch, logs=None):
+        for variable in self.model.non_trainable_variables:
+            variable.assign(self.hvd.allreduce(variable, op=self.hvd.Average))
+
+
+class ValidationSchedule(keras().callbacks.Callback):
+    """Every rank, after the metrics are averaged: keep the weights of the best monitored loss, halve the
+    learning rate after `lr_patience` epochs without improvement (past the warm-up, at most LR_HALVINGS
+    times), stop after `patience` epochs without improvement at that floor. All ranks see the same averaged
+    loss, so they take the same decisions."""
+
+    def __init__(self, monitor: str, options, state: dict, checkpoint_dir: Path, shapes):
+        super().__init__()
+        self.monitor, self.options, self.state = monitor, options, dict(state["schedule"])
+        best = checkpoint_dir / BEST_WEIGHTS_FILE
+        self.best_weights = None
+        if state["epoch"] > 0 and best.exists():
+            self.best_weights = read_weight_arrays(best, shapes)
+
+    def on_epoch_end(self, epoch, logs=None):
+        value, s = float(logs[self.monitor]), self.state
+        if value < s["best"]:
+            s.update(best=value, best_epoch=epoch + 1, wait=0, lr_wait=0)
+            self.best_weights = self.model.get_weights()
+        else:
+            s["wait"], s["lr_wait"] = s["wait"] + 1, s["lr_wait"] + 1
+            at_floor = s["halvings"] >= LR_HALVINGS
+            if (not at_floor and s["lr_wait"] >= self.options.lr_patience
+                    and epoch + 1 > self.options.warmup_epochs):
+                lr = self.model.optimizer.learning_rate
+                lr.assign(lr * 0.5)
+                s.update(lr_wait=0, wait=0, halvings=s["halvings"] + 1)
+            if at_floor and self.options.patience and s["wait"] >= self.options.patience:
+                s["stopped"] = True
+                self.model.stop_training = True
+        logs["lr"] = float(self.model.optimizer.learning_rate.numpy())
+
+
+class Checkpoint(keras().callbacks.Callback):
+    """Rank 0, after every epoch: weights and optimizer state as a TensorFlow checkpoint under a new prefix,
+    the best weights (replaced atomically), then the state (schedule, loss history and the prefix), replaced
+    atomically; only then are older prefixes removed, so the state always names a complete checkpoint."""
+
+    def __init__(self, directory: Path, state: dict, schedule: ValidationSchedule, log):
+        super().__init__()
+        self.directory, self.history, self.log = directory, dict(state["history"]), log
+        self.identity, self.schedule = state["identity"], schedule
+        make_parent(directory / "state.json")
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        import tensorflow as tf  # noqa: PLC0415 - loaded by now
+
+        prefix = f"epoch-{epoch + 1}"
+        tf.train.Checkpoint(model=self.model, optimizer=self.model.optimizer).write(str(self.directory / prefix))
+        if self.schedule.state["best_epoch"] == epoch + 1:
+            write_weight_arrays(self.directory / BEST_WEIGHTS_FILE, self.schedule.best_weights)
+        partial = self.directory / "state.partial.json"
+        partial.write_text(json.dumps({"epoch": epoch + 1, "checkpoint": prefix, "history": self.history,
+                                       "identity": self.identity, "schedule": self.schedule.state}))
+        os.replace(partial, self.directory / "state.json")
+        for old in self.directory.glob("epoch-*"):
+            if not old.name.startswith(prefix + "."):
+                old.unlink()
+        self.log.info("epoch %d: %s", epoch + 1, ", ".join(f"{k} {v:.5g}" for k, v in (logs or {}).items()))
+        faults.reached("epochs-checkpointed", epoch + 1)
