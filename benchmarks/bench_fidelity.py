@@ -29,10 +29,10 @@ import machine
 import numpy as np
 from scipy.stats import chi2
 
-from mpipaint import corrections
 from mpipaint.cli import CONFIG_SECTIONS
 from mpipaint.config import section
 from mpipaint.demo import Chain, DemoOptions, calibrate_and_paint, corrected_agreement
+from mpipaint.science import corrections
 
 MPE_LIMITS = {"gas": 10.0, "xray": 10.0, "temperature": 5.0}  # |median MPE| [%]
 SCATTER_RATIO_MIN, PHI_BINS_MIN = 0.8, 0.8

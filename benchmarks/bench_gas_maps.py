@@ -14,13 +14,13 @@ import numpy as np
 import yt
 
 from mpipaint import units as u
-from mpipaint.cutout import HaloParticles
+from mpipaint.halos.particles import HaloParticles
+from mpipaint.halos.select import select_subfind
 from mpipaint.io.snapshot import Snapshot, find_snapshot
 from mpipaint.maps import xray
 from mpipaint.maps.gas import gas_maps
 from mpipaint.maps.geometry import MapGeometry
 from mpipaint.maps.sph import smoothing_length
-from mpipaint.select import select_subfind
 from timing import best_of
 
 WIDTH = 4000.0

@@ -6,7 +6,7 @@ Replays the real dealing (parallel.owners_by_cost: longest-processing-time greed
 catalogue order; by particle count as paint dealt before, and by modelled cost as paint deals now: on a
 GPU the larger of a halo's CPU work and its inference, which the loop overlaps, on a CPU their sum) and
 three loops over per-halo costs:
-  lock-step   paint before engine.py: in round r every rank painted its r-th group of --batch-halos halos,
+  lock-step   paint before parallel/engine.py: in round r every rank painted its r-th group of --batch-halos halos,
               then all ranks flushed together, so each round lasted as long as its slowest rank's group;
   free        each rank paints its own halos without waiting for the others (makespan: the busiest rank);
   free+overlap  as free, with the next halo read and projected while the current one is inferred: paint

@@ -16,13 +16,14 @@ from mpipaint.errors import InputError
 CONFIG_SECTIONS = ("synth", "select", "prepare", "train", "evaluate", "calibrate", "paint", "demo", "jobs")
 NO_MPI_VERBS = ("demo", "jobs", "export-fits")  # these never start MPI (login nodes; the demo launches mpirun)
 VERBS = {  # verb -> (help, module, options class, function run with the options)
-    "synth": ("write the example universe (FP, DMO, FP-2, FP-3) in TNG layout", "synth", "SynthConfig", None),
+    "synth": ("write the example universe (FP, DMO, FP-2, FP-3) in TNG layout", "example.synth", "SynthConfig",
+              None),
     "select": ("halo catalog -> halo table (mass cut, centres, offsets, DMO match)", "select", "SelectOptions",
                "run_select"),
     "prepare": ("run + halo table -> training-set HDF5 of projected maps (DM; hot gas, Mazzotta T and 0.5-2 keV "
                 "X-ray for a full-physics run)", "prepare", "PrepareOptions", "run_prepare"),
-    "train": ("Horovod data-parallel U-net training -> model bundle (run under horovodrun or mpirun)", "train",
-              "TrainOptions", "run_train"),
+    "train": ("Horovod data-parallel U-net training -> model bundle (run under horovodrun or mpirun)",
+              "model.train", "TrainOptions", "run_train"),
     "evaluate": ("bundles on a training set's maps vs FP truth: MPE, pixel PDFs, profiles, distribution "
                  "functions, Lx-M_DM relation -> PNG figures + summary.json", "evaluate", "EvaluateOptions",
                  "run_evaluate"),
@@ -46,7 +47,7 @@ def _run_verb(args):
     options = section(args.config, args.verb, _options_class(args.verb),
                       cli_values(args, _options_class(args.verb), args.verb), CONFIG_SECTIONS)
     if args.verb == "synth":
-        from mpipaint.synth import generate  # noqa: PLC0415
+        from mpipaint.example.synth import generate  # noqa: PLC0415
 
         generate(options, args.out)
         return

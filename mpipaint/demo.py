@@ -24,10 +24,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from mpipaint import corrections, stats
 from mpipaint.config import option
 from mpipaint.errors import InputError
-from mpipaint.summaries import totals
+from mpipaint.science import corrections, stats
+from mpipaint.science.summaries import totals
 
 
 def get_logger() -> logging.Logger:

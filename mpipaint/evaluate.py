@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mpipaint import __version__, corrections, stats, summaries
+from mpipaint import __version__
 from mpipaint.config import option
 from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5, require_dataset
@@ -27,6 +27,7 @@ from mpipaint.model.bundle import BACKEND_HELP, BACKENDS, MAP_KEYS, fingerprint,
 from mpipaint.model.keras_env import DEFAULT_PRECISION, PRECISION_HELP, PRECISIONS
 from mpipaint.model.norm import coarser_than_trained, out_of_range
 from mpipaint.parallel import COMM, get_logger, my_share
+from mpipaint.science import corrections, stats, summaries
 
 SPLITS = ("train", "validation", "test", "all")
 MASS_PIVOT_MSUN = 1e14  # pivot of the Lx-M_DM relation

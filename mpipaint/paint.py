@@ -5,14 +5,14 @@ cost (longest-processing-time greedy) from particles x CPU_S_PER_PARTICLE and th
 that rank 0 measures once the nets are compiled: on a GPU the larger of the two, which the loop overlaps;
 on a CPU, where the nets run on the same cores, their sum (inference, the same for every halo, dominates
 there, and dealing by particles alone left ranks with unequal halo counts). Particles
-come by the read strategy (`cutout`): each rank reads its halos' particle ranges (`offsets`, group-ordered
+come by the read strategy (`halos.particles`): each rank reads its halos' particle ranges (`offsets`, group-ordered
 snapshots), or ranks read disjoint slabs once and exchange halo members (`slabs`, any snapshot; the only way
 for `cube` deposition). The deposition mode is the one
 the bundles were trained on. Each halo is projected with the CIC kernel along every axis in one pass over
 its particles, and every bundle runs on the maps of `--batch-halos` halos as one batch (a fixed batch
 composition, so results do not depend on the number of ranks). Several bundles of one target (a
 `train --members` ensemble) give the ensemble mean and standard deviation per halo; every row says how far
-its maps lie outside the trained range (`painted`). Ranks run free (`engine`): no collective per halo, the
+its maps lie outside the trained range (`painted`). Ranks run free (`parallel.engine`): no collective per halo, the
 next halos read and projected while the nets run on the last ones, rows written as they are done (each
 rank into the file under mpio, else sent to rank 0), each followed by its done flag; re-running the same
 command paints only what is missing; `complete` is set only at the end. With CPU inference the file is
@@ -30,11 +30,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from mpipaint import __version__, corrections, faults
+from mpipaint import __version__, faults
 from mpipaint.config import option
-from mpipaint.cutout import READ_STRATEGIES, READ_STRATEGY_HELP, HaloParticles, halo_geometries, read_strategy_for
-from mpipaint.engine import PhaseTimes, open_writer, work_through
 from mpipaint.errors import InputError
+from mpipaint.halos.particles import (READ_STRATEGIES, READ_STRATEGY_HELP, HaloParticles, halo_geometries,
+                                      read_strategy_for)
+from mpipaint.halos.select import select_groups
 from mpipaint.io import painted
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_writer, existing_output,
@@ -45,8 +46,9 @@ from mpipaint.model.bundle import BACKEND_HELP, BACKENDS, validation_residual
 from mpipaint.model.keras_env import DEFAULT_PRECISION, PRECISION_HELP, PRECISIONS
 from mpipaint.model.norm import coarser_than_trained
 from mpipaint.parallel import COMM, get_logger, owners_by_cost
-from mpipaint.progress import Progress
-from mpipaint.select import select_groups
+from mpipaint.parallel.engine import PhaseTimes, open_writer, work_through
+from mpipaint.parallel.progress import Progress
+from mpipaint.science import corrections
 
 CPU_S_PER_PARTICLE = 8.5e-8  # read + one-pass CIC of three maps per particle (4x box, AMD EPYC, one core):
 #                            with the measured inference time per halo, the cost by which halos are dealt

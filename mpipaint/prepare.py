@@ -3,7 +3,7 @@
 Each halo is projected along the requested axes on one rank (its particles are read once, its DM maps
 are one CIC pass); halos are dealt to ranks by particle count (longest-processing-time greedy). Each rank
 maps its halos at its own pace and sends them to rank 0, which writes the images, then their done flags
-(`engine.FunnelWriter`), so a killed job resumes where it stopped. A full-physics run gives DM, gas,
+(`parallel.engine.FunnelWriter`), so a killed job resumes where it stopped. A full-physics run gives DM, gas,
 temperature and X-ray maps; a run without gas gives DM maps.
 """
 from __future__ import annotations
@@ -16,17 +16,18 @@ import numpy as np
 
 from mpipaint import __version__
 from mpipaint.config import option
-from mpipaint.cutout import READ_STRATEGIES, READ_STRATEGY_HELP, HaloParticles, halo_geometries, read_strategy_for
-from mpipaint.engine import PhaseTimes, open_writer, work_through
+from mpipaint.halos.particles import (READ_STRATEGIES, READ_STRATEGY_HELP, HaloParticles, halo_geometries,
+                                      read_strategy_for)
 from mpipaint.io import trainingset
+from mpipaint.io.halotable import read_halo_table
 from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_writer, existing_output,
                                  refuse_other_settings)
-from mpipaint.io.halotable import read_halo_table
 from mpipaint.io.snapshot import DM, GAS, Snapshot, find_snapshot
 from mpipaint.maps import xray
 from mpipaint.maps.gas import dm_maps, gas_maps
 from mpipaint.parallel import COMM, get_logger, owners_by_cost
-from mpipaint.progress import Progress
+from mpipaint.parallel.engine import PhaseTimes, open_writer, work_through
+from mpipaint.parallel.progress import Progress
 
 KIND = "training set"  # what --out holds, in messages
 MAX_NPIX = 8192  # one image is one HDF5 chunk, which must stay below 4 GB (float64 X-ray maps: 512 MB here)
@@ -43,7 +44,7 @@ class PrepareOptions:
     width: float = option(4000.0, "map width in physical kpc")
     axes: tuple = option((0, 1, 2), "projection axes, 0=x 1=y 2=z")
     deposition_mode: str = option("group", "FoF members (group) or every particle in the map's cube (cube; see "
-                                  "cutout.py)", choices=("group", "cube"))
+                                  "halos/particles.py)", choices=("group", "cube"))
     read_strategy: str = option(None, READ_STRATEGY_HELP, choices=READ_STRATEGIES)
     chunk_particles: int = option(4_000_000, "slabs: particles read per rank per step")
 

@@ -8,12 +8,12 @@ from mpipaint.config import build, load_yaml
 from mpipaint.demo import DemoOptions
 from mpipaint.errors import InputError
 from mpipaint.evaluate import EvaluateOptions
+from mpipaint.example.synth import SynthConfig
 from mpipaint.jobs import JobOptions
+from mpipaint.model.train import TrainOptions
 from mpipaint.paint import PaintOptions
 from mpipaint.prepare import PrepareOptions
 from mpipaint.select import SelectOptions
-from mpipaint.synth import SynthConfig
-from mpipaint.train import TrainOptions
 
 OPTIONS = {"synth": SynthConfig, "select": SelectOptions, "prepare": PrepareOptions, "train": TrainOptions,
            "paint": PaintOptions, "evaluate": EvaluateOptions, "calibrate": EvaluateOptions, "demo": DemoOptions,

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from conftest import run_mpipaint
-from mpipaint import corrections
 from mpipaint.errors import InputError
 from mpipaint.model.bundle import save_bundle
 from mpipaint.model.keras_env import keras
 from mpipaint.model.norm import RunningStats
 from mpipaint.model.unet import build_unet
+from mpipaint.science import corrections
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 from conftest import run_mpipaint
-from mpipaint.cutout import halo_geometries
-from mpipaint.exchange import members_by_cube, members_by_range
+from mpipaint.halos.particles import halo_geometries
 from mpipaint.io.halotable import read_halo_table
 from mpipaint.io.snapshot import DM, Snapshot, find_snapshot
 from mpipaint.maps.gas import dm_map
 from mpipaint.parallel import balance_by_cost
+from mpipaint.parallel.exchange import members_by_cube, members_by_range
 
 
 def brute_force_cube(positions, centres, width, box):

@@ -10,8 +10,9 @@ import pytest
 import yt
 
 from mpipaint import units as u
-from mpipaint.cutout import HaloParticles
 from mpipaint.errors import InputError
+from mpipaint.halos.particles import HaloParticles
+from mpipaint.halos.select import select_subfind
 from mpipaint.io.snapshot import GAS, Snapshot, find_snapshot
 from mpipaint.maps import xray
 from mpipaint.maps.apec_files import require_apec_tables
@@ -19,7 +20,6 @@ from mpipaint.maps.cic import PARTICLES_PER_BLOCK, cic_project, cic_project_axes
 from mpipaint.maps.gas import GasCells, dm_map, gas_maps, hot_gas_mask
 from mpipaint.maps.geometry import IMAGE_AXES, MapGeometry
 from mpipaint.maps.sph import smoothing_length, sph_project
-from mpipaint.select import select_subfind
 
 yt.set_log_level(40)
 

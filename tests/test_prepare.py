@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from conftest import run_mpipaint
-from mpipaint.cutout import HaloParticles
 from mpipaint.faults import FAULT_ENV, spec
+from mpipaint.halos.particles import HaloParticles
 from mpipaint.io.halotable import read_halo_table
 from mpipaint.io.snapshot import Snapshot, find_snapshot
 

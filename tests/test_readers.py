@@ -6,9 +6,9 @@ import illustris_python as il
 import numpy as np
 import pytest
 
+from mpipaint.example.synth import SynthConfig, generate
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.snapshot import DM, GAS, STARS, Snapshot, find_snapshot
-from mpipaint.synth import SynthConfig, generate
 
 PTYPE_NAMES = {GAS: "gas", DM: "dm", STARS: "stars"}
 

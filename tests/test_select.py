@@ -8,10 +8,10 @@ import pytest
 
 from conftest import run_mpipaint
 from mpipaint.errors import InputError
+from mpipaint.halos.select import select_rockstar
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.halotable import SCHEMA, read_halo_table
 from mpipaint.io.snapshot import DM, Snapshot, find_snapshot
-from mpipaint.select import select_rockstar
 
 
 @pytest.fixture(scope="module")

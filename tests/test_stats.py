@@ -4,8 +4,8 @@ deliberate bias in independent predictions."""
 import numpy as np
 import pytest
 
-from mpipaint import corrections, stats
 from mpipaint.errors import InputError
+from mpipaint.science import corrections, stats
 
 VOLUME = 300.0**3  # cMpc^3
 

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from conftest import TINY_TRAINING, run_mpipaint
-from mpipaint import stats
 from mpipaint.errors import InputError
 from mpipaint.faults import FAULT_ENV, spec
 from mpipaint.model.bundle import load_bundle
 from mpipaint.model.callbacks import LR_HALVINGS, ValidationSchedule
 from mpipaint.model.norm import Normalisation, RunningStats, coarser_than_trained, out_of_range
+from mpipaint.model.train import SYMMETRIES, TrainOptions, dihedral, map_and_total_loss, split_by_halo
 from mpipaint.model.unet import build_unet
-from mpipaint.train import SYMMETRIES, TrainOptions, dihedral, map_and_total_loss, split_by_halo
+from mpipaint.science import stats
 
 TINY = TINY_TRAINING
 
@@ -242,7 +242,7 @@ def test_recorded_total_offset_is_the_median_log_error_of_training_halo_totals(t
     totals scaled by exactly 10**-offset."""
     import h5py  # noqa: PLC0415
 
-    from mpipaint.summaries import totals  # noqa: PLC0415
+    from mpipaint.science.summaries import totals  # noqa: PLC0415
     from mpipaint.model.bundle import MAX_TOTAL_OFFSET_DEX  # noqa: PLC0415
     from mpipaint.model.infer import Predictor  # noqa: PLC0415
 

@@ -13,7 +13,7 @@ scatter on their validation halos, in quadrature; when the bundles record it), a
 training run's by more than `norm.RESOLUTION_TOLERANCE`, or a map without DM; the row's values are
 extrapolations). With
 --maps: `map_dm` and `map_<target>` (ensemble mean; N x n_axes x npix x npix). With correction tables
-(`corrections.py`), for
+(`science/corrections.py`), for
 `lx` and `mgas`: `<quantity>_weight` (N x n_axes), the number-density weight that turns counts of
 painted halos into the corrected distribution function (NaN outside the calibrated range), and
 `<quantity>_outside_calibration` (1 there). Root attribute `complete` is True only at the end.
@@ -28,8 +28,8 @@ import numpy as np
 
 from mpipaint.maps.gas import MAP_UNITS
 from mpipaint.model.norm import out_of_range
-from mpipaint.stats import log_spread_dex
-from mpipaint.summaries import SUMMARY, totals
+from mpipaint.science.stats import log_spread_dex
+from mpipaint.science.summaries import SUMMARY, totals
 
 PER_HALO = {"halo_id": ("int64", ""), "snapshot": ("int32", ""), "redshift": ("float64", ""),
             "m200c": ("float64", "Msun"), "r200c": ("float64", "kpc")}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from mpipaint import units as u
-from mpipaint.io import tng_writer
+from mpipaint.example import tng_writer
 from mpipaint.io.snapshot import DM, NTYPES
 from mpipaint.maps.geometry import minimum_image
 
@@ -98,7 +98,8 @@ def write_model(run_dir, snapnum, model, meta, num_files, flavour="tng"):
         particles[ptype] = _to_code_units(fields, code)
         if ptype == DM:
             mass_table[DM] = float(particles[DM].pop("Masses")[0])
-    file_offsets = tng_writer.write_snapshot(run_dir, snapnum, particles, {**meta, "mass_table": mass_table}, num_files, flavour)
+    file_offsets = tng_writer.write_snapshot(run_dir, snapnum, particles, {**meta, "mass_table": mass_table},
+                                             num_files, flavour)
     group_table = {
         "GroupPos": code.to_code("Coordinates", groups["pos"]), "GroupCM": code.to_code("Coordinates", groups["cm"]),
         "GroupMass": code.to_code("Masses", groups["mass"]).astype(np.float32),

@@ -31,7 +31,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from mpipaint import __version__, stats
+from mpipaint import __version__
 from mpipaint.config import option, plain
 from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5
@@ -41,7 +41,8 @@ from mpipaint.model.keras_env import (PRECISION_POLICIES, PRECISIONS, TRAINING_P
                                       place_on_devices, require_legacy_keras)
 from mpipaint.model.norm import RunningStats
 from mpipaint.parallel import get_logger
-from mpipaint.summaries import totals
+from mpipaint.science import stats
+from mpipaint.science.summaries import totals
 
 TARGETS = ("gas", "temperature", "xray")
 

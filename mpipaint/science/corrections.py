@@ -24,8 +24,8 @@ import numpy as np
 
 from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5, require_dataset
-from mpipaint.summaries import SUMMARY
-from mpipaint.stats import DistributionFunction
+from mpipaint.science.stats import DistributionFunction
+from mpipaint.science.summaries import SUMMARY
 
 FORMAT = "mpipaint-corrections-1"
 # target -> (quantity, units), as in the painted catalog: corrections exist for Lx and Mgas

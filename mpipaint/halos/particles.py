@@ -8,7 +8,7 @@ Deposition modes (a painting run must use the mode its bundles were trained on; 
 
 Read strategies:
 - `offsets`: each rank reads only its halos' particle index ranges (group mode, group-ordered snapshots).
-- `slabs`: ranks read disjoint slabs of the particle arrays once and exchange halo members (`exchange`).
+- `slabs`: ranks read disjoint slabs of the particle arrays once and exchange halo members (`parallel.exchange`).
 """
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import numpy as np
 
 from mpipaint import units as u
 from mpipaint.errors import InputError
-from mpipaint.exchange import gather_particles
 from mpipaint.io.snapshot import DM, GAS, Snapshot
 from mpipaint.maps.gas import GasCells
 from mpipaint.maps.geometry import MapGeometry
+from mpipaint.parallel.exchange import gather_particles
 
 DEPOSITION_MODES = ("group", "cube")
 READ_STRATEGIES = ("offsets", "slabs")

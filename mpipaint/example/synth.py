@@ -1,5 +1,5 @@
 """The embedded example universe: a small FP run, its DMO twin, and FP-2 / FP-3 runs with 8x and 64x
-fewer particles, written in the real TNG on-disk layout (see `mpipaint.io.tng_writer`).
+fewer particles, written in the real TNG on-disk layout (see `mpipaint.example.tng_writer`).
 
 Each snapshot holds halos drawn from a power-law mass function (dN/dlnM ~ M^-1 between `min_mass` and
 `max_mass` in M200c), some centred across the periodic box edge. Dark matter follows triaxial NFW profiles
@@ -24,7 +24,7 @@ import numpy as np
 
 from mpipaint import units as u
 from mpipaint.config import option, plain
-from mpipaint.io.assemble import write_model
+from mpipaint.example.assemble import write_model
 from mpipaint.io.outputs import make_parent
 from mpipaint.io.snapshot import DM, GAS, STARS
 from mpipaint.maps.geometry import minimum_image

@@ -27,7 +27,7 @@ from mpi4py import MPI
 
 from mpipaint import faults
 from mpipaint.parallel import COMM
-from mpipaint.progress import Progress
+from mpipaint.parallel.progress import Progress
 
 MAX_IN_FLIGHT = 2  # a rank's groups sent to rank 0 and not yet received: bounds its memory
 ROWS_TAG = 17  # MPI tag of groups sent to rank 0
