@@ -55,9 +55,9 @@ def _work_units(options: SelectOptions):
 def run_select(options: SelectOptions) -> pd.DataFrame | None:
     """Select on all ranks (snapshots dealt round-robin); rank 0 writes the table and returns it."""
     log = get_logger()
-    units = _work_units(options)
+    work = _work_units(options)
     mine = []
-    for index, (source, snapnum) in my_share(enumerate(units)):
+    for index, (source, snapnum) in my_share(enumerate(work)):
         if options.catalog_type == "subfind":
             part = select_subfind(source, snapnum, options.min_m200c, options.dmo)
         else:
@@ -72,6 +72,6 @@ def run_select(options: SelectOptions) -> pd.DataFrame | None:
     write_halo_table(options.out, table, {
         "source": str(options.source), "catalog_type": options.catalog_type,
         "dmo_source": str(options.dmo or ""), "min_m200c_msun": options.min_m200c,
-        "snapshots": np.asarray([n for _, n in units], dtype=np.int64), "mpipaint_version": __version__})
+        "snapshots": np.asarray([n for _, n in work], dtype=np.int64), "mpipaint_version": __version__})
     log.info("wrote %d halos to %s", len(table), options.out)
     return table

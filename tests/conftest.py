@@ -1,6 +1,7 @@
 """Shared fixtures: one example universe per test session, and an `mpirun` helper for MPI tests."""
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -10,6 +11,27 @@ from pathlib import Path
 import pytest
 
 MPIRUN_TIMEOUT_S = 300
+try:
+    importlib.import_module("mpi4py")  # the package only: MPI itself starts where a test imports mpi4py.MPI
+except ImportError:  # these modules import mpipaint's MPI code at the top: without MPI, none of them runs
+    collect_ignore = ["test_configs.py", "test_exchange.py", "test_paint.py", "test_readers.py", "test_synth.py",
+                      "test_train.py"]
+
+
+def pytest_configure(config):
+    """Markers to choose by what a test needs: `pytest -m "not mpi and not tf and not reference"` runs the
+    kernels, statistics and units without MPI, TensorFlow or the reference tools."""
+    config.addinivalue_line("markers", "mpi: needs MPI (mpirun, or the example universe, which synth writes "
+                            "with it)")
+    config.addinivalue_line("markers", "tf: needs TensorFlow (tf-keras)")
+    config.addinivalue_line("markers", "reference: compares with an independent code (yt, pyxsim, "
+                            "illustris_python), skipped where it is not installed")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "universe" in item.fixturenames:
+            item.add_marker(pytest.mark.mpi)
 
 
 def mpi_env() -> dict:

@@ -12,6 +12,8 @@ from mpipaint.model.keras_env import keras
 from mpipaint.model.norm import Normalisation
 from mpipaint.model.unet import build_unet
 
+pytestmark = pytest.mark.tf  # TensorFlow (tf-keras) builds, trains or runs the nets here
+
 ARCHITECTURE = {"image_size": 32, "base_filters": 2, "depth": 1, "head": "minmax", "mask": False}
 NORM = Normalisation("minmax", "log", 0.0, 10.0, 1.0).to_dict()
 

@@ -15,6 +15,8 @@ from mpipaint.model.norm import RunningStats
 from mpipaint.model.unet import build_unet
 from mpipaint.science import corrections
 
+pytestmark = pytest.mark.tf  # TensorFlow (tf-keras) builds, trains or runs the nets here
+
 
 @pytest.fixture(scope="module")
 def dmo_maps(universe, tmp_path_factory):

@@ -7,7 +7,6 @@ import sys
 import numba
 import numpy as np
 import pytest
-import yt
 
 from mpipaint import units as u
 from mpipaint.errors import InputError
@@ -21,7 +20,6 @@ from mpipaint.maps.gas import GasCells, dm_map, gas_maps, hot_gas_mask
 from mpipaint.maps.geometry import IMAGE_AXES, MapGeometry
 from mpipaint.maps.sph import smoothing_length, sph_project
 
-yt.set_log_level(40)
 
 
 def geometry(axis=2, npix=10, width=10.0, centre=(0.0, 0.0, 0.0), box=0.0):
@@ -159,19 +157,28 @@ def test_halo_across_the_box_edge_projects_like_an_interior_halo():
         np.testing.assert_allclose(edge, inner, rtol=0, atol=1e-9 * masses.sum())
 
 
+def _yt():
+    """yt, an optional reference (the tests that compare with it are skipped without it)."""
+    yt = pytest.importorskip("yt")
+    yt.set_log_level(40)
+    return yt
+
+
 def _yt_particles(positions, masses, box):
+    yt = _yt()
     data = {("io", f"particle_position_{c}"): positions[:, k] for k, c in enumerate("xyz")}
     data[("io", "particle_mass")] = masses
     return yt.load_particles(data, length_unit="kpc", mass_unit="Msun", bbox=np.array([[0, box]] * 3))
 
 
+@pytest.mark.reference
 def test_cic_agrees_with_yt_particle_deposition():
     """yt's FITSParticleProjection(deposition='cic') on the same particles: <= 1e-4 of the map total.
 
     Particles stay inside the map: yt drops particles outside the region whose clouds overlap the edge."""
     rng = np.random.default_rng(5)
     positions, masses = rng.uniform(350, 650, size=(20_000, 3)), rng.uniform(1, 2, 20_000)
-    ds = _yt_particles(positions, masses, 1000.0)
+    ds, yt = _yt_particles(positions, masses, 1000.0), _yt()
     for axis in (0, 1, 2):
         image = yt.FITSParticleProjection(ds, "xyz"[axis], ("io", "particle_mass"), center=ds.arr([500] * 3, "kpc"),
                                           width=(400.0, "kpc"), image_res=64, deposition="cic")
@@ -194,11 +201,12 @@ def cluster(universe):
     return {"row": row, "snapshot": snapshot, "cells": cells, "local": local}
 
 
+@pytest.mark.reference
 def test_gas_column_density_agrees_with_yt_sph_projection(cluster):
     """Same cells, same kernel (cubic spline) and h = 2 (3V/4pi)^(1/3) as yt: the map sums agree to 0.2 %
     and 90 % of pixels above 1 % of the peak to 0.2 %. The residual comes from mpipaint normalising each
     cell's weights to its exact mass (yt does not) and from the kernel tables' resolution."""
-    hot = cluster["local"].hot()
+    yt, hot = _yt(), cluster["local"].hot()
     volume = hot.volume_kpc3
     data = {("gas", f"particle_position_{c}"): hot.positions[:, k] for k, c in enumerate("xyz")}
     data.update({("gas", "particle_mass"): hot.mass, ("gas", "density"): hot.mass / volume,
@@ -245,9 +253,11 @@ def test_mazzotta_weights_favour_cool_dense_gas():
     assert t_map.max() == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.reference
 def test_xray_fast_table_agrees_with_pyxsim_and_yt(cluster):
     """pyxsim's CIESourceModel (APEC 3.0.8 from the same files) on yt's load of the same snapshot: the halo's
     hot-gas 0.5-2 keV luminosity (the X-ray image sum) agrees within 2 %."""
+    pytest.importorskip("pyxsim")
     snapshot, row = cluster["snapshot"], cluster["row"]
     theirs, ids = xray.pyxsim_luminosities(snapshot.files[0])
     np.testing.assert_array_equal(ids, snapshot.read(GAS, "ParticleIDs"))  # same cells, same order

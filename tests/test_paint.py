@@ -17,6 +17,8 @@ from mpipaint.halos.select import select_groups
 from mpipaint.io.snapshot import DM
 from mpipaint.paint import NO_MPIO_ENV, locate
 
+pytestmark = pytest.mark.tf  # TensorFlow (tf-keras) builds, trains or runs the nets here
+
 FP32 = ("--precision", "fp32")  # rank-count identity is asserted at full precision
 
 

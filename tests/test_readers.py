@@ -2,7 +2,6 @@
 import dataclasses
 
 import h5py
-import illustris_python as il
 import numpy as np
 import pytest
 
@@ -10,6 +9,8 @@ from mpipaint.example.synth import SynthConfig, generate
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.snapshot import DM, GAS, STARS, Snapshot, find_snapshot
 
+il = pytest.importorskip("illustris_python")  # the independent reference; the tests need it
+pytestmark = pytest.mark.reference
 PTYPE_NAMES = {GAS: "gas", DM: "dm", STARS: "stars"}
 
 

@@ -15,6 +15,8 @@ from mpipaint.model.train import SYMMETRIES, TrainOptions, dihedral, map_and_tot
 from mpipaint.model.unet import build_unet
 from mpipaint.science import stats
 
+pytestmark = pytest.mark.tf  # TensorFlow (tf-keras) builds, trains or runs the nets here
+
 TINY = TINY_TRAINING
 
 

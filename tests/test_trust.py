@@ -11,6 +11,8 @@ from conftest import TINY_TRAINING, run_mpipaint
 from mpipaint.io import painted
 from mpipaint.model.bundle import MAX_TOTAL_OFFSET_DEX, load_bundle, member_paths
 
+pytestmark = pytest.mark.tf  # TensorFlow (tf-keras) builds, trains or runs the nets here
+
 
 @pytest.fixture(scope="module")
 def ensemble(small_trainset, tmp_path_factory):

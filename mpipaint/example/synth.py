@@ -42,7 +42,7 @@ class SynthConfig:
     """Size and cosmology of the example universe; the defaults generate in well under a minute."""
 
     seed: int = option(42, "random seed of the universe")
-    box_size: float = option(100_000.0, "comoving box side [ckpc/h]")
+    box_size_ckpc_h: float = option(100_000.0, "comoving box side [ckpc/h]", flag="--box-size")
     hubble: float = 0.6774
     omega_m: float = 0.3089
     omega_lambda: float = 0.6911
@@ -160,7 +160,7 @@ def draw_halos(cfg: SynthConfig, snapnum: int, redshift: float) -> list[HaloSpec
     """Draw the halos of one snapshot: masses, shapes, positions, substructure and gas properties."""
     rng = np.random.default_rng([cfg.seed, snapnum, 0])
     a = 1.0 / (1.0 + redshift)
-    box_kpc = cfg.box_size * a / cfg.hubble
+    box_kpc = cfg.box_size_ckpc_h * a / cfg.hubble
     rho_crit = u.critical_density_msun_kpc3(cfg.hubble, cfg.omega_m, cfg.omega_lambda, redshift)
     log_lo, log_hi = np.log(cfg.min_mass), np.log(cfg.max_mass)
     # dN/dlnM ~ M^-1: inverse CDF of exp(-lnM)
@@ -208,7 +208,7 @@ def _place_centres(r200, box_kpc, edge_halos, rng):
                 centres.append(centre)
                 break
         else:
-            raise RuntimeError("box too small to place non-overlapping halos; raise box_size")
+            raise RuntimeError("box too small to place non-overlapping halos; raise box_size_ckpc_h")
     return np.array(centres)
 
 
@@ -340,7 +340,7 @@ def build_snapshot(cfg: SynthConfig, snapnum: int, redshift: float) -> dict[str,
     """Generate the FP and DMO particle sets of one snapshot."""
     specs = draw_halos(cfg, snapnum, redshift)
     m_dm_dmo, m_dm_fp, m_gas = _particle_masses(cfg, specs)
-    box_kpc = cfg.box_size / (1 + redshift) / cfg.hubble
+    box_kpc = cfg.box_size_ckpc_h / (1 + redshift) / cfg.hubble
     next_dm, next_gas, next_star = 1, 10**9, 2 * 10**9
     models = {run: SnapshotModel(halos=[], background=Component(centre=np.zeros(3))) for run in RUNS}
     for index, spec in enumerate(specs):
@@ -446,7 +446,7 @@ def generate(cfg: SynthConfig, out_dir) -> Path:
         models = build_snapshot(cfg, snapnum, redshift)
         for name, factor in cfg.degraded:
             models[name] = degrade(models["FP"], factor)
-        meta = {"box_size": cfg.box_size, "hubble": cfg.hubble, "omega_m": cfg.omega_m,
+        meta = {"box_size": cfg.box_size_ckpc_h, "hubble": cfg.hubble, "omega_m": cfg.omega_m,
                 "omega_lambda": cfg.omega_lambda, "omega_b": cfg.omega_b,
                 "scale_factor": 1.0 / (1.0 + redshift), "redshift": redshift}
         for run, model in models.items():

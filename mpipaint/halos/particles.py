@@ -19,7 +19,6 @@ from mpipaint.errors import InputError
 from mpipaint.io.snapshot import DM, GAS, Snapshot
 from mpipaint.maps.gas import GasCells
 from mpipaint.maps.geometry import MapGeometry
-from mpipaint.parallel.exchange import gather_particles
 
 DEPOSITION_MODES = ("group", "cube")
 READ_STRATEGIES = ("offsets", "slabs")
@@ -74,6 +73,8 @@ class HaloParticles:
         self.snapshots, self.table, self.mode, self.strategy = snapshots, table, mode, strategy
         self._gathered = {DM: {}, GAS: {}}
         if strategy == "slabs":
+            from mpipaint.parallel.exchange import gather_particles  # noqa: PLC0415 - MPI for slabs only
+
             snapnums = table["snapshot"].to_numpy()
             for snapnum, snapshot in snapshots.items():
                 here = np.where(snapnums == snapnum, owners, -1)

@@ -26,7 +26,6 @@ import h5py
 import numpy as np
 
 from mpipaint.errors import InputError
-from mpipaint.parallel import COMM
 
 LOCK_SUFFIX = ".lock"
 HEARTBEAT_S = 15.0
@@ -116,6 +115,8 @@ def _describe(holder: dict) -> str:
 def exclusive_writer(path, log):
     """Collective: this job is the only writer of `path` until the block ends (InputError on every rank,
     naming the other job, when one holds it)."""
+    from mpipaint.parallel import COMM  # noqa: PLC0415 - MPI only where a job writes, not to read these files
+
     lock = _WriterLock(Path(path)) if COMM.rank == 0 else None
     error = None
     if lock is not None:
