@@ -26,6 +26,7 @@ import numpy as np
 
 from mpipaint.config import option
 from mpipaint.errors import InputError
+from mpipaint.maps.geometry import MapSpec
 from mpipaint.science import corrections, stats
 from mpipaint.science.summaries import totals
 
@@ -187,7 +188,7 @@ def corrected_agreement(painted_path, truth_path, snapshot: int, quantity: str, 
         naxes = f[quantity].shape[1]
     with h5py.File(truth_path) as f:
         here = f["snapshot"][()] == snapshot
-        area = (f.attrs["width_kpc"] / f.attrs["npix"]) ** 2
+        area = MapSpec.from_attrs(f.attrs).pixel_area
         images = f[target][np.flatnonzero(here)]
         dm = f["dm"][np.flatnonzero(here)]
         per_image = totals(target, images, dm, area)

@@ -23,7 +23,8 @@ from mpipaint.config import option
 from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5, require_dataset
 from mpipaint.io.outputs import make_parent
-from mpipaint.model.bundle import BACKEND_HELP, BACKENDS, MAP_KEYS, fingerprint, validation_residual
+from mpipaint.maps.geometry import MapSpec
+from mpipaint.model.bundle import BACKEND_HELP, BACKENDS, fingerprint, validation_residual
 from mpipaint.model.keras_env import DEFAULT_PRECISION, PRECISION_HELP, PRECISIONS
 from mpipaint.model.norm import coarser_than_trained, out_of_range
 from mpipaint.parallel import COMM, get_logger, my_share
@@ -131,9 +132,8 @@ def load_bundles(paths, data_attrs: dict, precision: str, backend: str) -> dict:
     from mpipaint.model.bundle import load_bundles_by_target  # noqa: PLC0415 - TensorFlow (or JAX) only here
     from mpipaint.model.infer import setup_inference  # noqa: PLC0415
 
-    maps = {"npix": int(data_attrs["npix"]), "width_kpc": float(data_attrs["width_kpc"]),
-            "deposition_mode": str(data_attrs["deposition_mode"])}
-    bundles = load_bundles_by_target(paths, maps, setup_inference(precision, backend)[0], backend)
+    bundles = load_bundles_by_target(paths, MapSpec.from_attrs(data_attrs), setup_inference(precision, backend)[0],
+                                     backend)
     splits = {json.dumps(b[0].meta["split_halos"], sort_keys=True) for b in bundles.values()}
     if len(splits) != 1:
         raise InputError(f"{', '.join(map(str, paths))}: bundles were trained with different halo splits")
@@ -191,9 +191,9 @@ def predict_sample(bundles: dict, path, indices, options: EvaluateOptions, with_
     from mpipaint.model.infer import EnsemblePredictor  # noqa: PLC0415
 
     attrs = _attrs(path)
-    width, npix = float(attrs["width_kpc"]), int(attrs["npix"])
-    area, pixel = (width / npix) ** 2, width / npix
-    edges_kpc = np.linspace(0.0, 0.5 * width, options.profile_bins + 1)
+    maps = MapSpec.from_attrs(attrs)
+    area, pixel = maps.pixel_area, maps.pixel_kpc
+    edges_kpc = np.linspace(0.0, 0.5 * maps.width_kpc, options.profile_bins + 1)
     pdf_edges = np.linspace(0.0, 1.0, options.pdf_bins + 1)
     predictors, rows = {}, []
     with open_hdf5(path) as f:
@@ -270,11 +270,9 @@ def _assemble(path, rows, targets, with_truth, with_predictions) -> Sample:
 
 def _check_inputs(named: dict, data_attrs: dict) -> None:
     for name, path in named.items():
-        attrs = _attrs(path)
-        for key in MAP_KEYS:
-            if attrs[key] != data_attrs[key]:
-                raise InputError(f"{path}: input '{name}' has {key} {attrs[key]!r}, the training set "
-                                 f"{data_attrs[key]!r}")
+        mismatch = MapSpec.from_attrs(_attrs(path)).mismatch(MapSpec.from_attrs(data_attrs))
+        if mismatch:
+            raise InputError(f"{path}: input '{name}' holds other maps than the training set: {mismatch}")
 
 
 def _samples(options: EvaluateOptions):

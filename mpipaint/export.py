@@ -15,12 +15,12 @@ import numpy as np
 from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5
 from mpipaint.io.outputs import make_parent
-from mpipaint.maps.geometry import AXIS_NAMES, IMAGE_AXES
+from mpipaint.maps.geometry import AXIS_NAMES, IMAGE_AXES, MapSpec
 
 
-def _header(f, row: int, axis: int, npix: int, width: float) -> dict:
+def _header(f, row: int, axis: int, spec: MapSpec) -> dict:
     """Halo, map and provenance keywords, (value, comment) pairs."""
-    pixel = width / npix
+    npix, width, pixel = spec.npix, spec.width_kpc, spec.pixel_kpc
     return {
         "HALOID": (int(f["halo_id"][row]), "group index in the box's catalog"),
         "SNAPSHOT": (int(f["snapshot"][row]), "snapshot number"),
@@ -31,7 +31,7 @@ def _header(f, row: int, axis: int, npix: int, width: float) -> dict:
         "IMAXIS2": (AXIS_NAMES[IMAGE_AXES[axis][1]], "box axis along image axis 2"),
         "WIDTH": (width, "[kpc] physical map width"),
         "PIXSCALE": (pixel, "[kpc/pixel] physical"),
-        "DEPMODE": (str(f.attrs["deposition_mode"]), "particles mapped: group (FoF) or cube"),
+        "DEPMODE": (spec.deposition_mode, "particles mapped: group (FoF) or cube"),
         "EMISMODL": (str(f.attrs.get("emission_model", "")), "X-ray emission model of the training maps"),
         "CTYPE1": ("LINEAR", ""), "CTYPE2": ("LINEAR", ""), "CUNIT1": ("kpc", ""), "CUNIT2": ("kpc", ""),
         "CRPIX1": (0.5 * npix + 0.5, "halo centre"), "CRPIX2": (0.5 * npix + 0.5, "halo centre"),
@@ -56,11 +56,11 @@ def export_fits(painted_path, out_dir, halo_id: int | None = None) -> list[Path]
         rows = np.arange(len(ids)) if halo_id is None else np.flatnonzero(ids == halo_id)
         if not len(rows):
             raise InputError(f"{painted_path}: no halo with halo_id {halo_id}")
-        axes, npix, width = f.attrs["axes"], int(f.attrs["npix"]), float(f.attrs["width_kpc"])
+        axes, spec = f.attrs["axes"], MapSpec.from_attrs(f.attrs)
         make_parent(out_dir / "first.fits")
         for row in rows:
             for k, axis in enumerate(axes):
-                header = _header(f, row, int(axis), npix, width)
+                header = _header(f, row, int(axis), spec)
                 hdus = [fits.PrimaryHDU()]
                 for key, value in header.items():
                     hdus[0].header[key] = value

@@ -33,8 +33,7 @@ import numpy as np
 from mpipaint import __version__, faults
 from mpipaint.config import option
 from mpipaint.errors import InputError
-from mpipaint.halos.particles import (READ_STRATEGIES, READ_STRATEGY_HELP, HaloParticles, halo_geometries,
-                                      read_strategy_for)
+from mpipaint.halos.particles import READ_STRATEGIES, READ_STRATEGY_HELP, HaloParticles, read_strategy_for
 from mpipaint.halos.select import select_groups
 from mpipaint.io import painted
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
@@ -42,6 +41,7 @@ from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_
                                  refuse_other_settings)
 from mpipaint.io.snapshot import DM, Snapshot
 from mpipaint.maps.gas import dm_maps
+from mpipaint.maps.geometry import MapSpec
 from mpipaint.model.bundle import BACKEND_HELP, BACKENDS, validation_residual
 from mpipaint.model.keras_env import DEFAULT_PRECISION, PRECISION_HELP, PRECISIONS
 from mpipaint.model.norm import coarser_than_trained
@@ -114,8 +114,7 @@ def _bundles(paths, precision: str, backend: str):
     from mpipaint.model.bundle import load_bundles_by_target  # noqa: PLC0415 - TensorFlow only when painting
 
     bundles = load_bundles_by_target(paths, precision=precision, backend=backend)
-    first = next(iter(bundles.values()))[0].meta
-    return bundles, int(first["npix"]), float(first["width_kpc"]), str(first["deposition_mode"])
+    return bundles, MapSpec.from_attrs(next(iter(bundles.values()))[0].meta)
 
 
 class HaloPainter:
@@ -124,37 +123,36 @@ class HaloPainter:
     group's maps in one call (the predictors' fixed batch, padded: a map's result does not depend on the
     maps beside it, so neither on which halos a rank holds); `finish` collects the maps and gives the rows."""
 
-    def __init__(self, particles: HaloParticles, predictors, npix, width, axes, with_maps, times, coarser,
+    def __init__(self, particles: HaloParticles, predictors, spec: MapSpec, axes, with_maps, times, coarser,
                  residuals, tables):
-        self.particles, self.predictors, self.npix, self.width = particles, predictors, npix, width
+        self.particles, self.predictors, self.spec = particles, predictors, spec
         self.axes, self.with_maps, self.times, self.coarser = axes, with_maps, times, coarser
         self.residuals, self.tables = residuals, tables
 
     def start(self, indices):
         faults.reached("halo-start", COMM.rank)
-        dm, geometries = [], []
+        dm = []
         for index in indices:
             with self.times("read"):
                 positions, masses = self.particles.dm(index)
-            geometries.append(halo_geometries(self.particles.table.iloc[index], self.width, self.npix, self.axes,
-                                              self.particles.mode))
             with self.times("project"):
-                dm.append(dm_maps(positions, masses, geometries[-1]))
+                dm.append(dm_maps(positions, masses, self.spec.geometries(self.particles.table.iloc[index],
+                                                                          self.axes)))
         with self.times("infer"):
             maps = np.concatenate(dm)
             launched = {target: predictor.launch(maps) for target, predictor in self.predictors.items()}
-        return indices, dm, geometries, launched
+        return indices, dm, launched
 
     def finish(self, started):
         """[(row, values, maps or None)] of a started group."""
-        indices, dm, geometries, launched = started
+        indices, dm, launched = started
         with self.times("infer"):
             results = {target: self.predictors[target].collect(handle) for target, handle in launched.items()}
         rows, naxes = [], len(self.axes)
         for k, index in enumerate(indices):
             mine = slice(k * naxes, (k + 1) * naxes)
             halo = {target: r.select(mine) for target, r in results.items()}
-            values = painted.halo_values(halo, dm[k], geometries[k][0].pixel_area, self.coarser, self.residuals)
+            values = painted.halo_values(halo, dm[k], self.spec.pixel_area, self.coarser, self.residuals)
             if np.any(values["mdm_proj"] <= 0):
                 get_logger().warning("halo %d: no DM particles in its map along axes %s; its row is flagged "
                                      "out_of_range", int(self.particles.table["halo_id"].iloc[index]),
@@ -164,13 +162,13 @@ class HaloPainter:
         return rows
 
 
-def _warm_up(predictors, table, width, npix, options, mode) -> float:
+def _warm_up(predictors, table, spec: MapSpec, axes) -> float:
     """Compile the nets and the CIC kernel before the clock starts, then time one inference call of every
     target's nets (seconds, rank 0's, the same on every rank: the dealing must agree)."""
     for predictor in predictors.values():
         predictor.warm_up()
     if len(table):
-        dm_maps(np.zeros((1, 3)), np.zeros(1), halo_geometries(table.iloc[0], width, npix, options.axes, mode))
+        dm_maps(np.zeros((1, 3)), np.zeros(1), spec.geometries(table.iloc[0], axes))
     seconds = None
     if COMM.rank == 0:
         start = time.perf_counter()
@@ -207,18 +205,18 @@ def run_paint(options: PaintOptions) -> None:
     from mpipaint.model.infer import EnsemblePredictor, setup_inference  # noqa: PLC0415
 
     precision, on_gpu = setup_inference(options.precision, options.backend)
-    bundles, npix, width, mode = _bundles(options.models, precision, options.backend)
+    bundles, spec = _bundles(options.models, precision, options.backend)
     try:
-        strategy = read_strategy_for(mode, options.read_strategy)
+        strategy = read_strategy_for(spec.deposition_mode, options.read_strategy)
     except ValueError as exc:
-        raise InputError(f"{options.models[0]}: bundles trained on '{mode}' maps: {exc}") from None
+        raise InputError(f"{options.models[0]}: bundles trained on '{spec.deposition_mode}' maps: {exc}") from None
     tables = correction_tables(options, list(bundles))
     snapshot, catalog, snapnum = locate(options.box, options.catalog)
     table = select_groups(snapshot, catalog, snapnum, options.min_m200c) if COMM.rank == 0 else None
     table = COMM.bcast(table, root=0)
     batch = options.batch_halos * len(options.axes)
     predictors = {target: EnsemblePredictor(b, batch_size=batch) for target, b in bundles.items()}
-    infer_s_per_halo = _warm_up(predictors, table, width, npix, options, mode) / options.batch_halos
+    infer_s_per_halo = _warm_up(predictors, table, spec, options.axes) / options.batch_halos
     log.info("nets compiled; inference %.3g s per halo (%s, %s)", infer_s_per_halo, options.backend, precision)
     trained_mass = next(iter(bundles.values()))[0].meta.get("dm_particle_mass_msun")
     box_mass = snapshot.typical_mass_msun(DM)
@@ -228,8 +226,8 @@ def run_paint(options: PaintOptions) -> None:
                     options.box, box_mass, box_mass / trained_mass)
     attrs = {"box": str(Path(options.box).resolve()), "catalog": str(catalog.path.resolve()),
              "models": [str(Path(m).resolve()) for m in options.models], "min_m200c_msun": options.min_m200c,
-             "axes": np.asarray(options.axes, dtype=np.int64), "maps": options.maps, "npix": npix,
-             "width_kpc": width, "deposition_mode": mode, "read_strategy": strategy,
+             "axes": np.asarray(options.axes, dtype=np.int64), "maps": options.maps, **spec.attrs(),
+             "read_strategy": strategy,
              "snapshot": snapnum, "box_size_kpc": snapshot.box_size_kpc, "mpipaint_version": __version__,
              "dm_particle_mass_msun": box_mass, "precision": precision, "backend": options.backend,
              "emission_model": str(bundles["xray"][0].meta.get("emission_model", "")) if "xray" in bundles else ""}
@@ -244,7 +242,7 @@ def run_paint(options: PaintOptions) -> None:
     # no try/finally around the file: under mpio closing is collective, and a rank that fails must reach
     # MPI_Abort instead of waiting in close() for ranks that are still painting (the file stays incomplete)
     with exclusive_writer(options.out, log):
-        out = _open(options, table, npix, attrs, row_columns, map_targets, log)
+        out = _open(options, table, spec.npix, attrs, row_columns, map_targets, log)
         done = out["done"][()].astype(bool) if out is not None else None
         done = COMM.bcast(done, root=0) if not _parallel_io() else done
         todo = np.flatnonzero(~done)
@@ -255,9 +253,9 @@ def run_paint(options: PaintOptions) -> None:
         groups = [mine[k:k + options.batch_halos] for k in range(0, len(mine), options.batch_halos)]
         start, times = time.monotonic(), PhaseTimes()
         with times("read"):
-            particles = HaloParticles({snapnum: snapshot}, table, mode, strategy, owners, width,
-                                      options.chunk_particles)
-        painter = HaloPainter(particles, predictors, npix, width, options.axes, options.maps, times, coarser,
+            particles = HaloParticles({snapnum: snapshot}, table, spec.deposition_mode, strategy, owners,
+                                      spec.width_kpc, options.chunk_particles)
+        painter = HaloPainter(particles, predictors, spec, options.axes, options.maps, times, coarser,
                               residuals, tables)
         writer = open_writer(out, _write_rows, _parallel_io(), not _parallel_io(), _progress(len(table), done, mine))
         work_through(groups, painter.start, painter.finish, writer, times)

@@ -16,8 +16,7 @@ import numpy as np
 
 from mpipaint import __version__
 from mpipaint.config import option
-from mpipaint.halos.particles import (READ_STRATEGIES, READ_STRATEGY_HELP, HaloParticles, halo_geometries,
-                                      read_strategy_for)
+from mpipaint.halos.particles import READ_STRATEGIES, READ_STRATEGY_HELP, HaloParticles, read_strategy_for
 from mpipaint.io import trainingset
 from mpipaint.io.halotable import read_halo_table
 from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_writer, existing_output,
@@ -25,6 +24,7 @@ from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_
 from mpipaint.io.snapshot import DM, GAS, Snapshot, find_snapshot
 from mpipaint.maps import xray
 from mpipaint.maps.gas import dm_maps, gas_maps
+from mpipaint.maps.geometry import MapSpec
 from mpipaint.parallel import COMM, get_logger, owners_by_cost
 from mpipaint.parallel.engine import PhaseTimes, open_writer, work_through
 from mpipaint.parallel.progress import Progress
@@ -57,12 +57,16 @@ class PrepareOptions:
         if not self.axes or any(a not in (0, 1, 2) for a in self.axes) or len(set(self.axes)) != len(self.axes):
             raise ValueError(f"axes must be distinct values among 0, 1, 2, got {self.axes}")
 
+    @property
+    def spec(self) -> MapSpec:
+        return MapSpec(self.npix, float(self.width), self.deposition_mode)
+
 
 def _halo_maps(particles: HaloParticles, index, options, with_gas):
     row = particles.table.iloc[index]
     dm_pos, dm_mass = particles.dm(index)
     cells = particles.gas(index) if with_gas else None
-    geometries = halo_geometries(row, options.width, options.npix, options.axes, options.deposition_mode)
+    geometries = options.spec.geometries(row, options.axes)
     maps = []
     for geometry, dm in zip(geometries, dm_maps(dm_pos, dm_mass, geometries)):
         maps.append({"dm": dm, **(gas_maps(cells, geometry) if with_gas else {})})
@@ -72,9 +76,9 @@ def _halo_maps(particles: HaloParticles, index, options, with_gas):
 def _file_attrs(options, with_gas, table, snapshots):
     attrs = {"run": str(Path(options.run).resolve()), "halo_table": str(Path(options.halos).resolve()),
              "dm_particle_mass_msun": max(s.typical_mass_msun(DM) for s in snapshots.values()),
-             "npix": options.npix, "width_kpc": options.width, "pixel_kpc": options.width / options.npix,
-             "axes": np.asarray(options.axes, dtype=np.int64), "deposition_mode": options.deposition_mode,
-             "num_halos": len(table), "mpipaint_version": __version__}
+             **options.spec.attrs(), "pixel_kpc": options.spec.pixel_kpc,
+             "axes": np.asarray(options.axes, dtype=np.int64), "num_halos": len(table),
+             "mpipaint_version": __version__}
     if with_gas:
         attrs["emission_model"] = xray.EMISSION_MODEL
     return attrs

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from conftest import run_mpipaint
-from mpipaint.halos.particles import halo_geometries
 from mpipaint.io.halotable import read_halo_table
 from mpipaint.io.snapshot import DM, Snapshot, find_snapshot
 from mpipaint.maps.gas import dm_map
+from mpipaint.maps.geometry import MapSpec
 from mpipaint.parallel import balance_by_cost
 from mpipaint.parallel.exchange import members_by_cube, members_by_range
 
@@ -82,7 +82,7 @@ def test_cube_maps_hold_exactly_the_particles_of_the_periodic_cube(cube_maps, un
             d -= box * np.round(d / box)
             inside = np.flatnonzero(np.all(np.abs(d) <= width / 2, axis=1))
             crossing += bool(np.any((centre < width / 2) | (centre > box - width / 2)))
-            for k, geometry in enumerate(halo_geometries(row, width, 32, (0, 1, 2))):
+            for k, geometry in enumerate(MapSpec(32, width).geometries(row, (0, 1, 2))):
                 expected = dm_map(positions[inside], masses[inside], geometry)
                 np.testing.assert_allclose(f["dm"][3 * h + k], expected.astype(np.float32), rtol=1e-6, atol=0)
     assert crossing >= 1

@@ -1,4 +1,5 @@
 """U-net, normalisation, split, bundles, and real 2-process Horovod training (under mpirun)."""
+import dataclasses
 import json
 import os
 
@@ -8,6 +9,7 @@ import pytest
 from conftest import TINY_TRAINING, run_mpipaint
 from mpipaint.errors import InputError
 from mpipaint.faults import FAULT_ENV, spec
+from mpipaint.maps.geometry import MapSpec
 from mpipaint.model.bundle import load_bundle
 from mpipaint.model.callbacks import LR_HALVINGS, ValidationSchedule
 from mpipaint.model.norm import Normalisation, RunningStats, coarser_than_trained, out_of_range
@@ -183,12 +185,14 @@ def test_two_horovod_ranks_lower_the_loss_and_end_with_identical_weights(trained
 
 def test_bundle_refuses_maps_it_was_not_trained_for(trained):
     bundle, _ = trained
-    ok = load_bundle(bundle, maps={"npix": 32, "width_kpc": 4000.0, "target": "xray", "deposition_mode": "group"})
+    maps = MapSpec(npix=32, width_kpc=4000.0, deposition_mode="group")
+    ok = load_bundle(bundle, maps)
     assert ok.model.output_shape == (None, 32, 32, 1)
-    for maps, label in (({"npix": 64}, "image size"), ({"width_kpc": 2000.0}, "map width"),
-                        ({"target": "gas"}, "target"), ({"deposition_mode": "cube"}, "deposition mode")):
+    for other, label in ((dataclasses.replace(maps, npix=64), "image size"),
+                         (dataclasses.replace(maps, width_kpc=2000.0), "map width"),
+                         (dataclasses.replace(maps, deposition_mode="cube"), "deposition mode")):
         with pytest.raises(InputError, match=f"trained for {label}"):
-            load_bundle(bundle, maps=maps)
+            load_bundle(bundle, other)
 
 
 def test_training_under_keras3_is_refused(trainset, tmp_path, monkeypatch):

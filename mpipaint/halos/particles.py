@@ -18,7 +18,6 @@ from mpipaint import units as u
 from mpipaint.errors import InputError
 from mpipaint.io.snapshot import DM, GAS, Snapshot
 from mpipaint.maps.gas import GasCells
-from mpipaint.maps.geometry import MapGeometry
 
 DEPOSITION_MODES = ("group", "cube")
 READ_STRATEGIES = ("offsets", "slabs")
@@ -95,12 +94,3 @@ class HaloParticles:
 
     def gas(self, index: int) -> GasCells:
         return _gas_cells(self._fields(GAS, GAS_FIELDS, index))
-
-
-def halo_geometries(row, width: float, npix: int, axes, mode: str = "group") -> list[MapGeometry]:
-    """One map geometry per projection axis, centred on the halo of table row `row`, periodic in its box;
-    in cube mode the line of sight is cut to the cube."""
-    centre = (float(row["centre_x"]), float(row["centre_y"]), float(row["centre_z"]))
-    depth = width if mode == "cube" else np.inf
-    return [MapGeometry(centre=centre, width=width, npix=npix, axis=a, box_size=float(row["box_size"]),
-                        depth=depth) for a in axes]

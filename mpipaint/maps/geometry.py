@@ -25,6 +25,52 @@ def minimum_image(d, box):
 
 
 @dataclass(frozen=True)
+class MapSpec:
+    """What a halo's maps are: npix x npix pixels over `width_kpc` (physical) centred on the halo, of its FoF
+    members ('group') or of every particle in the cube of side width ('cube'). Training sets, bundles and
+    painted catalogs carry it as their npix, width_kpc and deposition_mode attributes, and a bundle paints
+    only maps of its own spec (`mismatch`)."""
+
+    npix: int
+    width_kpc: float
+    deposition_mode: str = "group"
+
+    KEYS = ("npix", "width_kpc", "deposition_mode")  # the file attributes and bundle metadata that hold it
+
+    @classmethod
+    def from_attrs(cls, attrs) -> "MapSpec":
+        """The spec in a file's attributes or a bundle's metadata."""
+        return cls(int(attrs["npix"]), float(attrs["width_kpc"]), str(attrs["deposition_mode"]))
+
+    def attrs(self) -> dict:
+        return {"npix": self.npix, "width_kpc": self.width_kpc, "deposition_mode": self.deposition_mode}
+
+    @property
+    def pixel_kpc(self) -> float:
+        return self.width_kpc / self.npix
+
+    @property
+    def pixel_area(self) -> float:
+        """[kpc^2]: a map's sum of surface densities times this is the mass or luminosity in it."""
+        return self.pixel_kpc**2
+
+    def geometries(self, row, axes) -> list["MapGeometry"]:
+        """One map geometry per projection axis, centred on the halo of halo-table row `row`, periodic in its
+        box; in cube mode the line of sight is cut to the cube."""
+        centre = (float(row["centre_x"]), float(row["centre_y"]), float(row["centre_z"]))
+        depth = self.width_kpc if self.deposition_mode == "cube" else np.inf
+        return [MapGeometry(centre=centre, width=self.width_kpc, npix=self.npix, axis=a,
+                            box_size=float(row["box_size"]), depth=depth) for a in axes]
+
+    def mismatch(self, other: "MapSpec") -> str | None:
+        """What differs from `other`, in words, or None when they are the same maps."""
+        labels = {"npix": "image size", "width_kpc": "map width [kpc]", "deposition_mode": "deposition mode"}
+        differing = [f"{labels[k]} {getattr(self, k)!r} against {getattr(other, k)!r}" for k in self.KEYS
+                     if getattr(self, k) != getattr(other, k)]
+        return "; ".join(differing) or None
+
+
+@dataclass(frozen=True)
 class MapGeometry:
     """An npix x npix image of physical side `width` [kpc], centred on `centre` [kpc], looking along `axis`."""
 

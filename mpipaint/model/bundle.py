@@ -11,8 +11,8 @@
 Bundles are shared between groups, so loading one never executes anything from it: the network is rebuilt
 by mpipaint's own code from the architecture (plain numbers), and only arrays are read into it, after their
 digest matched `weights_sha256`. (A Keras model file deserialises layers, and a Lambda layer in a legacy
-.h5 runs its code on load, safe_mode or not.) `load_bundle(path, maps=...)` refuses a bundle whose
-metadata do not fit the maps it is given.
+.h5 runs its code on load, safe_mode or not.) `load_bundle(path, spec)` refuses a bundle trained on maps
+of another `MapSpec` than those it is given.
 
 A deep ensemble (`train --members K`) is a directory of K bundles of one target, trained on one split from
 different initialisations, listed in `ensemble.json`; `member_paths` expands it wherever a bundle is named.
@@ -30,6 +30,7 @@ import h5py
 import numpy as np
 
 from mpipaint.errors import InputError
+from mpipaint.maps.geometry import MapSpec
 from mpipaint.model.keras_env import dtype_policy
 from mpipaint.model.norm import Normalisation
 from mpipaint.model.unet import build_unet, check_architecture, weight_shapes
@@ -39,7 +40,6 @@ WEIGHTS_FILE, META_FILE, ENSEMBLE_FILE = "weights.npz", "bundle.json", "ensemble
 LEGACY_MODEL_FILE = "model.h5"  # format 1: a whole Keras model, refused (it can run code when loaded)
 REQUIRED_KEYS = ("architecture", "weights_sha256", "target", "npix", "width_kpc", "deposition_mode",
                  "input_normalisation", "target_normalisation")
-MAP_KEYS = ("npix", "width_kpc", "deposition_mode")  # what maps a bundle fits (training-set attributes too)
 MAX_TOTAL_OFFSET_DEX = 0.3  # a net's totals may be rescaled by at most a factor 2 (see Bundle.total_scale)
 BACKENDS = ("tf", "jax")  # what runs a bundle's net: tf-keras (training and inference) or JAX (inference)
 BACKEND_HELP = ("what runs the nets (jax runs where TensorFlow is not installed, e.g. CUDA 13 GPU nodes; see "
@@ -127,19 +127,19 @@ def member_paths(path) -> list[Path]:
     return [path / m for m in members]
 
 
-def load_bundles_by_target(paths, maps: dict | None = None, precision: str = "fp32",
+def load_bundles_by_target(paths, spec: MapSpec | None = None, precision: str = "fp32",
                            backend: str = "tf") -> dict[str, list[Bundle]]:
     """Every bundle behind `paths` (ensembles expanded), grouped by target; all must fit the same maps
-    (MAP_KEYS) and the members of one target the same training split and normalisation."""
+    (`spec` where given) and the members of one target the same training split and normalisation."""
     grouped: dict[str, list[Bundle]] = {}
     first_path, first = None, None
     for path in (p for given in paths for p in member_paths(given)):
-        bundle = load_bundle(path, maps, precision, backend)
+        bundle = load_bundle(path, spec, precision, backend)
         if first is None:
             first_path, first = path, bundle.meta
-        for key in MAP_KEYS:
-            if bundle.meta[key] != first[key]:
-                raise InputError(f"{path}: {key} {bundle.meta[key]!r} differs from {first_path}'s {first[key]!r}")
+        mismatch = MapSpec.from_attrs(bundle.meta).mismatch(MapSpec.from_attrs(first))
+        if mismatch:
+            raise InputError(f"{path}: trained on other maps than {first_path}: {mismatch}")
         members = grouped.setdefault(bundle.meta["target"], [])
         for key in ("split_halos", "target_normalisation", "input_normalisation"):
             if members and bundle.meta[key] != members[0].meta[key]:
@@ -223,18 +223,15 @@ def read_weight_arrays(file, expected_shapes) -> list[np.ndarray]:
     return arrays
 
 
-def load_bundle(path, maps: dict | None = None, precision: str = "fp32", backend: str = "tf") -> Bundle:
+def load_bundle(path, spec: MapSpec | None = None, precision: str = "fp32", backend: str = "tf") -> Bundle:
     """Load a bundle: metadata checked, weights verified against `weights_sha256` and the U-net rebuilt
-    from its architecture by `backend` (BACKENDS) to compute at `precision`; with `maps` (npix,
-    width_kpc, target, deposition_mode of the maps it will be used on), refuse one that does not fit them."""
+    from its architecture by `backend` (BACKENDS) to compute at `precision`; with `spec` (the maps it will
+    be used on), refuse one trained on other maps."""
     path = Path(path)
     meta = read_meta(path)
-    if maps:
-        for key, label in (("npix", "image size"), ("width_kpc", "map width [kpc]"), ("target", "target"),
-                           ("deposition_mode", "deposition mode")):
-            if key in maps and maps[key] is not None and maps[key] != meta[key]:
-                raise InputError(f"{path}: bundle was trained for {label} {meta[key]!r}, but the maps have "
-                                 f"{maps[key]!r}")
+    mismatch = MapSpec.from_attrs(meta).mismatch(spec) if spec is not None else None
+    if mismatch:
+        raise InputError(f"{path}: bundle was trained for {mismatch} (the bundle's, then the maps')")
     architecture = check_architecture(meta["architecture"], path / META_FILE)
     arrays = read_weight_arrays(path / WEIGHTS_FILE, weight_shapes(architecture))
     if weights_digest(arrays) != meta["weights_sha256"]:

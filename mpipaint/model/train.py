@@ -36,6 +36,7 @@ from mpipaint.config import option, plain
 from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5
 from mpipaint.io.outputs import make_parent
+from mpipaint.maps.geometry import MapSpec
 from mpipaint.model.bundle import MAX_TOTAL_OFFSET_DEX, Bundle, save_bundle, weights_digest
 from mpipaint.model.keras_env import (PRECISION_POLICIES, PRECISIONS, TRAINING_PRECISION, inference_precision, keras,
                                       place_on_devices, require_legacy_keras)
@@ -234,8 +235,7 @@ def run_train(options: TrainOptions) -> None:
     norms = fit_normalisations(options.data, options.target, splits["train"], options) if hvd.rank() == 0 else None
     input_norm, target_norm = hvd_tf.broadcast_object(norms, root_rank=0)
     meta = {
-        "target": options.target, "target_units": target_units, "npix": int(attrs["npix"]),
-        "width_kpc": float(attrs["width_kpc"]), "deposition_mode": str(attrs["deposition_mode"]),
+        "target": options.target, "target_units": target_units, **MapSpec.from_attrs(attrs).attrs(),
         "emission_model": str(attrs.get("emission_model", "")), "mask": options.mask,
         "dm_particle_mass_msun": float(attrs["dm_particle_mass_msun"]) if "dm_particle_mass_msun" in attrs else None,
         "input_normalisation": input_norm.to_dict(), "target_normalisation": target_norm.to_dict(),
