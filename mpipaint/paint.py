@@ -41,7 +41,7 @@ from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_
                                  refuse_other_settings)
 from mpipaint.io.snapshot import DM, Snapshot
 from mpipaint.maps.gas import dm_maps
-from mpipaint.maps.geometry import MapSpec
+from mpipaint.maps.geometry import MapSpec, check_axes
 from mpipaint.model.bundle import BACKEND_HELP, BACKENDS, validation_residual
 from mpipaint.model.keras_env import DEFAULT_PRECISION, PRECISION_HELP, PRECISIONS
 from mpipaint.model.norm import coarser_than_trained
@@ -90,8 +90,7 @@ class PaintOptions:
             raise ValueError("chunk_particles must be positive")
         if not (self.box and self.models and self.out):
             raise ValueError("'box', at least one model and 'out' are required")
-        if not self.axes or any(a not in (0, 1, 2) for a in self.axes) or len(set(self.axes)) != len(self.axes):
-            raise ValueError(f"axes must be distinct values among 0, 1, 2, got {self.axes}")
+        check_axes(self.axes)
 
 
 def locate(box, catalog=None) -> tuple[Snapshot, GroupCatalog, int]:

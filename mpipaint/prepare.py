@@ -24,7 +24,7 @@ from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_
 from mpipaint.io.snapshot import DM, GAS, Snapshot, find_snapshot
 from mpipaint.maps import xray
 from mpipaint.maps.gas import dm_maps, gas_maps
-from mpipaint.maps.geometry import MapSpec
+from mpipaint.maps.geometry import MapSpec, check_axes
 from mpipaint.parallel import COMM, get_logger, owners_by_cost
 from mpipaint.parallel.engine import PhaseTimes, open_writer, work_through
 from mpipaint.parallel.progress import Progress
@@ -54,8 +54,7 @@ class PrepareOptions:
             raise ValueError("'run', 'halos' and 'out' are required")
         if not 8 <= self.npix <= MAX_NPIX or self.width <= 0:
             raise ValueError(f"need 8 <= npix <= {MAX_NPIX} and width > 0, got {self.npix}, {self.width}")
-        if not self.axes or any(a not in (0, 1, 2) for a in self.axes) or len(set(self.axes)) != len(self.axes):
-            raise ValueError(f"axes must be distinct values among 0, 1, 2, got {self.axes}")
+        check_axes(self.axes)
 
     @property
     def spec(self) -> MapSpec:

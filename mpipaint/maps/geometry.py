@@ -15,6 +15,12 @@ IMAGE_AXES = {0: (1, 2), 1: (2, 0), 2: (0, 1)}
 AXIS_NAMES = "xyz"
 
 
+def check_axes(axes) -> None:
+    """Projection axes: distinct values among 0, 1, 2 (x, y, z), at least one; ValueError otherwise."""
+    if not axes or any(a not in IMAGE_AXES for a in axes) or len(set(axes)) != len(axes):
+        raise ValueError(f"axes must be distinct values among 0, 1, 2, got {axes}")
+
+
 @numba.njit(cache=True, error_model="numpy")
 def minimum_image(d, box):
     """Separation(s) `d` moved to the nearest periodic image in a box of side `box` (box <= 0: no
