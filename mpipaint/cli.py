@@ -44,8 +44,9 @@ def _options_class(verb):
 def _run_verb(args):
     """Options from the config's section for the verb, overridden by the flags given; then the verb."""
     _, module, _, function = VERBS[args.verb]
-    options = section(args.config, args.verb, _options_class(args.verb),
-                      cli_values(args, _options_class(args.verb), args.verb), CONFIG_SECTIONS)
+    options_class = _options_class(args.verb)
+    options = section(args.config, args.verb, options_class, cli_values(args, options_class, args.verb),
+                      CONFIG_SECTIONS)
     if args.verb == "synth":
         from mpipaint.example.synth import generate  # noqa: PLC0415
 

@@ -256,7 +256,7 @@ def run_paint(options: PaintOptions) -> None:
                                       spec.width_kpc, options.chunk_particles)
         painter = HaloPainter(particles, predictors, spec, options.axes, options.maps, times, coarser,
                               residuals, tables)
-        writer = open_writer(out, _write_rows, _parallel_io(), not _parallel_io(), _progress(len(table), done, mine))
+        writer = open_writer(out, _write_rows, _parallel_io(), _progress(len(table), done, mine))
         work_through(groups, painter.start, painter.finish, writer, times)
         _finish(out, len(table))
         if out is not None:

@@ -109,7 +109,7 @@ def run_prepare(options: PrepareOptions) -> None:
                                   options.width, options.chunk_particles, with_gas)
         out = h5py.File(options.out, "r+") if COMM.rank == 0 else None
         try:
-            writer = open_writer(out, trainingset.write_images, False, True,
+            writer = open_writer(out, trainingset.write_images, False,
                                  Progress("images", len(done), int(done.sum())))
             work_through([[h] for h in mine],
                          lambda group: [(group[0] * naxes + k, maps)

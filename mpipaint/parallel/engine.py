@@ -112,10 +112,10 @@ class FunnelWriter:
         self.progress.update(self.written)
 
 
-def open_writer(out, write_group, parallel: bool, funnel: bool, progress: Progress):
-    """The writer for this job: a FunnelWriter when `funnel` and several ranks, else a DirectWriter
-    (`parallel`: `out` is open on every rank under mpio)."""
-    if funnel and COMM.size > 1:
+def open_writer(out, write_group, parallel: bool, progress: Progress):
+    """The writer for this job: a DirectWriter when `out` is open on every rank under mpio (`parallel`) or
+    there is one rank, else a FunnelWriter (`out` open on rank 0 only)."""
+    if not parallel and COMM.size > 1:
         return FunnelWriter(out, write_group, progress)
     return DirectWriter(out, write_group, parallel, progress)
 
