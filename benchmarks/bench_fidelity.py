@@ -31,7 +31,8 @@ from scipy.stats import chi2
 
 from mpipaint.cli import CONFIG_SECTIONS
 from mpipaint.config import section
-from mpipaint.demo import Chain, DemoOptions, calibrate_and_paint, corrected_agreement
+from mpipaint.demo import Chain, calibrate_and_paint, corrected_agreement
+from mpipaint.options import DemoOptions
 from mpipaint.science import corrections
 
 MPE_LIMITS = {"gas": 10.0, "xray": 10.0, "temperature": 5.0}  # |median MPE| [%]

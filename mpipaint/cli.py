@@ -1,8 +1,8 @@
 """The `mpipaint` command: argument parsing only; each verb calls into its module.
 
-Each verb's flags come from its options dataclass (`config.option`: one declaration gives the flag, its
-help with the default, and the YAML key), built only for the verb on the command line, so that the
-modules of other verbs (and MPI) are not imported."""
+Each verb's flags come from its options dataclass in `options` (`config.option`: one declaration gives the
+flag, its help with the default, and the YAML key); a verb's module (and with it MPI or TensorFlow) is
+imported only to run it, so `--help` and argument errors work on a login node."""
 from __future__ import annotations
 
 import argparse
@@ -10,12 +10,13 @@ import importlib
 import sys
 
 from mpipaint import __version__
+from mpipaint import options as verb_options
 from mpipaint.config import add_options, cli_values, section
 from mpipaint.errors import InputError
 
 CONFIG_SECTIONS = ("synth", "select", "prepare", "train", "evaluate", "calibrate", "paint", "demo", "jobs")
 NO_MPI_VERBS = ("demo", "jobs", "export-fits")  # these never start MPI (login nodes; the demo launches mpirun)
-VERBS = {  # verb -> (help, module, options class, function run with the options)
+VERBS = {  # verb -> (help, module, class in `options`, function of the module run with the options)
     "synth": ("write the example universe (FP, DMO, FP-2, FP-3) in TNG layout", "example.synth", "SynthConfig",
               None),
     "select": ("halo catalog -> halo table (mass cut, centres, offsets, DMO match)", "select", "SelectOptions",
@@ -37,8 +38,7 @@ VERBS = {  # verb -> (help, module, options class, function run with the options
 
 
 def _options_class(verb):
-    _, module, name, _ = VERBS[verb]
-    return getattr(importlib.import_module(f"mpipaint.{module}"), name)
+    return getattr(verb_options, VERBS[verb][2])
 
 
 def _run_verb(args):
@@ -56,12 +56,12 @@ def _run_verb(args):
 
 
 def _jobs(args):
-    from mpipaint.jobs import JobOptions, render  # noqa: PLC0415
+    from mpipaint.jobs import render  # noqa: PLC0415
 
     if args.config is None:
         raise InputError("jobs render needs --config: the config the job runs with (and its 'jobs:' values)")
-    values = {**cli_values(args, JobOptions), "config": args.config}
-    sys.stdout.write(render(section(args.config, "jobs", JobOptions, values, CONFIG_SECTIONS)))
+    values = {**cli_values(args, verb_options.JobOptions), "config": args.config}
+    sys.stdout.write(render(section(args.config, "jobs", verb_options.JobOptions, values, CONFIG_SECTIONS)))
 
 
 def _export_fits(args):
@@ -72,8 +72,7 @@ def _export_fits(args):
 
 
 def build_parser(argv=None) -> argparse.ArgumentParser:
-    """The parser, with the flags of the verb named in `argv` (all verbs are listed; only that one's options
-    class is imported)."""
+    """The parser: every verb listed, the flags of the verb named in `argv` (no verb module imported)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     chosen = next((a for a in argv if a in (*VERBS, "jobs", "export-fits")), None)
     parser = argparse.ArgumentParser(prog="mpipaint", description=__doc__.splitlines()[0])
@@ -93,9 +92,7 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     render = jobs.add_subparsers(dest="action", required=True).add_parser(
         "render", help="print a batch script: mpipaint jobs render TEMPLATE --config CONFIG > job.sbatch")
     if chosen == "jobs":
-        from mpipaint.jobs import JobOptions  # noqa: PLC0415 - MPI-free
-
-        add_options(render, JobOptions)
+        add_options(render, verb_options.JobOptions)
         render.add_argument("--config", help="the mpipaint config the job runs (its 'jobs:' section gives "
                             "defaults)")
     render.set_defaults(handler=_jobs)

@@ -18,15 +18,14 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-from mpipaint.config import option
 from mpipaint.errors import InputError
-from mpipaint.maps.geometry import MapSpec
+from mpipaint.io.painted import PaintedCatalog
+from mpipaint.io.trainingset import TrainingSet
+from mpipaint.options import DemoOptions
 from mpipaint.science import corrections, stats
 from mpipaint.science.summaries import totals
 
@@ -48,47 +47,6 @@ def get_logger() -> logging.Logger:
 # paint (fidelity benchmark: Mgas -11.7 % masked, -5.2 % unmasked, same data and split).
 VARIANTS = {"xray": ("minmax", True), "gas": ("4sigma", False), "temperature": ("minmax", True)}
 LOWER_RESOLUTION = ("DMO", "FP-2", "FP-3")
-
-
-@dataclass(frozen=True)
-class DemoOptions:
-    """Options of `mpipaint demo` (CLI flags or the `demo:` section of a YAML config)."""
-
-    out: str = option("example", "working directory")
-    ranks: int = option(2, "MPI ranks per step")
-    seed: int = 42
-    halos: int = 32  # per snapshot
-    dm_particles: int = 250_000
-    snapshots: tuple = (67, 99)
-    paint_snapshot: int = 99
-    min_m200c: float = 1e14  # Msun
-    npix: int = 64  # the paper's 512 is minutes per image on 2 cores
-    base_filters: int = 8  # the paper's U-net: 64 wide, 4 deep
-    depth: int = 3
-    epochs: int = option(30, "training epochs per U-net (at most; training stops when the validation loss "
-                         "stops improving)")
-    batch_size: int = 2  # per rank: about 14 steps per epoch on the example's ~55 training maps
-    learning_rate: float = 1e-3  # per rank
-    patience: int = 10
-    members: int = 1  # ensemble members per target (per-halo uncertainties from 2 on)
-    total_weight: float = 0.01  # train: weight of the map-total term of the loss
-    split: tuple = (0.8, 0.1, 0.1)  # train/validation/test fractions of the halos
-    targets: tuple = ("xray", "gas", "temperature")
-
-    def __post_init__(self):
-        if self.ranks < 1 or self.epochs < 1 or self.npix < 16:
-            raise ValueError("need ranks >= 1, epochs >= 1 and npix >= 16")
-        if not set(self.targets) <= set(VARIANTS) or not self.targets:
-            raise ValueError(f"targets must be among {tuple(VARIANTS)}, got {self.targets}")
-        if self.paint_snapshot not in self.snapshots or len(self.snapshots) < 2:
-            raise ValueError(f"paint_snapshot {self.paint_snapshot} must be one of at least two snapshots "
-                             f"{self.snapshots}: the others calibrate the corrections it is checked with")
-        if self.members < 1:
-            raise ValueError("members must be at least 1")
-
-    @property
-    def calibration_snapshots(self) -> list[int]:
-        return [s for s in self.snapshots if s != self.paint_snapshot]
 
 
 class Chain:
@@ -180,18 +138,16 @@ def calibrate_and_paint(run: Chain, o: DemoOptions, snapshot: int, input_runs=LO
 
 def corrected_agreement(painted_path, truth_path, snapshot: int, quantity: str, target: str, per_dex: int):
     """phi of the painted DMO catalog, raw and corrected, against the FP truth at the same snapshot."""
-    with h5py.File(painted_path) as f:  # per halo: the mean over projections, as in calibrate
-        values, weights = f[quantity][()].mean(axis=1), f[f"{quantity}_weight"][()].mean(axis=1)
-        sigma = f[f"{quantity}_sigma_dex"][()].mean(axis=1) if f"{quantity}_sigma_dex" in f else 0.0
-        box, z = float(f.attrs["box_size_kpc"]), float(f["redshift"][0])
-        flagged = int(f["out_of_range"][()].any(axis=1).sum())
-        naxes = f[quantity].shape[1]
-    with h5py.File(truth_path) as f:
-        here = f["snapshot"][()] == snapshot
-        area = MapSpec.from_attrs(f.attrs).pixel_area
-        images = f[target][np.flatnonzero(here)]
-        dm = f["dm"][np.flatnonzero(here)]
-        per_image = totals(target, images, dm, area)
+    with PaintedCatalog(painted_path) as painted:  # per halo: the mean over projections, as in calibrate
+        values, weights = painted.per_halo(quantity), painted.per_halo(f"{quantity}_weight")
+        sigma = painted.per_halo(f"{quantity}_sigma_dex") if f"{quantity}_sigma_dex" in painted else 0.0
+        box, z = painted.box_size_kpc, float(painted.column("redshift")[0])
+        flagged = int(painted.column("out_of_range").any(axis=1).sum())
+        naxes = len(painted.axes)
+    with TrainingSet(truth_path) as truth_set:
+        here = np.flatnonzero(truth_set.column("snapshot") == snapshot)
+        per_image = totals(target, truth_set.images(target, here), truth_set.images("dm", here),
+                           truth_set.spec.pixel_area)
     truth = per_image.reshape(-1, naxes).mean(axis=1)  # images are stored halo by halo, axes innermost
     volume = stats.comoving_volume_mpc3(box, z, 1)
     edges = stats.log_bin_edges(truth, per_dex)

@@ -9,57 +9,14 @@ environment) follow them. The job runs the same `mpipaint VERB --config CONFIG` 
 """
 from __future__ import annotations
 
-import re
 import shlex
 import string
-from dataclasses import dataclass
 from pathlib import Path
 
-from mpipaint.config import option
 from mpipaint.errors import InputError
+from mpipaint.options import JobOptions
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "data" / "jobs"  # package data; the repository's jobs/ links here
-TIME_FORMAT = re.compile(r"^(\d+-)?\d{1,2}:\d{2}:\d{2}$")
-# job name, account, partition: one #SBATCH token each (a newline in one would add a line to the script)
-SLURM_NAME = re.compile(r"[A-Za-z0-9_.:+-]+")
-LAUNCHERS = ("srun", "mpirun")
-
-
-@dataclass(frozen=True)
-class JobOptions:
-    """Values for a job template (CLI flags or the `jobs:` section of a YAML config)."""
-
-    template: str = option(None, "select, prepare, train, paint, or a template file", positional=True)
-    config: str = None  # the mpipaint config the job runs with (the command's --config)
-    nodes: int = option(1, "nodes")
-    ntasks_per_node: int = option(None, "MPI ranks per node (default: GPUs per node, or 16)", item_type=int)
-    gpus_per_node: int = option(0, "GPUs per node")
-    cpus_per_task: int = option(1, "cores per MPI rank")
-    time: str = option("01:00:00", "wall-time limit, [D-]HH:MM:SS")
-    account: str = option(None, "SLURM account")
-    partition: str = option(None, "SLURM partition")
-    job_name: str = option(None, "job name (default: mpipaint-TEMPLATE)")
-    modules: tuple = ()  # `module load` these, in order
-    setup: tuple = ()  # shell lines run before mpipaint (e.g. "source ~/venvs/mpipaint/bin/activate")
-    launcher: str = option("srun", "what starts the MPI ranks", choices=LAUNCHERS)
-
-    def __post_init__(self):
-        if not (self.template and self.config):
-            raise ValueError("'template' and 'config' are required")
-        if self.nodes < 1 or self.gpus_per_node < 0 or self.cpus_per_task < 1:
-            raise ValueError("need nodes >= 1, gpus_per_node >= 0 and cpus_per_task >= 1")
-        if self.ntasks_per_node is not None and self.ntasks_per_node < 1:
-            raise ValueError("ntasks_per_node must be >= 1")
-        if not TIME_FORMAT.match(str(self.time)):
-            raise ValueError(f"time must be [D-]HH:MM:SS, got {self.time!r}")
-        for key in ("job_name", "account", "partition"):
-            value = getattr(self, key)
-            if value is not None and not SLURM_NAME.fullmatch(str(value)):
-                raise ValueError(f"{key} may hold letters, digits and _.:+- only, got {value!r}")
-        if self.launcher not in LAUNCHERS:
-            raise ValueError(f"launcher must be one of {LAUNCHERS}, not {self.launcher!r}")
-
-
 def template_path(name: str) -> Path:
     """A template by path, or by name in the repository's jobs/ directory."""
     path = Path(name)

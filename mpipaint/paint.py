@@ -24,16 +24,14 @@ import os
 import re
 import resource
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from mpipaint import __version__, faults
-from mpipaint.config import option
 from mpipaint.errors import InputError
-from mpipaint.halos.particles import READ_STRATEGIES, READ_STRATEGY_HELP, HaloParticles, read_strategy_for
+from mpipaint.halos.particles import HaloParticles, read_strategy_for
 from mpipaint.halos.select import select_groups
 from mpipaint.io import painted
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
@@ -41,10 +39,10 @@ from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_
                                  refuse_other_settings)
 from mpipaint.io.snapshot import DM, Snapshot
 from mpipaint.maps.gas import dm_maps
-from mpipaint.maps.geometry import MapSpec, check_axes
-from mpipaint.model.bundle import BACKEND_HELP, BACKENDS, validation_residual
-from mpipaint.model.keras_env import DEFAULT_PRECISION, PRECISION_HELP, PRECISIONS
+from mpipaint.maps.geometry import MapSpec
+from mpipaint.model.bundle import validation_residual
 from mpipaint.model.norm import coarser_than_trained
+from mpipaint.options import PaintOptions
 from mpipaint.parallel import COMM, get_logger, owners_by_cost
 from mpipaint.parallel.engine import PhaseTimes, open_writer, work_through
 from mpipaint.parallel.progress import Progress
@@ -54,43 +52,6 @@ CPU_S_PER_PARTICLE = 8.5e-8  # read + one-pass CIC of three maps per particle (4
 #                            with the measured inference time per halo, the cost by which halos are dealt
 KIND = "painted catalog"  # what --out holds, in messages
 NO_MPIO_ENV = "MPIPAINT_NO_MPIO"  # =1: gather rows to rank 0 even when h5py has MPI (filesystems without MPI-IO)
-
-
-@dataclass(frozen=True)
-class PaintOptions:
-    """Options of `mpipaint paint` (CLI flags or the `paint:` section of a YAML config)."""
-
-    box: str = option(None, "snapshot file, one chunk of it, or its snapdir", positional=True)
-    models: tuple = option((), "model bundle or ensemble directory (repeat for several targets; bundles of one "
-                           "target are painted as an ensemble: mean and std)", flag="--model", repeat=True)
-    out: str = option(None, "painted catalog (HDF5); re-running resumes it")
-    catalog: str = option(None, "group catalog (default: found from the TNG layout)")
-    min_m200c: float = option(1e14, "halos painted: M200c above this [Msun]")
-    axes: tuple = option((0, 1, 2), "projection axes, 0=x 1=y 2=z")
-    maps: bool = option(False, "also store DM and painted maps")
-    read_strategy: str = option(None, READ_STRATEGY_HELP, choices=READ_STRATEGIES)
-    chunk_particles: int = option(4_000_000, "slabs: particles read per rank per step")
-    corrections: str = option(None, "correction tables from mpipaint calibrate: adds per-halo weights")
-    correction_input: str = option("dmo", "which table of --corrections: the input kind of BOX (dmo, fp, fp2, "
-                                   "fp3 ...)")
-    precision: str = option(DEFAULT_PRECISION, PRECISION_HELP, choices=PRECISIONS)
-    backend: str = option("tf", BACKEND_HELP, choices=BACKENDS)
-    batch_halos: int = option(1, "halos whose maps go through a net in one call (8-16 keep a GPU busy)")
-
-    def __post_init__(self):
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, not {self.backend!r}")
-        if self.batch_halos < 1:
-            raise ValueError(f"batch_halos must be at least 1, not {self.batch_halos}")
-        if self.read_strategy not in (None, *READ_STRATEGIES):
-            raise ValueError(f"read_strategy must be one of {READ_STRATEGIES}, not {self.read_strategy!r}")
-        if self.chunk_particles < 1:
-            raise ValueError("chunk_particles must be positive")
-        if not (self.box and self.models and self.out):
-            raise ValueError("'box', at least one model and 'out' are required")
-        check_axes(self.axes)
 
 
 def locate(box, catalog=None) -> tuple[Snapshot, GroupCatalog, int]:

@@ -8,15 +8,13 @@ temperature and X-ray maps; a run without gas gives DM maps.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from mpipaint import __version__
-from mpipaint.config import option
-from mpipaint.halos.particles import READ_STRATEGIES, READ_STRATEGY_HELP, HaloParticles, read_strategy_for
+from mpipaint.halos.particles import HaloParticles
 from mpipaint.io import trainingset
 from mpipaint.io.halotable import read_halo_table
 from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_writer, existing_output,
@@ -24,43 +22,12 @@ from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_
 from mpipaint.io.snapshot import DM, GAS, Snapshot, find_snapshot
 from mpipaint.maps import xray
 from mpipaint.maps.gas import dm_maps, gas_maps
-from mpipaint.maps.geometry import MapSpec, check_axes
+from mpipaint.options import PrepareOptions
 from mpipaint.parallel import COMM, get_logger, owners_by_cost
 from mpipaint.parallel.engine import PhaseTimes, open_writer, work_through
 from mpipaint.parallel.progress import Progress
 
 KIND = "training set"  # what --out holds, in messages
-MAX_NPIX = 8192  # one image is one HDF5 chunk, which must stay below 4 GB (float64 X-ray maps: 512 MB here)
-
-
-@dataclass(frozen=True)
-class PrepareOptions:
-    """Options of `mpipaint prepare` (CLI flags or the `prepare:` section of a YAML config)."""
-
-    run: str = option(None, "the run's output/ directory", positional=True)
-    halos: str = option(None, "halo table of this run (from mpipaint select)")
-    out: str = option(None, "training set to write (HDF5); re-running resumes it")
-    npix: int = option(512, "pixels per side")
-    width: float = option(4000.0, "map width in physical kpc")
-    axes: tuple = option((0, 1, 2), "projection axes, 0=x 1=y 2=z")
-    deposition_mode: str = option("group", "FoF members (group) or every particle in the map's cube (cube; see "
-                                  "halos/particles.py)", choices=("group", "cube"))
-    read_strategy: str = option(None, READ_STRATEGY_HELP, choices=READ_STRATEGIES)
-    chunk_particles: int = option(4_000_000, "slabs: particles read per rank per step")
-
-    def __post_init__(self):
-        object.__setattr__(self, "read_strategy", read_strategy_for(self.deposition_mode, self.read_strategy))
-        if not (self.run and self.halos and self.out):
-            raise ValueError("'run', 'halos' and 'out' are required")
-        if not 8 <= self.npix <= MAX_NPIX or self.width <= 0:
-            raise ValueError(f"need 8 <= npix <= {MAX_NPIX} and width > 0, got {self.npix}, {self.width}")
-        check_axes(self.axes)
-
-    @property
-    def spec(self) -> MapSpec:
-        return MapSpec(self.npix, float(self.width), self.deposition_mode)
-
-
 def _halo_maps(particles: HaloParticles, index, options, with_gas):
     row = particles.table.iloc[index]
     dm_pos, dm_mass = particles.dm(index)

@@ -5,41 +5,16 @@ is the same for any rank count.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from mpipaint import __version__
-from mpipaint.config import option
 from mpipaint.errors import InputError
 from mpipaint.halos.select import select_rockstar, select_subfind
 from mpipaint.io.halotable import SCHEMA, write_halo_table
+from mpipaint.options import SelectOptions
 from mpipaint.parallel import COMM, get_logger, my_share
-
-
-@dataclass(frozen=True)
-class SelectOptions:
-    """Options of `mpipaint select` (CLI flags or the `select:` section of a YAML config)."""
-
-    source: str = option(None, "a run's output/ directory, or Rockstar list(s) comma-separated with "
-                         "--catalog-type rockstar", positional=True)
-    out: str = option(None, "halo table to write (HDF5)")
-    snapshots: tuple = option((), "snapshot numbers (for Rockstar, one per list file)", flag="--snap",
-                              item_type=int)
-    min_m200c: float = option(1e14, "mass cut in Msun")
-    catalog_type: str = option("subfind", "halo catalog format", choices=("subfind", "rockstar"))
-    dmo: str = option(None, "the DMO twin's output/ directory: adds matched DMO halo ids")
-
-    def __post_init__(self):
-        if self.source is None or self.out is None:
-            raise ValueError("both 'source' and 'out' are required")
-        if self.catalog_type not in ("subfind", "rockstar"):
-            raise ValueError(f"catalog_type must be 'subfind' or 'rockstar', not {self.catalog_type!r}")
-        if self.catalog_type == "subfind" and not self.snapshots:
-            raise ValueError("'snapshots' is required for a subfind catalog")
-        if self.min_m200c < 0:
-            raise ValueError(f"min_m200c must be >= 0, got {self.min_m200c}")
 
 
 def _work_units(options: SelectOptions):

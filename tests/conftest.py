@@ -63,7 +63,8 @@ def run_mpipaint(*args, ranks=None, timeout=MPIRUN_TIMEOUT_S, check=True):
 def universe(tmp_path_factory) -> Path:
     """The default example universe (FP, DMO, FP-2, FP-3; snapshots 67 and 99), generated once."""
     out = tmp_path_factory.mktemp("universe")
-    from mpipaint.example.synth import SynthConfig, generate  # MPI only for the tests that need the universe
+    from mpipaint.example.synth import generate  # MPI only for the tests that need the universe
+    from mpipaint.options import SynthConfig
 
     generate(SynthConfig(), out)
     return out

@@ -1,19 +1,15 @@
 """Every shipped config loads and validates against the options of its verbs."""
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from mpipaint.cli import CONFIG_SECTIONS
 from mpipaint.config import build, load_yaml
-from mpipaint.demo import DemoOptions
 from mpipaint.errors import InputError
-from mpipaint.evaluate import EvaluateOptions
-from mpipaint.example.synth import SynthConfig
-from mpipaint.jobs import JobOptions
-from mpipaint.model.train import TrainOptions
-from mpipaint.paint import PaintOptions
-from mpipaint.prepare import PrepareOptions
-from mpipaint.select import SelectOptions
+from mpipaint.options import (DemoOptions, EvaluateOptions, JobOptions, PaintOptions,
+                              PrepareOptions, SelectOptions, SynthConfig, TrainOptions)
 
 OPTIONS = {"synth": SynthConfig, "select": SelectOptions, "prepare": PrepareOptions, "train": TrainOptions,
            "paint": PaintOptions, "evaluate": EvaluateOptions, "calibrate": EvaluateOptions, "demo": DemoOptions,
@@ -95,3 +91,16 @@ def test_a_flag_and_its_yaml_key_give_the_same_options(tmp_path, verb, argv, yam
     path.write_text(yaml)
     assert section(path, verb, OPTIONS[verb], {}, CONFIG_SECTIONS) == from_flags
     assert from_flags != OPTIONS[verb](**REQUIRED_PATHS.get(verb, {}))  # the flags changed something
+
+
+@pytest.mark.parametrize("verb", [*OPTIONS, "export-fits"])
+def test_help_of_every_verb_starts_neither_mpi_nor_tensorflow(verb):
+    """`mpipaint VERB --help` on a login node: the flags come from `mpipaint.options`, so neither MPI (whose
+    initialisation can hang or fail outside a job) nor TensorFlow is imported to print them."""
+    argv = ["jobs", "render", "--help"] if verb == "jobs" else [verb, "--help"]
+    probe = ("import sys\nfrom mpipaint.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as exc:\n"
+             "    assert exc.code == 0, exc.code\n"
+             "heavy = {'mpi4py', 'tensorflow', 'horovod', 'jax'} & set(sys.modules)\nassert not heavy, heavy\n")
+    result = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "usage: mpipaint" in result.stdout

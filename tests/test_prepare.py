@@ -1,13 +1,19 @@
-"""`mpipaint prepare`: the same file from 1 and 2 ranks, resume after a kill, DM-only runs, units."""
+"""`mpipaint prepare`: the same file from 1 and 2 ranks, resume after a kill, DM-only runs, units, and the
+training-set reader."""
+import shutil
+
 import h5py
 import numpy as np
 import pytest
 
 from conftest import run_mpipaint
+from mpipaint.errors import InputError
 from mpipaint.faults import FAULT_ENV, spec
 from mpipaint.halos.particles import HaloParticles
 from mpipaint.io.halotable import read_halo_table
 from mpipaint.io.snapshot import Snapshot, find_snapshot
+from mpipaint.io.trainingset import TrainingSet
+from mpipaint.maps.geometry import MapSpec
 
 SMALL = ("--npix", "64")
 
@@ -57,6 +63,27 @@ def test_contents_units_and_provenance(serial, tables, universe):
         hot_mass = HaloParticles(snapshots, halos, "group", "offsets").gas(k).hot().mass.sum()
         assert np.all(gas_in_map[3 * k:3 * k + 3] <= hot_mass * (1 + 1e-6))
         assert np.all(gas_in_map[3 * k:3 * k + 3] >= 0.75 * hot_mass)
+
+
+def test_the_reader_gives_what_prepare_wrote_and_refuses_damage(serial, tmp_path):
+    """TrainingSet (what train, evaluate and the demo read through) against the raw file; a non-finite pixel
+    or an unfinished set is an error naming the file (and the image and its halo)."""
+    with TrainingSet(serial) as data, h5py.File(serial) as f:
+        assert data.spec == MapSpec(64, 4000.0, "group") and data.targets == ("gas", "temperature", "xray")
+        np.testing.assert_array_equal(data.halo_keys()[:, 1], f["halo_id"][()])
+        np.testing.assert_array_equal(data.maps("xray", [0, 4]), f["xray"][[0, 4]].astype(np.float64))
+        halo, snapshot = int(f["halo_id"][4]), int(f["snapshot"][4])
+    broken = tmp_path / "broken.hdf5"
+    shutil.copy(serial, broken)
+    with h5py.File(broken, "r+") as f:
+        f["gas"][4, 10, 10] = np.nan
+    with TrainingSet(broken) as data, pytest.raises(InputError, match=rf"broken.hdf5: 'gas' image 4 \(halo {halo} "
+                                                    rf"of snapshot {snapshot}\) has non-finite"):
+        data.maps("gas", [3, 4, 5])
+    with h5py.File(broken, "r+") as f:
+        f.attrs["complete"] = False
+    with pytest.raises(InputError, match="broken.hdf5: training set is incomplete"):
+        TrainingSet(broken)
 
 
 def test_two_ranks_write_the_same_file(universe, tables, serial):

@@ -5,9 +5,10 @@ import h5py
 import numpy as np
 import pytest
 
-from mpipaint.example.synth import SynthConfig, generate
+from mpipaint.example.synth import generate
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.snapshot import DM, GAS, STARS, Snapshot, find_snapshot
+from mpipaint.options import SynthConfig
 
 il = pytest.importorskip("illustris_python")  # the independent reference; the tests need it
 pytestmark = pytest.mark.reference

@@ -23,11 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from mpipaint import units as u
-from mpipaint.config import option, plain
+from mpipaint.config import plain
 from mpipaint.example.assemble import write_model
 from mpipaint.io.outputs import make_parent
 from mpipaint.io.snapshot import DM, GAS, STARS
 from mpipaint.maps.geometry import minimum_image
+from mpipaint.options import SynthConfig
 from mpipaint.parallel import COMM, my_share
 
 G_KPC_KMS2_MSUN = 4.30091e-6  # gravitational constant in kpc (km/s)^2 / Msun
@@ -35,44 +36,6 @@ SOLAR_METALLICITY = 0.0127
 HOT_ELECTRON_ABUNDANCE = 1.157  # fully ionised, X_H = 0.76
 RUNS = ("FP", "DMO")
 MIN_SUBHALO_PARTICLES = 32  # lighter satellites are left out of the halo (their mass stays in the central)
-
-
-@dataclass(frozen=True)
-class SynthConfig:
-    """Size and cosmology of the example universe; the defaults generate in well under a minute."""
-
-    seed: int = option(42, "random seed of the universe")
-    box_size_ckpc_h: float = option(100_000.0, "comoving box side [ckpc/h]", flag="--box-size")
-    hubble: float = 0.6774
-    omega_m: float = 0.3089
-    omega_lambda: float = 0.6911
-    omega_b: float = 0.0486
-    snapshots: tuple = option(((67, 0.5), (99, 0.0)), "TNG snapshot numbers to write, at their TNG redshifts "
-                              "(known: 50 67 78 84 91 99)", flag="--snap", item_type=int, to_value=u.tng_snapshots,
-                              shown=lambda pairs: [number for number, _ in pairs])
-    halos: int = option(32, "halos per snapshot")
-    min_mass: float = 5e13  # M200c range of the drawn halos [Msun]
-    max_mass: float = 1.5e15
-    edge_halos: int = 3  # per snapshot, centred within 0.3 R200c of a box face
-    dm_particles: int = option(250_000, "DM particles in halos per snapshot (FP and DMO)")
-    background_fraction: float = 0.05  # unbound particles, relative to the halo particles
-    num_files: int = option(4, "chunks per snapshot and catalog", flag="--files")
-    degraded: tuple = (("FP-2", 8), ("FP-3", 64))  # lower-resolution FP runs and their particle factors
-    flavour: str = option("tng", "on-disk header flavour", choices=("tng", "gadget4"))
-
-    def __post_init__(self):
-        if self.flavour not in ("tng", "gadget4"):
-            raise ValueError(f"flavour must be 'tng' or 'gadget4', not {self.flavour!r}")
-        if self.halos < 1 or self.dm_particles < 1000 or self.num_files < 1:
-            raise ValueError("halos >= 1, dm_particles >= 1000 and num_files >= 1 are required")
-        if not 0 < self.min_mass < self.max_mass:
-            raise ValueError(f"need 0 < min_mass < max_mass, got {self.min_mass:g}, {self.max_mass:g}")
-        if self.edge_halos > self.halos:
-            raise ValueError(f"edge_halos ({self.edge_halos}) cannot exceed halos ({self.halos})")
-
-    @property
-    def baryon_fraction(self) -> float:
-        return self.omega_b / self.omega_m
 
 
 @dataclass

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -49,3 +50,40 @@ def read_slice(dset: h5py.Dataset, start: int, stop: int, out=None):
     except (OSError, RuntimeError) as exc:
         raise InputError(f"{dset.file.filename}: cannot read '{dset.name}' rows {start}:{stop} "
                          f"(truncated file?): {exc}") from None
+
+
+class FinishedFile:
+    """An mpipaint output open for reading (a context manager), refused unless its writer set the root
+    attribute `complete`; subclasses name the file's `kind`, how to finish it, and check its contents."""
+
+    kind = "file"
+    finish_hint = "re-run the command that wrote it"
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.file = open_hdf5(path)
+        try:
+            if not self.file.attrs.get("complete", False):
+                raise InputError(f"{path}: {self.kind} is incomplete ({self.finish_hint} to finish it)")
+            self._check()
+        except BaseException:
+            self.file.close()
+            raise
+
+    def _check(self) -> None:
+        """Raise InputError where the file lacks what its format requires."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.file.close()
+
+    def column(self, name: str) -> np.ndarray:
+        return require_dataset(self.file, name)[()]
+
+    def units(self, name: str) -> str:
+        return str(self.file[name].attrs["units"])

@@ -18,15 +18,18 @@ extrapolations). With
 painted halos into the corrected distribution function (NaN outside the calibrated range), and
 `<quantity>_outside_calibration` (1 there). Root attribute `complete` is True only at the end.
 
-Written collectively with h5py's mpio driver when h5py has MPI (each rank writes its own rows), else
-gathered to rank 0; both give the same file.
+Root attributes: the maps' `MapSpec`, `axes`, `box_size_kpc` and the run's settings. `columns`,
+`halo_values`, `create`, `write_row` and `mark_done` write it (for paint, under mpio by each rank or through
+rank 0; both give the same file); `PaintedCatalog` reads it (the demo, export-fits).
 """
 from __future__ import annotations
 
 import h5py
 import numpy as np
 
+from mpipaint.io.hdf5 import FinishedFile, require_attr, require_dataset
 from mpipaint.maps.gas import MAP_UNITS
+from mpipaint.maps.geometry import MapSpec
 from mpipaint.model.norm import out_of_range
 from mpipaint.science.stats import log_spread_dex
 from mpipaint.science.summaries import SUMMARY, totals
@@ -117,3 +120,40 @@ def mark_done(f: h5py.File, rows) -> None:
     """Set the done flags of rows whose values were written and flushed."""
     for row in rows:
         f["done"][row] = 1
+
+
+class PaintedCatalog(FinishedFile):
+    """A complete painted catalog open for reading (a context manager): per-halo and per-axis columns, the
+    maps of `--maps`. A missing, unreadable or unfinished file is an InputError naming it."""
+
+    kind = "painted catalog"
+    finish_hint = "re-run the paint job"
+
+    def _check(self) -> None:
+        for name in (*PER_HALO, "centre", "mdm_proj", "out_of_range"):
+            require_dataset(self.file, name)
+        self.spec = MapSpec.from_attrs(self.file.attrs)
+        self.axes = [int(axis) for axis in require_attr(self.file, "axes")]
+        self.box_size_kpc = float(require_attr(self.file, "box_size_kpc"))
+
+    def __len__(self) -> int:
+        return len(self.file["halo_id"])
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.file
+
+    def attr(self, name: str, default=None):
+        return self.file.attrs.get(name, default)
+
+    def per_halo(self, name: str) -> np.ndarray:
+        """A per-halo-and-axis column averaged over the projection axes (one value per halo)."""
+        return self.column(name).mean(axis=1)
+
+    @property
+    def map_names(self) -> list[str]:
+        """The stored maps (`map_dm`, `map_<target>`); none without --maps."""
+        return sorted(name for name in self.file if name.startswith("map_"))
+
+    def maps(self, name: str, row: int) -> np.ndarray:
+        """One halo's maps of `name` (n_axes x npix x npix)."""
+        return self.file[name][row]

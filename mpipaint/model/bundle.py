@@ -26,7 +26,6 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from mpipaint.errors import InputError
@@ -66,22 +65,6 @@ class Bundle:
         """Factor on every painted map, 10**-total_offset_dex: removes the net's common offset of the map
         totals measured on its training halos (train.calibrate_totals); 1 where none was measured."""
         return 10.0 ** -float(self.meta.get("total_offset_dex", 0.0))
-
-
-def fingerprint(trainset_path) -> str:
-    """sha256 over a training set's identity: its settings, the per-image metadata and the maps' checksums
-    of the first and last image (cheap, yet changes when the set is regenerated differently)."""
-    digest = hashlib.sha256()
-    with h5py.File(trainset_path, "r") as f:
-        for key in sorted(f.attrs):
-            digest.update(f"{key}={np.asarray(f.attrs[key]).tolist()}".encode())
-        for name in ("halo_id", "snapshot", "axis"):
-            digest.update(np.ascontiguousarray(f[name][()]).tobytes())
-        for name in ("dm", "gas", "temperature", "xray"):
-            if name in f and len(f[name]):
-                digest.update(f[name][0].tobytes())
-                digest.update(f[name][-1].tobytes())
-    return digest.hexdigest()
 
 
 def weights_digest(arrays) -> str:

@@ -1,5 +1,5 @@
 """Keras callbacks of `mpipaint train` (TensorFlow at import: train.py loads this module only when it trains,
-so importing TrainOptions stays light): Horovod-aware learning-rate warm-up, metric and batch-norm averaging
+so importing the train module stays light): Horovod-aware learning-rate warm-up, metric and batch-norm averaging
 over ranks, the validation schedule (best weights, learning-rate halving, early stopping) and checkpoints."""
 from __future__ import annotations
 

@@ -25,78 +25,24 @@ initialisations, for per-halo uncertainties (`model/bundle.py`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from mpipaint import __version__
-from mpipaint.config import option, plain
+from mpipaint.config import plain
 from mpipaint.errors import InputError
-from mpipaint.io.hdf5 import open_hdf5
 from mpipaint.io.outputs import make_parent
-from mpipaint.maps.geometry import MapSpec
+from mpipaint.io.trainingset import TrainingSet
 from mpipaint.model.bundle import MAX_TOTAL_OFFSET_DEX, Bundle, save_bundle, weights_digest
-from mpipaint.model.keras_env import (PRECISION_POLICIES, PRECISIONS, TRAINING_PRECISION, inference_precision, keras,
-                                      place_on_devices, require_legacy_keras)
+from mpipaint.model.keras_env import (PRECISION_POLICIES, inference_precision, keras, place_on_devices,
+                                      require_legacy_keras)
 from mpipaint.model.norm import RunningStats
+from mpipaint.options import TrainOptions
 from mpipaint.parallel import get_logger
 from mpipaint.science import stats
 from mpipaint.science.summaries import totals
-
-TARGETS = ("gas", "temperature", "xray")
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """Options of `mpipaint train` (CLI flags or the `train:` section of a YAML config)."""
-
-    data: str = option(None, "training set from mpipaint prepare (full-physics run)")
-    out: str = option(None, "model bundle directory; re-running resumes from its checkpoint")
-    target: str = option("xray", "what the net paints", choices=TARGETS)
-    scheme: str = option("minmax", "normalisation scheme", choices=("minmax", "4sigma"))
-    space: str = option("log", "normalisation space (linear: the paper's T_lin model)", choices=("log", "linear"))
-    mask: bool = option(False, "zero the output where the DM map is empty")
-    epochs: int = option(20, "at most this many epochs (training stops earlier when the validation loss "
-                         "stops improving)")
-    batch_size: int = option(4, "images per rank per step")
-    learning_rate: float = option(1e-3, "Adam learning rate per rank (x ranks)", flag="--lr")
-    warmup_epochs: int = option(2, "epochs of linear learning-rate warm-up")
-    lr_patience: int = option(4, "halve the learning rate after this many epochs without a better validation "
-                              "loss")
-    patience: int = option(10, "stop after this many epochs without a better validation loss at the floor "
-                           "rate (0: never)")
-    total_weight: float = option(0.01, "weight of the squared log10 error of each map's total in the loss "
-                                 "[1/dex^2] (0: the paper's pixel MSE alone)")
-    augment: bool = option(True, "random flips and 90-degree rotations of each training image (--no-augment: "
-                           "none)", flag="--no-augment")
-    base_filters: int = option(64, "first-level filters (64 = the paper's)")
-    depth: int = option(4, "pooling levels (4 = the paper's)")
-    seed: int = option(1234, "split and shuffle seed (member K initialises with seed + K)")
-    members: int = option(1, "deep ensemble: train this many bundles from different initialisations into "
-                          "OUT/member_K")
-    split: tuple = option((0.8, 0.1, 0.1), "fractions of the halos in each split", nargs=3,
-                          metavar=("TRAIN", "VALIDATION", "TEST"))
-    precision: str = option(TRAINING_PRECISION, "compute policy (bf16 on CPUs with AVX512_BF16/AMX or GPUs; "
-                            "fp16 on GPUs only; auto as for inference; weights stay fp32)", choices=PRECISIONS)
-
-    def __post_init__(self):
-        if not (self.data and self.out):
-            raise ValueError("'data' and 'out' are required")
-        if self.target not in TARGETS:
-            raise ValueError(f"target must be one of {TARGETS}, not {self.target!r}")
-        if self.scheme not in ("minmax", "4sigma") or self.space not in ("log", "linear"):
-            raise ValueError(f"scheme must be minmax/4sigma and space log/linear, got {self.scheme}, {self.space}")
-        if len(self.split) != 3 or abs(sum(self.split) - 1) > 1e-9 or min(self.split) < 0:
-            raise ValueError(f"split must be three non-negative fractions summing to 1, got {self.split}")
-        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0 or self.members < 1:
-            raise ValueError("epochs, batch_size, learning_rate and members must be positive")
-        if self.lr_patience < 1 or self.patience < 0 or not self.total_weight >= 0:
-            raise ValueError("lr_patience must be positive, patience and total_weight non-negative")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
-
 
 def split_by_halo(snapshots, halo_ids, seed: int, fractions=(0.8, 0.1, 0.1)) -> dict[str, np.ndarray]:
     """Image indices of the train/validation/test splits; every projection of a halo lands in one split."""
@@ -114,10 +60,10 @@ def split_by_halo(snapshots, halo_ids, seed: int, fractions=(0.8, 0.1, 0.1)) -> 
 def fit_normalisations(path, target, indices, options):
     """Input (DM, always log) and target normalisations from the training images, streamed one by one."""
     dm_stats, target_stats = RunningStats("log"), RunningStats(options.space)
-    with h5py.File(path, "r") as f:
+    with TrainingSet(path) as data:
         for index in indices:
-            dm_stats.add(f["dm"][index], f"{path}: dm image {index}")
-            target_stats.add(f[target][index], f"{path}: {target} image {index}")
+            dm_stats.add(data.images("dm", index), f"{path}: dm image {index}")
+            target_stats.add(data.images(target, index), f"{path}: {target} image {index}")
     return dm_stats.fit(options.scheme), target_stats.fit(options.scheme)
 
 
@@ -137,12 +83,12 @@ class _Pairs:
     that hid the learnable error from the loss and the schedule."""
 
     def __init__(self, path, target, input_norm, target_norm, mask: bool, augment_seed=None):
-        self.file = h5py.File(path, "r")
+        self.data = TrainingSet(path)
         self.target, self.input_norm, self.target_norm, self.mask = target, input_norm, target_norm, mask
         self.rng = None if augment_seed is None else np.random.default_rng(augment_seed)
 
     def __call__(self, index):
-        dm, truth = self.file["dm"][int(index)], self.file[self.target][int(index)]
+        dm, truth = self.data.images("dm", int(index)), self.data.images(self.target, int(index))
         if self.rng is not None:
             k = int(self.rng.integers(SYMMETRIES))
             dm, truth = dihedral(dm, k), dihedral(truth, k)
@@ -213,20 +159,17 @@ def run_train(options: TrainOptions) -> None:
     import horovod.tensorflow.keras as hvd  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
 
-    from mpipaint.model.bundle import fingerprint, write_ensemble  # noqa: PLC0415
+    from mpipaint.model.bundle import write_ensemble  # noqa: PLC0415
 
     hvd.init()
     precision = _place_on_devices(tf, hvd, options)
     tf.config.experimental.enable_op_determinism()  # the same command gives the same weights
-    with open_hdf5(options.data) as f:
-        if not f.attrs.get("complete", False):
-            raise InputError(f"{options.data}: not a complete training set (re-run mpipaint prepare to finish it)")
-        if options.target not in f:
-            raise InputError(f"{options.data}: no '{options.target}' maps (a DM-only training set?)")
-        attrs = {key: f.attrs[key] for key in f.attrs}
-        target_units = str(f[options.target].attrs["units"])
-        splits = split_by_halo(f["snapshot"][()], f["halo_id"][()], options.seed, options.split)
-        halo_of = np.stack([f["snapshot"][()], f["halo_id"][()]], axis=1)
+    with TrainingSet(options.data) as data:
+        data.require_target(options.target)
+        attrs, spec, target_units = data.attrs, data.spec, data.units(options.target)
+        trainset_fingerprint = data.fingerprint()
+        halo_of = data.halo_keys()
+        splits = split_by_halo(halo_of[:, 0], halo_of[:, 1], options.seed, options.split)
     if hvd.rank() == 0:
         make_parent(Path(options.out) / "bundle.json")  # before hours of training: --out under a file fails now
     if len(splits["train"]) < hvd.size() * options.batch_size:
@@ -235,11 +178,11 @@ def run_train(options: TrainOptions) -> None:
     norms = fit_normalisations(options.data, options.target, splits["train"], options) if hvd.rank() == 0 else None
     input_norm, target_norm = hvd_tf.broadcast_object(norms, root_rank=0)
     meta = {
-        "target": options.target, "target_units": target_units, **MapSpec.from_attrs(attrs).attrs(),
+        "target": options.target, "target_units": target_units, **spec.attrs(),
         "emission_model": str(attrs.get("emission_model", "")), "mask": options.mask,
         "dm_particle_mass_msun": float(attrs["dm_particle_mass_msun"]) if "dm_particle_mass_msun" in attrs else None,
         "input_normalisation": input_norm.to_dict(), "target_normalisation": target_norm.to_dict(),
-        "trainset": str(Path(options.data).resolve()), "trainset_fingerprint": fingerprint(options.data),
+        "trainset": str(Path(options.data).resolve()), "trainset_fingerprint": trainset_fingerprint,
         "split_seed": options.seed, "split_fractions": list(options.split),
         "split_halos": {name: np.unique(halo_of[idx], axis=0).tolist() for name, idx in splits.items()},
         "options": plain(options), "training_precision": precision, "ranks": hvd.size(), "versions": _versions()}
@@ -355,12 +298,12 @@ def split_halo_totals(bundle, options: TrainOptions, indices, hvd, hvd_tf) -> tu
 
     mine = np.sort(indices)[hvd.rank()::hvd.size()]
     predictor, true, predicted = Predictor(bundle, batch_size=options.batch_size), [], []
-    with h5py.File(options.data, "r") as f:
-        halos = np.stack([f["snapshot"][()], f["halo_id"][()]], axis=1)
+    with TrainingSet(options.data) as data:
+        halos = data.halo_keys()
         for start in range(0, len(mine), TOTALS_CHUNK):
             chunk = mine[start:start + TOTALS_CHUNK]
-            dm = f["dm"][chunk].astype(np.float64)
-            true.append(totals(options.target, f[options.target][chunk], dm, 1.0))
+            dm = data.images("dm", chunk).astype(np.float64)
+            true.append(totals(options.target, data.images(options.target, chunk), dm, 1.0))
             predicted.append(totals(options.target, predictor(dm) / bundle.total_scale, dm, 1.0))
     parts = hvd_tf.allgather_object((mine, np.concatenate(true or [np.empty(0)]),
                                      np.concatenate(predicted or [np.empty(0)])))

@@ -1,0 +1,323 @@
+"""What each verb accepts: one frozen dataclass per verb, whose fields are its options (`config.option`
+gives each its flag, help and YAML key once). Apart from the verbs so that `mpipaint VERB --help` and config
+checks import neither MPI nor TensorFlow (login nodes, `jobs render`)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mpipaint import units as u
+from mpipaint.config import option
+from mpipaint.halos.particles import READ_STRATEGIES, READ_STRATEGY_HELP, read_strategy_for
+from mpipaint.io.trainingset import TARGET_MAPS
+from mpipaint.maps.geometry import MapSpec, check_axes
+from mpipaint.model.bundle import BACKEND_HELP, BACKENDS
+from mpipaint.model.keras_env import DEFAULT_PRECISION, PRECISION_HELP, PRECISIONS, TRAINING_PRECISION
+
+SPLITS = ("train", "validation", "test", "all")  # halos of a training set that evaluate and calibrate use
+MAX_NPIX = 8192  # one image is one HDF5 chunk, which must stay below 4 GB (float64 X-ray maps: 512 MB here)
+TIME_FORMAT = re.compile(r"^(\d+-)?\d{1,2}:\d{2}:\d{2}$")  # SLURM wall time
+# job name, account, partition: one #SBATCH token each (a newline in one would add a line to the script)
+SLURM_NAME = re.compile(r"[A-Za-z0-9_.:+-]+")
+LAUNCHERS = ("srun", "mpirun")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Size and cosmology of the example universe; the defaults generate in well under a minute."""
+
+    seed: int = option(42, "random seed of the universe")
+    box_size_ckpc_h: float = option(100_000.0, "comoving box side [ckpc/h]", flag="--box-size")
+    hubble: float = 0.6774
+    omega_m: float = 0.3089
+    omega_lambda: float = 0.6911
+    omega_b: float = 0.0486
+    snapshots: tuple = option(((67, 0.5), (99, 0.0)), "TNG snapshot numbers to write, at their TNG redshifts "
+                              "(known: 50 67 78 84 91 99)", flag="--snap", item_type=int, to_value=u.tng_snapshots,
+                              shown=lambda pairs: [number for number, _ in pairs])
+    halos: int = option(32, "halos per snapshot")
+    min_mass: float = 5e13  # M200c range of the drawn halos [Msun]
+    max_mass: float = 1.5e15
+    edge_halos: int = 3  # per snapshot, centred within 0.3 R200c of a box face
+    dm_particles: int = option(250_000, "DM particles in halos per snapshot (FP and DMO)")
+    background_fraction: float = 0.05  # unbound particles, relative to the halo particles
+    num_files: int = option(4, "chunks per snapshot and catalog", flag="--files")
+    degraded: tuple = (("FP-2", 8), ("FP-3", 64))  # lower-resolution FP runs and their particle factors
+    flavour: str = option("tng", "on-disk header flavour", choices=("tng", "gadget4"))
+
+    def __post_init__(self):
+        if self.flavour not in ("tng", "gadget4"):
+            raise ValueError(f"flavour must be 'tng' or 'gadget4', not {self.flavour!r}")
+        if self.halos < 1 or self.dm_particles < 1000 or self.num_files < 1:
+            raise ValueError("halos >= 1, dm_particles >= 1000 and num_files >= 1 are required")
+        if not 0 < self.min_mass < self.max_mass:
+            raise ValueError(f"need 0 < min_mass < max_mass, got {self.min_mass:g}, {self.max_mass:g}")
+        if self.edge_halos > self.halos:
+            raise ValueError(f"edge_halos ({self.edge_halos}) cannot exceed halos ({self.halos})")
+
+    @property
+    def baryon_fraction(self) -> float:
+        return self.omega_b / self.omega_m
+
+
+@dataclass(frozen=True)
+class SelectOptions:
+    """Options of `mpipaint select` (CLI flags or the `select:` section of a YAML config)."""
+
+    source: str = option(None, "a run's output/ directory, or Rockstar list(s) comma-separated with "
+                         "--catalog-type rockstar", positional=True)
+    out: str = option(None, "halo table to write (HDF5)")
+    snapshots: tuple = option((), "snapshot numbers (for Rockstar, one per list file)", flag="--snap",
+                              item_type=int)
+    min_m200c: float = option(1e14, "mass cut in Msun")
+    catalog_type: str = option("subfind", "halo catalog format", choices=("subfind", "rockstar"))
+    dmo: str = option(None, "the DMO twin's output/ directory: adds matched DMO halo ids")
+
+    def __post_init__(self):
+        if self.source is None or self.out is None:
+            raise ValueError("both 'source' and 'out' are required")
+        if self.catalog_type not in ("subfind", "rockstar"):
+            raise ValueError(f"catalog_type must be 'subfind' or 'rockstar', not {self.catalog_type!r}")
+        if self.catalog_type == "subfind" and not self.snapshots:
+            raise ValueError("'snapshots' is required for a subfind catalog")
+        if self.min_m200c < 0:
+            raise ValueError(f"min_m200c must be >= 0, got {self.min_m200c}")
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """Options of `mpipaint prepare` (CLI flags or the `prepare:` section of a YAML config)."""
+
+    run: str = option(None, "the run's output/ directory", positional=True)
+    halos: str = option(None, "halo table of this run (from mpipaint select)")
+    out: str = option(None, "training set to write (HDF5); re-running resumes it")
+    npix: int = option(512, "pixels per side")
+    width: float = option(4000.0, "map width in physical kpc")
+    axes: tuple = option((0, 1, 2), "projection axes, 0=x 1=y 2=z")
+    deposition_mode: str = option("group", "FoF members (group) or every particle in the map's cube (cube; see "
+                                  "halos/particles.py)", choices=("group", "cube"))
+    read_strategy: str = option(None, READ_STRATEGY_HELP, choices=READ_STRATEGIES)
+    chunk_particles: int = option(4_000_000, "slabs: particles read per rank per step")
+
+    def __post_init__(self):
+        object.__setattr__(self, "read_strategy", read_strategy_for(self.deposition_mode, self.read_strategy))
+        if not (self.run and self.halos and self.out):
+            raise ValueError("'run', 'halos' and 'out' are required")
+        if not 8 <= self.npix <= MAX_NPIX or self.width <= 0:
+            raise ValueError(f"need 8 <= npix <= {MAX_NPIX} and width > 0, got {self.npix}, {self.width}")
+        check_axes(self.axes)
+
+    @property
+    def spec(self) -> MapSpec:
+        return MapSpec(self.npix, float(self.width), self.deposition_mode)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Options of `mpipaint train` (CLI flags or the `train:` section of a YAML config)."""
+
+    data: str = option(None, "training set from mpipaint prepare (full-physics run)")
+    out: str = option(None, "model bundle directory; re-running resumes from its checkpoint")
+    target: str = option("xray", "what the net paints", choices=TARGET_MAPS)
+    scheme: str = option("minmax", "normalisation scheme", choices=("minmax", "4sigma"))
+    space: str = option("log", "normalisation space (linear: the paper's T_lin model)", choices=("log", "linear"))
+    mask: bool = option(False, "zero the output where the DM map is empty")
+    epochs: int = option(20, "at most this many epochs (training stops earlier when the validation loss "
+                         "stops improving)")
+    batch_size: int = option(4, "images per rank per step")
+    learning_rate: float = option(1e-3, "Adam learning rate per rank (x ranks)", flag="--lr")
+    warmup_epochs: int = option(2, "epochs of linear learning-rate warm-up")
+    lr_patience: int = option(4, "halve the learning rate after this many epochs without a better validation "
+                              "loss")
+    patience: int = option(10, "stop after this many epochs without a better validation loss at the floor "
+                           "rate (0: never)")
+    total_weight: float = option(0.01, "weight of the squared log10 error of each map's total in the loss "
+                                 "[1/dex^2] (0: the paper's pixel MSE alone)")
+    augment: bool = option(True, "random flips and 90-degree rotations of each training image (--no-augment: "
+                           "none)", flag="--no-augment")
+    base_filters: int = option(64, "first-level filters (64 = the paper's)")
+    depth: int = option(4, "pooling levels (4 = the paper's)")
+    seed: int = option(1234, "split and shuffle seed (member K initialises with seed + K)")
+    members: int = option(1, "deep ensemble: train this many bundles from different initialisations into "
+                          "OUT/member_K")
+    split: tuple = option((0.8, 0.1, 0.1), "fractions of the halos in each split", nargs=3,
+                          metavar=("TRAIN", "VALIDATION", "TEST"))
+    precision: str = option(TRAINING_PRECISION, "compute policy (bf16 on CPUs with AVX512_BF16/AMX or GPUs; "
+                            "fp16 on GPUs only; auto as for inference; weights stay fp32)", choices=PRECISIONS)
+
+    def __post_init__(self):
+        if not (self.data and self.out):
+            raise ValueError("'data' and 'out' are required")
+        if self.target not in TARGET_MAPS:
+            raise ValueError(f"target must be one of {TARGET_MAPS}, not {self.target!r}")
+        if self.scheme not in ("minmax", "4sigma") or self.space not in ("log", "linear"):
+            raise ValueError(f"scheme must be minmax/4sigma and space log/linear, got {self.scheme}, {self.space}")
+        if len(self.split) != 3 or abs(sum(self.split) - 1) > 1e-9 or min(self.split) < 0:
+            raise ValueError(f"split must be three non-negative fractions summing to 1, got {self.split}")
+        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0 or self.members < 1:
+            raise ValueError("epochs, batch_size, learning_rate and members must be positive")
+        if self.lr_patience < 1 or self.patience < 0 or not self.total_weight >= 0:
+            raise ValueError("lr_patience must be positive, patience and total_weight non-negative")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """Options of `mpipaint evaluate` and `mpipaint calibrate` (CLI flags or their YAML sections)."""
+
+    models: tuple = option((), "model bundle or ensemble, trained on --data (repeat for several targets)",
+                           flag="--model", repeat=True)
+    data: str = option(None, "the full-physics training set the bundles were trained on: DM maps and truth")
+    out: str = option(None, "evaluate: report directory; calibrate: corrections file (HDF5)")
+    split: str = option("test", "halos of --data to use", choices=SPLITS)
+    inputs: tuple = option(None, "DM-only training set (dmo=..., fp2=..., fp3=...) predicted against FP truth "
+                           "(YAML: a mapping name -> path)", flag="--input", repeat=True, metavar="NAME=TRAINSET")
+    per_dex: int = option(4, "distribution-function bins per dex")
+    profile_bins: int = 20
+    pdf_bins: int = 50
+    bootstrap: int = option(1000, "bootstrap resamples for the scaling relation and the MPE intervals",
+                            verbs=("evaluate",))
+    snapshots: tuple = option(None, "only images of these snapshots (default all; e.g. calibrate on some, check "
+                              "on another)", item_type=int, nargs="+")
+    precision: str = option(DEFAULT_PRECISION, PRECISION_HELP, choices=PRECISIONS)
+    backend: str = option("tf", BACKEND_HELP, choices=BACKENDS)
+
+    def __post_init__(self):
+        inputs = self.inputs or ()
+        if isinstance(inputs, dict):  # YAML: {dmo: path, fp2: path}
+            inputs = [f"{k}={v}" for k, v in inputs.items()]
+        if not isinstance(inputs, (list, tuple)):
+            raise ValueError(f"inputs must be NAME=TRAINSET items or a mapping, got {inputs!r}")
+        object.__setattr__(self, "inputs", tuple(str(item) for item in inputs))
+        if self.snapshots is not None:
+            object.__setattr__(self, "snapshots", tuple(int(n) for n in self.snapshots))
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, not {self.backend!r}")
+        if not (self.models and self.data and self.out):
+            raise ValueError("'models', 'data' and 'out' are required")
+        if self.split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, not {self.split!r}")
+        for item in self.inputs:
+            if item.count("=") != 1 or not all(item.split("=")):
+                raise ValueError(f"inputs are NAME=TRAINSET, got {item!r}")
+        if self.per_dex < 1 or self.profile_bins < 1 or self.pdf_bins < 1 or self.bootstrap < 0:
+            raise ValueError("per_dex, profile_bins and pdf_bins must be positive, bootstrap >= 0")
+
+    def named_inputs(self) -> dict[str, str]:
+        return dict(item.split("=") for item in self.inputs)
+
+
+@dataclass(frozen=True)
+class PaintOptions:
+    """Options of `mpipaint paint` (CLI flags or the `paint:` section of a YAML config)."""
+
+    box: str = option(None, "snapshot file, one chunk of it, or its snapdir", positional=True)
+    models: tuple = option((), "model bundle or ensemble directory (repeat for several targets; bundles of one "
+                           "target are painted as an ensemble: mean and std)", flag="--model", repeat=True)
+    out: str = option(None, "painted catalog (HDF5); re-running resumes it")
+    catalog: str = option(None, "group catalog (default: found from the TNG layout)")
+    min_m200c: float = option(1e14, "halos painted: M200c above this [Msun]")
+    axes: tuple = option((0, 1, 2), "projection axes, 0=x 1=y 2=z")
+    maps: bool = option(False, "also store DM and painted maps")
+    read_strategy: str = option(None, READ_STRATEGY_HELP, choices=READ_STRATEGIES)
+    chunk_particles: int = option(4_000_000, "slabs: particles read per rank per step")
+    corrections: str = option(None, "correction tables from mpipaint calibrate: adds per-halo weights")
+    correction_input: str = option("dmo", "which table of --corrections: the input kind of BOX (dmo, fp, fp2, "
+                                   "fp3 ...)")
+    precision: str = option(DEFAULT_PRECISION, PRECISION_HELP, choices=PRECISIONS)
+    backend: str = option("tf", BACKEND_HELP, choices=BACKENDS)
+    batch_halos: int = option(1, "halos whose maps go through a net in one call (8-16 keep a GPU busy)")
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, not {self.backend!r}")
+        if self.batch_halos < 1:
+            raise ValueError(f"batch_halos must be at least 1, not {self.batch_halos}")
+        if self.read_strategy not in (None, *READ_STRATEGIES):
+            raise ValueError(f"read_strategy must be one of {READ_STRATEGIES}, not {self.read_strategy!r}")
+        if self.chunk_particles < 1:
+            raise ValueError("chunk_particles must be positive")
+        if not (self.box and self.models and self.out):
+            raise ValueError("'box', at least one model and 'out' are required")
+        check_axes(self.axes)
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """Options of `mpipaint demo` (CLI flags or the `demo:` section of a YAML config)."""
+
+    out: str = option("example", "working directory")
+    ranks: int = option(2, "MPI ranks per step")
+    seed: int = 42
+    halos: int = 32  # per snapshot
+    dm_particles: int = 250_000
+    snapshots: tuple = (67, 99)
+    paint_snapshot: int = 99
+    min_m200c: float = 1e14  # Msun
+    npix: int = 64  # the paper's 512 is minutes per image on 2 cores
+    base_filters: int = 8  # the paper's U-net: 64 wide, 4 deep
+    depth: int = 3
+    epochs: int = option(30, "training epochs per U-net (at most; training stops when the validation loss "
+                         "stops improving)")
+    batch_size: int = 2  # per rank: about 14 steps per epoch on the example's ~55 training maps
+    learning_rate: float = 1e-3  # per rank
+    patience: int = 10
+    members: int = 1  # ensemble members per target (per-halo uncertainties from 2 on)
+    total_weight: float = 0.01  # train: weight of the map-total term of the loss
+    split: tuple = (0.8, 0.1, 0.1)  # train/validation/test fractions of the halos
+    targets: tuple = ("xray", "gas", "temperature")
+
+    def __post_init__(self):
+        if self.ranks < 1 or self.epochs < 1 or self.npix < 16:
+            raise ValueError("need ranks >= 1, epochs >= 1 and npix >= 16")
+        if not set(self.targets) <= set(TARGET_MAPS) or not self.targets:
+            raise ValueError(f"targets must be among {TARGET_MAPS}, got {self.targets}")
+        if self.paint_snapshot not in self.snapshots or len(self.snapshots) < 2:
+            raise ValueError(f"paint_snapshot {self.paint_snapshot} must be one of at least two snapshots "
+                             f"{self.snapshots}: the others calibrate the corrections it is checked with")
+        if self.members < 1:
+            raise ValueError("members must be at least 1")
+
+    @property
+    def calibration_snapshots(self) -> list[int]:
+        return [s for s in self.snapshots if s != self.paint_snapshot]
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """Values for a job template (CLI flags or the `jobs:` section of a YAML config)."""
+
+    template: str = option(None, "select, prepare, train, paint, or a template file", positional=True)
+    config: str = None  # the mpipaint config the job runs with (the command's --config)
+    nodes: int = option(1, "nodes")
+    ntasks_per_node: int = option(None, "MPI ranks per node (default: GPUs per node, or 16)", item_type=int)
+    gpus_per_node: int = option(0, "GPUs per node")
+    cpus_per_task: int = option(1, "cores per MPI rank")
+    time: str = option("01:00:00", "wall-time limit, [D-]HH:MM:SS")
+    account: str = option(None, "SLURM account")
+    partition: str = option(None, "SLURM partition")
+    job_name: str = option(None, "job name (default: mpipaint-TEMPLATE)")
+    modules: tuple = ()  # `module load` these, in order
+    setup: tuple = ()  # shell lines run before mpipaint (e.g. "source ~/venvs/mpipaint/bin/activate")
+    launcher: str = option("srun", "what starts the MPI ranks", choices=LAUNCHERS)
+
+    def __post_init__(self):
+        if not (self.template and self.config):
+            raise ValueError("'template' and 'config' are required")
+        if self.nodes < 1 or self.gpus_per_node < 0 or self.cpus_per_task < 1:
+            raise ValueError("need nodes >= 1, gpus_per_node >= 0 and cpus_per_task >= 1")
+        if self.ntasks_per_node is not None and self.ntasks_per_node < 1:
+            raise ValueError("ntasks_per_node must be >= 1")
+        if not TIME_FORMAT.match(str(self.time)):
+            raise ValueError(f"time must be [D-]HH:MM:SS, got {self.time!r}")
+        for key in ("job_name", "account", "partition"):
+            value = getattr(self, key)
+            if value is not None and not SLURM_NAME.fullmatch(str(value)):
+                raise ValueError(f"{key} may hold letters, digits and _.:+- only, got {value!r}")
+        if self.launcher not in LAUNCHERS:
+            raise ValueError(f"launcher must be one of {LAUNCHERS}, not {self.launcher!r}")

@@ -1,0 +1,193 @@
+"""How well bundles paint, from predictions and truth on training-set maps (the paper's sections 3.1-3.7):
+MPE with intervals, pixel PDFs and profiles, distribution functions in the volume a sample stands for,
+the Lx-M_DM relation, uncertainty coverage, out-of-range diagnostics, and the correction tables calibrate
+writes. No MPI and no model: `mpipaint evaluate` gathers each `Sample` and hands it here.
+
+Distribution functions use one value per halo (the mean over its projections) in the volume the sample
+stands for: snapshots x comoving box volume x the fraction of the box's selected halos in the sample.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mpipaint.model.norm import out_of_range
+from mpipaint.science import corrections, stats, summaries
+
+MASS_PIVOT_MSUN = 1e14  # pivot of the Lx-M_DM relation
+
+
+@dataclass
+class Sample:
+    """Per-image reductions of one training set's images, in image order."""
+
+    snapshot: np.ndarray
+    halo_id: np.ndarray
+    redshift: np.ndarray
+    box_size: np.ndarray  # physical kpc
+    mdm_proj: np.ndarray  # Msun
+    predicted: dict  # target -> per-image totals (painted-catalog quantities), ensemble mean
+    members: dict = field(default_factory=dict)  # target -> (members, images) totals of each member
+    at_bound: dict = field(default_factory=dict)  # target -> per-image fraction of output pixels at the bound
+    dm_outside: np.ndarray = None  # per-image fraction of DM pixels above the trained input range
+    coarser: bool = False  # DM particles heavier than the training run's (norm.coarser_than_trained)
+    true: dict = field(default_factory=dict)
+    profiles_predicted: dict = field(default_factory=dict)  # target -> (N, bins)
+    profiles_true: dict = field(default_factory=dict)
+    pdf_predicted: dict = field(default_factory=dict)  # target -> counts of normalised pixels
+    pdf_true: dict = field(default_factory=dict)
+
+    def per_halo(self, values) -> tuple[np.ndarray, np.ndarray]:
+        """(halo keys, mean of `values` over each halo's projections)."""
+        return stats.means_by_group(self.halo_keys(), values)
+
+    def halo_count(self) -> int:
+        return len(np.unique(self.halo_keys(), axis=0))
+
+    def halo_sigma_dex(self, target: str, residual_dex: float | None) -> np.ndarray:
+        """Per halo (in per_halo's order): the uncertainty of log10 of the prediction, the members' spread
+        and the bundles' validation residual in quadrature, as the painted catalog's `<quantity>_sigma_dex`."""
+        per_member = np.array([self.per_halo(member)[1] for member in self.members[target]])
+        return np.hypot(np.nan_to_num(stats.log_spread_dex(per_member)), residual_dex or 0.0)
+
+    def halo_keys(self) -> np.ndarray:
+        return np.stack([self.snapshot, self.halo_id], axis=1)
+
+    def flagged(self) -> np.ndarray:
+        """Per image: 1 where the inputs or any target's outputs lie outside the trained range."""
+        bound = np.max([self.at_bound[t] for t in self.at_bound], axis=0) if self.at_bound else 0.0
+        return out_of_range(self.dm_outside, bound, self.coarser)
+
+    def volume_mpc3(self, fraction: float) -> float:
+        snaps = np.unique(self.snapshot)
+        return sum(stats.comoving_volume_mpc3(self.box_size[self.snapshot == s][0],
+                                              self.redshift[self.snapshot == s][0], 1, fraction) for s in snaps)
+
+
+def distribution_functions(target, residual_dex, split: Sample, full: Sample, inputs: dict, per_dex: int) -> dict:
+    """phi of one quantity: the split's truth and prediction, the whole FP truth, and each input's prediction.
+    Predictions are spread by each halo's sigma_dex (stats.distribution_function: the truth scatters about
+    what a net predicts from the DM map by the bundles' validation residual, `residual_dex`)."""
+    _, true_all = full.per_halo(full.true[target])
+    edges = stats.log_bin_edges(true_all, per_dex)
+
+    def predicted(sample: Sample, volume: float):
+        return stats.distribution_function(sample.per_halo(sample.predicted[target])[1], volume, edges,
+                                           scatter_dex=sample.halo_sigma_dex(target, residual_dex))
+
+    fraction = split.halo_count() / full.halo_count()
+    volume_split, volume_all = split.volume_mpc3(fraction), full.volume_mpc3(1.0)
+    result = {"true": stats.distribution_function(split.per_halo(split.true[target])[1], volume_split, edges),
+              "fp": predicted(split, volume_split),
+              "true_all": stats.distribution_function(true_all, volume_all, edges)}
+    for name, sample in inputs.items():
+        result[name] = predicted(sample, sample.volume_mpc3(1.0))
+    return result
+
+
+def correction_tables(residuals: dict, split: Sample, full: Sample, inputs: dict, per_dex: int) -> dict:
+    """{input: {quantity: corrections.ratio_table}}: true over predicted phi of Lx and Mgas for the FP maps of
+    the split ('fp') and for every input against the whole FP truth; `residuals`: target -> residual dex."""
+    tables = {}
+    for target in (t for t in residuals if t in corrections.QUANTITIES):
+        quantity = corrections.QUANTITIES[target][0]
+        functions = distribution_functions(target, residuals[target], split, full, inputs, per_dex)
+        tables.setdefault("fp", {})[quantity] = corrections.ratio_table(functions["true"], functions["fp"])
+        for name in inputs:
+            tables.setdefault(name, {})[quantity] = corrections.ratio_table(functions["true_all"], functions[name])
+    return tables
+
+
+def evaluation(residuals: dict, split: Sample, full: Sample, inputs: dict, reference: Sample | None,
+               per_dex: int, bootstrap: int) -> dict:
+    """The science of `summary.json`: per target MPE with intervals, pixel PDFs and profile quartiles (and the
+    uncertainty coverage where a `reference` sample gives the residual scatter); distribution functions of
+    Lx and Mgas; the Lx-M_DM relation per input; out-of-range diagnostics. `residuals`: target -> the
+    bundles' validation residual [dex] (None where not recorded)."""
+    result = {"targets": {}, "distribution_functions": {}, "scaling_relation": {},
+              "range_diagnostics": {name: range_diagnostics(s) for name, s in {"fp": split, **inputs}.items()}}
+    for target, residual in residuals.items():
+        quantity, units = summaries.SUMMARY[target][0], summaries.SUMMARY[target][1]
+        result["targets"][target] = {
+            "quantity": quantity, "units": units, "members": len(split.members[target]),
+            **stats.mpe_summary(split.predicted[target], split.true[target], split.halo_keys(), bootstrap),
+            "pdf_true": split.pdf_true[target].tolist(), "pdf_predicted": split.pdf_predicted[target].tolist(),
+            "profile_true": stats.quartiles(split.profiles_true[target]),
+            "profile_predicted": stats.quartiles(split.profiles_predicted[target])}
+        if reference is not None:
+            result["targets"][target]["uncertainty"] = uncertainty(split, target,
+                                                                   residual_scatter_dex(reference, target))
+        if target in corrections.QUANTITIES:
+            functions = distribution_functions(target, residual, split, full, inputs, per_dex)
+            result["distribution_functions"][quantity] = {k: v.to_dict() for k, v in functions.items()}
+    if "xray" in residuals:
+        result.update(scaling_relations(split, inputs, reference, bootstrap))
+        truth = result["scaling_relation"]["true"]
+        if "slope" in truth:
+            for name, sample in {"fp": split, **inputs}.items():
+                result["range_diagnostics"][name]["lx_vs_true_relation"] = lx_against_relation(sample, truth)
+    return result
+
+
+def scaling_relations(split: Sample, inputs: dict, reference: Sample | None, bootstrap: int) -> dict:
+    """Lx-M_DM fits (stats.fit_scaling_relation) of the truth, the FP prediction and each input's prediction,
+    and their points; the FP fit's scatter with the validation residual added where a reference exists."""
+    relations = {"true": (split.mdm_proj, split.true["xray"]), "fp": (split.mdm_proj, split.predicted["xray"])}
+    relations.update({name: (s.mdm_proj, s.predicted["xray"]) for name, s in inputs.items()})
+    fits = {}
+    for name, (mass, lx) in relations.items():
+        try:
+            fits[name] = vars(stats.fit_scaling_relation(mass, lx, MASS_PIVOT_MSUN, bootstrap))
+        except ValueError as exc:
+            fits[name] = {"error": str(exc)}
+    if reference is not None and "scatter" in fits["fp"]:
+        errors = stats.log_ratios_dex(reference.true["xray"], reference.predicted["xray"])
+        fits["fp"]["scatter_with_residual"] = float(np.hypot(fits["fp"]["scatter"], np.std(errors)))  # spread only
+    points = {name: {"mdm_proj": m.tolist(), "lx": lx.tolist()} for name, (m, lx) in relations.items()}
+    return {"scaling_relation": fits, "scaling_relation_points": points}
+
+
+def range_diagnostics(sample: Sample) -> dict:
+    """How much of an input kind's maps lies outside what the bundles were trained on."""
+    return {"images": int(len(sample.halo_id)), "flagged_fraction": float(sample.flagged().mean()),
+            "coarser_than_training": bool(sample.coarser),
+            "dm_outside_median": float(np.median(sample.dm_outside)),
+            "dm_outside_max": float(np.max(sample.dm_outside)),
+            "at_bound_max": {t: float(np.max(v)) for t, v in sample.at_bound.items()}}
+
+
+def lx_against_relation(sample: Sample, truth: dict) -> dict:
+    """Predicted Lx over the true FP Lx-M_DM relation at each image's M_DM: typical and worst factors among
+    images that are not flagged out of range."""
+    expected = 10.0 ** (truth["norm"] + truth["slope"] * np.log10(sample.mdm_proj / truth["pivot"]))
+    dex = np.abs(np.log10(np.maximum(sample.predicted["xray"], 1e-300) / expected))
+    usable = sample.flagged() == 0
+    return {"median_factor": float(10.0 ** np.median(dex)), "unflagged_images": int(usable.sum()),
+            "unflagged_max_factor": float(10.0 ** dex[usable].max()) if usable.any() else float("nan"),
+            "unflagged_beyond_factor_3": int((dex[usable] > np.log10(3.0)).sum())}
+
+
+def _halo_log_errors(sample: Sample, target: str):
+    """Per halo (mean over projections) with positive truth and members: log10(truth / ensemble mean) and
+    the members' spread in log10 (0 for a single bundle) [dex]."""
+    per_member = np.array([sample.per_halo(member)[1] for member in sample.members[target]])
+    truth = sample.per_halo(sample.true[target])[1]
+    keep = (truth > 0) & np.all(per_member > 0, axis=0)
+    return (np.log10(truth[keep] / per_member[:, keep].mean(axis=0)),
+            stats.log_spread_dex(per_member[:, keep]))
+
+
+def residual_scatter_dex(sample: Sample, target: str) -> float:
+    """rms of log10(truth / prediction) over a sample's halos (means over projections): the scatter of the
+    truth about what the bundles predict from DM alone, which an ensemble's spread does not contain."""
+    return stats.residual_scatter_dex(sample.per_halo(sample.true[target])[1],
+                                      sample.per_halo(sample.predicted[target])[1])
+
+
+def uncertainty(sample: Sample, target: str, residual_dex: float) -> dict:
+    """Coverage on the sample's halos of the ensemble spread alone and of the spread plus the residual
+    scatter measured on other halos (the validation split), both in dex."""
+    errors, spread = _halo_log_errors(sample, target)
+    return {"ensemble": stats.coverage(errors, spread), "residual_scatter_dex": residual_dex,
+            "with_residual": stats.coverage(errors, np.hypot(spread, residual_dex))}
