@@ -27,6 +27,7 @@ from mpipaint.io.painted import PaintedCatalog
 from mpipaint.io.trainingset import TrainingSet
 from mpipaint.options import DemoOptions
 from mpipaint.science import corrections, stats
+from mpipaint.science.evaluation import corrected_against_truth
 from mpipaint.science.summaries import totals
 
 
@@ -149,14 +150,8 @@ def corrected_agreement(painted_path, truth_path, snapshot: int, quantity: str, 
         per_image = totals(target, truth_set.images(target, here), truth_set.images("dm", here),
                            truth_set.spec.pixel_area)
     truth = per_image.reshape(-1, naxes).mean(axis=1)  # images are stored halo by halo, axes innermost
-    volume = stats.comoving_volume_mpc3(box, z, 1)
-    edges = stats.log_bin_edges(truth, per_dex)
-    true = stats.distribution_function(truth, volume, edges)
-    raw = stats.distribution_function(values, volume, edges, scatter_dex=sigma)
-    corrected = stats.distribution_function(values, volume, edges, weights, scatter_dex=sigma)
-    return {"true": true.to_dict(), "raw": raw.to_dict(), "corrected": corrected.to_dict(),
-            **stats.poisson_agreement(corrected, true), "halos_outside_calibration": int(np.isnan(weights).sum()),
-            "halos": int(len(values)), "halos_flagged_out_of_range": flagged}
+    return {**corrected_against_truth(values, weights, sigma, truth, stats.comoving_volume_mpc3(box, z, 1), per_dex),
+            "halos_flagged_out_of_range": flagged}
 
 
 def _interval(values: dict, key: str) -> str:

@@ -148,6 +148,18 @@ def scaling_relations(split: Sample, inputs: dict, reference: Sample | None, boo
     return {"scaling_relation": fits, "scaling_relation_points": points}
 
 
+def corrected_against_truth(values, weights, sigma_dex, truth, volume_mpc3: float, per_dex: int) -> dict:
+    """phi of painted per-halo values, raw and with their correction weights (each halo spread by its
+    sigma_dex), against the truth's phi in the same volume and bins; the corrected one's Poisson agreement."""
+    edges = stats.log_bin_edges(truth, per_dex)
+    true = stats.distribution_function(truth, volume_mpc3, edges)
+    raw = stats.distribution_function(values, volume_mpc3, edges, scatter_dex=sigma_dex)
+    corrected = stats.distribution_function(values, volume_mpc3, edges, weights, scatter_dex=sigma_dex)
+    return {"true": true.to_dict(), "raw": raw.to_dict(), "corrected": corrected.to_dict(),
+            **stats.poisson_agreement(corrected, true), "halos_outside_calibration": int(np.isnan(weights).sum()),
+            "halos": int(len(values))}
+
+
 def range_diagnostics(sample: Sample) -> dict:
     """How much of an input kind's maps lies outside what the bundles were trained on."""
     return {"images": int(len(sample.halo_id)), "flagged_fraction": float(sample.flagged().mean()),
