@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from mpipaint import units as u
 from mpipaint.config import option
 from mpipaint.halos.particles import READ_STRATEGIES, READ_STRATEGY_HELP, read_strategy_for
+from mpipaint.io.halolists import MASS_COLUMNS
 from mpipaint.io.trainingset import TARGET_MAPS
 from mpipaint.maps.geometry import MapSpec, check_axes
 from mpipaint.model.bundle import BACKEND_HELP, BACKENDS
@@ -69,8 +70,11 @@ class SelectOptions:
     out: str = option(None, "halo table to write (HDF5)")
     snapshots: tuple = option((), "snapshot numbers (for Rockstar, one per list file)", flag="--snap",
                               item_type=int)
-    min_m200c: float = option(1e14, "mass cut in Msun")
-    catalog_type: str = option("subfind", "halo catalog format", choices=("subfind", "rockstar"))
+    min_m200c: float = option(1e14, "mass cut in Msun (on M200c, or --mass-column)")
+    catalog_type: str = option("subfind", "halo catalog format (rockstar: out_*.list, halos_*.ascii or "
+                               "consistent-trees hlist_*.list)", choices=("subfind", "rockstar"))
+    mass_column: str = option("m200c", "Rockstar lists: the mass the cut applies to", choices=MASS_COLUMNS)
+    subhalos: bool = option(False, "Rockstar lists: keep subhalos too (pid != -1)")
     dmo: str = option(None, "the DMO twin's output/ directory: adds matched DMO halo ids")
 
     def __post_init__(self):
@@ -82,6 +86,8 @@ class SelectOptions:
             raise ValueError("'snapshots' is required for a subfind catalog")
         if self.min_m200c < 0:
             raise ValueError(f"min_m200c must be >= 0, got {self.min_m200c}")
+        if self.mass_column not in MASS_COLUMNS:
+            raise ValueError(f"mass_column must be one of {MASS_COLUMNS}, not {self.mass_column!r}")
 
 
 @dataclass(frozen=True)
@@ -216,10 +222,14 @@ class PaintOptions:
 
     box: str = option(None, "snapshot file, one chunk of it, or its snapdir", positional=True)
     models: tuple = option((), "model bundle or ensemble directory (repeat for several targets; bundles of one "
-                           "target are painted as an ensemble: mean and std)", flag="--model", repeat=True)
-    out: str = option(None, "painted catalog (HDF5); re-running resumes it")
-    catalog: str = option(None, "group catalog (default: found from the TNG layout)")
-    min_m200c: float = option(1e14, "halos painted: M200c above this [Msun]")
+                           "target are painted as an ensemble: mean and std; default: every bundle in the "
+                           "directory $MPIPAINT_MODELS)", flag="--model", repeat=True)
+    out: str = option(None, "painted catalog (HDF5; default BOXNAME_painted.hdf5 here); re-running resumes it")
+    catalog: str = option(None, "halos: a group catalog, a halo table from mpipaint select, a Rockstar / "
+                          "consistent-trees list, or a plain CSV/HDF5 table with units (default: the group catalog "
+                          "beside BOX in the TNG layout)")
+    min_m200c: float = option(1e14, "halos painted: M200c (or --mass-column) above this [Msun]")
+    mass_column: str = option("m200c", "Rockstar lists: the mass the cut applies to", choices=MASS_COLUMNS)
     axes: tuple = option((0, 1, 2), "projection axes, 0=x 1=y 2=z")
     maps: bool = option(False, "also store DM and painted maps")
     read_strategy: str = option(None, READ_STRATEGY_HELP, choices=READ_STRATEGIES)
@@ -242,8 +252,10 @@ class PaintOptions:
             raise ValueError(f"read_strategy must be one of {READ_STRATEGIES}, not {self.read_strategy!r}")
         if self.chunk_particles < 1:
             raise ValueError("chunk_particles must be positive")
-        if not (self.box and self.models and self.out):
-            raise ValueError("'box', at least one model and 'out' are required")
+        if not self.box:
+            raise ValueError("'box' is required")
+        if self.mass_column not in MASS_COLUMNS:
+            raise ValueError(f"mass_column must be one of {MASS_COLUMNS}, not {self.mass_column!r}")
         check_axes(self.axes)
 
 

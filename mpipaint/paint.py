@@ -1,6 +1,10 @@
-"""`mpipaint paint BOX --model BUNDLE [--model ...] --out OUT.hdf5`: paint baryons onto every halo of a box.
+"""`mpipaint paint BOX [--model BUNDLE ...] [--catalog CATALOG] [--out OUT.hdf5]`: paint baryons onto every
+halo of a box.
 
-Rank 0 selects the halos (M200c cut) from the box's group catalog; they are dealt to ranks by modelled
+Bundles are the --model paths, else every bundle in $MPIPAINT_MODELS (`model.bundle.configured_models`);
+the output is BOXNAME_painted.hdf5 in the current directory unless --out names it. Rank 0 selects the
+halos (mass cut) from --catalog (a group catalog, a halo table, a Rockstar-family list or a plain table:
+`halos.select.select_catalog`) or the group catalog beside BOX in the TNG layout; they are dealt to ranks by modelled
 cost (longest-processing-time greedy) from particles x CPU_S_PER_PARTICLE and the inference time per halo
 that rank 0 measures once the nets are compiled: on a GPU the larger of the two, which the loop overlaps;
 on a CPU, where the nets run on the same cores, their sum (inference, the same for every halo, dominates
@@ -20,6 +24,7 @@ identical for any rank count and either read strategy.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import resource
@@ -28,19 +33,20 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pandas as pd
 
 from mpipaint import __version__, faults
 from mpipaint.errors import InputError
 from mpipaint.halos.particles import HaloParticles, read_strategy_for
-from mpipaint.halos.select import select_groups
+from mpipaint.halos.select import select_catalog
 from mpipaint.io import painted
-from mpipaint.io.catalog import GroupCatalog, find_group_catalog
+from mpipaint.io.catalog import find_group_catalog
 from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_writer, existing_output,
                                  refuse_other_settings)
 from mpipaint.io.snapshot import DM, Snapshot
 from mpipaint.maps.gas import dm_maps
 from mpipaint.maps.geometry import MapSpec
-from mpipaint.model.bundle import validation_residual
+from mpipaint.model.bundle import configured_models, validation_residual
 from mpipaint.model.norm import coarser_than_trained
 from mpipaint.options import PaintOptions
 from mpipaint.parallel import COMM, get_logger, owners_by_cost
@@ -54,20 +60,43 @@ KIND = "painted catalog"  # what --out holds, in messages
 NO_MPIO_ENV = "MPIPAINT_NO_MPIO"  # =1: gather rows to rank 0 even when h5py has MPI (filesystems without MPI-IO)
 
 
-def locate(box, catalog=None) -> tuple[Snapshot, GroupCatalog, int]:
-    """The snapshot, its group catalog (given, or beside it in the TNG layout) and its number."""
-    snapshot = Snapshot(box)
-    match = re.search(r"snap(?:dir)?_(\d{3,})", Path(box).name) or re.search(r"snap_(\d{3,})",
-                                                                            snapshot.files[0].name)
-    if match is None:
-        raise InputError(f"{box}: cannot tell the snapshot number from the name (expected snap_NNN...)")
-    snapnum = int(match.group(1))
+def snapshot_number(box, snapshot: Snapshot) -> int | None:
+    """The snapshot number in the name of BOX or its first file (snap_NNN, snapdir_NNN, snapshot_NNN), or None."""
+    for name in (Path(box).name, snapshot.files[0].name):
+        match = re.search(r"snap(?:shot|dir)?_(\d{3,})", name)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def halo_table(options: PaintOptions, snapshot: Snapshot) -> tuple[pd.DataFrame, Path]:
+    """The halos to paint (`halos.select.select_catalog`) and the catalog they come from: --catalog, or the
+    group catalog beside BOX in the TNG layout."""
+    snapnum = snapshot_number(options.box, snapshot)
+    catalog = options.catalog
     if catalog is None:
+        if snapnum is None:
+            raise InputError(f"{options.box}: cannot tell the snapshot number from the name (snap_NNN...), so "
+                             "no group catalog can be found beside it: name one with --catalog")
         output_dir = snapshot.files[0].parent
         if output_dir.name.startswith("snapdir_"):
             output_dir = output_dir.parent
         catalog = find_group_catalog(output_dir, snapnum)
-    return snapshot, GroupCatalog(catalog), snapnum
+    table = select_catalog(snapshot, catalog, -1 if snapnum is None else snapnum, options.min_m200c,
+                           options.mass_column)
+    return table, Path(catalog)
+
+
+def default_out(box) -> Path:
+    """BOXNAME_painted.hdf5 in the current directory: BOX's name without chunk index and .hdf5."""
+    name = re.sub(r"(\.\d+)?(\.hdf5)?$", "", Path(box).name) or "box"
+    return Path.cwd() / f"{name}_painted.hdf5"
+
+
+def with_defaults(options: PaintOptions) -> PaintOptions:
+    """Options with the models (from $MPIPAINT_MODELS where none are given) and the output filled in."""
+    models = options.models or configured_models()
+    return dataclasses.replace(options, models=tuple(models), out=options.out or str(default_out(options.box)))
 
 
 def _bundles(paths, precision: str, backend: str):
@@ -164,6 +193,7 @@ def run_paint(options: PaintOptions) -> None:
     log = get_logger()
     from mpipaint.model.infer import EnsemblePredictor, setup_inference  # noqa: PLC0415
 
+    options = with_defaults(options)
     precision, on_gpu = setup_inference(options.precision, options.backend)
     bundles, spec = _bundles(options.models, precision, options.backend)
     try:
@@ -171,9 +201,14 @@ def run_paint(options: PaintOptions) -> None:
     except ValueError as exc:
         raise InputError(f"{options.models[0]}: bundles trained on '{spec.deposition_mode}' maps: {exc}") from None
     tables = correction_tables(options, list(bundles))
-    snapshot, catalog, snapnum = locate(options.box, options.catalog)
-    table = select_groups(snapshot, catalog, snapnum, options.min_m200c) if COMM.rank == 0 else None
-    table = COMM.bcast(table, root=0)
+    snapshot = Snapshot(options.box)
+    table, catalog = halo_table(options, snapshot) if COMM.rank == 0 else (None, None)
+    table, catalog = COMM.bcast((table, catalog), root=0)
+    if spec.deposition_mode == "group" and len(table) and (table["count_type1"] == 0).all():
+        raise InputError(f"{catalog}: a halo list without particle membership (Rockstar, a plain table) is painted "
+                         f"from every particle in the map's cube, but {options.models[0]} was trained on FoF-member "
+                         "('group') maps: use bundles trained with --deposition-mode cube")
+    snapnum = int(table["snapshot"].iloc[0]) if len(table) else -1
     batch = options.batch_halos * len(options.axes)
     predictors = {target: EnsemblePredictor(b, batch_size=batch) for target, b in bundles.items()}
     infer_s_per_halo = _warm_up(predictors, table, spec, options.axes) / options.batch_halos
@@ -184,7 +219,7 @@ def run_paint(options: PaintOptions) -> None:
     if coarser and COMM.rank == 0:
         log.warning("%s: DM particles of %.3g Msun, %.1fx the training run's: every row is flagged out_of_range",
                     options.box, box_mass, box_mass / trained_mass)
-    attrs = {"box": str(Path(options.box).resolve()), "catalog": str(catalog.path.resolve()),
+    attrs = {"box": str(Path(options.box).resolve()), "catalog": str(catalog.resolve()),
              "models": [str(Path(m).resolve()) for m in options.models], "min_m200c_msun": options.min_m200c,
              "axes": np.asarray(options.axes, dtype=np.int64), "maps": options.maps, **spec.attrs(),
              "read_strategy": strategy,

@@ -47,6 +47,9 @@ def _file_attrs(options, with_gas, table, snapshots):
              "mpipaint_version": __version__}
     if with_gas:
         attrs["emission_model"] = xray.EMISSION_MODEL
+        assumed = sorted({text for s in snapshots.values() for text in s.assumptions})
+        if assumed:
+            attrs["assumptions"] = "; ".join(assumed)
     return attrs
 
 

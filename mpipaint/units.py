@@ -15,6 +15,7 @@ UnitMass_in_g and UnitVelocity_in_cm_per_s, which `CodeUnits` carries.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,6 +105,11 @@ PHYSICAL_FIELDS = {
 }
 
 
+# n_e/n_H of fully ionised hydrogen and helium, 1 + 2 n_He/n_H: the electron abundance assumed for gas
+# of runs that do not store it (hot cluster gas is fully ionised; mu = 0.588)
+FULLY_IONISED_ELECTRON_ABUNDANCE = 1.0 + 2.0 * (1.0 - HYDROGEN_MASS_FRACTION) / (4.0 * HYDROGEN_MASS_FRACTION)
+
+
 def mean_molecular_weight(electron_abundance):
     """Mean molecular weight (in proton masses) of gas with n_e/n_H = electron_abundance, for X_H = 0.76."""
     x_h = HYDROGEN_MASS_FRACTION
@@ -132,6 +138,29 @@ def tng_snapshots(numbers) -> tuple:
     if unknown:
         raise ValueError(f"snapshots {unknown} have no known TNG redshift; known: {sorted(TNG_SNAPSHOT_REDSHIFTS)}")
     return tuple((int(n), TNG_SNAPSHOT_REDSHIFTS[n]) for n in numbers)
+
+
+LENGTH_UNIT = re.compile(r"^(?P<comoving>c?)(?P<scale>kpc|Mpc)(?P<per_h>/h)?$")  # kpc, cMpc/h, ...
+MASS_UNIT = re.compile(r"^(?P<factor>1e10\s*)?Msun(?P<per_h>/h)?$")  # Msun, Msun/h, 1e10 Msun/h
+
+
+def length_to_kpc(values, unit: str, scale_factor: float, hubble: float):
+    """Lengths in `unit` (kpc or Mpc, 'c' first for comoving, '/h' after for h^-1: e.g. cMpc/h, Rockstar's
+    positions) to physical kpc; an unknown unit is a ValueError."""
+    match = LENGTH_UNIT.match(unit.replace(" ", ""))
+    if match is None:
+        raise ValueError(f"unknown length unit {unit!r} (expected kpc or Mpc, optionally c... and .../h)")
+    factor = (1e3 if match["scale"] == "Mpc" else 1.0) * (scale_factor if match["comoving"] else 1.0)
+    return np.asarray(values, dtype=np.float64) * (factor / hubble if match["per_h"] else factor)
+
+
+def mass_to_msun(values, unit: str, hubble: float):
+    """Masses in `unit` (Msun, Msun/h as Rockstar's, or 1e10 Msun/h) to Msun; an unknown unit is a ValueError."""
+    match = MASS_UNIT.match(unit.strip())
+    if match is None:
+        raise ValueError(f"unknown mass unit {unit!r} (expected Msun, Msun/h or 1e10 Msun/h)")
+    factor = 1e10 if match["factor"] else 1.0
+    return np.asarray(values, dtype=np.float64) * (factor / hubble if match["per_h"] else factor)
 
 
 def critical_density_msun_kpc3(hubble: float, omega_m: float, omega_lambda: float, redshift: float) -> float:

@@ -51,9 +51,10 @@ def mpipaint_cmd(*args, ranks: int | None = None) -> list[str]:
     return [shutil.which("mpirun"), "-n", str(ranks), "--oversubscribe", *base]
 
 
-def run_mpipaint(*args, ranks=None, timeout=MPIRUN_TIMEOUT_S, check=True):
+def run_mpipaint(*args, ranks=None, timeout=MPIRUN_TIMEOUT_S, check=True, cwd=None, env=None):
+    """Run `mpipaint ARGS` (under mpirun with `ranks`) in `cwd`, with `env` added to the environment."""
     result = subprocess.run(mpipaint_cmd(*args, ranks=ranks), capture_output=True, text=True,
-                            timeout=timeout, env=mpi_env())
+                            timeout=timeout, env={**mpi_env(), **(env or {})}, cwd=cwd)
     if check and result.returncode != 0:
         raise AssertionError(f"mpipaint {args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result

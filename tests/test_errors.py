@@ -7,7 +7,8 @@ import pytest
 
 from conftest import run_mpipaint
 from mpipaint.errors import InputError
-from mpipaint.io.catalog import GroupCatalog, find_group_catalog, read_rockstar
+from mpipaint.io.catalog import GroupCatalog, find_group_catalog
+from mpipaint.io.halolists import read_rockstar
 from mpipaint.io.snapshot import GAS, Snapshot, find_snapshot
 
 
@@ -143,11 +144,11 @@ def test_the_twin_runs_catalog_at_the_same_redshift(universe_copy):
 
 
 def test_missing_snapshot_and_bad_rockstar(tmp_path):
-    with pytest.raises(InputError, match=r"no snapshot 42 \(expected snapdir_042/ or snap_042.hdf5\)"):
+    with pytest.raises(InputError, match=r"no snapshot 42 \(expected snapdir_042/ or snap_042.hdf5 or snapshot_042 "):
         find_snapshot(tmp_path, 42)
     bogus = tmp_path / "out_0.list"
     bogus.write_text("1 2 3\n")
-    with pytest.raises(InputError, match=r"out_0.list: no '#ID \.\.\.' column header line"):
+    with pytest.raises(InputError, match=r"out_0.list: no '#' line naming the columns"):
         read_rockstar(bogus)
 
 

@@ -13,9 +13,9 @@ import pytest
 
 from conftest import mpi_env, mpipaint_cmd, run_mpipaint
 from mpipaint.faults import FAULT_ENV, spec
-from mpipaint.halos.select import select_groups
-from mpipaint.io.snapshot import DM
-from mpipaint.paint import NO_MPIO_ENV, locate
+from mpipaint.halos.select import select_catalog
+from mpipaint.io.snapshot import DM, Snapshot
+from mpipaint.paint import NO_MPIO_ENV
 
 pytestmark = pytest.mark.tf  # TensorFlow (tf-keras) builds, trains or runs the nets here
 
@@ -202,8 +202,8 @@ def test_jax_paints_the_tensorflow_catalog_where_tensorflow_is_not_installed(ser
 
 
 def test_halo_across_the_box_edge_is_painted_whole(serial, box):
-    snapshot, catalog, snapnum = locate(box)
-    table = select_groups(snapshot, catalog, snapnum, 1e14)
+    snapshot = Snapshot(box)
+    table = select_catalog(snapshot, box.parent / "groups_099", 99, 1e14)
     with h5py.File(serial) as f:
         mdm, width = f["mdm_proj"][()], f.attrs["width_kpc"]
     box_size = snapshot.box_size_kpc

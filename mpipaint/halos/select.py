@@ -1,15 +1,21 @@
 """Which halos: the rows of a halo table from a TNG-layout group catalog (M200c cut, centres at the most
-bound particle of the central subhalo, particle offsets, matched DMO twins) or from a Rockstar list (no
-offsets). Pure functions of the files read; `mpipaint select` deals snapshots to ranks and writes."""
+bound particle of the central subhalo, particle offsets, matched DMO twins) or from a halo list without
+membership (Rockstar family, plain tables: `io.halolists`; no offsets, so painted by `cube` deposition).
+Pure functions of the files read; `mpipaint select` deals snapshots to ranks and writes."""
 from __future__ import annotations
 
+from pathlib import Path
+
+import h5py
 import numpy as np
 import pandas as pd
 
 from mpipaint.errors import InputError
 from mpipaint.halos.match import match_bijective
-from mpipaint.io.catalog import GroupCatalog, find_group_catalog, read_rockstar
-from mpipaint.io.halotable import NTYPES
+from mpipaint.io.catalog import GroupCatalog, find_group_catalog
+from mpipaint.io.halolists import Cosmology, HaloList, read_plain_table, read_rockstar
+from mpipaint.io.halotable import NTYPES, read_halo_table
+from mpipaint.io.hdf5 import open_hdf5
 from mpipaint.io.snapshot import Snapshot, find_snapshot
 
 
@@ -69,14 +75,65 @@ def select_groups(snapshot: Snapshot, catalog: GroupCatalog, snapnum: int, min_m
     return pd.DataFrame(table)
 
 
-def select_rockstar(path, snapnum: int, min_m200c: float) -> pd.DataFrame:
-    """Halos of one Rockstar list with M200c >= min_m200c (no particle offsets: counts are 0)."""
-    catalog = read_rockstar(path)
-    chosen = np.flatnonzero(catalog.m200c_msun >= min_m200c)
-    centres = catalog.centre_kpc[chosen] % catalog.box_size_kpc
+def select_catalog(snapshot: Snapshot, catalog, snapnum: int, min_mass: float, mass_column: str = "m200c",
+                   ) -> pd.DataFrame:
+    """Halos of `snapshot` with mass >= min_mass [Msun] from a catalog of any kind (`catalog_kind`): a group
+    catalog, a halo table from `mpipaint select` (its rows at the snapshot's time), a Rockstar-family list
+    (header values it lacks taken from the snapshot) or a plain table."""
+    kind = catalog_kind(catalog)
+    if kind == "group catalog":
+        return select_groups(snapshot, GroupCatalog(catalog), snapnum, min_mass)
+    a = snapshot.header.scale_factor
+    if kind == "halo table":
+        table = read_halo_table(catalog)
+        here = np.isclose(table["scale_factor"], a, rtol=1e-6)
+        if len(table) and not here.any():
+            raise InputError(f"{catalog}: halo table of scale factors {sorted(set(table['scale_factor']))}, but "
+                             f"{snapshot.path} is at a={a:.6g}")
+        return table[here & (table["m200c"] >= min_mass)].reset_index(drop=True)
+    cosmology = Cosmology(a, snapshot.header.hubble, snapshot.header.omega_m, snapshot.header.omega_lambda,
+                          snapshot.box_size_kpc)
+    halos = (read_rockstar(catalog, mass_column, fallback=cosmology) if kind == "rockstar"
+             else read_plain_table(catalog, cosmology))
+    if not np.isclose(halos.cosmology.scale_factor, a, rtol=1e-4):
+        raise InputError(f"{catalog}: halos at a={halos.cosmology.scale_factor:.6g}, but {snapshot.path} is at "
+                         f"a={a:.6g}")
+    return select_halo_list(halos, snapnum, min_mass)
+
+
+def catalog_kind(path) -> str:
+    """'group catalog' (a groups_NNN directory or fof_subhalo_tab file), 'halo table' (mpipaint select's),
+    'rockstar' (a text file whose first line is a '#' header) or 'plain table' (other CSV or HDF5)."""
+    path = Path(path)
+    if path.is_dir():
+        return "group catalog"
+    if not path.is_file():
+        raise InputError(f"{path}: catalog not found")
+    if h5py.is_hdf5(path):
+        with open_hdf5(path) as f:
+            if "Header" in f and "Ngroups_Total" in f["Header"].attrs:
+                return "group catalog"
+            return "halo table" if isinstance(f.get("halos"), h5py.Group) else "plain table"
+    with open(path, errors="replace") as handle:
+        first = next((line for line in handle if line.strip()), "")
+    return "rockstar" if first.startswith("#") else "plain table"
+
+
+def select_rockstar(path, snapnum: int, min_mass: float, mass_column: str = "m200c",
+                    hosts_only: bool = True) -> pd.DataFrame:
+    """Halos of one Rockstar-family list with `mass_column` >= min_mass [Msun] (hosts only by default)."""
+    return select_halo_list(read_rockstar(path, mass_column, hosts_only), snapnum, min_mass)
+
+
+def select_halo_list(halos: HaloList, snapnum: int, min_mass: float) -> pd.DataFrame:
+    """Halo table rows of a list without membership whose cut mass is >= min_mass [Msun] (no particle
+    offsets: counts are 0, offsets -1)."""
+    chosen = np.flatnonzero(halos.cut_mass_msun >= min_mass)
+    box = halos.cosmology.box_size_kpc
+    centres = halos.centre_kpc[chosen] % box
     return pd.DataFrame({
-        "halo_id": catalog.halo_id[chosen], "snapshot": snapnum, "redshift": catalog.redshift,
-        "scale_factor": catalog.scale_factor, "centre_x": centres[:, 0], "centre_y": centres[:, 1],
-        "centre_z": centres[:, 2], "m200c": catalog.m200c_msun[chosen], "r200c": catalog.r200c_kpc[chosen],
-        "box_size": catalog.box_size_kpc, **_empty_columns(len(chosen)), "dmo_halo_id": -1,
+        "halo_id": halos.halo_id[chosen], "snapshot": snapnum, "redshift": halos.cosmology.redshift,
+        "scale_factor": halos.cosmology.scale_factor, "centre_x": centres[:, 0], "centre_y": centres[:, 1],
+        "centre_z": centres[:, 2], "m200c": halos.m200c_msun[chosen], "r200c": halos.r200c_kpc[chosen],
+        "box_size": box, **_empty_columns(len(chosen)), "dmo_halo_id": -1,
     })

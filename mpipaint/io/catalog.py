@@ -1,4 +1,5 @@
-"""Halo catalogs: FoF/Subfind group catalogs (TNG/Illustris and Gadget-4 HDF5) and Rockstar ASCII lists.
+"""FoF/Subfind group catalogs (TNG/Illustris and Gadget-4 HDF5); halo lists without membership (Rockstar,
+plain tables) are `io.halolists`.
 
 Group catalogs live in `groups_NNN/fof_subhalo_tab_NNN.K.hdf5` (or one `fof_subhalo_tab_NNN.hdf5`).
 Per-group particle offsets come, in order of preference, from Gadget-4's `Group/GroupOffsetType`, from a
@@ -8,12 +9,10 @@ sums of `GroupLenType` (valid because the snapshot stores particles ordered by g
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from mpipaint import units as u
 from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5, require_attr, require_dataset
 from mpipaint.io.snapshot import DM, NTYPES, Snapshot, find_in_output
@@ -168,57 +167,3 @@ class GroupCatalog:
             raise InputError(f"{self.path}: groups' DM particle mass {per_particle:.6g} (GroupMassType / "
                              f"GroupLenType, code units) differs from snapshot {snapshot.path}'s MassTable[1] "
                              f"{table_mass:.6g}: the catalog of another run (the twin, another resolution)?")
-
-
-@dataclass(frozen=True)
-class RockstarCatalog:
-    """A Rockstar `out_*.list` halo list: centres, M200c and R200c in physical kpc / Msun."""
-
-    path: Path
-    scale_factor: float
-    hubble: float
-    box_size_kpc: float
-    halo_id: np.ndarray
-    centre_kpc: np.ndarray
-    m200c_msun: np.ndarray
-    r200c_kpc: np.ndarray
-
-    @property
-    def redshift(self) -> float:
-        return 1.0 / self.scale_factor - 1.0
-
-
-def read_rockstar(path) -> RockstarCatalog:
-    """Parse a Rockstar ASCII list (ID, X/Y/Z in comoving Mpc/h, M200c in Msun/h; cosmology in '#' lines)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    meta, columns = {}, None
-    with open(path) as handle:
-        for line in handle:
-            if not line.startswith("#"):
-                break
-            if columns is None and line.startswith("#ID"):
-                columns = line[1:].split()
-            for key, value in re.findall(r"(\w+)\s*=\s*([-+0-9.eE]+)", line):
-                meta[key] = float(value)
-            box = re.match(r"#Box size:\s*([0-9.eE+-]+)", line)
-            if box:
-                meta["box"] = float(box.group(1))
-    if columns is None:
-        raise InputError(f"{path}: no '#ID ...' column header line: not a Rockstar halo list")
-    missing = [k for k in ("a", "h", "Om", "Ol", "box") if k not in meta]
-    missing += [c for c in ("ID", "X", "Y", "Z", "M200c") if c not in columns]
-    if missing:
-        raise InputError(f"{path}: Rockstar header lacks {missing}")
-    data = np.loadtxt(path, comments="#", ndmin=2)
-    if data.shape[0] and data.shape[1] != len(columns):
-        raise InputError(f"{path}: rows have {data.shape[1]} columns, header names {len(columns)}")
-    col = {name: data[:, i] if data.size else np.empty(0) for i, name in enumerate(columns)}
-    a, h = meta["a"], meta["h"]
-    m200c = col["M200c"] / h
-    rho_crit = u.critical_density_msun_kpc3(h, meta["Om"], meta["Ol"], 1.0 / a - 1.0)
-    centre = np.stack([col["X"], col["Y"], col["Z"]], axis=1) * 1e3 * a / h
-    return RockstarCatalog(path=path, scale_factor=a, hubble=h, box_size_kpc=meta["box"] * 1e3 * a / h,
-                           halo_id=col["ID"].astype(np.int64), centre_kpc=centre, m200c_msun=m200c,
-                           r200c_kpc=u.r200c_kpc(m200c, rho_crit))

@@ -1,16 +1,21 @@
-"""TNG / Illustris / AREPO / Gadget-4 HDF5 snapshot reader.
+"""Snapshot reader: TNG / Illustris / AREPO / Gadget-4 HDF5, and Gadget-2/3 binary (`io.gadget_binary`).
 
-A snapshot is a single file (`snap_099.hdf5`) or a set of chunks (`snapdir_099/snap_099.K.hdf5`).
-Each chunk holds a contiguous piece of every particle type, so a global index range of one type maps to
-hyperslabs of consecutive chunks; `Snapshot.read` reads exactly that range and never the whole box.
-Values come back in physical units (see `mpipaint.units`) unless `physical=False`.
+A snapshot is a single file (`snap_099.hdf5`, `snapshot_099`) or a set of chunks (`snapdir_099/snap_099.K.hdf5`,
+`snapshot_099.K`); the format is told from each file's first bytes. Each chunk holds a contiguous piece of
+every particle type, so a global index range of one type maps to hyperslabs of consecutive chunks;
+`Snapshot.read` reads exactly that range and never the whole box. Values come back in physical units (see
+`mpipaint.units`) unless `physical=False`. A file whose header claims more chunks but has no sibling files
+(a cut-out rewritten by another tool) is read alone, with a warning.
 """
 from __future__ import annotations
 
+import dataclasses
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from mpipaint import units as u
@@ -19,8 +24,13 @@ from mpipaint.io.hdf5 import open_hdf5, read_slice, require_attr, require_datase
 
 NTYPES = 6
 GAS, DM, STARS = 0, 1, 4
+# gas fields many runs do not store, the value assumed for every cell then, and the assumption as recorded
+ASSUMED_GAS_FIELDS = {"ElectronAbundance": (u.FULLY_IONISED_ELECTRON_ABUNDANCE,
+                                            "ElectronAbundance not stored: gas taken as fully ionised (n_e/n_H = "
+                                            f"{u.FULLY_IONISED_ELECTRON_ABUNDANCE:.4f}, mu = 0.588) for its "
+                                            "temperature, density and X-ray emission")}
 
-_CHUNK_NAME = re.compile(r"^(?P<stem>.+)\.(?P<index>\d+)\.hdf5$")
+_CHUNK_NAME = re.compile(r"^(?P<stem>.+)\.(?P<index>\d+)(?P<suffix>\.hdf5)?$")  # HDF5 or binary chunks
 
 
 @dataclass(frozen=True)
@@ -36,7 +46,7 @@ class SnapshotHeader:
     num_files: int
     omega_m: float
     omega_lambda: float
-    flavour: str  # "tng" (Illustris/TNG/AREPO) or "gadget4"
+    flavour: str  # "tng" (Illustris/TNG/AREPO), "gadget4" or "gadget-binary"
 
 
 def _first_present(groups, name, what):
@@ -98,30 +108,102 @@ def read_code_units(h5file) -> u.CodeUnits:
     )
 
 
+class _HDF5Chunk:
+    """One HDF5 file of a snapshot, opened for each read (thousands of chunks stay closed)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        with open_hdf5(path) as f:
+            self.header, self.units = read_header(f)
+            self.counts = np.asarray(require_attr(f["Header"], "NumPart_ThisFile", "header attribute"), np.int64)
+
+    def has(self, ptype: int, field: str) -> bool:
+        with open_hdf5(self.path) as f:
+            return f"PartType{ptype}/{field}" in f
+
+    def row_format(self, ptype: int, field: str) -> tuple[tuple, np.dtype]:
+        with open_hdf5(self.path) as f:
+            dset = require_dataset(f, f"PartType{ptype}/{field}")
+            return dset.shape[1:], dset.dtype
+
+    def read_into(self, ptype: int, field: str, lo: int, hi: int, out: np.ndarray) -> None:
+        with open_hdf5(self.path) as f:
+            read_slice(require_dataset(f, f"PartType{ptype}/{field}"), lo, hi, out=out)
+
+
+class _BinaryChunk:
+    """One Gadget binary file of a snapshot, in Gadget's default code units (the format stores none)."""
+
+    def __init__(self, path: Path):
+        from mpipaint.io.gadget_binary import GadgetBinaryFile  # noqa: PLC0415 - it takes the particle types from here
+
+        self.path, self.file = path, GadgetBinaryFile(path)
+        h = self.file.header
+        total = (np.asarray(h["npart_total"], np.uint64) + (np.asarray(h["npart_total_high"], np.uint64)
+                                                           << np.uint64(32))).astype(np.int64)
+        self.header = SnapshotHeader(box_size=float(h["box_size"]), hubble=float(h["hubble"]),
+                                     scale_factor=float(h["time"]), redshift=float(h["redshift"]),
+                                     mass_table=np.asarray(h["mass"], np.float64), num_part_total=total,
+                                     num_files=int(h["num_files"]), omega_m=float(h["omega0"]),
+                                     omega_lambda=float(h["omega_lambda"]), flavour="gadget-binary")
+        self.units = u.CodeUnits(u.TNG_UNIT_LENGTH_CM, u.TNG_UNIT_MASS_G, u.TNG_UNIT_VELOCITY_CM_S,
+                                 hubble=self.header.hubble or 1.0, scale_factor=self.header.scale_factor,
+                                 comoving=self.header.omega_m > 0)
+        self.counts = np.asarray(h["npart"], np.int64)
+
+    def has(self, ptype: int, field: str) -> bool:
+        return self.file.has(ptype, field)
+
+    def row_format(self, ptype: int, field: str) -> tuple[tuple, np.dtype]:
+        values = self.file.read(ptype, field, 0, 0)
+        return values.shape[1:], values.dtype
+
+    def read_into(self, ptype: int, field: str, lo: int, hi: int, out: np.ndarray) -> None:
+        values = self.file.read(ptype, field, lo, hi)
+        if len(values) != hi - lo:
+            raise InputError(f"{self.path}: block of '{field}' ends after {len(values)} of PartType{ptype}'s "
+                             f"particles {lo}:{hi} (truncated file?)")
+        out[...] = values
+
+
+def open_chunk(path: Path):
+    """One file of a snapshot, HDF5 or Gadget binary by its first bytes."""
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    return _HDF5Chunk(path) if h5py.is_hdf5(path) else _BinaryChunk(path)
+
+
+def _first_chunk(path: Path) -> Path:
+    if not path.is_dir():
+        return path
+    files = [p for p in path.iterdir() if p.is_file()]
+    chunks = sorted((p for p in files if _CHUNK_NAME.match(p.name)), key=_chunk_index)
+    if chunks:
+        return chunks[0]
+    if len(files) == 1:
+        return files[0]
+    raise InputError(f"{path}: directory holds no snapshot chunks (NAME.K.hdf5, or Gadget binary NAME.K) and not "
+                     "a single snapshot file")
+
+
 def chunk_files(path) -> list[Path]:
     """The ordered chunk files of the snapshot at `path` (a file, one chunk, or a snapdir)."""
-    path = Path(path)
-    if path.is_dir():
-        chunks = sorted(path.glob("*.hdf5"), key=lambda p: _chunk_index(p))
-        if not chunks:
-            raise InputError(f"{path}: directory holds no *.hdf5 snapshot chunks")
-        first = chunks[0]
-    else:
-        first = path
-    with open_hdf5(first) as f:
-        hdr, _ = read_header(f)
-    match = _CHUNK_NAME.match(first.name)
-    if hdr.num_files == 1:
+    first = _first_chunk(Path(path))
+    num_files = open_chunk(first).header.num_files
+    if num_files == 1:
         return [first]
-    if match is None:
-        raise InputError(f"{first}: header says NumFilesPerSnapshot={hdr.num_files}, but the name has "
-                         "no chunk index (expected NAME.K.hdf5)")
-    stem = match.group("stem")
-    files = [first.parent / f"{stem}.{k}.hdf5" for k in range(hdr.num_files)]
-    for file in files:
+    match = _CHUNK_NAME.match(first.name)
+    siblings = [] if match is None else [first.parent / f"{match['stem']}.{k}{match['suffix'] or ''}"
+                                         for k in range(num_files)]
+    if not any(file.exists() for file in siblings if file != first):
+        logging.getLogger("mpipaint").warning(
+            "%s: header says NumFilesPerSnapshot=%d, but no other chunk of it exists: reading this file alone, "
+            "its NumPart_ThisFile as the snapshot's particles (a cut-out?)", first, num_files)
+        return [first]
+    for file in siblings:
         if not file.exists():
-            raise InputError(f"{file}: chunk file missing (NumFilesPerSnapshot={hdr.num_files} in {first})")
-    return files
+            raise InputError(f"{file}: chunk file missing (NumFilesPerSnapshot={num_files} in {first})")
+    return siblings
 
 
 def _chunk_index(path: Path) -> int:
@@ -139,8 +221,10 @@ def find_in_output(output_dir, what: str, *names: str) -> Path:
 
 
 def find_snapshot(output_dir, snapnum: int) -> Path:
-    """Locate snapshot `snapnum` under a run's output directory: snapdir_NNN/ or snap_NNN.hdf5."""
-    return find_in_output(output_dir, f"snapshot {snapnum}", f"snapdir_{snapnum:03d}/", f"snap_{snapnum:03d}.hdf5")
+    """Locate snapshot `snapnum` under a run's output directory: snapdir_NNN/, snap_NNN.hdf5, or Gadget's
+    binary snapshot_NNN (a single file, or chunks snapshot_NNN.K)."""
+    return find_in_output(output_dir, f"snapshot {snapnum}", f"snapdir_{snapnum:03d}/", f"snap_{snapnum:03d}.hdf5",
+                          f"snapshot_{snapnum:03d}", f"snapshot_{snapnum:03d}.0")
 
 
 class Snapshot:
@@ -149,17 +233,13 @@ class Snapshot:
     def __init__(self, path):
         self.path = Path(path)
         self.files = chunk_files(path)
-        counts = []
-        for file in self.files:
-            with open_hdf5(file) as f:
-                hdr, code_units = read_header(f)
-                counts.append(np.asarray(require_attr(f["Header"], "NumPart_ThisFile", "header attribute"),
-                                         dtype=np.int64))
-                if file == self.files[0]:
-                    self.header, self.units = hdr, code_units
-        self.file_counts = np.array(counts, dtype=np.int64).reshape(len(self.files), NTYPES)
+        self.chunks = [open_chunk(file) for file in self.files]
+        self.header, self.units = self.chunks[0].header, self.chunks[0].units
+        self.file_counts = np.array([chunk.counts for chunk in self.chunks], dtype=np.int64).reshape(-1, NTYPES)
         self.file_offsets = np.vstack([np.zeros(NTYPES, np.int64), np.cumsum(self.file_counts, axis=0)])
         summed = self.file_offsets[-1]
+        if len(self.files) < self.header.num_files:  # a file read alone: its particles are the snapshot's
+            self.header = dataclasses.replace(self.header, num_part_total=summed, num_files=1)
         if not np.array_equal(summed, self.header.num_part_total):
             raise InputError(f"{self.path}: chunks hold {summed.tolist()} particles per type, header "
                              f"NumPart_Total says {self.header.num_part_total.tolist()}")
@@ -183,21 +263,38 @@ class Snapshot:
             raise InputError(f"{self.path}: no PartType{ptype} particles, so no mass resolution")
         return float(np.median(self.read(ptype, "Masses", 0, count)))
 
+    @property
+    def assumptions(self) -> list[str]:
+        """What was assumed for gas fields this snapshot lacks (ASSUMED_GAS_FIELDS), for output attributes."""
+        if self.num_particles(GAS) == 0:
+            return []
+        return [text for field, (_, text) in ASSUMED_GAS_FIELDS.items() if not self.has(GAS, field)]
+
     def read(self, ptype: int, field: str, start: int = 0, stop: int | None = None,
              physical: bool = True) -> np.ndarray:
-        """Particles [start, stop) of type `ptype`, field `field`, physical units unless physical=False."""
+        """Particles [start, stop) of type `ptype`, field `field`, physical units unless physical=False; a gas
+        field of ASSUMED_GAS_FIELDS that the snapshot lacks comes as its assumed value (see `assumptions`)."""
         total = self.num_particles(ptype)
         stop = total if stop is None else stop
         if not 0 <= start <= stop <= total:
             raise InputError(f"{self.path}: range {start}:{stop} of PartType{ptype} outside 0:{total}")
         if field == "Masses" and self.header.mass_table[ptype] > 0:
             values = np.full(stop - start, self.header.mass_table[ptype], dtype=np.float64)
+        elif ptype == GAS and field in ASSUMED_GAS_FIELDS and not self.has(GAS, field):
+            values = np.full(stop - start, ASSUMED_GAS_FIELDS[field][0], dtype=np.float64)
         else:
             values = self._read_raw(ptype, field, start, stop)
         if np.issubdtype(values.dtype, np.floating):
             _require_finite(values, self.path, ptype, field, start)
             _require_physical(values, self.path, ptype, field, start)
         return self.units.to_physical(field, values) if physical else values
+
+    def has(self, ptype: int, field: str) -> bool:
+        """Whether the snapshot stores `field` for `ptype` (mass-table masses count as stored)."""
+        if field == "Masses" and self.header.mass_table[ptype] > 0:
+            return True
+        holding = [chunk for chunk, count in zip(self.chunks, self.file_counts[:, ptype]) if count > 0]
+        return bool(holding) and holding[0].has(ptype, field)
 
     def _read_raw(self, ptype, field, start, stop):
         """Read [start, stop) straight into one array, a hyperslab of each chunk it spans."""
@@ -210,21 +307,19 @@ class Snapshot:
             lo, hi = max(start, lo_global) - lo_global, min(stop, hi_global) - lo_global
             if hi <= lo:
                 continue
-            with open_hdf5(self.files[k]) as f:
-                dset = require_dataset(f, f"PartType{ptype}/{field}")
-                if out is None:
-                    out = np.empty((stop - start,) + dset.shape[1:], dtype=dset.dtype)
-                at = lo + lo_global - start
-                read_slice(dset, lo, hi, out=out[at:at + hi - lo])
+            if out is None:
+                shape, dtype = self.chunks[k].row_format(ptype, field)
+                out = np.empty((stop - start,) + shape, dtype=dtype)
+            at = lo + lo_global - start
+            self.chunks[k].read_into(ptype, field, lo, hi, out[at:at + hi - lo])
         return out if out is not None else self._empty(ptype, field)
 
     def _empty(self, ptype, field):
         """A zero-length array with the dataset's row shape and dtype (float64 if no chunk holds the type)."""
-        for k in range(len(self.files)):
-            if self.file_counts[k, ptype] > 0:
-                with open_hdf5(self.files[k]) as f:
-                    dset = require_dataset(f, f"PartType{ptype}/{field}")
-                    return np.empty((0,) + dset.shape[1:], dtype=dset.dtype)
+        for chunk, count in zip(self.chunks, self.file_counts[:, ptype]):
+            if count > 0:
+                shape, dtype = chunk.row_format(ptype, field)
+                return np.empty((0,) + shape, dtype=dtype)
         return np.empty(0, dtype=np.float64)
 
     def temperature(self, start: int = 0, stop: int | None = None) -> np.ndarray:

@@ -228,3 +228,27 @@ def load_bundle(path, spec: MapSpec | None = None, precision: str = "fp32", back
         model = build_unet(**architecture)
     model.set_weights(arrays)
     return Bundle(model=model, meta=meta, precision=precision, backend=backend)
+
+
+MODELS_ENV = "MPIPAINT_MODELS"  # a directory of bundles: what `mpipaint paint BOX` uses without --model
+
+
+def configured_models() -> list[Path]:
+    """The bundles and ensembles in the directory $MPIPAINT_MODELS (its subdirectories holding bundle.json
+    or ensemble.json, or the directory itself if it is one); an InputError that says how to name models
+    where there are none."""
+    how = (f"name bundles with --model BUNDLE (once per target), in a config's 'paint: models:' list, or set "
+           f"{MODELS_ENV} to a directory of bundles")
+    directory = os.environ.get(MODELS_ENV)
+    if not directory:
+        raise InputError(f"no model bundles: {how}")
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError(f"{directory} ({MODELS_ENV}): not a directory; {how}")
+    if (directory / META_FILE).exists() or (directory / ENSEMBLE_FILE).exists():
+        return [directory]
+    found = sorted(p for p in directory.iterdir() if (p / META_FILE).exists() or (p / ENSEMBLE_FILE).exists())
+    if not found:
+        raise InputError(f"{directory} ({MODELS_ENV}): holds no bundle (no */{META_FILE} or */{ENSEMBLE_FILE}); "
+                         f"{how}")
+    return found

@@ -1,0 +1,220 @@
+"""Halo lists without particle membership: the Rockstar family and plain tables. They give centres and masses,
+so the halos they list are painted from `cube` deposition (every particle in the map's cube).
+
+Rockstar family, told apart by nothing but their column names (a `#` line naming the columns; names are
+matched in any case, with consistent-trees' `(index)` suffixes removed):
+- Rockstar's `out_*.list` (`#ID DescID Mvir ... X Y Z ... M200c ...`) and `halos_*.ascii` (`#id num_p
+  mvir ... x y z ... m200c ...`);
+- consistent-trees' `hlist_*.list` (`#scale(0) id(1) ... pid(5) ... mvir(10) ... x(17) y(18) z(19) ...
+  M200c(40) ...`), the form of most public Rockstar catalogs.
+Positions are comoving Mpc/h and masses Msun/h; cosmology and box come from whichever header lines exist
+(`#a = `, `#Om = ; Ol = ; h = ` or `#Omega_M = ; Omega_L = ; h0 = `, `#Box size: ` or `#Full box size = `),
+the scale factor else from a `scale` column. Hosts only (`pid == -1`) where a pid column exists.
+
+Plain tables: CSV with a header row, or HDF5 with one dataset per column; columns `halo_id`, `x`, `y`, `z`
+(or HDF5 `centre`, N x 3) and `m200c`, each with its unit: in the CSV header in brackets (`x [cMpc/h]`,
+`m200c [Msun]`), as a `units` attribute in HDF5 (lengths kpc or Mpc, `c` first for comoving, `/h`
+after; masses Msun, Msun/h or 1e10 Msun/h; `mpipaint.units`).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from mpipaint import units as u
+from mpipaint.errors import InputError
+from mpipaint.io.hdf5 import open_hdf5, require_dataset
+
+MASS_COLUMNS = ("m200c", "mvir", "m200b", "m500c")  # Rockstar masses a cut may use (Msun/h)
+ROCKSTAR_LENGTH, ROCKSTAR_MASS = "cMpc/h", "Msun/h"
+_HEADER_VALUES = {  # key -> patterns of the header lines that give it (Rockstar's, consistent-trees')
+    "scale_factor": (r"#\s*a\s*=\s*(\S+)",),
+    "omega_m": (r"\bOm\s*=\s*([^;\s]+)", r"\bOmega_M\s*=\s*([^;\s]+)"),
+    "omega_lambda": (r"\bOl\s*=\s*([^;\s]+)", r"\bOmega_L\s*=\s*([^;\s]+)"),
+    "hubble": (r"\bh0?\s*=\s*([^;\s]+)",),
+    "box_mpc_h": (r"#\s*Box size:\s*(\S+)", r"#\s*Full box size\s*=\s*(\S+)"),
+}
+_HEADER_LINES = {"scale_factor": "'#a = ...'", "omega_m": "'#Om = ...' or '#Omega_M = ...'",
+                 "omega_lambda": "'#Ol = ...' or '#Omega_L = ...'", "hubble": "'h = ...' or 'h0 = ...'",
+                 "box_mpc_h": "'#Box size: ...' or '#Full box size = ...'"}
+
+
+@dataclass(frozen=True)
+class Cosmology:
+    """What turns a list's comoving h^-1 units into physical ones, and the box it lives in."""
+
+    scale_factor: float
+    hubble: float
+    omega_m: float
+    omega_lambda: float
+    box_size_kpc: float  # physical
+
+    @property
+    def redshift(self) -> float:
+        return 1.0 / self.scale_factor - 1.0
+
+    def r200c_kpc(self, m200c_msun):
+        rho_crit = u.critical_density_msun_kpc3(self.hubble, self.omega_m, self.omega_lambda, self.redshift)
+        return u.r200c_kpc(m200c_msun, rho_crit)
+
+
+@dataclass(frozen=True)
+class HaloList:
+    """Halos of one snapshot: ids, centres [physical kpc], M200c and the mass the cut uses [Msun]."""
+
+    path: Path
+    cosmology: Cosmology
+    halo_id: np.ndarray
+    centre_kpc: np.ndarray
+    m200c_msun: np.ndarray
+    cut_mass_msun: np.ndarray
+    mass_column: str
+
+    @property
+    def r200c_kpc(self) -> np.ndarray:
+        return self.cosmology.r200c_kpc(self.m200c_msun)
+
+
+def _column_names(line: str) -> list[str]:
+    return [re.sub(r"\(\d+\)$", "", name).lower() for name in line.lstrip("#").split()]
+
+
+def read_rockstar(path, mass_column: str = "m200c", hosts_only: bool = True, fallback: Cosmology | None = None,
+                  ) -> HaloList:
+    """A Rockstar-family list (see the module); header values it lacks come from `fallback` (the box's
+    snapshot) where given, else the missing line is named in the error."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    if mass_column not in MASS_COLUMNS:
+        raise InputError(f"{path}: mass column must be one of {MASS_COLUMNS}, not {mass_column!r}")
+    header, names, first_row = [], None, None
+    with open(path) as handle:
+        for line in handle:
+            if not line.startswith("#"):
+                first_row = line.split()
+                break
+            header.append(line)
+            if names is None and {"id", "x", "y", "z"} <= set(_column_names(line)):
+                names = _column_names(line)
+    if names is None:
+        raise InputError(f"{path}: no '#' line naming the columns (with id, x, y, z): not a Rockstar or "
+                         "consistent-trees halo list")
+    wanted = ["id", "x", "y", "z", "m200c", mass_column] + (["pid"] if "pid" in names and hosts_only else [])
+    missing = [name for name in wanted if name not in names]
+    if missing:
+        raise InputError(f"{path}: the column header names no {', '.join(missing)} column (names {' '.join(names)})")
+    if first_row is not None and len(first_row) != len(names):
+        raise InputError(f"{path}: the first row has {len(first_row)} values, the column header names {len(names)}")
+    columns = sorted({names.index(name) for name in wanted + (["scale"] if "scale" in names else [])})
+    try:
+        data = pd.read_csv(path, sep=r"\s+", comment="#", header=None, usecols=columns,
+                           names=range(len(names)), dtype=np.float64)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise InputError(f"{path}: unreadable rows: {exc}") from None
+    column = {name: data[names.index(name)].to_numpy() for name in wanted}
+    if "scale" in names and len(data):
+        column["scale"] = data[names.index("scale")].to_numpy()
+    cosmology = _rockstar_cosmology(path, "".join(header), column, fallback)
+    keep = column["pid"] == -1 if "pid" in column else np.ones(len(column["id"]), bool)
+    h = cosmology.hubble
+    centre = u.length_to_kpc(np.stack([column[c][keep] for c in "xyz"], axis=1), ROCKSTAR_LENGTH,
+                             cosmology.scale_factor, h)
+    return HaloList(path, cosmology, column["id"][keep].astype(np.int64), centre,
+                    u.mass_to_msun(column["m200c"][keep], ROCKSTAR_MASS, h),
+                    u.mass_to_msun(column[mass_column][keep], ROCKSTAR_MASS, h), mass_column)
+
+
+def _rockstar_cosmology(path, header: str, column: dict, fallback: Cosmology | None) -> Cosmology:
+    values = {}
+    for key, patterns in _HEADER_VALUES.items():
+        for pattern in patterns:
+            found = re.search(pattern, header)
+            if found:
+                try:
+                    values[key] = float(found.group(1))
+                except ValueError:
+                    raise InputError(f"{path}: header line {found.group(0)!r} holds no number") from None
+                break
+    if "scale_factor" not in values and len(column.get("scale", ())):
+        values["scale_factor"] = float(column["scale"][0])
+    if fallback is not None:
+        defaults = {"scale_factor": fallback.scale_factor, "hubble": fallback.hubble, "omega_m": fallback.omega_m,
+                    "omega_lambda": fallback.omega_lambda,
+                    "box_mpc_h": fallback.box_size_kpc * fallback.hubble / (1e3 * fallback.scale_factor)}
+        values = {**defaults, **values}
+    missing = [_HEADER_LINES[key] for key in _HEADER_VALUES if key not in values]
+    if missing:
+        raise InputError(f"{path}: the header has no {', '.join(missing)} line")
+    a, h = values["scale_factor"], values["hubble"]
+    if not (0 < a <= 1.0 + 1e-6 and h > 0 and values["box_mpc_h"] > 0):
+        raise InputError(f"{path}: header gives a = {a}, h = {h}, box {values['box_mpc_h']} Mpc/h: expected "
+                         "0 < a <= 1, h > 0 and a positive box")
+    return Cosmology(a, h, values["omega_m"], values["omega_lambda"],
+                     float(u.length_to_kpc(values["box_mpc_h"], ROCKSTAR_LENGTH, a, h)))
+
+
+def read_plain_table(path, cosmology: Cosmology) -> HaloList:
+    """A plain CSV or HDF5 table (see the module) of halos in the box described by `cosmology`."""
+    path = Path(path)
+    values, units = _plain_hdf5(path) if h5py.is_hdf5(path) else _plain_csv(path)
+    a, h = cosmology.scale_factor, cosmology.hubble
+    try:
+        centre = np.stack([u.length_to_kpc(values[c], units[c], a, h) for c in "xyz"], axis=1)
+        m200c = u.mass_to_msun(values["m200c"], units["m200c"], h)
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    bad = ~(np.isfinite(centre).all(axis=1) & np.isfinite(m200c) & (m200c > 0))
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise InputError(f"{path}: halo {int(values['halo_id'][row])} (row {row}) has a non-finite centre or a "
+                         "non-positive m200c")
+    return HaloList(path, cosmology, values["halo_id"].astype(np.int64), centre, m200c, m200c, "m200c")
+
+
+def _plain_csv(path: Path) -> tuple[dict, dict]:
+    try:
+        frame = pd.read_csv(path, comment="#", skipinitialspace=True)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise InputError(f"{path}: not a readable CSV halo table: {exc}") from None
+    values, units = {}, {}
+    for header in frame.columns:
+        match = re.match(r"^\s*(\w+)\s*(?:\[(.*)\])?\s*$", str(header))
+        if match:
+            values[match[1].lower()], units[match[1].lower()] = frame[header].to_numpy(), match[2]
+    _require_columns(path, values, units)
+    return values, units
+
+
+def _plain_hdf5(path: Path) -> tuple[dict, dict]:
+    with open_hdf5(path) as f:
+        values = {name: f[name][()] for name in ("halo_id", "x", "y", "z", "m200c") if name in f}
+        units = {name: f[name].attrs.get("units") for name in values}
+        if "centre" in f and "x" not in values:
+            centre = require_dataset(f, "centre")
+            if centre.ndim != 2 or centre.shape[1] != 3:
+                raise InputError(f"{path}: dataset 'centre' has shape {centre.shape}, expected (N, 3)")
+            for k, c in enumerate("xyz"):
+                values[c], units[c] = centre[:, k], centre.attrs.get("units")
+    units = {name: (unit.decode() if isinstance(unit, bytes) else unit) for name, unit in units.items()}
+    _require_columns(path, values, units)
+    return values, units
+
+
+def _require_columns(path, values: dict, units: dict) -> None:
+    missing = [name for name in ("halo_id", "x", "y", "z", "m200c") if name not in values]
+    if missing:
+        raise InputError(f"{path}: halo table lacks column(s) {missing} (expected halo_id, x, y, z or centre, "
+                         "m200c)")
+    unitless = [name for name in ("x", "y", "z", "m200c") if not units.get(name)]
+    if unitless:
+        raise InputError(f"{path}: column(s) {unitless} carry no units (CSV: 'x [cMpc/h]'; HDF5: a 'units' "
+                         "attribute)")
+    lengths = {len(v) for v in values.values()}
+    if len(lengths) != 1:
+        raise InputError(f"{path}: columns differ in length: {sorted(lengths)}")
