@@ -17,6 +17,7 @@ from gadget_files import write_gadget_binary
 from mpipaint import units as u
 from mpipaint.errors import InputError
 from mpipaint.halos.select import select_rockstar
+from mpipaint.io.halolists import hosts_by_position
 from mpipaint.io.halotable import read_halo_table
 from mpipaint.io.snapshot import DM, GAS, STARS, Snapshot, find_snapshot
 
@@ -122,10 +123,16 @@ def _capture_warnings():
     return records, handler
 
 
-@pytest.mark.parametrize("name", ["cutout.hdf5", "snap_099.0.hdf5"])
-def test_a_file_whose_header_claims_more_chunks_is_read_alone_with_a_warning(universe, tmp_path, name):
+@pytest.mark.parametrize("name,header_counts", [("cutout.hdf5", "own"), ("snap_099.0.hdf5", "own"),
+                                                ("cutout.hdf5", "the whole box's")])
+def test_a_file_whose_header_claims_more_chunks_is_read_alone_with_a_warning(universe, tmp_path, name, header_counts):
+    """A cut-out rewritten by another tool keeps NumFilesPerSnapshot (and may keep the box's NumPart_ThisFile):
+    read alone, what its PartType groups hold, with a warning."""
     chunk = universe / "FP" / "output" / "snapdir_099" / "snap_099.0.hdf5"
     shutil.copy(chunk, tmp_path / name)
+    if header_counts != "own":
+        with h5py.File(tmp_path / name, "r+") as f:
+            f["Header"].attrs["NumPart_ThisFile"] = f["Header"].attrs["NumPart_Total"]
     records, handler = _capture_warnings()
     try:
         snapshot = Snapshot(tmp_path / name)
@@ -177,8 +184,9 @@ def test_gas_without_electron_abundance_is_taken_fully_ionised_and_says_so(unive
 
 
 def rockstar_lines(rows, h: float, box_kpc: float, style: str) -> list[str]:
-    """`rows` of a halo table (snapshot 99, a = 1) as a Rockstar-family list, with one subhalo (pid != -1) of
-    the first halo in the consistent-trees style; Mvir = 1.3 M200c."""
+    """`rows` of a halo table (snapshot 99, a = 1) as a Rockstar-family list, Mvir = 1.3 M200c and Rvir =
+    1.3 R200c, plus a subhalo (id 77777) 100 kpc from the first halo's centre: pid marks it in the
+    consistent-trees style; Rockstar's own lists leave it to be found by position."""
     mpc_h = lambda kpc: kpc * h / 1e3  # noqa: E731 - comoving Mpc/h at a = 1
     if style == "hlist":
         header = ["#scale(0) id(1) desc_scale(2) pid(3) upid(4) Mvir(5) rvir(6) x(7) y(8) z(9) M200b(10) "
@@ -191,20 +199,23 @@ def rockstar_lines(rows, h: float, box_kpc: float, style: str) -> list[str]:
     else:  # Rockstar's internal halos_*.ascii
         header = ["#id num_p mvir mbound_vir rvir x y z m200b m200c m500c", "#a = 1.0",
                   "#Om = 0.3089; Ol = 0.6911; h = 0.6774", f"#Box size: {mpc_h(box_kpc):.9f} Mpc/h"]
+    first = rows.iloc[0]
+    subhalo = {"halo_id": 77777, "centre_x": (first["centre_x"] + 100.0) % box_kpc, "centre_y": first["centre_y"],
+               "centre_z": first["centre_z"], "m200c": 0.1 * first["m200c"], "r200c": 0.4 * first["r200c"]}
     lines = list(header)
-    for k, (_, row) in enumerate(rows.iterrows()):
+    halos = [row for _, row in rows.iterrows()]
+    for row in halos[:1] + [subhalo] + halos[1:]:
         x, y, z = (f"{mpc_h(row[c]):.9f}" for c in ("centre_x", "centre_y", "centre_z"))
-        m200c = row["m200c"] * h
+        m200c, rvir = row["m200c"] * h, 1.3 * row["r200c"] * h
         masses = f"{1.2 * m200c:.9e} {m200c:.9e} {0.7 * m200c:.9e}"
+        pid = first["halo_id"] if row["halo_id"] == 77777 else -1
         if style == "hlist":
-            lines.append(f"1.00000 {row['halo_id']} 1.0 -1 -1 {1.3 * m200c:.9e} 900 {x} {y} {z} {masses}")
-            if k == 0:
-                lines.append(f"1.00000 77777 1.0 {row['halo_id']} {row['halo_id']} {m200c:.9e} 300 {x} {y} {z} "
-                             f"{masses}")
+            lines.append(f"1.00000 {row['halo_id']} 1.0 {pid} {pid} {1.3 * m200c:.9e} {rvir:.6f} {x} {y} {z} "
+                         f"{masses}")
         elif style == "out":
-            lines.append(f"{row['halo_id']} -1 {1.3 * m200c:.9e} 900 800 1500 300 1000 {x} {y} {z} {masses}")
+            lines.append(f"{row['halo_id']} -1 {1.3 * m200c:.9e} 900 800 {rvir:.6f} 300 1000 {x} {y} {z} {masses}")
         else:
-            lines.append(f"{row['halo_id']} 1000 {1.3 * m200c:.9e} {m200c:.9e} 1500 {x} {y} {z} {masses}")
+            lines.append(f"{row['halo_id']} 1000 {1.3 * m200c:.9e} {m200c:.9e} {rvir:.6f} {x} {y} {z} {masses}")
     return lines
 
 
@@ -225,8 +236,8 @@ def test_rockstar_family_by_column_names(universe, tmp_path, style):
     # the cut on Mvir (1.3 M200c) keeps the halos with M200c above 1e14 / 1.3
     by_mvir = select_rockstar(path, 99, 1e14, "mvir")
     np.testing.assert_array_equal(by_mvir["halo_id"], rows["halo_id"][rows["m200c"] >= 1e14 / 1.3])
-    if style == "hlist":
-        assert 77777 in select_rockstar(path, 99, 1e14, hosts_only=False)["halo_id"].to_numpy()
+    assert 77777 in select_rockstar(path, 99, 1e12, hosts_only=False)["halo_id"].to_numpy()
+    assert 77777 not in select_rockstar(path, 99, 1e12)["halo_id"].to_numpy()
 
 
 def universe_table(universe, tmp_path):
@@ -361,3 +372,28 @@ def test_a_real_consistent_trees_hlist_reads_as_its_columns_say():
                                (hosts[[17, 18, 19]].to_numpy() * 1e3 * a / h) % box, rtol=1e-12)
     massive = select_rockstar(path, 7, 1e11, "mvir")
     np.testing.assert_array_equal(massive["halo_id"], hosts[1][hosts[10] / h >= 1e11].astype(np.int64))
+
+
+def test_hosts_by_position_is_rockstars_find_parents_rule_by_brute_force():
+    """A halo inside the radius of a more massive one is a subhalo, across the periodic box's faces too."""
+    rng = np.random.default_rng(11)
+    box, n = 100.0, 400
+    centre, mass = rng.uniform(0, box, (n, 3)), 10 ** rng.uniform(10, 15, n)
+    radius = 2.0 * (mass / 1e14) ** (1 / 3)
+    d = centre[:, None, :] - centre[None, :, :]
+    d -= box * np.round(d / box)
+    distance = np.sqrt((d**2).sum(axis=-1))  # [i, j]
+    expected = ~np.any((distance <= radius[None, :]) & (mass[:, None] < mass[None, :]), axis=1)
+    got = hosts_by_position(centre, radius, mass, box)
+    assert 0 < (~expected).sum() < n and np.array_equal(got, expected)
+
+
+def test_a_chunk_whose_header_counts_differ_from_its_datasets_is_refused(universe, tmp_path):
+    snapdir = tmp_path / "snapdir_099"
+    shutil.copytree(universe / "FP" / "output" / "snapdir_099", snapdir)
+    with h5py.File(snapdir / "snap_099.1.hdf5", "r+") as f:
+        counts = f["Header"].attrs["NumPart_ThisFile"].copy()
+        counts[DM] += 5
+        f["Header"].attrs["NumPart_ThisFile"] = counts
+    with pytest.raises(InputError, match=r"snap_099.1.hdf5: header NumPart_ThisFile says .* the PartType groups hold"):
+        Snapshot(snapdir)

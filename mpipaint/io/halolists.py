@@ -9,7 +9,9 @@ matched in any case, with consistent-trees' `(index)` suffixes removed):
   M200c(40) ...`), the form of most public Rockstar catalogs.
 Positions are comoving Mpc/h and masses Msun/h; cosmology and box come from whichever header lines exist
 (`#a = `, `#Om = ; Ol = ; h = ` or `#Omega_M = ; Omega_L = ; h0 = `, `#Box size: ` or `#Full box size = `),
-the scale factor else from a `scale` column. Hosts only (`pid == -1`) where a pid column exists.
+the scale factor else from a `scale` column. Hosts only by default: `pid == -1` where a pid column exists;
+otherwise (Rockstar's own lists) by Rockstar's find_parents rule, a halo whose centre lies within the
+virial radius (rvir, kpc/h comoving) of a more massive one (mvir) is its subhalo.
 
 Plain tables: CSV with a header row, or HDF5 with one dataset per column; columns `halo_id`, `x`, `y`, `z`
 (or HDF5 `centre`, N x 3) and `m200c`, each with its unit: in the CSV header in brackets (`x [cMpc/h]`,
@@ -31,7 +33,7 @@ from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5, require_dataset
 
 MASS_COLUMNS = ("m200c", "mvir", "m200b", "m500c")  # Rockstar masses a cut may use (Msun/h)
-ROCKSTAR_LENGTH, ROCKSTAR_MASS = "cMpc/h", "Msun/h"
+ROCKSTAR_LENGTH, ROCKSTAR_RADIUS, ROCKSTAR_MASS = "cMpc/h", "ckpc/h", "Msun/h"  # positions, radii, masses
 _HEADER_VALUES = {  # key -> patterns of the header lines that give it (Rockstar's, consistent-trees')
     "scale_factor": (r"#\s*a\s*=\s*(\S+)",),
     "omega_m": (r"\bOm\s*=\s*([^;\s]+)", r"\bOmega_M\s*=\s*([^;\s]+)"),
@@ -105,10 +107,15 @@ def read_rockstar(path, mass_column: str = "m200c", hosts_only: bool = True, fal
     if names is None:
         raise InputError(f"{path}: no '#' line naming the columns (with id, x, y, z): not a Rockstar or "
                          "consistent-trees halo list")
-    wanted = ["id", "x", "y", "z", "m200c", mass_column] + (["pid"] if "pid" in names and hosts_only else [])
+    wanted = ["id", "x", "y", "z", "m200c", mass_column]
+    if hosts_only:
+        wanted += ["pid"] if "pid" in names else [name for name in ("mvir", "rvir") if name not in wanted]
     missing = [name for name in wanted if name not in names]
     if missing:
-        raise InputError(f"{path}: the column header names no {', '.join(missing)} column (names {' '.join(names)})")
+        why = ("; without a pid column hosts are told by mvir and rvir (keep every halo to do without)"
+               if {"mvir", "rvir"} & set(missing) and "pid" not in names and hosts_only else "")
+        raise InputError(f"{path}: the column header names no {', '.join(missing)} column{why} (names "
+                         f"{' '.join(names)})")
     if first_row is not None and len(first_row) != len(names):
         raise InputError(f"{path}: the first row has {len(first_row)} values, the column header names {len(names)}")
     columns = sorted({names.index(name) for name in wanted + (["scale"] if "scale" in names else [])})
@@ -117,17 +124,40 @@ def read_rockstar(path, mass_column: str = "m200c", hosts_only: bool = True, fal
                            names=range(len(names)), dtype=np.float64)
     except (ValueError, pd.errors.ParserError) as exc:
         raise InputError(f"{path}: unreadable rows: {exc}") from None
-    column = {name: data[names.index(name)].to_numpy() for name in wanted}
+    column = {name: data[names.index(name)].to_numpy() for name in dict.fromkeys(wanted)}
     if "scale" in names and len(data):
         column["scale"] = data[names.index("scale")].to_numpy()
     cosmology = _rockstar_cosmology(path, "".join(header), column, fallback)
-    keep = column["pid"] == -1 if "pid" in column else np.ones(len(column["id"]), bool)
     h = cosmology.hubble
-    centre = u.length_to_kpc(np.stack([column[c][keep] for c in "xyz"], axis=1), ROCKSTAR_LENGTH,
-                             cosmology.scale_factor, h)
+    centre = u.length_to_kpc(np.stack([column[c] for c in "xyz"], axis=1), ROCKSTAR_LENGTH, cosmology.scale_factor,
+                             h)
+    if not hosts_only:
+        keep = np.ones(len(column["id"]), bool)
+    elif "pid" in column:
+        keep = column["pid"] == -1
+    else:
+        rvir = u.length_to_kpc(column["rvir"], ROCKSTAR_RADIUS, cosmology.scale_factor, h)
+        keep = hosts_by_position(centre, rvir, column["mvir"], cosmology.box_size_kpc)
+    centre = centre[keep]
     return HaloList(path, cosmology, column["id"][keep].astype(np.int64), centre,
                     u.mass_to_msun(column["m200c"][keep], ROCKSTAR_MASS, h),
                     u.mass_to_msun(column[mass_column][keep], ROCKSTAR_MASS, h), mass_column)
+
+
+def hosts_by_position(centre, radius, mass, box: float) -> np.ndarray:
+    """Per halo: True unless its centre lies within the radius of a more massive halo (Rockstar's
+    find_parents), distances periodic in `box` (centre and radius in the same length unit)."""
+    from scipy.spatial import cKDTree  # noqa: PLC0415 - only for lists without a pid column
+
+    centre = np.mod(centre, box)
+    tree = cKDTree(centre, boxsize=box)
+    neighbours = tree.query_ball_point(centre, r=np.maximum(radius, 0.0), return_sorted=False)
+    counts = np.fromiter((len(n) for n in neighbours), np.int64, len(neighbours))
+    around = np.repeat(np.arange(len(centre)), counts)  # the halo whose radius is searched
+    inside = np.concatenate([np.asarray(n, np.int64) for n in neighbours]) if len(centre) else around
+    host = np.ones(len(centre), bool)
+    host[inside[mass[inside] < mass[around]]] = False
+    return host
 
 
 def _rockstar_cosmology(path, header: str, column: dict, fallback: Cosmology | None) -> Cosmology:

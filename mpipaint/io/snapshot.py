@@ -116,6 +116,8 @@ class _HDF5Chunk:
         with open_hdf5(path) as f:
             self.header, self.units = read_header(f)
             self.counts = np.asarray(require_attr(f["Header"], "NumPart_ThisFile", "header attribute"), np.int64)
+            self.stored = np.array([_rows(f.get(f"PartType{t}")) for t in range(NTYPES)], np.int64)
+
 
     def has(self, ptype: int, field: str) -> bool:
         with open_hdf5(self.path) as f:
@@ -150,6 +152,7 @@ class _BinaryChunk:
                                  hubble=self.header.hubble or 1.0, scale_factor=self.header.scale_factor,
                                  comoving=self.header.omega_m > 0)
         self.counts = np.asarray(h["npart"], np.int64)
+        self.stored = self.counts  # every block's size was checked against these counts
 
     def has(self, ptype: int, field: str) -> bool:
         return self.file.has(ptype, field)
@@ -164,6 +167,12 @@ class _BinaryChunk:
             raise InputError(f"{self.path}: block of '{field}' ends after {len(values)} of PartType{ptype}'s "
                              f"particles {lo}:{hi} (truncated file?)")
         out[...] = values
+
+
+def _rows(group) -> int:
+    """Particles a PartType group holds: the length of its first dataset (0 for none)."""
+    first = next((item for item in (group or {}).values() if isinstance(item, h5py.Dataset)), None)
+    return 0 if first is None else len(first)
 
 
 def open_chunk(path: Path):
@@ -235,10 +244,22 @@ class Snapshot:
         self.files = chunk_files(path)
         self.chunks = [open_chunk(file) for file in self.files]
         self.header, self.units = self.chunks[0].header, self.chunks[0].units
+        alone = len(self.files) < self.header.num_files
+        for chunk in self.chunks:
+            stored = chunk.stored
+            if np.array_equal(stored, chunk.counts):
+                continue
+            if not alone:
+                raise InputError(f"{chunk.path}: header NumPart_ThisFile says {chunk.counts.tolist()} particles per "
+                                 f"type, the PartType groups hold {stored.tolist()}")
+            logging.getLogger("mpipaint").warning("%s: header NumPart_ThisFile says %s, the file holds %s particles "
+                                                  "per type: reading what it holds", chunk.path,
+                                                  chunk.counts.tolist(), stored.tolist())
+            chunk.counts = stored
         self.file_counts = np.array([chunk.counts for chunk in self.chunks], dtype=np.int64).reshape(-1, NTYPES)
         self.file_offsets = np.vstack([np.zeros(NTYPES, np.int64), np.cumsum(self.file_counts, axis=0)])
         summed = self.file_offsets[-1]
-        if len(self.files) < self.header.num_files:  # a file read alone: its particles are the snapshot's
+        if alone:  # a file read alone: its particles are the snapshot's
             self.header = dataclasses.replace(self.header, num_part_total=summed, num_files=1)
         if not np.array_equal(summed, self.header.num_part_total):
             raise InputError(f"{self.path}: chunks hold {summed.tolist()} particles per type, header "
