@@ -48,6 +48,7 @@ class CodeUnits:
     hubble: float
     scale_factor: float
     comoving: bool = True
+    velocity_sqrt_a: bool = True  # Gadget-style velocities carry a factor sqrt(a); SWIFT's are peculiar
 
     @property
     def _a(self) -> float:
@@ -62,8 +63,9 @@ class CodeUnits:
         return np.asarray(m, dtype=np.float64) * (self.mass_g / MSUN_G / self.hubble)
 
     def velocity_to_kms(self, v):
-        """Gadget velocity (km/s sqrt(a) in code units) to peculiar velocity in km/s."""
-        return np.asarray(v, dtype=np.float64) * (self.velocity_cm_s / 1e5 * np.sqrt(self._a))
+        """Code velocity (Gadget's km/s sqrt(a), or SWIFT's peculiar velocity) to peculiar velocity in km/s."""
+        return np.asarray(v, dtype=np.float64) * (self.velocity_cm_s / 1e5
+                                                  * (np.sqrt(self._a) if self.velocity_sqrt_a else 1.0))
 
     def density_to_cgs(self, rho):
         """Comoving code density to physical g/cm^3."""

@@ -1,5 +1,5 @@
 """Real-world inputs: Gadget binary snapshots (format 1 and 2, both byte orders, 32/64-bit IDs, several files)
-against what was written and against yt; a cut-out whose header claims more chunks; gas without
+against what was written and against yt; SWIFT snapshots; a cut-out whose header claims more chunks; gas without
 ElectronAbundance; the Rockstar family read by column names; a box painted with any halo catalog, and
 `mpipaint paint BOX` as typed."""
 import logging
@@ -331,6 +331,12 @@ def test_a_box_is_painted_the_same_from_any_kind_of_catalog(universe, cube_bundl
     got = _painted(tmp_path / "binary.hdf5")
     for name in ("m200c", "centre", "lx", "mdm_proj"):  # float32 positions as in the HDF5 box: the same maps
         np.testing.assert_allclose(got[name], reference[name], rtol=2e-5, err_msg=f"Gadget binary box: {name}")
+    swift = write_swift_copy(Snapshot(box), tmp_path / "snap_099.hdf5")
+    run_mpipaint("paint", swift, "--model", model, "--catalog", hlist, "--out", tmp_path / "swift.hdf5",
+                 "--precision", "fp32")
+    got = _painted(tmp_path / "swift.hdf5")
+    for name in ("m200c", "centre", "lx", "mdm_proj"):  # positions in float64 Mpc: the same maps
+        np.testing.assert_allclose(got[name], reference[name], rtol=2e-5, err_msg=f"SWIFT box: {name}")
     typed = run_mpipaint("paint", box, "--precision", "fp32", cwd=tmp_path,
                          env={"MPIPAINT_MODELS": str(cube_bundle / "models")})
     got = _painted(tmp_path / "snapdir_099_painted.hdf5")
@@ -397,3 +403,41 @@ def test_a_chunk_whose_header_counts_differ_from_its_datasets_is_refused(univers
         f["Header"].attrs["NumPart_ThisFile"] = counts
     with pytest.raises(InputError, match=r"snap_099.1.hdf5: header NumPart_ThisFile says .* the PartType groups hold"):
         Snapshot(snapdir)
+
+
+def write_swift_copy(snapshot: Snapshot, path) -> Path:
+    """The DM of a snapshot rewritten in SWIFT's layout: comoving Mpc and 1e10 Msun without h, peculiar km/s,
+    7 particle types, cosmology and units in their own groups, an internal time that is not a."""
+    header, a = snapshot.header, snapshot.header.scale_factor
+    mpc_cm = 1e3 * u.KPC_CM
+    n = snapshot.num_particles(DM)
+    with h5py.File(path, "w") as f:
+        f.create_group("Code").attrs["Code"] = "SWIFT"
+        attrs = f.create_group("Header").attrs
+        attrs.update({"BoxSize": np.full(3, snapshot.box_size_kpc / a / 1e3), "Scale-factor": [a],
+                      "Redshift": [header.redshift], "Time": [0.0123], "NumFilesPerSnapshot": [1],
+                      "NumPart_ThisFile": [0, n, 0, 0, 0, 0, 0], "NumPart_Total": [0, n, 0, 0, 0, 0, 0],
+                      "NumPart_Total_HighWord": np.zeros(7, np.uint32), "MassTable": np.zeros(7)})
+        f.create_group("Cosmology").attrs.update({"h": [header.hubble], "Omega_m": [header.omega_m],
+                                                  "Omega_lambda": [header.omega_lambda], "Cosmological run": [1]})
+        f.create_group("Units").attrs.update({"Unit length in cgs (U_L)": [mpc_cm],
+                                              "Unit mass in cgs (U_M)": [1e10 * u.MSUN_G],
+                                              "Unit time in cgs (U_t)": [mpc_cm / 1e5]})
+        dm = f.create_group("PartType1")
+        dm["Coordinates"] = snapshot.read(DM, "Coordinates") / a / 1e3
+        dm["Masses"] = snapshot.read(DM, "Masses") / 1e10
+        dm["Velocities"] = snapshot.read(DM, "Velocities")
+        dm["ParticleIDs"] = snapshot.read(DM, "ParticleIDs")
+    return Path(path)
+
+
+def test_a_swift_snapshot_gives_the_same_physical_particles(universe, tmp_path):
+    """SWIFT stores no h, comoving Mpc, peculiar velocities and a seventh particle type: read back, its DM is
+    the TNG-layout snapshot's in physical units (at a = 2/3, where sqrt(a) and h would show)."""
+    tng = Snapshot(find_snapshot(universe / "DMO" / "output", 67))
+    swift = Snapshot(write_swift_copy(tng, tmp_path / "snapshot_0067.hdf5"))
+    assert swift.header.flavour == "swift" and swift.header.hubble == tng.header.hubble
+    assert swift.num_particles(DM) == tng.num_particles(DM) and swift.box_size_kpc == pytest.approx(tng.box_size_kpc)
+    for field in ("Coordinates", "Masses", "Velocities"):
+        np.testing.assert_allclose(swift.read(DM, field, 100, 5000), tng.read(DM, field, 100, 5000), rtol=1e-12,
+                                   err_msg=field)

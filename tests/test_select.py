@@ -8,7 +8,6 @@ import pytest
 
 from conftest import run_mpipaint
 from mpipaint.errors import InputError
-from mpipaint.halos.select import select_rockstar
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.halotable import SCHEMA, read_halo_table
 from mpipaint.io.snapshot import DM, Snapshot, find_snapshot
@@ -109,28 +108,6 @@ def test_config_file_gives_the_same_table_as_flags(universe, table_path, tmp_pat
                       f"  min_m200c: 1e14\n  dmo: {universe / 'DMO' / 'output'}\n  out: {out}\n")
     run_mpipaint("select", "--config", config)
     pd.testing.assert_frame_equal(read_halo_table(out), read_halo_table(table_path), check_like=False)
-
-
-def test_rockstar_list(universe, table_path, tmp_path):
-    table = read_halo_table(table_path)
-    rows = table[table["snapshot"] == 99]
-    h, box_kpc = 0.6774, rows["box_size"].iloc[0]
-    path = tmp_path / "out_0.list"
-    lines = ["#ID DescID Mvir X Y Z M200c", "#a = 1.000000", "#Om = 0.308900; Ol = 0.691100; h = 0.677400",
-             f"#Box size: {box_kpc * h / 1e3:.9f} Mpc/h"]
-    for _, row in rows.iterrows():
-        x, y, z = (row[c] * h / 1e3 for c in ("centre_x", "centre_y", "centre_z"))
-        lines.append(f"{row['halo_id']} -1 {row['m200c'] * h:.9e} {x:.9f} {y:.9f} {z:.9f} {row['m200c'] * h:.9e}")
-    lines.append(f"999 -1 1e12 1.0 1.0 1.0 {5e13 * h:.6e}")  # below the cut
-    path.write_text("\n".join(lines) + "\n")
-    rock = select_rockstar(path, 99, 1e14)
-    np.testing.assert_array_equal(rock["halo_id"], rows["halo_id"])
-    np.testing.assert_allclose(rock["m200c"], rows["m200c"], rtol=1e-8)
-    np.testing.assert_allclose(rock[["centre_x", "centre_y", "centre_z"]],
-                               rows[["centre_x", "centre_y", "centre_z"]], rtol=1e-8)
-    # R200c from M200c and rho_crit agrees with the catalog's spherical-overdensity R200c
-    np.testing.assert_allclose(rock["r200c"], rows["r200c"], rtol=0.01)
-    assert (rock["count_type1"] == 0).all() and (rock["offset_type1"] == -1).all()
 
 
 def test_two_ranks_give_the_same_table(universe, table_path, tmp_path):

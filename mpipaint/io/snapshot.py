@@ -1,4 +1,4 @@
-"""Snapshot reader: TNG / Illustris / AREPO / Gadget-4 HDF5, and Gadget-2/3 binary (`io.gadget_binary`).
+"""Snapshot reader: TNG / Illustris / AREPO / Gadget-4 / SWIFT HDF5, and Gadget-2/3 binary (`io.gadget_binary`).
 
 A snapshot is a single file (`snap_099.hdf5`, `snapshot_099`) or a set of chunks (`snapdir_099/snap_099.K.hdf5`,
 `snapshot_099.K`); the format is told from each file's first bytes. Each chunk holds a contiguous piece of
@@ -46,7 +46,7 @@ class SnapshotHeader:
     num_files: int
     omega_m: float
     omega_lambda: float
-    flavour: str  # "tng" (Illustris/TNG/AREPO), "gadget4" or "gadget-binary"
+    flavour: str  # "tng" (Illustris/TNG/AREPO), "gadget4", "swift" or "gadget-binary"
 
 
 def _first_present(groups, name, what):
@@ -61,12 +61,12 @@ def read_header(h5file) -> tuple[SnapshotHeader, u.CodeUnits]:
     header = h5file.get("Header")
     if header is None:
         raise InputError(f"{h5file.filename}: group 'Header' missing: not a Gadget/AREPO snapshot")
+    if "Cosmology" in h5file and "Scale-factor" in header.attrs:
+        return _swift_header(h5file, header)
     params = h5file.get("Parameters")
     flavour = "gadget4" if (params is not None and "HubbleParam" not in header.attrs) else "tng"
     cosmo_groups = [header, params]
-    low = np.asarray(require_attr(header, "NumPart_Total", "header attribute"), dtype=np.uint64)
-    high = np.asarray(header.attrs.get("NumPart_Total_HighWord", np.zeros(NTYPES)), dtype=np.uint64)
-    total = (low + (high << np.uint64(32))).astype(np.int64)
+    total = _total_counts(header)
     scale_factor = float(require_attr(header, "Time", "header attribute"))
     hubble = float(_first_present(cosmo_groups, "HubbleParam", "header attribute"))
     hdr = SnapshotHeader(
@@ -82,6 +82,43 @@ def read_header(h5file) -> tuple[SnapshotHeader, u.CodeUnits]:
         flavour=flavour,
     )
     return hdr, read_code_units(h5file)
+
+
+def per_type(values) -> np.ndarray:
+    """A per-type header array for the NTYPES types read (SWIFT's seventh, neutrinos, is not painted)."""
+    return np.ravel(values)[:NTYPES]
+
+
+def _total_counts(header) -> np.ndarray:
+    low = per_type(require_attr(header, "NumPart_Total", "header attribute")).astype(np.uint64)
+    high = per_type(header.attrs.get("NumPart_Total_HighWord", np.zeros(NTYPES))).astype(np.uint64)
+    return (low + (high << np.uint64(32))).astype(np.int64)
+
+
+def _scalar(group, name: str, what: str) -> float:
+    return float(np.ravel(require_attr(group, name, what))[0])
+
+
+def _swift_header(h5file, header) -> tuple[SnapshotHeader, u.CodeUnits]:
+    """A SWIFT snapshot: cosmology from its Cosmology group, units from its Units group (no h anywhere;
+    comoving positions, peculiar velocities)."""
+    cosmology, units = h5file["Cosmology"], h5file.get("Units")
+    if units is None:
+        raise InputError(f"{h5file.filename}: group 'Units' missing from a SWIFT snapshot")
+    scale_factor = _scalar(header, "Scale-factor", "header attribute")
+    hdr = SnapshotHeader(
+        box_size=_scalar(header, "BoxSize", "header attribute"), hubble=_scalar(cosmology, "h", "cosmology attribute"),
+        scale_factor=scale_factor, redshift=_scalar(header, "Redshift", "header attribute"),
+        mass_table=per_type(require_attr(header, "MassTable", "header attribute")).astype(np.float64),
+        num_part_total=_total_counts(header), num_files=int(_scalar(header, "NumFilesPerSnapshot", "header attribute")),
+        omega_m=_scalar(cosmology, "Omega_m", "cosmology attribute"),
+        omega_lambda=_scalar(cosmology, "Omega_lambda", "cosmology attribute"), flavour="swift")
+    length_cm = _scalar(units, "Unit length in cgs (U_L)", "SWIFT unit")
+    code = u.CodeUnits(length_cm, _scalar(units, "Unit mass in cgs (U_M)", "SWIFT unit"),
+                       length_cm / _scalar(units, "Unit time in cgs (U_t)", "SWIFT unit"), hubble=1.0,
+                       scale_factor=scale_factor, comoving=bool(cosmology.attrs.get("Cosmological run", [1])[0]),
+                       velocity_sqrt_a=False)
+    return hdr, code
 
 
 def _attr_or(groups, name, default):
@@ -115,7 +152,7 @@ class _HDF5Chunk:
         self.path = path
         with open_hdf5(path) as f:
             self.header, self.units = read_header(f)
-            self.counts = np.asarray(require_attr(f["Header"], "NumPart_ThisFile", "header attribute"), np.int64)
+            self.counts = per_type(require_attr(f["Header"], "NumPart_ThisFile", "header attribute")).astype(np.int64)
             self.stored = np.array([_rows(f.get(f"PartType{t}")) for t in range(NTYPES)], np.int64)
 
 
