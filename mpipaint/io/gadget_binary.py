@@ -157,8 +157,28 @@ class GadgetBinaryFile:
         block = self.blocks.get(FIELD_BLOCKS.get(field))
         return block is not None and ptype in block.types
 
-    def read(self, ptype: int, field: str, start: int, stop: int) -> np.ndarray:
-        """Values of particles [start, stop) of this file's `ptype` in native byte order."""
+    def row_format(self, ptype: int, field: str) -> tuple[tuple, np.dtype]:
+        """(shape of one particle's value, native dtype) of `field` for `ptype`."""
+        block = self._block(ptype, field)
+        return ((3,) if block.width == 3 else ()), block.dtype.newbyteorder("=")
+
+    def read_into(self, ptype: int, field: str, start: int, stop: int, out: np.ndarray) -> None:
+        """Particles [start, stop) of this file's `ptype` into `out` (row_format's dtype), straight from the
+        file where the byte order is native, else through one swapped copy."""
+        block = self._block(ptype, field)
+        before = int(sum(self.header["npart"][t] for t in block.types if t < ptype))
+        row = block.dtype.itemsize * block.width
+        target = out if out.flags.c_contiguous and block.dtype.isnative else np.empty(out.shape, block.dtype)
+        with open(self.path, "rb") as handle:
+            handle.seek(block.offset + (before + start) * row)
+            got = handle.readinto(memoryview(target.reshape(-1).view(np.uint8)))
+        if target is not out:
+            out[...] = target
+        if got != (stop - start) * row:
+            raise InputError(f"{self.path}: block {FIELD_BLOCKS[field]} ends after {got // row} of PartType{ptype}'s "
+                             f"particles {start}:{stop} (truncated file?)")
+
+    def _block(self, ptype: int, field: str) -> Block:
         block = self.blocks.get(FIELD_BLOCKS.get(field))
         if field == "InternalEnergy" and self.header["flag_entropy_instead_u"]:
             raise InputError(f"{self.path}: the header's flag_entropy_instead_u is set: block U holds entropy, "
@@ -166,9 +186,4 @@ class GadgetBinaryFile:
         if block is None or ptype not in block.types:
             raise InputError(f"{self.path}: no {FIELD_BLOCKS.get(field, field)} block for PartType{ptype} "
                              f"('{field}'; blocks present: {', '.join(self.blocks) or 'none'})")
-        before = int(sum(self.header["npart"][t] for t in block.types if t < ptype))
-        row = block.dtype.itemsize * block.width
-        values = np.fromfile(self.path, dtype=block.dtype, count=(stop - start) * block.width,
-                             offset=block.offset + (before + start) * row)
-        values = values.astype(block.dtype.newbyteorder("="), copy=False)
-        return values.reshape(-1, 3) if block.width == 3 else values
+        return block

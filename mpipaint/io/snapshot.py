@@ -195,15 +195,10 @@ class _BinaryChunk:
         return self.file.has(ptype, field)
 
     def row_format(self, ptype: int, field: str) -> tuple[tuple, np.dtype]:
-        values = self.file.read(ptype, field, 0, 0)
-        return values.shape[1:], values.dtype
+        return self.file.row_format(ptype, field)
 
     def read_into(self, ptype: int, field: str, lo: int, hi: int, out: np.ndarray) -> None:
-        values = self.file.read(ptype, field, lo, hi)
-        if len(values) != hi - lo:
-            raise InputError(f"{self.path}: block of '{field}' ends after {len(values)} of PartType{ptype}'s "
-                             f"particles {lo}:{hi} (truncated file?)")
-        out[...] = values
+        self.file.read_into(ptype, field, lo, hi, out)
 
 
 def _rows(group) -> int:
