@@ -56,7 +56,8 @@ def test_gadget_binary_gives_what_was_written(tmp_path, snap_format, order, ids6
     particles = gadget_particles(ids64, precision)
     files = write_gadget_binary(tmp_path / "snapshot_005", particles, MASS_TABLE, COSMOLOGY, snap_format, order,
                                 num_files)
-    for path in (files[0], tmp_path):  # a file (any chunk: its siblings follow) or the directory
+    # a file (any chunk: its siblings follow), the directory, or a multi-file snapshot's stem
+    for path in (files[0], tmp_path, *([tmp_path / "snapshot_005"] if num_files > 1 else [])):
         snapshot = Snapshot(path)
         assert snapshot.files == files
         assert [snapshot.num_particles(t) for t in (GAS, DM, STARS)] == [NUMBERS[t] for t in (GAS, DM, STARS)]

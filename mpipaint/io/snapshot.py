@@ -215,6 +215,11 @@ def open_chunk(path: Path):
 
 
 def _first_chunk(path: Path) -> Path:
+    """The file to start from: `path`, the first chunk of a snapdir, or chunk 0 of a multi-file snapshot named
+    by its stem (`snapshot_005` for snapshot_005.K, as yt and pynbody take it)."""
+    if not path.exists():
+        return next((stem_chunk for suffix in (".0", ".0.hdf5")
+                     if (stem_chunk := path.with_name(path.name + suffix)).is_file()), path)
     if not path.is_dir():
         return path
     files = [p for p in path.iterdir() if p.is_file()]
