@@ -154,8 +154,11 @@ class GadgetBinaryFile:
         return table
 
     def has(self, ptype: int, field: str) -> bool:
+        return self._found(ptype, field) is not None
+
+    def _found(self, ptype: int, field: str) -> Block | None:
         block = self.blocks.get(FIELD_BLOCKS.get(field))
-        return block is not None and ptype in block.types
+        return block if block is not None and ptype in block.types else None
 
     def row_format(self, ptype: int, field: str) -> tuple[tuple, np.dtype]:
         """(shape of one particle's value, native dtype) of `field` for `ptype`."""
@@ -179,11 +182,12 @@ class GadgetBinaryFile:
                              f"particles {start}:{stop} (truncated file?)")
 
     def _block(self, ptype: int, field: str) -> Block:
-        block = self.blocks.get(FIELD_BLOCKS.get(field))
+        """The block to read `field` of `ptype` from, or an InputError saying why there is none."""
+        block = self._found(ptype, field)
         if field == "InternalEnergy" and self.header["flag_entropy_instead_u"]:
             raise InputError(f"{self.path}: the header's flag_entropy_instead_u is set: block U holds entropy, "
                              "not the internal energy mpipaint needs")
-        if block is None or ptype not in block.types:
+        if block is None:
             raise InputError(f"{self.path}: no {FIELD_BLOCKS.get(field, field)} block for PartType{ptype} "
                              f"('{field}'; blocks present: {', '.join(self.blocks) or 'none'})")
         return block

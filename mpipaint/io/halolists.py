@@ -33,6 +33,7 @@ from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5, require_dataset
 
 MASS_COLUMNS = ("m200c", "mvir", "m200b", "m500c")  # Rockstar masses a cut may use (Msun/h)
+PLAIN_COLUMNS = ("halo_id", "x", "y", "z", "m200c")  # a plain table's columns (HDF5: `centre` for x, y, z)
 ROCKSTAR_LENGTH, ROCKSTAR_RADIUS, ROCKSTAR_MASS = "cMpc/h", "ckpc/h", "Msun/h"  # positions, radii, masses
 _HEADER_VALUES = {  # key -> patterns of the header lines that give it (Rockstar's, consistent-trees')
     "scale_factor": (r"#\s*a\s*=\s*(\S+)",),
@@ -118,15 +119,14 @@ def read_rockstar(path, mass_column: str = "m200c", hosts_only: bool = True, fal
                          f"{' '.join(names)})")
     if first_row is not None and len(first_row) != len(names):
         raise InputError(f"{path}: the first row has {len(first_row)} values, the column header names {len(names)}")
-    columns = sorted({names.index(name) for name in wanted + (["scale"] if "scale" in names else [])})
+    reading = list(dict.fromkeys(wanted + (["scale"] if "scale" in names else [])))
+    columns = sorted(names.index(name) for name in reading)
     try:
         data = pd.read_csv(path, sep=r"\s+", comment="#", header=None, usecols=columns,
                            names=range(len(names)), dtype=np.float64)
     except (ValueError, pd.errors.ParserError) as exc:
         raise InputError(f"{path}: unreadable rows: {exc}") from None
-    column = {name: data[names.index(name)].to_numpy() for name in dict.fromkeys(wanted)}
-    if "scale" in names and len(data):
-        column["scale"] = data[names.index("scale")].to_numpy()
+    column = {name: data[names.index(name)].to_numpy() for name in reading}
     cosmology = _rockstar_cosmology(path, "".join(header), column, fallback)
     h = cosmology.hubble
     centre = u.length_to_kpc(np.stack([column[c] for c in "xyz"], axis=1), ROCKSTAR_LENGTH, cosmology.scale_factor,
@@ -223,7 +223,7 @@ def _plain_csv(path: Path) -> tuple[dict, dict]:
 
 def _plain_hdf5(path: Path) -> tuple[dict, dict]:
     with open_hdf5(path) as f:
-        values = {name: f[name][()] for name in ("halo_id", "x", "y", "z", "m200c") if name in f}
+        values = {name: f[name][()] for name in PLAIN_COLUMNS if name in f}
         units = {name: f[name].attrs.get("units") for name in values}
         if "centre" in f and "x" not in values:
             centre = require_dataset(f, "centre")
@@ -237,7 +237,7 @@ def _plain_hdf5(path: Path) -> tuple[dict, dict]:
 
 
 def _require_columns(path, values: dict, units: dict) -> None:
-    missing = [name for name in ("halo_id", "x", "y", "z", "m200c") if name not in values]
+    missing = [name for name in PLAIN_COLUMNS if name not in values]
     if missing:
         raise InputError(f"{path}: halo table lacks column(s) {missing} (expected halo_id, x, y, z or centre, "
                          "m200c)")

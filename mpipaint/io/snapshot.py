@@ -89,10 +89,15 @@ def per_type(values) -> np.ndarray:
     return np.ravel(values)[:NTYPES]
 
 
-def _total_counts(header) -> np.ndarray:
-    low = per_type(require_attr(header, "NumPart_Total", "header attribute")).astype(np.uint64)
-    high = per_type(header.attrs.get("NumPart_Total_HighWord", np.zeros(NTYPES))).astype(np.uint64)
+def _counts_from_words(low, high) -> np.ndarray:
+    """Particles per type from a header's NumPart_Total and its high words (counts beyond 2^32)."""
+    low, high = (per_type(words).astype(np.uint64) for words in (low, high))
     return (low + (high << np.uint64(32))).astype(np.int64)
+
+
+def _total_counts(header) -> np.ndarray:
+    return _counts_from_words(require_attr(header, "NumPart_Total", "header attribute"),
+                        header.attrs.get("NumPart_Total_HighWord", np.zeros(NTYPES)))
 
 
 def _scalar(group, name: str, what: str) -> float:
@@ -155,7 +160,6 @@ class _HDF5Chunk:
             self.counts = per_type(require_attr(f["Header"], "NumPart_ThisFile", "header attribute")).astype(np.int64)
             self.stored = np.array([_rows(f.get(f"PartType{t}")) for t in range(NTYPES)], np.int64)
 
-
     def has(self, ptype: int, field: str) -> bool:
         with open_hdf5(self.path) as f:
             return f"PartType{ptype}/{field}" in f
@@ -178,11 +182,10 @@ class _BinaryChunk:
 
         self.path, self.file = path, GadgetBinaryFile(path)
         h = self.file.header
-        total = (np.asarray(h["npart_total"], np.uint64) + (np.asarray(h["npart_total_high"], np.uint64)
-                                                           << np.uint64(32))).astype(np.int64)
         self.header = SnapshotHeader(box_size=float(h["box_size"]), hubble=float(h["hubble"]),
                                      scale_factor=float(h["time"]), redshift=float(h["redshift"]),
-                                     mass_table=np.asarray(h["mass"], np.float64), num_part_total=total,
+                                     mass_table=np.asarray(h["mass"], np.float64),
+                                     num_part_total=_counts_from_words(h["npart_total"], h["npart_total_high"]),
                                      num_files=int(h["num_files"]), omega_m=float(h["omega0"]),
                                      omega_lambda=float(h["omega_lambda"]), flavour="gadget-binary")
         self.units = u.CodeUnits(u.TNG_UNIT_LENGTH_CM, u.TNG_UNIT_MASS_G, u.TNG_UNIT_VELOCITY_CM_S,
@@ -244,7 +247,7 @@ def chunk_files(path) -> list[Path]:
     if not any(file.exists() for file in siblings if file != first):
         logging.getLogger("mpipaint").warning(
             "%s: header says NumFilesPerSnapshot=%d, but no other chunk of it exists: reading this file alone, "
-            "its NumPart_ThisFile as the snapshot's particles (a cut-out?)", first, num_files)
+            "its particles as the snapshot's (a cut-out?)", first, num_files)
         return [first]
     for file in siblings:
         if not file.exists():
@@ -281,6 +284,7 @@ class Snapshot:
         self.files = chunk_files(path)
         self.chunks = [open_chunk(file) for file in self.files]
         self.header, self.units = self.chunks[0].header, self.chunks[0].units
+        self._stored_fields = {}  # (ptype, field) -> bool: `has` is asked on every read of an assumed field
         alone = len(self.files) < self.header.num_files
         for chunk in self.chunks:
             stored = chunk.stored
@@ -351,8 +355,10 @@ class Snapshot:
         """Whether the snapshot stores `field` for `ptype` (mass-table masses count as stored)."""
         if field == "Masses" and self.header.mass_table[ptype] > 0:
             return True
-        holding = [chunk for chunk, count in zip(self.chunks, self.file_counts[:, ptype]) if count > 0]
-        return bool(holding) and holding[0].has(ptype, field)
+        if (ptype, field) not in self._stored_fields:
+            holding = [chunk for chunk, count in zip(self.chunks, self.file_counts[:, ptype]) if count > 0]
+            self._stored_fields[ptype, field] = bool(holding) and holding[0].has(ptype, field)
+        return self._stored_fields[ptype, field]
 
     def _read_raw(self, ptype, field, start, stop):
         """Read [start, stop) straight into one array, a hyperslab of each chunk it spans."""

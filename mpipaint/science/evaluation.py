@@ -45,10 +45,14 @@ class Sample:
     def halo_count(self) -> int:
         return len(np.unique(self.halo_keys(), axis=0))
 
+    def per_halo_members(self, target: str) -> np.ndarray:
+        """(members, halos): each ensemble member's prediction, averaged over each halo's projections."""
+        return np.array([self.per_halo(member)[1] for member in self.members[target]])
+
     def halo_sigma_dex(self, target: str, residual_dex: float | None) -> np.ndarray:
         """Per halo (in per_halo's order): the uncertainty of log10 of the prediction, the members' spread
         and the bundles' validation residual in quadrature, as the painted catalog's `<quantity>_sigma_dex`."""
-        per_member = np.array([self.per_halo(member)[1] for member in self.members[target]])
+        per_member = self.per_halo_members(target)
         return np.hypot(np.nan_to_num(stats.log_spread_dex(per_member)), residual_dex or 0.0)
 
     def halo_keys(self) -> np.ndarray:
@@ -183,7 +187,7 @@ def lx_against_relation(sample: Sample, truth: dict) -> dict:
 def _halo_log_errors(sample: Sample, target: str):
     """Per halo (mean over projections) with positive truth and members: log10(truth / ensemble mean) and
     the members' spread in log10 (0 for a single bundle) [dex]."""
-    per_member = np.array([sample.per_halo(member)[1] for member in sample.members[target]])
+    per_member = sample.per_halo_members(target)
     truth = sample.per_halo(sample.true[target])[1]
     keep = (truth > 0) & np.all(per_member > 0, axis=0)
     return (np.log10(truth[keep] / per_member[:, keep].mean(axis=0)),
