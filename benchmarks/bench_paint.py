@@ -8,7 +8,9 @@ Generates two DMO boxes with `mpipaint synth` (the default one, and one with 4x 
 box 1.6x wider), and a U-net bundle with untrained weights (the cost of inference does not depend on the
 weights; written with numpy, so a node without TensorFlow can run it with `--backend jax`): the full Table
 A1 depth with `--base-filters` (64 = the paper's size; 16 keeps this run to minutes on 2 cores). Each run is
-`mpirun -n R mpipaint paint BOX --model BUNDLE --out OUT`; the figures come from its summary line."""
+`mpirun -n R mpipaint paint BOX --model BUNDLE --out OUT`; the figures come from its summary line. "vs
+inference alone" is halos/s against the inference-only bound: ranks / (the seconds per halo of one
+inference call that rank 0 times once the nets are compiled, alone on its share of the device)."""
 import argparse
 import os
 import re
@@ -24,6 +26,7 @@ BOXES = {"default (100 Mpc/h, 32 halos/snap)": ["--halos", "32", "--dm-particles
          "4x (160 Mpc/h, 128 halos/snap)": ["--halos", "128", "--dm-particles", "1000000", "--box-size", "160000"]}
 SUMMARY = re.compile(r"summary: (\d+) halos, (\d+) particles in ([0-9.]+) s: ([0-9.]+) halos/s, ([0-9.e+]+) "
                      r"particles/s; max over ranks: (.*); peak memory per rank \[MB\]: (.*)")
+INFERENCE = re.compile(r"inference ([0-9.e+-]+) s per halo")
 
 
 def run(command, env):
@@ -52,8 +55,8 @@ def main():
     print(f"# U-net base {args.base_filters}, depth 4, {args.npix}^2 maps, backend {args.backend}, precision "
           f"{args.precision}, {args.batch_halos} halos per inference call; {machine.line()}")
     print("| box | read | ranks | halos | particles | halos/s | particles/s | slowest rank: read, project, infer, "
-          "write | peak memory per rank [MB] |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "write | peak memory per rank [MB] | vs inference alone |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for k, (label, synth_flags) in enumerate(BOXES.items()):
         if args.boxes and label.split()[0] not in args.boxes:
             continue
@@ -72,8 +75,9 @@ def main():
                            "--batch-halos", str(args.batch_halos)], env)
                 halos, particles, _, hps, pps, phases, memory = SUMMARY.search(log).groups()
                 phases = ", ".join(p.split()[1] for p in phases.split(", "))
+                bound = ranks / float(INFERENCE.search(log).group(1))
                 print(f"| {label} | {strategy} | {ranks} | {halos} | {int(particles):,} | {float(hps):.2f} | "
-                      f"{float(pps):.3g} | {phases} s | {memory} |")
+                      f"{float(pps):.3g} | {phases} s | {memory} | {float(hps) / bound:.2f} |")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@ small-U-net Horovod training at 1 and N processes.
     python benchmarks/bench_unet.py training --ranks 1 2 [--npix 128 --base 16 --depth 3]
 
 Inference uses the full-size U-net of Table A1 (31,054,145 parameters; weights untrained, which does not
-change the cost), on each of `--backends` (jax needs no TensorFlow): the mpipaint Predictor (host
-normalisation, transfers, the net, the bounded inverse) beside the net alone. Training runs `train-worker` under
+change the cost), on each of `--backends` (jax needs no TensorFlow): mpipaint's chain as paint runs it
+without --maps (normalisation, the net, the bounded inverse, each map's summary: on the host around a
+TensorFlow net, on the device with JAX) beside the net alone. Training runs `train-worker` under
 mpirun with Horovod's DistributedOptimizer on in-memory random maps (compute + gradient allreduce; data
 loading is not timed here)."""
 import argparse
@@ -19,7 +20,7 @@ import time
 import numpy as np
 
 from mpipaint.model.bundle import Bundle
-from mpipaint.model.infer import Predictor
+from mpipaint.model.infer import EnsemblePredictor, Predictor
 from mpipaint.model.jax_unet import JaxUnet
 from mpipaint.model.keras_env import dtype_policy
 from mpipaint.model.norm import Normalisation
@@ -36,17 +37,18 @@ def jax_device() -> str:
 
 
 def inference(args):
-    """Per backend and precision, side by side: the mpipaint Predictor (and for TensorFlow model.predict) on
-    the same maps; the same weights everywhere, and the largest relative change of a map sum against the
-    first backend and precision."""
+    """Per backend and precision, side by side: mpipaint's chain and the net alone (for TensorFlow
+    model.predict) on the same maps; the same weights everywhere, and the largest relative change of a map
+    sum against the first backend and precision."""
     norm = Normalisation("minmax", "log", 0.0, 10.0, 1.0)
-    meta = {"input_normalisation": norm.to_dict(), "target_normalisation": norm.to_dict(), "npix": args.npix}
+    meta = {"input_normalisation": norm.to_dict(), "target_normalisation": norm.to_dict(), "npix": args.npix,
+            "target": "xray", "width_kpc": 4000.0, "deposition_mode": "group"}
     maps = 10 ** np.random.default_rng(0).uniform(0, 10, (max(args.sizes), args.npix, args.npix))
     architecture = {"image_size": args.npix, "base_filters": 64, "depth": 4, "head": "minmax", "mask": False}
     weights, reference, rates = random_weights(architecture), {}, {}
     print(f"# full-size U-net (31,054,145 parameters), {args.npix}^2; {machine.line()}"
           + (f"; JAX on {jax_device()}" if "jax" in args.backends else ""))
-    print("| backend | precision | batch | mpipaint Predictor [images/s] | net alone [images/s] | vs first | "
+    print("| backend | precision | batch | mpipaint chain [images/s] | net alone [images/s] | vs first | "
           "max map-sum change vs first |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     first = (args.backends[0], args.precisions[0])
@@ -59,12 +61,13 @@ def inference(args):
                     model = build_unet(**architecture)
                 model.set_weights(weights)
             for batch in args.sizes:
-                predictor = Predictor(Bundle(model, meta, precision, backend), batch_size=batch)
+                bundle = Bundle(model, meta, precision, backend)
+                chain = EnsemblePredictor([bundle], batch_size=batch, keep_maps=False)
                 x = maps[:batch]
-                sums = predictor.predict_normalised(x).sum(axis=(1, 2))  # also the trace
+                sums = chain(x).totals[0]  # also the trace
                 reference.setdefault(batch, sums)
-                ours = best_of(args.repeat, lambda: predictor(x))[0]
-                inputs = predictor.normalised_inputs(x)[0]
+                ours = best_of(args.repeat, lambda: chain(x))[0]
+                inputs = Predictor(bundle, batch_size=batch).normalised_inputs(x)[0]
                 seconds = best_of(args.repeat, net_alone(backend, model, inputs, batch))[0]
                 theirs = f"{batch / seconds:.3f}"
                 rates[backend, precision, batch] = batch / ours

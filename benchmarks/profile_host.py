@@ -1,27 +1,25 @@
-"""Where a GPU Predictor call's time goes, stage by stage (host normalisation, transfers, net, inverse),
-for the full U-net at 512^2: what limits painting when the net alone is fast.
+"""Where a GPU inference call's time goes, for the full U-net at 512^2, per map: the host chain stage by
+stage (host normalisation, transfers, net, inverse, sums: infer.Predictor), the device chain whole
+(jax_chain.DevicePredictor, as paint runs it with and without --maps), and the CIC projection of halos of
+`--particles` on the host and on the device (jax_chain.DeviceProjector), then particles to summaries as
+paint runs them with JAX: what limits painting when the net alone is fast.
 
-    python benchmarks/profile_host.py [--batch 24] [--precision bf16]
+    python benchmarks/profile_host.py [--batch 24] [--precision bf16] [--particles 12000] [--npix 512]
+                                      [--base-filters 64]
 """
 import argparse
-import time
 
 import numba
 import numpy as np
 
+from mpipaint.model.bundle import Bundle
+from mpipaint.maps.gas import dm_maps
+from mpipaint.maps.geometry import MapSpec
+from mpipaint.model.jax_chain import DevicePredictor, DeviceProjector
 from mpipaint.model.jax_unet import JaxUnet
 from mpipaint.model.norm import Normalisation
 from random_bundle import random_weights
-
-
-def timed(function, repeat=3):
-    function()
-    best = np.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
+from timing import best_of
 
 
 def main():
@@ -31,10 +29,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=24)
     parser.add_argument("--precision", default="bf16")
+    parser.add_argument("--particles", type=int, default=12_000, help="DM particles per halo (the 4x box's mean)")
+    parser.add_argument("--npix", type=int, default=512)
+    parser.add_argument("--base-filters", type=int, default=64, help="64: the paper's U-net; smaller for a dry run")
     args = parser.parse_args()
-    npix, n = 512, args.batch
+    npix, n = args.npix, args.batch
     norm = Normalisation("minmax", "log", 0.0, 10.0, 1.0)
-    architecture = {"image_size": npix, "base_filters": 64, "depth": 4, "head": "minmax", "mask": False}
+    architecture = {"image_size": npix, "base_filters": args.base_filters, "depth": 4, "head": "minmax",
+                    "mask": False}
     net = JaxUnet(architecture, random_weights(architecture), args.precision)
     dm = 10 ** np.random.default_rng(0).uniform(0, 10, (n, npix, npix))
     x = norm.forward(dm, np.float32)[..., None]
@@ -48,14 +50,35 @@ def main():
               "device -> host": lambda: np.asarray(out),
               "inverse + at_bound (numba)": lambda: norm.inverse_and_at_bound(z[..., 0], 1.0, images),
               "map sums (numpy)": lambda: images.sum(axis=(1, 2)),
-              "whole call": lambda: norm.inverse_and_at_bound(
+              "whole host chain": lambda: norm.inverse_and_at_bound(
                   np.asarray(net.launch(norm.forward(dm, np.float32)[..., None]))[..., 0], 1.0, images)}
-    print(f"# {n} maps of 512^2, {args.precision}; numba {numba.get_num_threads()} threads "
-          f"({numba.threading_layer() if hasattr(numba, 'threading_layer') else '?'}); {jax.devices()[0].device_kind}")
+    meta = {"input_normalisation": norm.to_dict(), "target_normalisation": norm.to_dict(), "npix": npix,
+            "target": "xray", "width_kpc": 4000.0, "deposition_mode": "group"}
+    for keep_maps, name in ((False, "device chain, summaries back (paint)"),
+                            (True, "device chain, maps back (--maps)")):
+        chain = DevicePredictor(Bundle(net, meta, args.precision, "jax"), n, keep_maps)
+        stages[name] = lambda chain=chain: chain.collect(chain.launch(dm))
+    spec, axes = MapSpec(npix, 4000.0, "group"), (0, 1, 2)
+    row = {"centre_x": 5e4, "centre_y": 5e4, "centre_z": 5e4, "box_size": 1e5}
+    rng = np.random.default_rng(1)
+    halos = [(5e4 + rng.normal(0.0, 300.0, (args.particles, 3)), np.full(args.particles, 1e9),
+              spec.geometries(row, axes)) for _ in range(n // len(axes))]
+    lean = DevicePredictor(Bundle(net, meta, args.precision, "jax"), n, keep_maps=False)
+    projector = DeviceProjector(spec, axes, n)
+    stages[f"CIC on the host ({args.particles} particles a halo, numba)"] = \
+        lambda: [dm_maps(p, m, g) for p, m, g in halos]
+    group = [(p, m, g[0]) for p, m, g in halos]
+    stages["CIC on the device, waited for"] = lambda: projector.project(group).totals()
+    stages["particles -> summaries on the device (paint with JAX)"] = lambda: lean.collect(
+        lean.launch(projector.project(group)))
+    print(f"# {n} maps of {npix}^2, U-net base {args.base_filters}, {args.precision}; numba "
+          f"{numba.get_num_threads()} threads ({numba.threading_layer() if hasattr(numba, 'threading_layer') else '?'}"
+          f"); {jax.devices()[0].device_kind}")
     print("| stage | ms per map |")
     print("| --- | --- |")
     for name, function in stages.items():
-        print(f"| {name} | {timed(function) / n * 1e3:.3f} |", flush=True)
+        function()  # compiles
+        print(f"| {name} | {best_of(3, function)[0] / n * 1e3:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

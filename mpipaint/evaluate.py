@@ -91,9 +91,8 @@ def predict_sample(bundles: dict, path, indices, options: EvaluateOptions, with_
                         predictors[target] = EnsemblePredictor(members, batch_size=len(group))
                     result = predictors[target](dm)
                     images = result.mean_images
-                    totals = [summaries.totals(target, member, dm, area) for member in result.images]
-                    row[target] = (totals,) + _reductions(images, pixel, edges_kpc, norm.forward(images),
-                                                          pdf_edges) + (result.at_bound, result.dm_outside)
+                    row[target] = (result.totals,) + _reductions(images, pixel, edges_kpc, norm.forward(images),
+                                                                 pdf_edges) + (result.at_bound, result.dm_outside)
                 if with_truth:
                     truth = data.maps(target, group)
                     totals = [summaries.totals(target, truth, dm, area)]

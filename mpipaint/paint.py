@@ -13,7 +13,8 @@ come by the read strategy (`halos.particles`): each rank reads its halos' partic
 snapshots), or ranks read disjoint slabs once and exchange halo members (`slabs`, any snapshot; the only way
 for `cube` deposition). The deposition mode is the one
 the bundles were trained on. Each halo is projected with the CIC kernel along every axis in one pass over
-its particles, and every bundle runs on the maps of `--batch-halos` halos as one batch (a fixed batch
+its particles (with `--backend jax` on the device, where the nets run, from the particles' float32 offsets:
+`model.jax_chain`), and every bundle runs on the maps of `--batch-halos` halos as one batch (a fixed batch
 composition, so results do not depend on the number of ranks). Several bundles of one target (a
 `train --members` ensemble) give the ensemble mean and standard deviation per halo; every row says how far
 its maps lie outside the trained range (`painted`). Ranks run free (`parallel.engine`): no collective per halo, the
@@ -52,7 +53,7 @@ from mpipaint.options import PaintOptions
 from mpipaint.parallel import COMM, get_logger, owners_by_cost
 from mpipaint.parallel.engine import PhaseTimes, open_writer, work_through
 from mpipaint.parallel.progress import Progress
-from mpipaint.science import corrections
+from mpipaint.science import corrections, summaries
 
 CPU_S_PER_PARTICLE = 8.5e-8  # read + one-pass CIC of three maps per particle (4x box, AMD EPYC, one core):
 #                            with the measured inference time per halo, the cost by which halos are dealt
@@ -110,13 +111,15 @@ class HaloPainter:
     """Paints groups of halos in two steps, so that the engine overlaps them: `start` reads each halo's
     particles, projects its maps along every axis in one pass and launches each bundle's nets on all the
     group's maps in one call (the predictors' fixed batch, padded: a map's result does not depend on the
-    maps beside it, so neither on which halos a rank holds); `finish` collects the maps and gives the rows."""
+    maps beside it, so neither on which halos a rank holds); `finish` collects the maps and gives the rows.
+    With a `projector` (jax_chain.DeviceProjector: JAX) the maps are made on the device from the particles
+    and stay there; otherwise on the host (maps.cic)."""
 
     def __init__(self, particles: HaloParticles, predictors, spec: MapSpec, axes, with_maps, times, coarser,
-                 residuals, tables):
+                 residuals, tables, projector=None):
         self.particles, self.predictors, self.spec = particles, predictors, spec
         self.axes, self.with_maps, self.times, self.coarser = axes, with_maps, times, coarser
-        self.residuals, self.tables = residuals, tables
+        self.residuals, self.tables, self.projector = residuals, tables, projector
 
     def start(self, indices):
         faults.reached("halo-start", COMM.rank)
@@ -125,39 +128,51 @@ class HaloPainter:
             with self.times("read"):
                 positions, masses = self.particles.dm(index)
             with self.times("project"):
-                dm.append(dm_maps(positions, masses, self.spec.geometries(self.particles.table.iloc[index],
-                                                                          self.axes)))
+                geometries = self.spec.geometries(self.particles.table.iloc[index], self.axes)
+                if self.projector is None:
+                    dm.append(dm_maps(positions, masses, geometries))
+                else:
+                    dm.append((positions, masses, geometries[0]))
+        with self.times("project"):
+            maps = np.concatenate(dm) if self.projector is None else self.projector.project(dm)
         with self.times("infer"):
-            maps = np.concatenate(dm)
             launched = {target: predictor.launch(maps) for target, predictor in self.predictors.items()}
-        return indices, dm, launched
+        return indices, maps, launched
 
     def finish(self, started):
         """[(row, values, maps or None)] of a started group."""
-        indices, dm, launched = started
+        indices, maps, launched = started
         with self.times("infer"):
             results = {target: self.predictors[target].collect(handle) for target, handle in launched.items()}
+        if self.projector is None:
+            mdm, dm = summaries.totals("dm", maps, maps, self.spec.pixel_area), maps
+        else:
+            mdm, dm = maps.totals(), maps.host() if self.with_maps else None
         rows, naxes = [], len(self.axes)
         for k, index in enumerate(indices):
             mine = slice(k * naxes, (k + 1) * naxes)
             halo = {target: r.select(mine) for target, r in results.items()}
-            values = painted.halo_values(halo, dm[k], self.spec.pixel_area, self.coarser, self.residuals)
+            values = painted.halo_values(halo, mdm[mine], self.coarser, self.residuals)
             if np.any(values["mdm_proj"] <= 0):
                 get_logger().warning("halo %d: no DM particles in its map along axes %s; its row is flagged "
                                      "out_of_range", int(self.particles.table["halo_id"].iloc[index]),
                                      [a for a, m in zip(self.axes, values["mdm_proj"]) if m <= 0])
-            maps = {"dm": dm[k], **{t: r.mean_images for t, r in halo.items()}} if self.with_maps else None
-            rows.append((index, {**values, **_weights(values, self.tables)}, maps))
+            halo_maps = {"dm": dm[mine], **{t: r.mean_images for t, r in halo.items()}} if self.with_maps else None
+            rows.append((index, {**values, **_weights(values, self.tables)}, halo_maps))
         return rows
 
 
-def _warm_up(predictors, table, spec: MapSpec, axes) -> float:
+def _warm_up(predictors, table, spec: MapSpec, axes, projector) -> float:
     """Compile the nets and the CIC kernel before the clock starts, then time one inference call of every
     target's nets (seconds, rank 0's, the same on every rank: the dealing must agree)."""
     for predictor in predictors.values():
         predictor.warm_up()
     if len(table):
-        dm_maps(np.zeros((1, 3)), np.zeros(1), spec.geometries(table.iloc[0], axes))
+        positions, masses, geometries = np.zeros((1, 3)), np.zeros(1), spec.geometries(table.iloc[0], axes)
+        if projector is None:
+            dm_maps(positions, masses, geometries)
+        else:
+            projector.project([(positions, masses, geometries[0])]).totals()
     seconds = None
     if COMM.rank == 0:
         start = time.perf_counter()
@@ -210,8 +225,14 @@ def run_paint(options: PaintOptions) -> None:
                          "('group') maps: use bundles trained with --deposition-mode cube")
     snapnum = int(table["snapshot"].iloc[0]) if len(table) else -1
     batch = options.batch_halos * len(options.axes)
-    predictors = {target: EnsemblePredictor(b, batch_size=batch) for target, b in bundles.items()}
-    infer_s_per_halo = _warm_up(predictors, table, spec, options.axes) / options.batch_halos
+    predictors = {target: EnsemblePredictor(b, batch_size=batch, keep_maps=options.maps)
+                  for target, b in bundles.items()}
+    projector = None
+    if options.backend == "jax":  # the maps are made where the nets run
+        from mpipaint.model.jax_chain import DeviceProjector  # noqa: PLC0415
+
+        projector = DeviceProjector(spec, options.axes, batch)
+    infer_s_per_halo = _warm_up(predictors, table, spec, options.axes, projector) / options.batch_halos
     log.info("nets compiled; inference %.3g s per halo (%s, %s)", infer_s_per_halo, options.backend, precision)
     trained_mass = next(iter(bundles.values()))[0].meta.get("dm_particle_mass_msun")
     box_mass = snapshot.typical_mass_msun(DM)
@@ -251,7 +272,7 @@ def run_paint(options: PaintOptions) -> None:
             particles = HaloParticles({snapnum: snapshot}, table, spec.deposition_mode, strategy, owners,
                                       spec.width_kpc, options.chunk_particles)
         painter = HaloPainter(particles, predictors, spec, options.axes, options.maps, times, coarser,
-                              residuals, tables)
+                              residuals, tables, projector)
         writer = open_writer(out, _write_rows, _parallel_io(), _progress(len(table), done, mine))
         work_through(groups, painter.start, painter.finish, writer, times)
         _finish(out, len(table))

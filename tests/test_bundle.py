@@ -137,3 +137,38 @@ def test_the_jax_net_computes_what_the_tensorflow_net_computes(architecture, tmp
     for precision, mantissa_bits in (("bf16", 8), ("fp16", 11)):
         error = np.abs(outputs["jax", precision] - reference).max() / scale
         assert 0 < error < 8 * 2.0**-mantissa_bits, precision  # measured: 1.5 and 2.2 x 2^-bits
+
+
+@pytest.mark.parametrize("target, target_norm, mask", [
+    ("xray", Normalisation("minmax", "log", 32.0, 40.0, 1e32), True),  # float32 overflows past 3.4e38
+    ("temperature", Normalisation("minmax", "log", -1.0, 1.5, 0.1), False),  # mean over DM pixels
+    ("gas", Normalisation("4sigma", "log", 4.0, 9.0, 1e4), False),
+])
+def test_the_device_chain_paints_what_the_host_chain_paints(target, target_norm, mask, tmp_path):
+    """JAX's whole chain in one jit-compiled function (jax_chain.DevicePredictor: normalisation, net,
+    bounded inverse and sums on the device) against the host chain around the TensorFlow net, fp32, one
+    bundle, on maps with DM pixels above the fitted input range and outputs at the bound: per-map summaries
+    within 1e-5 relative, maps within 5e-5, the same fractions outside and at the bound up to a pixel or two
+    at the threshold; without kept maps the same summaries."""
+    from mpipaint.model.infer import EnsemblePredictor  # noqa: PLC0415
+
+    architecture = {"image_size": 32, "base_filters": 4, "depth": 2, "head": "minmax", "mask": mask}
+    keras().utils.set_random_seed(7)
+    weights = build_unet(**architecture).get_weights()
+    weights[-1] = weights[-1] + 1.0  # head bias: part of the output above the bound (z_max 1.04-1.12)
+    meta = {"target": target, "target_units": "", "npix": 32, "width_kpc": 4000.0, "mask": mask,
+            "deposition_mode": "group", "input_normalisation": NORM, "target_normalisation": target_norm.to_dict(),
+            "total_offset_dex": 0.05}
+    path = save_bundle(tmp_path / "b", weights, architecture, meta)
+    dm = 10.0 ** np.random.default_rng(7).uniform(0, 10.3, (5, 32, 32))  # 3 % of pixels above the range
+    dm[:, :4] = 0.0
+    host = EnsemblePredictor([load_bundle(path, precision="fp32", backend="tf")], batch_size=2)(dm)
+    device = EnsemblePredictor([load_bundle(path, precision="fp32", backend="jax")], batch_size=2)(dm)
+    assert host.at_bound.min() > 0 and host.dm_outside.min() > 0.01 and host.images.max() > 0
+    np.testing.assert_allclose(device.totals, host.totals, rtol=1e-5, atol=0)
+    np.testing.assert_allclose(device.images, host.images, rtol=5e-5, atol=0)
+    np.testing.assert_allclose(device.dm_outside, host.dm_outside, rtol=0, atol=2 / 32**2)
+    np.testing.assert_allclose(device.at_bound, host.at_bound, rtol=0, atol=2 / 32**2)
+    lean = EnsemblePredictor([load_bundle(path, precision="fp32", backend="jax")], batch_size=2, keep_maps=False)(dm)
+    assert lean.images is None
+    np.testing.assert_array_equal(lean.totals, device.totals)

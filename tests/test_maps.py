@@ -93,6 +93,38 @@ def test_one_pass_along_three_axes_gives_each_axis_its_own_projection():
     assert len({float(m.sum()) for m in maps}) == 3  # the axes cut different particles: a real comparison
 
 
+def test_the_device_projection_makes_the_host_maps_in_float32():
+    """JAX paint projects on the device (jax_chain.DeviceProjector): a group of three halos, one across the
+    periodic boundary, in cube mode (depth cut), along three axes, in two calls of PARTICLE_CHUNK particles,
+    padded to two batches of four maps, gives each halo's maps of the numpy reference within float32
+    rounding (1e-5 of the map's peak), empty pixels where the reference has none, and each map's mass (its
+    total) within 1e-6."""
+    pytest.importorskip("jax")
+    from mpipaint.maps.geometry import MapSpec  # noqa: PLC0415
+    from mpipaint.model.jax_chain import PARTICLE_CHUNK, DeviceProjector  # noqa: PLC0415
+
+    assert PARTICLE_CHUNK < 70_000 < 2 * PARTICLE_CHUNK
+    rng = np.random.default_rng(11)
+    box, spec, axes = 500.0, MapSpec(npix=40, width_kpc=80.0, deposition_mode="cube"), (0, 1, 2)
+    halos = []
+    for centre, count in (((490.0, 10.0, 250.0), 70_000), ((250.0, 250.0, 250.0), 5), ((100.0, 400.0, 60.0), 9_000)):
+        row = {"centre_x": centre[0], "centre_y": centre[1], "centre_z": centre[2], "box_size": box}
+        positions = (np.array(centre) + rng.normal(0.0, 30.0, size=(count, 3))) % box
+        halos.append((positions, rng.uniform(0.5, 2.0, count), spec.geometries(row, axes)))
+    maps = DeviceProjector(spec, axes, batch_size=4).project([(p, m, g[0]) for p, m, g in halos])
+    assert maps.array.shape == (12, 40, 40) and len(maps) == 9
+    host, totals = maps.host(), maps.totals()
+    for h, (positions, masses, geometries) in enumerate(halos):
+        for k, g in enumerate(geometries):
+            reference = _reference_cic(positions, masses, g) / g.pixel_area
+            image = host[h * 3 + k]
+            np.testing.assert_allclose(image, reference, rtol=0, atol=1e-5 * reference.max())
+            np.testing.assert_array_equal(image > 0, reference > 0)
+            np.testing.assert_allclose(totals[h * 3 + k], reference.sum() * g.pixel_area, rtol=1e-6)
+    assert np.all(np.asarray(maps.array[9:]) == 0)  # the padding maps are empty
+    assert 0 < totals[0] < halos[0][1].sum()  # partly cut by the map's edges and depth
+
+
 def test_cic_and_sph_are_bit_identical_for_one_and_two_threads():
     """Three fixed blocks: threads change who deposits them, never the order in which they are summed."""
     rng = np.random.default_rng(8)

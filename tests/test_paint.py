@@ -177,11 +177,12 @@ def test_bf16_inference_paints_what_fp32_paints_to_bf16_rounding(box, xray_bundl
 
 
 def test_jax_paints_the_tensorflow_catalog_where_tensorflow_is_not_installed(serial, box, xray_bundle, tmp_path):
-    """The JAX backend rebuilds the net from the bundle's weights alone. With TensorFlow, tf_keras and
-    Horovod unimportable, two ranks paint the catalog TensorFlow painted (fp32): Lx within 1e-5 relative,
-    pixels within 5e-5 (other convolution kernels round the net's output differently by ~1e-7 of the
-    normalised range, and 10**(8 dex x z) turns that into ~2e-5 of a pixel), everything not painted by the
-    net identical."""
+    """The JAX backend rebuilds the net from the bundle's weights alone and runs the whole chain on the
+    device, CIC included, in float32. With TensorFlow, tf_keras and Horovod unimportable, two ranks paint the
+    catalog TensorFlow painted (fp32) on the host: the DM maps within 2e-6 of each map's peak (float32 clouds;
+    measured 1.3e-6) with the same empty pixels, their masses within 1e-6, Lx within 1e-5 relative
+    (measured 5e-6), pixels within 5e-4 (the net turns the DM maps' float32 rounding into up to 3e-4 in 0.3 %
+    of the pixels), everything else the same."""
     blocked = tmp_path / "blocked"
     for name in ("tensorflow", "tf_keras", "horovod"):
         (blocked / name).mkdir(parents=True)
@@ -195,9 +196,13 @@ def test_jax_paints_the_tensorflow_catalog_where_tensorflow_is_not_installed(ser
     with h5py.File(serial) as tf_file, h5py.File(out) as jax_file:
         assert jax_file.attrs["backend"] == "jax" and tf_file.attrs["backend"] == "tf"
         assert sorted(jax_file) == sorted(tf_file) and bool(jax_file.attrs["complete"])
+        dm_jax, dm_tf = jax_file["map_dm"][()], tf_file["map_dm"][()]
+        np.testing.assert_array_equal(dm_jax > 0, dm_tf > 0)
+        assert np.all(np.abs(dm_jax - dm_tf) <= 2e-6 * dm_tf.max(axis=(2, 3), keepdims=True))
+        np.testing.assert_allclose(jax_file["mdm_proj"][()], tf_file["mdm_proj"][()], rtol=1e-6, atol=0)
         np.testing.assert_allclose(jax_file["lx"][()], tf_file["lx"][()], rtol=1e-5, atol=0)
-        np.testing.assert_allclose(jax_file["map_xray"][()], tf_file["map_xray"][()], rtol=5e-5, atol=0)
-        for name in ("halo_id", "map_dm", "mdm_proj", "m200c"):
+        np.testing.assert_allclose(jax_file["map_xray"][()], tf_file["map_xray"][()], rtol=5e-4, atol=0)
+        for name in ("halo_id", "m200c", "out_of_range"):
             np.testing.assert_array_equal(jax_file[name][()], tf_file[name][()], err_msg=name)
 
 

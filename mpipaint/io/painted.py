@@ -32,7 +32,7 @@ from mpipaint.maps.gas import MAP_UNITS
 from mpipaint.maps.geometry import MapSpec
 from mpipaint.model.norm import out_of_range
 from mpipaint.science.stats import log_spread_dex
-from mpipaint.science.summaries import SUMMARY, totals
+from mpipaint.science.summaries import SUMMARY
 
 PER_HALO = {"halo_id": ("int64", ""), "snapshot": ("int32", ""), "redshift": ("float64", ""),
             "m200c": ("float64", "Msun"), "r200c": ("float64", "kpc")}
@@ -65,14 +65,14 @@ def columns(members: dict, corrected=(), residuals=None) -> dict:
     return result
 
 
-def halo_values(painted: dict, dm: np.ndarray, pixel_area: float, coarser: bool = False, residuals=None) -> dict:
-    """The per-axis columns of one halo from its DM maps and {target: infer.Painted} (see `columns`);
-    `coarser`: the box's DM particles are heavier than the training run's (every row is flagged)."""
-    values = {"mdm_proj": totals("dm", dm, dm, pixel_area)}
-    outside, bound = np.zeros(len(dm)), np.zeros(len(dm))
+def halo_values(painted: dict, mdm_proj: np.ndarray, coarser: bool = False, residuals=None) -> dict:
+    """The per-axis columns of one halo from the DM mass in its maps [Msun] and {target: infer.Painted} (see
+    `columns`); `coarser`: the box's DM particles are heavier than the training run's (every row is flagged)."""
+    values = {"mdm_proj": np.asarray(mdm_proj, dtype=np.float64)}
+    outside, bound = np.zeros(len(mdm_proj)), np.zeros(len(mdm_proj))
     for target, result in painted.items():
         name = SUMMARY[target][0]
-        per_member = np.array([totals(target, member, dm, pixel_area) for member in result.images])
+        per_member = result.totals
         values[name] = per_member.mean(axis=0)
         if len(per_member) > 1:
             values[f"{name}_std"] = per_member.std(axis=0, ddof=1)

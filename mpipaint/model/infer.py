@@ -1,10 +1,15 @@
 """Inference with a model bundle: DM surface-density maps in, the bundle's target in physical units out.
 
 Inputs are normalised with the bundle's full-physics constants (never refitted on the maps at hand, as the
-paper does for DMO inputs), run through the model in fixed-size batches by one compiled tf.function
-(a short last batch is padded, so there is a single trace), and mapped back with the exact inverse, which
-bounds every pixel (`Normalisation.z_max`), times the bundle's `total_scale` (its offset of map totals on
-the training halos removed; at most a factor 10**MAX_TOTAL_OFFSET_DEX = 2 either way).
+paper does for DMO inputs), run through the model in fixed-size batches by one compiled function (a short
+last batch is padded, so there is a single trace), and mapped back with the exact inverse, which bounds
+every pixel (`Normalisation.z_max`), times the bundle's `total_scale` (its offset of map totals on the
+training halos removed; at most a factor 10**MAX_TOTAL_OFFSET_DEX = 2 either way). Each map is then
+summarised (`science.summaries`: Lx, Mgas, mean T).
+
+Two chains do this (`predictor_for`): `Predictor` on the host around the net (TensorFlow, where the host is
+the CPU that runs the net anyway), and with JAX `jax_chain.DevicePredictor`, the whole chain in one
+jit-compiled function on the device, so that a GPU sends back a few numbers per map instead of the maps.
 
 `EnsemblePredictor` runs all bundles of one target (a deep ensemble, or a single bundle) on the same maps
 and reports, per map, how far it lies outside what the bundles were trained on: the fraction of DM pixels
@@ -18,9 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mpipaint.maps.geometry import MapSpec
 from mpipaint.model.bundle import Bundle
 from mpipaint.model.keras_env import inference_precision, place_on_devices
 from mpipaint.parallel import node_local
+from mpipaint.science import summaries
 
 
 def setup_inference(precision: str = "fp32", backend: str = "tf") -> tuple[str, bool]:
@@ -48,12 +55,16 @@ whether the nets run on a GPU (asynchronously: the host's work overlaps them).""
 
 
 class Predictor:
-    """Callable: (N, npix, npix) DM maps [Msun/kpc^2] -> (N, npix, npix) target maps [bundle's units]."""
+    """The host chain of one bundle (the TensorFlow backend): FP normalisation on the host, the net in
+    fixed-size batches, the exact bounded inverse and each map's summary on the host. (A JAX bundle's net
+    runs here too, on the device, where its normalised output is compared with TensorFlow's.)
+    Callable: (N, npix, npix) DM maps [Msun/kpc^2] -> (N, npix, npix) target maps [bundle's units]."""
 
     def __init__(self, bundle: Bundle, batch_size: int = 8):
         """`batch_size`: maps per call of the net (a short last batch is padded)."""
         self.bundle, self.batch_size = bundle, batch_size
         self.masked, self.npix = bool(bundle.meta.get("mask")), int(bundle.meta["npix"])
+        self.target, self.pixel_area = bundle.meta["target"], MapSpec.from_attrs(bundle.meta).pixel_area
         model = bundle.model
         if bundle.backend == "jax":
             self._run = model.launch  # jit-compiled; returns a device array at once
@@ -70,53 +81,67 @@ class Predictor:
         mask = (dm_maps > 0)[..., None].astype(np.float32) if self.masked else None
         return x[..., None], mask, outside
 
-    def launch(self, dm_maps) -> tuple[list, int, np.ndarray]:
+    def launch(self, dm_maps) -> tuple:
         """Start the net on every batch of `dm_maps` and return without waiting where the backend runs
-        asynchronously (JAX; TensorFlow as far as its GPU queue allows): (the batches' outputs, still on the
-        device, the number of maps, their input-range fractions). `collect` waits for them; the host meanwhile
-        is free."""
+        asynchronously (TensorFlow as far as its GPU queue allows): a handle for `collect`."""
+        dm_maps = np.asarray(dm_maps, dtype=np.float64)
         x, mask, outside = self.normalised_inputs(dm_maps)
         launched = []
         for start in range(0, len(x), self.batch_size):
-            xb = _padded(x[start:start + self.batch_size], self.batch_size)
+            xb = padded(x[start:start + self.batch_size], self.batch_size)
             if self.masked:
-                xb = {"dm": xb, "mask": _padded(mask[start:start + self.batch_size], self.batch_size)}
+                xb = {"dm": xb, "mask": padded(mask[start:start + self.batch_size], self.batch_size)}
             launched.append(self._run(xb))
-        return launched, len(x), outside
+        return launched, dm_maps, outside
 
-    def collect(self, launched) -> np.ndarray:
+    def collect_normalised(self, launched) -> np.ndarray:
         """The model's output in normalised (0..1) space, shape (N, npix, npix), of a `launch`."""
-        outputs, n, _ = launched
+        outputs, dm_maps, _ = launched
         z = [np.asarray(o, dtype=np.float32).reshape(-1, self.npix, self.npix) for o in outputs]
         if len(z) == 1:
-            return z[0][:n]  # no copy: one batch is the common case
-        return np.concatenate(z)[:n] if z else np.empty((0, self.npix, self.npix), np.float32)
+            return z[0][:len(dm_maps)]  # no copy: one batch is the common case
+        return np.concatenate(z)[:len(dm_maps)] if z else np.empty((0, self.npix, self.npix), np.float32)
+
+    def collect(self, launched, out=None) -> "Painted":
+        """The Painted of a `launch` (one member); the physical maps are written into `out` if given."""
+        z = self.collect_normalised(launched)
+        images = np.empty(z.shape) if out is None else out
+        at_bound = self.bundle.target_norm.inverse_and_at_bound(z, self.bundle.total_scale, images)[1]
+        per_map = summaries.totals(self.target, images, launched[1], self.pixel_area)
+        return Painted(per_map[None], launched[2], at_bound, images[None])
 
     def predict_normalised(self, dm_maps) -> np.ndarray:
         """The model's output in normalised (0..1) space, shape (N, npix, npix)."""
-        return self.collect(self.launch(dm_maps))
-
-    def to_physical(self, z, out=None) -> np.ndarray:
-        """Normalised output -> physical map: the exact (bounded) inverse, times the bundle's total_scale."""
-        return self.bundle.target_norm.inverse(z, self.bundle.total_scale, out)
+        return self.collect_normalised(self.launch(dm_maps))
 
     def __call__(self, dm_maps) -> np.ndarray:
-        return self.to_physical(self.predict_normalised(dm_maps))
+        return self.collect(self.launch(dm_maps)).images[0]
 
 
-def _padded(batch, size: int):
+def padded(batch, size: int):
     """`batch` with zero maps appended up to `size` (one compiled shape for every call)."""
     pad = size - len(batch)
     return np.concatenate([batch, np.zeros((pad,) + batch.shape[1:], batch.dtype)]) if pad else batch
+
+
+def predictor_for(bundle: Bundle, batch_size: int = 8, keep_maps: bool = True):
+    """The chain that runs `bundle`: with JAX the whole chain on the device (`jax_chain.DevicePredictor`,
+    which returns the maps only if `keep_maps`), with TensorFlow the host chain (`Predictor`)."""
+    if bundle.backend == "jax":
+        from mpipaint.model.jax_chain import DevicePredictor  # noqa: PLC0415
+
+        return DevicePredictor(bundle, batch_size, keep_maps)
+    return Predictor(bundle, batch_size)
 
 
 @dataclass
 class Painted:
     """One target painted on N DM maps by K ensemble members."""
 
-    images: np.ndarray  # (K, N, npix, npix) physical maps, bounded
+    totals: np.ndarray  # (K, N) each member's summary of each map (science.summaries.SUMMARY)
     dm_outside: np.ndarray  # (N,) largest fraction, over members, of DM pixels above the fitted input range
     at_bound: np.ndarray  # (N,) largest fraction, over members, of output pixels at the upper bound
+    images: np.ndarray | None = None  # (K, N, npix, npix) physical maps, bounded; None where not kept
 
     @property
     def mean_images(self) -> np.ndarray:
@@ -124,14 +149,18 @@ class Painted:
 
     def select(self, maps) -> "Painted":
         """The part of this result that belongs to `maps` (an index or slice over the N maps)."""
-        return Painted(self.images[:, maps], self.dm_outside[maps], self.at_bound[maps])
+        return Painted(self.totals[:, maps], self.dm_outside[maps], self.at_bound[maps],
+                       None if self.images is None else self.images[:, maps])
 
 
 class EnsemblePredictor:
     """Callable: (N, npix, npix) DM maps -> Painted, from every bundle of one target."""
 
-    def __init__(self, bundles: list[Bundle], batch_size: int = 8):
-        self.members = [Predictor(b, batch_size) for b in bundles]
+    def __init__(self, bundles: list[Bundle], batch_size: int = 8, keep_maps: bool = True):
+        """`keep_maps`: whether the Painted holds the physical maps (paint without --maps needs only the
+        summaries, which a device chain computes without sending the maps back)."""
+        self.members = [predictor_for(b, batch_size, keep_maps) for b in bundles]
+        self.keep_maps = keep_maps
 
     def warm_up(self) -> None:
         """Trace and compile each member's net on one batch of empty maps, so that the first halos' timing
@@ -140,20 +169,18 @@ class EnsemblePredictor:
         self(np.zeros((self.members[0].batch_size, npix, npix)))
 
     def launch(self, dm_maps) -> list:
-        """Start every member on `dm_maps` (see Predictor.launch); `collect` gives the Painted."""
-        dm_maps = np.asarray(dm_maps, dtype=np.float64)
+        """Start every member on `dm_maps` (see Predictor.launch; with JAX also jax_chain.DeviceMaps);
+        `collect` gives the Painted."""
         return [member.launch(dm_maps) for member in self.members]
 
     def collect(self, launched) -> Painted:
-        images, outside, at_bound = None, [], []
+        results, images = [], None
         for k, (member, started) in enumerate(zip(self.members, launched)):
-            z = member.collect(started)
-            if images is None:  # written in place: no stacked copy of float64 maps
-                images = np.empty((len(self.members),) + z.shape)
-            at_bound.append(member.bundle.target_norm.inverse_and_at_bound(z, member.bundle.total_scale,
-                                                                           images[k])[1])
-            outside.append(started[2])
-        return Painted(images, np.max(outside, axis=0), np.max(at_bound, axis=0))
+            if self.keep_maps and images is None:  # members write in place: no stacked copy of float64 maps
+                images = np.empty((len(self.members), len(started[1]), member.npix, member.npix))
+            results.append(member.collect(started, None if images is None else images[k]))
+        return Painted(np.concatenate([r.totals for r in results]), np.max([r.dm_outside for r in results], axis=0),
+                       np.max([r.at_bound for r in results], axis=0), images)
 
     def __call__(self, dm_maps) -> Painted:
         return self.collect(self.launch(dm_maps))

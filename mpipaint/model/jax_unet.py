@@ -33,7 +33,7 @@ class JaxUnet:
 
         self.architecture, self.precision = dict(architecture), precision
         self.params = [jnp.asarray(a, dtype=jnp.float32) for a in arrays]
-        self._forward = jax.jit(self._apply)
+        self._forward = jax.jit(self.apply)
 
     def __call__(self, inputs) -> np.ndarray:
         return np.asarray(self.launch(inputs), dtype=np.float32)
@@ -50,7 +50,8 @@ class JaxUnet:
         return self._forward(self.params, jnp.asarray(x, jnp.float32),
                              None if mask is None else jnp.asarray(mask, jnp.float32))
 
-    def _apply(self, params, x, mask):
+    def apply(self, params, x, mask):
+        """The net on inputs `x` (N, S, S, 1) float32 (and `mask` or None): traceable, for jax.jit."""
         import jax  # noqa: PLC0415
         import jax.numpy as jnp  # noqa: PLC0415
 

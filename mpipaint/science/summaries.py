@@ -13,12 +13,24 @@ SUMMARY = {  # target -> (dataset, units, description)
 }
 
 
+MEAN_OVER_DM = frozenset({"temperature"})  # summarised by the mean over pixels holding DM; others by sum x area
+
+
 def summarise(target: str, image: np.ndarray, dm_image: np.ndarray, pixel_area: float) -> float:
     """The per-halo number of one painted map (see SUMMARY)."""
-    if target == "temperature":
+    if target in MEAN_OVER_DM:
         holds_dm = dm_image > 0
-        return float(image[holds_dm].mean()) if holds_dm.any() else 0.0
-    return float(image.sum(dtype=np.float64) * pixel_area)
+        return float(from_sum(target, image[holds_dm].sum(dtype=np.float64), holds_dm.sum(), pixel_area))
+    return float(from_sum(target, image.sum(dtype=np.float64), None, pixel_area))
+
+
+def from_sum(target: str, pixel_sum, dm_pixels, pixel_area: float):
+    """`summarise` from a map's sum over the pixels that count (those holding DM for MEAN_OVER_DM targets,
+    else all) and its number of pixels holding DM (unused for sums); element-wise over maps. Lets a device
+    reduce the maps and send back only sums (model/jax_chain.py)."""
+    if target in MEAN_OVER_DM:
+        return np.where(dm_pixels > 0, pixel_sum / np.maximum(dm_pixels, 1), 0.0)
+    return pixel_sum * pixel_area
 
 
 def totals(target: str, images, dm_images, pixel_area: float) -> np.ndarray:
