@@ -10,7 +10,8 @@ weights; written with numpy, so a node without TensorFlow can run it with `--bac
 A1 depth with `--base-filters` (64 = the paper's size; 16 keeps this run to minutes on 2 cores). Each run is
 `mpirun -n R mpipaint paint BOX --model BUNDLE --out OUT`; the figures come from its summary line. "vs
 inference alone" is halos/s against the inference-only bound: ranks / (the seconds per halo of one
-inference call that rank 0 times once the nets are compiled, alone on its share of the device)."""
+inference call that rank 0 times once the nets are compiled, alone on its share of the device; with JAX on
+maps already on the device, as paint keeps them)."""
 import argparse
 import os
 import re

@@ -162,22 +162,24 @@ class HaloPainter:
         return rows
 
 
-def _warm_up(predictors, table, spec: MapSpec, axes, projector) -> float:
-    """Compile the nets and the CIC kernel before the clock starts, then time one inference call of every
-    target's nets (seconds, rank 0's, the same on every rank: the dealing must agree)."""
-    for predictor in predictors.values():
-        predictor.warm_up()
+def _warm_up(predictors, table, spec: MapSpec, axes, projector, batch_halos: int) -> float:
+    """Compile the projection and the nets before the clock starts, then time one inference call of every
+    target's nets on one group's maps (where paint keeps them: on the device with a projector), in seconds,
+    rank 0's and the same on every rank: the dealing must agree."""
+    maps = np.zeros((batch_halos * len(axes), spec.npix, spec.npix))
     if len(table):
         positions, masses, geometries = np.zeros((1, 3)), np.zeros(1), spec.geometries(table.iloc[0], axes)
         if projector is None:
             dm_maps(positions, masses, geometries)
         else:
-            projector.project([(positions, masses, geometries[0])]).totals()
+            maps = projector.project([(positions, masses, geometries[0])] * batch_halos)
+    for predictor in predictors.values():
+        predictor(maps)
     seconds = None
     if COMM.rank == 0:
         start = time.perf_counter()
         for predictor in predictors.values():
-            predictor.warm_up()
+            predictor(maps)
         seconds = time.perf_counter() - start
     return COMM.bcast(seconds, root=0)
 
@@ -232,7 +234,8 @@ def run_paint(options: PaintOptions) -> None:
         from mpipaint.model.jax_chain import DeviceProjector  # noqa: PLC0415
 
         projector = DeviceProjector(spec, options.axes, batch)
-    infer_s_per_halo = _warm_up(predictors, table, spec, options.axes, projector) / options.batch_halos
+    infer_s_per_halo = _warm_up(predictors, table, spec, options.axes, projector,
+                                options.batch_halos) / options.batch_halos
     log.info("nets compiled; inference %.3g s per halo (%s, %s)", infer_s_per_halo, options.backend, precision)
     trained_mass = next(iter(bundles.values()))[0].meta.get("dm_particle_mass_msun")
     box_mass = snapshot.typical_mass_msun(DM)

@@ -162,12 +162,6 @@ class EnsemblePredictor:
         self.members = [predictor_for(b, batch_size, keep_maps) for b in bundles]
         self.keep_maps = keep_maps
 
-    def warm_up(self) -> None:
-        """Trace and compile each member's net on one batch of empty maps, so that the first halos' timing
-        (and a GPU's first seconds) is inference, not compilation."""
-        npix = self.members[0].npix
-        self(np.zeros((self.members[0].batch_size, npix, npix)))
-
     def launch(self, dm_maps) -> list:
         """Start every member on `dm_maps` (see Predictor.launch; with JAX also jax_chain.DeviceMaps);
         `collect` gives the Painted."""
