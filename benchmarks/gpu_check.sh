@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# GPU figures for BENCHMARKS.md in one short run (about 7 minutes on one H100):
-#   1. full U-net (Table A1, 512^2) inference images/s for each installed backend (JAX; TensorFlow too where
-#      installed) at fp32, bf16 and fp16, batch 1-32 (bench_unet.py inference);
-#   2. where the time of one call of 24 maps goes, bf16: the host chain stage by stage, the device chain
+# GPU figures for BENCHMARKS.md in one short run (about 8 minutes on one H100, most of it compiling the
+# full U-net at every shape), in this order, so that a run cut short still has the paint figures; each step
+# writes its table into OUT as it ends:
+#   1. where the time of one call of 24 maps goes, bf16: the host chain stage by stage, the device chain
 #      (jax_chain) whole with and without the maps sent back, CIC on the host and on the device, and
 #      particles to summaries as paint runs them (profile_host.py);
-#   3. a one-GPU paint of the 4x example box with the full U-net at bf16 through the JAX backend, 8 and 16
+#   2. a one-GPU paint of the 4x example box with the full U-net at bf16 through the JAX backend, 8 and 16
 #      halos (24 and 48 maps) per inference call, with its time per phase: paint speed against the
-#      inference-only bound (bench_paint.py).
+#      inference-only bound (bench_paint.py);
+#   3. full U-net (Table A1, 512^2) inference images/s for each installed backend (JAX; TensorFlow too where
+#      installed) at fp32, bf16 and fp16, batch 1-32: paint's chain and the net alone (bench_unet.py).
 # Needs JAX with CUDA, h5py, mpi4py, numba, scipy (no mpirun: one rank); no TensorFlow, PyYAML or
 # downloads: the project runs from this checkout through PYTHONPATH.
 #   bash benchmarks/gpu_check.sh [OUT]        OUT: working directory (default gpu_check)
@@ -22,10 +24,10 @@ if python3 -c "import tensorflow, tf_keras, horovod" 2>/dev/null; then backends=
 { date -u; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
   python3 -c "import jax; print('jax', jax.__version__, jax.devices())"
   python3 -c "import mpi4py.MPI, h5py, numba, numpy, scipy, pandas; print('mpi4py', mpi4py.__version__, mpi4py.MPI.Get_library_version().split(chr(10))[0], 'h5py', h5py.__version__, 'numba', numba.__version__, 'numpy', numpy.__version__)"; } | tee "$out/machine.txt"
-python3 "$here/benchmarks/bench_unet.py" inference --npix 512 --backends $backends \
-    --precisions fp32 bf16 fp16 --sizes 1 4 16 32 --repeat 3 | tee "$out/inference.md"
 python3 "$here/benchmarks/profile_host.py" --batch 24 --precision bf16 | tee "$out/profile.md"
 for halos in 8 16; do
   python3 "$here/benchmarks/bench_paint.py" "$out/paint" --boxes 4x --ranks 1 --npix 512 --base-filters 64 \
       --backend jax --precision bf16 --batch-halos $halos | tee -a "$out/paint.md"
 done
+python3 "$here/benchmarks/bench_unet.py" inference --npix 512 --backends $backends \
+    --precisions fp32 bf16 fp16 --sizes 1 4 16 32 --repeat 3 | tee "$out/inference.md"
