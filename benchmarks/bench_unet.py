@@ -23,10 +23,9 @@ from mpipaint.model.bundle import Bundle
 from mpipaint.model.infer import EnsemblePredictor, Predictor
 from mpipaint.model.jax_unet import JaxUnet
 from mpipaint.model.keras_env import dtype_policy
-from mpipaint.model.norm import Normalisation
 from mpipaint.model.unet import build_unet
 import machine
-from random_bundle import random_weights
+from random_bundle import random_meta, random_weights, unet_architecture
 from timing import best_of
 
 
@@ -40,11 +39,9 @@ def inference(args):
     """Per backend and precision, side by side: mpipaint's chain and the net alone (for TensorFlow
     model.predict) on the same maps; the same weights everywhere, and the largest relative change of a map
     sum against the first backend and precision."""
-    norm = Normalisation("minmax", "log", 0.0, 10.0, 1.0)
-    meta = {"input_normalisation": norm.to_dict(), "target_normalisation": norm.to_dict(), "npix": args.npix,
-            "target": "xray", "width_kpc": 4000.0, "deposition_mode": "group"}
+    meta = random_meta(args.npix)
     maps = 10 ** np.random.default_rng(0).uniform(0, 10, (max(args.sizes), args.npix, args.npix))
-    architecture = {"image_size": args.npix, "base_filters": 64, "depth": 4, "head": "minmax", "mask": False}
+    architecture = unet_architecture(args.npix)
     weights, reference, rates = random_weights(architecture), {}, {}
     print(f"# full-size U-net (31,054,145 parameters), {args.npix}^2; {machine.line()}"
           + (f"; JAX on {jax_device()}" if "jax" in args.backends else ""))

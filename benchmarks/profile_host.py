@@ -12,13 +12,12 @@ import argparse
 import numba
 import numpy as np
 
-from mpipaint.model.bundle import Bundle
-from mpipaint.maps.gas import dm_maps
 from mpipaint.maps.geometry import MapSpec
+from mpipaint.model.bundle import Bundle
 from mpipaint.model.jax_chain import DevicePredictor, DeviceProjector
 from mpipaint.model.jax_unet import JaxUnet
-from mpipaint.model.norm import Normalisation
-from random_bundle import random_weights
+from mpipaint.paint import HostProjector
+from random_bundle import NORM, random_meta, random_weights, unet_architecture
 from timing import best_of
 
 
@@ -34,26 +33,23 @@ def main():
     parser.add_argument("--base-filters", type=int, default=64, help="64: the paper's U-net; smaller for a dry run")
     args = parser.parse_args()
     npix, n = args.npix, args.batch
-    norm = Normalisation("minmax", "log", 0.0, 10.0, 1.0)
-    architecture = {"image_size": npix, "base_filters": args.base_filters, "depth": 4, "head": "minmax",
-                    "mask": False}
+    architecture = unet_architecture(npix, args.base_filters)
     net = JaxUnet(architecture, random_weights(architecture), args.precision)
     dm = 10 ** np.random.default_rng(0).uniform(0, 10, (n, npix, npix))
-    x = norm.forward(dm, np.float32)[..., None]
+    x = NORM.forward(dm, np.float32)[..., None]
     on_device = jax.device_put(x)
     out = net.launch(on_device)
     z = np.asarray(out)
     images = np.empty((n, npix, npix))
-    stages = {"forward + outside (numba)": lambda: norm.forward_and_outside(dm, np.float32),
+    stages = {"forward + outside (numba)": lambda: NORM.forward_and_outside(dm, np.float32),
               "host -> device": lambda: jnp.asarray(x).block_until_ready(),
               "net alone": lambda: net.launch(on_device).block_until_ready(),
               "device -> host": lambda: np.asarray(out),
-              "inverse + at_bound (numba)": lambda: norm.inverse_and_at_bound(z[..., 0], 1.0, images),
+              "inverse + at_bound (numba)": lambda: NORM.inverse_and_at_bound(z[..., 0], 1.0, images),
               "map sums (numpy)": lambda: images.sum(axis=(1, 2)),
-              "whole host chain": lambda: norm.inverse_and_at_bound(
-                  np.asarray(net.launch(norm.forward(dm, np.float32)[..., None]))[..., 0], 1.0, images)}
-    meta = {"input_normalisation": norm.to_dict(), "target_normalisation": norm.to_dict(), "npix": npix,
-            "target": "xray", "width_kpc": 4000.0, "deposition_mode": "group"}
+              "whole host chain": lambda: NORM.inverse_and_at_bound(
+                  np.asarray(net.launch(NORM.forward(dm, np.float32)[..., None]))[..., 0], 1.0, images)}
+    meta = random_meta(npix)
     for keep_maps, name in ((False, "device chain, summaries back (paint)"),
                             (True, "device chain, maps back (--maps)")):
         chain = DevicePredictor(Bundle(net, meta, args.precision, "jax"), n, keep_maps)
@@ -61,16 +57,14 @@ def main():
     spec, axes = MapSpec(npix, 4000.0, "group"), (0, 1, 2)
     row = {"centre_x": 5e4, "centre_y": 5e4, "centre_z": 5e4, "box_size": 1e5}
     rng = np.random.default_rng(1)
-    halos = [(5e4 + rng.normal(0.0, 300.0, (args.particles, 3)), np.full(args.particles, 1e9),
-              spec.geometries(row, axes)) for _ in range(n // len(axes))]
+    halos = [(5e4 + rng.normal(0.0, 300.0, (args.particles, 3)), np.full(args.particles, 1e9), row)
+             for _ in range(n // len(axes))]
     lean = DevicePredictor(Bundle(net, meta, args.precision, "jax"), n, keep_maps=False)
-    projector = DeviceProjector(spec, axes, n)
-    stages[f"CIC on the host ({args.particles} particles a halo, numba)"] = \
-        lambda: [dm_maps(p, m, g) for p, m, g in halos]
-    group = [(p, m, g[0]) for p, m, g in halos]
-    stages["CIC on the device, waited for"] = lambda: projector.project(group).totals()
+    host_cic, device_cic = HostProjector(spec, axes), DeviceProjector(spec, axes, n)
+    stages[f"CIC on the host ({args.particles} particles a halo, numba)"] = lambda: host_cic.project(halos)
+    stages["CIC on the device, waited for"] = lambda: device_cic.masses(device_cic.project(halos))
     stages["particles -> summaries on the device (paint with JAX)"] = lambda: lean.collect(
-        lean.launch(projector.project(group)))
+        lean.launch(device_cic.project(halos)))
     print(f"# {n} maps of {npix}^2, U-net base {args.base_filters}, {args.precision}; numba "
           f"{numba.get_num_threads()} threads ({numba.threading_layer() if hasattr(numba, 'threading_layer') else '?'}"
           f"); {jax.devices()[0].device_kind}")

@@ -17,12 +17,22 @@ def random_weights(architecture: dict, seed: int = 0) -> list[np.ndarray]:
             else np.ones(shape, np.float32) for shape in weight_shapes(architecture)]
 
 
+NORM = Normalisation("minmax", "log", 0.0, 10.0, 1.0)  # maps of 1 to 1e10 [units] into 0..1, in and out
+
+
+def unet_architecture(npix: int, base_filters: int = 64, depth: int = 4) -> dict:
+    """build_unet's arguments: the paper's Table A1 U-net at base 64, depth 4."""
+    return {"image_size": npix, "base_filters": base_filters, "depth": depth, "head": "minmax", "mask": False}
+
+
+def random_meta(npix: int) -> dict:
+    """bundle.json's fields of an untrained X-ray bundle of npix^2 maps over 4 Mpc (NORM in and out)."""
+    return {"target": "xray", "target_units": "erg/s/kpc^2", "npix": npix, "width_kpc": 4000.0,
+            "deposition_mode": "group", "mask": False, "input_normalisation": NORM.to_dict(),
+            "target_normalisation": NORM.to_dict(), "trainset": "none: untrained weights for timing"}
+
+
 def write_random_bundle(path, npix: int, base_filters: int = 64, depth: int = 4, seed: int = 0) -> Path:
-    """An X-ray bundle of the U-net (base 64, depth 4 = the paper's Table A1) at `npix`, random_weights."""
-    architecture = {"image_size": npix, "base_filters": base_filters, "depth": depth, "head": "minmax",
-                    "mask": False}
-    norm = Normalisation("minmax", "log", 0.0, 10.0, 1.0).to_dict()
-    return save_bundle(path, random_weights(architecture, seed), architecture,
-                       {"target": "xray", "target_units": "erg/s/kpc^2", "npix": npix, "width_kpc": 4000.0,
-                        "deposition_mode": "group", "mask": False, "input_normalisation": norm,
-                        "target_normalisation": norm, "trainset": "none: untrained weights for timing"})
+    """An X-ray bundle of unet_architecture at `npix` with random_weights."""
+    architecture = unet_architecture(npix, base_filters, depth)
+    return save_bundle(path, random_weights(architecture, seed), architecture, random_meta(npix))

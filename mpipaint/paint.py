@@ -112,29 +112,23 @@ class HaloPainter:
     particles, projects its maps along every axis in one pass and launches each bundle's nets on all the
     group's maps in one call (the predictors' fixed batch, padded: a map's result does not depend on the
     maps beside it, so neither on which halos a rank holds); `finish` collects the maps and gives the rows.
-    With a `projector` (jax_chain.DeviceProjector: JAX) the maps are made on the device from the particles
-    and stay there; otherwise on the host (maps.cic)."""
+    The `projector` makes the maps: HostProjector, or with JAX jax_chain.DeviceProjector, whose maps are made
+    on the device from the particles and stay there."""
 
-    def __init__(self, particles: HaloParticles, predictors, spec: MapSpec, axes, with_maps, times, coarser,
-                 residuals, tables, projector=None):
-        self.particles, self.predictors, self.spec = particles, predictors, spec
+    def __init__(self, particles: HaloParticles, predictors, projector, axes, with_maps, times, coarser, residuals,
+                 tables):
+        self.particles, self.predictors = particles, predictors
         self.axes, self.with_maps, self.times, self.coarser = axes, with_maps, times, coarser
         self.residuals, self.tables, self.projector = residuals, tables, projector
 
     def start(self, indices):
         faults.reached("halo-start", COMM.rank)
-        dm = []
+        halos = []
         for index in indices:
             with self.times("read"):
-                positions, masses = self.particles.dm(index)
-            with self.times("project"):
-                geometries = self.spec.geometries(self.particles.table.iloc[index], self.axes)
-                if self.projector is None:
-                    dm.append(dm_maps(positions, masses, geometries))
-                else:
-                    dm.append((positions, masses, geometries[0]))
+                halos.append((*self.particles.dm(index), self.particles.table.iloc[index]))
         with self.times("project"):
-            maps = np.concatenate(dm) if self.projector is None else self.projector.project(dm)
+            maps = self.projector.project(halos)
         with self.times("infer"):
             launched = {target: predictor.launch(maps) for target, predictor in self.predictors.items()}
         return indices, maps, launched
@@ -144,10 +138,7 @@ class HaloPainter:
         indices, maps, launched = started
         with self.times("infer"):
             results = {target: self.predictors[target].collect(handle) for target, handle in launched.items()}
-        if self.projector is None:
-            mdm, dm = summaries.totals("dm", maps, maps, self.spec.pixel_area), maps
-        else:
-            mdm, dm = maps.totals(), maps.host() if self.with_maps else None
+        mdm, dm = self.projector.masses(maps), self.projector.on_host(maps) if self.with_maps else None
         rows, naxes = [], len(self.axes)
         for k, index in enumerate(indices):
             mine = slice(k * naxes, (k + 1) * naxes)
@@ -162,17 +153,32 @@ class HaloPainter:
         return rows
 
 
-def _warm_up(predictors, table, spec: MapSpec, axes, projector, batch_halos: int) -> float:
+class HostProjector:
+    """`project`: a group of halos' DM particles -> their maps along every axis, (N, npix, npix) [Msun/kpc^2]
+    on the host (maps.cic, float64), for the TensorFlow chain; the interface of jax_chain.DeviceProjector."""
+
+    def __init__(self, spec: MapSpec, axes):
+        self.spec, self.axes = spec, tuple(axes)
+
+    def project(self, halos) -> np.ndarray:
+        """`halos`: (positions [kpc], masses [Msun], halo-table row) per halo, at least one."""
+        return np.concatenate([dm_maps(positions, masses, self.spec.geometries(row, self.axes))
+                               for positions, masses, row in halos])
+
+    def masses(self, maps) -> np.ndarray:
+        """(N,) DM mass in each of a group's maps [Msun]."""
+        return summaries.totals("dm", maps, maps, self.spec.pixel_area)
+
+    def on_host(self, maps) -> np.ndarray:
+        return maps
+
+
+def _warm_up(predictors, projector, batch_halos: int) -> float:
     """Compile the projection and the nets before the clock starts, then time one inference call of every
-    target's nets on one group's maps (where paint keeps them: on the device with a projector), in seconds,
-    rank 0's and the same on every rank: the dealing must agree."""
-    maps = np.zeros((batch_halos * len(axes), spec.npix, spec.npix))
-    if len(table):
-        positions, masses, geometries = np.zeros((1, 3)), np.zeros(1), spec.geometries(table.iloc[0], axes)
-        if projector is None:
-            dm_maps(positions, masses, geometries)
-        else:
-            maps = projector.project([(positions, masses, geometries[0])] * batch_halos)
+    target's nets on one group's (empty) maps, where paint keeps them: seconds, rank 0's and the same on
+    every rank, since the dealing must agree."""
+    nowhere = {"centre_x": 0.0, "centre_y": 0.0, "centre_z": 0.0, "box_size": 0.0}
+    maps = projector.project([(np.zeros((1, 3)), np.zeros(1), nowhere)] * batch_halos)
     for predictor in predictors.values():
         predictor(maps)
     seconds = None
@@ -229,13 +235,12 @@ def run_paint(options: PaintOptions) -> None:
     batch = options.batch_halos * len(options.axes)
     predictors = {target: EnsemblePredictor(b, batch_size=batch, keep_maps=options.maps)
                   for target, b in bundles.items()}
-    projector = None
+    projector = HostProjector(spec, options.axes)
     if options.backend == "jax":  # the maps are made where the nets run
         from mpipaint.model.jax_chain import DeviceProjector  # noqa: PLC0415
 
         projector = DeviceProjector(spec, options.axes, batch)
-    infer_s_per_halo = _warm_up(predictors, table, spec, options.axes, projector,
-                                options.batch_halos) / options.batch_halos
+    infer_s_per_halo = _warm_up(predictors, projector, options.batch_halos) / options.batch_halos
     log.info("nets compiled; inference %.3g s per halo (%s, %s)", infer_s_per_halo, options.backend, precision)
     trained_mass = next(iter(bundles.values()))[0].meta.get("dm_particle_mass_msun")
     box_mass = snapshot.typical_mass_msun(DM)
@@ -274,8 +279,8 @@ def run_paint(options: PaintOptions) -> None:
         with times("read"):
             particles = HaloParticles({snapnum: snapshot}, table, spec.deposition_mode, strategy, owners,
                                       spec.width_kpc, options.chunk_particles)
-        painter = HaloPainter(particles, predictors, spec, options.axes, options.maps, times, coarser,
-                              residuals, tables, projector)
+        painter = HaloPainter(particles, predictors, projector, options.axes, options.maps, times, coarser,
+                              residuals, tables)
         writer = open_writer(out, _write_rows, _parallel_io(), _progress(len(table), done, mine))
         work_through(groups, painter.start, painter.finish, writer, times)
         _finish(out, len(table))

@@ -110,12 +110,12 @@ def test_the_device_projection_makes_the_host_maps_in_float32():
     for centre, count in (((490.0, 10.0, 250.0), 70_000), ((250.0, 250.0, 250.0), 5), ((100.0, 400.0, 60.0), 9_000)):
         row = {"centre_x": centre[0], "centre_y": centre[1], "centre_z": centre[2], "box_size": box}
         positions = (np.array(centre) + rng.normal(0.0, 30.0, size=(count, 3))) % box
-        halos.append((positions, rng.uniform(0.5, 2.0, count), spec.geometries(row, axes)))
-    maps = DeviceProjector(spec, axes, batch_size=4).project([(p, m, g[0]) for p, m, g in halos])
+        halos.append((positions, rng.uniform(0.5, 2.0, count), row))
+    maps = DeviceProjector(spec, axes, batch_size=4).project(halos)
     assert maps.array.shape == (12, 40, 40) and len(maps) == 9
     host, totals = maps.host(), maps.totals()
-    for h, (positions, masses, geometries) in enumerate(halos):
-        for k, g in enumerate(geometries):
+    for h, (positions, masses, row) in enumerate(halos):
+        for k, g in enumerate(spec.geometries(row, axes)):
             reference = _reference_cic(positions, masses, g) / g.pixel_area
             image = host[h * 3 + k]
             np.testing.assert_allclose(image, reference, rtol=0, atol=1e-5 * reference.max())

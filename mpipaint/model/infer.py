@@ -104,11 +104,12 @@ class Predictor:
 
     def collect(self, launched, out=None) -> "Painted":
         """The Painted of a `launch` (one member); the physical maps are written into `out` if given."""
+        _, dm_maps, outside = launched
         z = self.collect_normalised(launched)
         images = np.empty(z.shape) if out is None else out
         at_bound = self.bundle.target_norm.inverse_and_at_bound(z, self.bundle.total_scale, images)[1]
-        per_map = summaries.totals(self.target, images, launched[1], self.pixel_area)
-        return Painted(per_map[None], launched[2], at_bound, images[None])
+        per_map = summaries.totals(self.target, images, dm_maps, self.pixel_area)
+        return Painted(per_map[None], outside, at_bound, images[None])
 
     def predict_normalised(self, dm_maps) -> np.ndarray:
         """The model's output in normalised (0..1) space, shape (N, npix, npix)."""

@@ -20,7 +20,7 @@ import functools
 
 import numpy as np
 
-from mpipaint.maps.geometry import IMAGE_AXES, MapGeometry, MapSpec
+from mpipaint.maps.geometry import IMAGE_AXES, MapSpec
 from mpipaint.model.bundle import Bundle
 from mpipaint.model.infer import Painted, padded
 from mpipaint.model.norm import AT_BOUND_TOLERANCE, Normalisation, check_pixels
@@ -112,7 +112,7 @@ class DeviceMaps:
         import jax.numpy as jnp  # noqa: PLC0415
 
         maps = np.asarray(maps)
-        whole = padded(maps.astype(np.float32), max(1, -(-len(maps) // batch_size)) * batch_size)
+        whole = padded(maps.astype(np.float32), whole_batches(len(maps), batch_size))
         return cls(jnp.asarray(whole), maps.sum(axis=2) * pixel_area, len(maps))
 
     def __len__(self) -> int:
@@ -130,9 +130,9 @@ class DeviceMaps:
 
 class DeviceProjector:
     """`project`: a group of halos' DM particles -> their maps along every axis (DeviceMaps), by CIC on the
-    device: the clouds of `maps.cic` (each particle a one-pixel square shared among the four nearest pixel
-    centres, dropped when it leaves the map or the depth) added up in float32, PARTICLE_CHUNK particles per
-    call, so that one compiled function serves every group."""
+    device (the interface of paint.HostProjector): the clouds of `maps.cic` (each particle a one-pixel square
+    shared among the four nearest pixel centres, dropped when it leaves the map or the depth) added up in
+    float32, PARTICLE_CHUNK particles per call, so that one compiled function serves every group."""
 
     def __init__(self, spec: MapSpec, axes, batch_size: int):
         """`batch_size`: maps per call of the nets (the DeviceMaps hold whole batches)."""
@@ -143,20 +143,20 @@ class DeviceProjector:
                                 static_argnames="half_depth")
         self._finish = jax.jit(functools.partial(_finish, spec.npix, spec.width_kpc))
 
-    def project(self, halos: list[tuple[np.ndarray, np.ndarray, MapGeometry]]) -> DeviceMaps:
-        """`halos`: (positions [kpc], masses [Msun], geometry of its first map) per halo; returns at once."""
+    def project(self, halos) -> DeviceMaps:
+        """`halos`: (positions [kpc], masses [Msun], halo-table row) per halo, at least one; returns at once."""
         import jax.numpy as jnp  # noqa: PLC0415
 
-        offsets = [geometry.offsets(positions) for positions, _, geometry in halos]  # float64 periodic wrap
+        geometries = [self.spec.geometries(row, self.axes)[0] for _, _, row in halos]  # centre, box and depth
+        offsets = [g.offsets(positions) for (positions, _, _), g in zip(halos, geometries)]  # float64 wrap
         counts = [len(d) for d in offsets]
         total = sum(counts)
-        d = np.concatenate(offsets) if halos else np.empty((0, 3))
-        masses = np.concatenate([np.broadcast_to(m, (c,)) for (_, m, _), c in zip(halos, counts)] or [[]])
+        d = np.concatenate(offsets)
+        masses = np.concatenate([np.broadcast_to(m, (c,)) for (_, m, _), c in zip(halos, counts)])
         slots = np.repeat(np.arange(len(halos), dtype=np.int32), counts)
         count = len(halos) * len(self.axes)
-        maps = max(1, -(-count // self.batch_size)) * self.batch_size
-        half_depth = 0.5 * float(halos[0][2].depth if halos else np.inf)
-        grid = jnp.zeros(maps * (self.spec.npix + 2) ** 2, jnp.float32)
+        half_depth = 0.5 * float(geometries[0].depth)
+        grid = jnp.zeros(whole_batches(count, self.batch_size) * (self.spec.npix + 2) ** 2, jnp.float32)
         for start in range(0, total, PARTICLE_CHUNK):
             stop = min(start + PARTICLE_CHUNK, total)
             chunk_d, chunk_m = np.zeros((PARTICLE_CHUNK, 3), np.float32), np.zeros(PARTICLE_CHUNK, np.float32)
@@ -165,6 +165,19 @@ class DeviceProjector:
             chunk_s[:stop - start] = slots[start:stop]
             grid = self._deposit(grid, chunk_d, chunk_m, chunk_s, half_depth=half_depth)
         return DeviceMaps(*self._finish(grid), count)
+
+    def masses(self, maps: DeviceMaps) -> np.ndarray:
+        """(N,) DM mass in each of a group's maps [Msun]."""
+        return maps.totals()
+
+    def on_host(self, maps: DeviceMaps) -> np.ndarray:
+        """A group's maps on the host, (N, npix, npix) float64."""
+        return maps.host()
+
+
+def whole_batches(count: int, batch_size: int) -> int:
+    """Maps that hold `count` maps in whole batches of `batch_size` (at least one batch)."""
+    return max(1, -(-count // batch_size)) * batch_size
 
 
 PARTICLE_CHUNK = 1 << 16  # particles per device call of the CIC (786 kB of offsets)
