@@ -97,7 +97,7 @@ def _counts_from_words(low, high) -> np.ndarray:
 
 def _total_counts(header) -> np.ndarray:
     return _counts_from_words(require_attr(header, "NumPart_Total", "header attribute"),
-                        header.attrs.get("NumPart_Total_HighWord", np.zeros(NTYPES)))
+                              header.attrs.get("NumPart_Total_HighWord", np.zeros(NTYPES)))
 
 
 def _scalar(group, name: str, what: str) -> float:
@@ -159,15 +159,18 @@ class _HDF5Chunk:
             self.header, self.units = read_header(f)
             self.counts = per_type(require_attr(f["Header"], "NumPart_ThisFile", "header attribute")).astype(np.int64)
             self.stored = np.array([_rows(f.get(f"PartType{t}")) for t in range(NTYPES)], np.int64)
+        self._formats = {}  # (ptype, field) -> row_format: asked on every read, so opened once
 
     def has(self, ptype: int, field: str) -> bool:
         with open_hdf5(self.path) as f:
             return f"PartType{ptype}/{field}" in f
 
     def row_format(self, ptype: int, field: str) -> tuple[tuple, np.dtype]:
-        with open_hdf5(self.path) as f:
-            dset = require_dataset(f, f"PartType{ptype}/{field}")
-            return dset.shape[1:], dset.dtype
+        if (ptype, field) not in self._formats:
+            with open_hdf5(self.path) as f:
+                dset = require_dataset(f, f"PartType{ptype}/{field}")
+                self._formats[ptype, field] = dset.shape[1:], dset.dtype
+        return self._formats[ptype, field]
 
     def read_into(self, ptype: int, field: str, lo: int, hi: int, out: np.ndarray) -> None:
         with open_hdf5(self.path) as f:
