@@ -7,7 +7,8 @@
 #      particles to summaries as paint runs them (profile_host.py);
 #   2. a one-GPU paint of the 4x example box with the full U-net at bf16 through the JAX backend, 8 and 16
 #      halos (24 and 48 maps) per inference call, with its time per phase: paint speed against the
-#      inference-only bound (bench_paint.py);
+#      inference-only bound (bench_paint.py), then the host's file work per halo in it: reads with the
+#      chunk file reopened or kept open, rows written one halo or one group per call (bench_host_io.py);
 #   3. full U-net (Table A1, 512^2) inference images/s for each installed backend (JAX; TensorFlow too where
 #      installed) at fp32, bf16 and fp16, batch 1-32: paint's chain and the net alone (bench_unet.py).
 # Needs JAX with CUDA, h5py, mpi4py, numba, scipy (no mpirun: one rank); no TensorFlow, PyYAML or
@@ -29,5 +30,6 @@ for halos in 8 16; do
   python3 "$here/benchmarks/bench_paint.py" "$out/paint" --boxes 4x --ranks 1 --npix 512 --base-filters 64 \
       --backend jax --precision bf16 --batch-halos $halos | tee -a "$out/paint.md"
 done
+python3 "$here/benchmarks/bench_host_io.py" "$out/paint/box1/DMO/output/snapdir_099" | tee "$out/host_io.md"
 python3 "$here/benchmarks/bench_unet.py" inference --npix 512 --backends $backends \
     --precisions fp32 bf16 fp16 --sizes 1 4 16 32 --repeat 3 | tee "$out/inference.md"

@@ -126,7 +126,7 @@ class HaloPainter:
         halos = []
         for index in indices:
             with self.times("read"):
-                halos.append((*self.particles.dm(index), self.particles.table.iloc[index]))
+                halos.append((*self.particles.dm(index), self.particles.row(index)))
         with self.times("project"):
             maps = self.projector.project(halos)
         with self.times("infer"):
@@ -344,8 +344,7 @@ def _open(options, table, npix, attrs, row_columns, map_targets, log):
 def _write_rows(out, rows, flush):
     """Rows (row, values, maps) into the file, `flush`, then their done flags: a flag never reaches the file
     before its row."""
-    for row, values, maps in rows:
-        painted.write_row(out, row, values, maps)
+    painted.write_rows(out, rows)
     flush()
     painted.mark_done(out, [row for row, _, _ in rows])
 

@@ -29,7 +29,7 @@ from mpipaint.parallel.progress import Progress
 
 KIND = "training set"  # what --out holds, in messages
 def _halo_maps(particles: HaloParticles, index, options, with_gas):
-    row = particles.table.iloc[index]
+    row = particles.row(index)
     dm_pos, dm_mass = particles.dm(index)
     cells = particles.gas(index) if with_gas else None
     geometries = options.spec.geometries(row, options.axes)

@@ -7,6 +7,7 @@ import pytest
 
 from mpipaint.example.synth import generate
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
+from mpipaint.io.hdf5 import OpenFiles
 from mpipaint.io.snapshot import DM, GAS, STARS, Snapshot, find_snapshot
 from mpipaint.options import SynthConfig
 
@@ -131,3 +132,25 @@ def test_empty_ranges_keep_row_shape_and_dtype(opened):
         full = snapshot.read(ptype, field, middle, middle + 1)
         assert empty.shape == shape and empty.dtype == full.dtype
     assert snapshot.read(DM, "Masses", 3, 3).shape == (0,)  # from MassTable
+
+
+def test_reads_across_many_chunks_keep_few_files_open(tmp_path):
+    """Halo-sized reads that wander over 7 chunk files equal illustris_python's, while the snapshot keeps at
+    most OpenFiles' capacity (4) of them open, and none once closed (a writer may then open them)."""
+    base = generate(dataclasses.replace(SynthConfig(), num_files=7, snapshots=((99, 0.0),), degraded=()),
+                    tmp_path / "seven") / "FP" / "output"
+    everything = il.snapshot.loadSubset(str(base), 99, "dm", fields=["Coordinates"])
+    open_files = lambda: h5py.h5f.get_obj_count(h5py.h5f.OBJ_ALL, h5py.h5f.OBJ_FILE)  # noqa: E731
+    before = open_files()
+    snapshot = Snapshot(find_snapshot(base, 99))
+    ends = snapshot.file_offsets[:, DM]
+    assert len(snapshot.files) == 7
+    for k in (0, 6, 1, 5, 2, 4, 3, 0, 6, 2):  # more chunks than are kept open, revisited after eviction
+        lo, hi = ends[k] + 3, min(ends[k] + 500, ends[k + 1] + 11, ends[-1])  # some cross into chunk k + 1
+        np.testing.assert_array_equal(snapshot.read(DM, "Coordinates", lo, hi, physical=False),
+                                      everything[lo:hi], err_msg=f"chunk {k}")
+        assert open_files() - before <= OpenFiles().capacity
+    snapshot.close()
+    assert open_files() == before
+    with h5py.File(snapshot.files[0], "a"):
+        pass

@@ -71,6 +71,7 @@ class HaloParticles:
         read_strategy_for(mode, strategy)
         self.snapshots, self.table, self.mode, self.strategy = snapshots, table, mode, strategy
         self._gathered = {DM: {}, GAS: {}}
+        self._columns = {name: table[name].to_numpy() for name in table.columns}
         if strategy == "slabs":
             from mpipaint.parallel.exchange import gather_particles  # noqa: PLC0415 - MPI for slabs only
 
@@ -81,8 +82,13 @@ class HaloParticles:
                     self._gathered[ptype].update(gather_particles(snapshot, ptype, fields, table, here, mode,
                                                                   width, chunk_particles))
 
+    def row(self, index: int) -> dict:
+        """The halo table's row `index` as {column: value}: pandas' iloc costs about 0.2 ms a row, as much as
+        reading a small halo."""
+        return {name: values[index] for name, values in self._columns.items()}
+
     def _fields(self, ptype, fields, index) -> dict:
-        row = self.table.iloc[index]
+        row = self.row(index)
         if self.strategy == "offsets":
             return _read_fields(self.snapshots[int(row["snapshot"])], ptype, fields, row)
         empty = {name: np.empty((0, 3) if name == "Coordinates" else 0) for name in fields}

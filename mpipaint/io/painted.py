@@ -19,7 +19,7 @@ painted halos into the corrected distribution function (NaN outside the calibrat
 `<quantity>_outside_calibration` (1 there). Root attribute `complete` is True only at the end.
 
 Root attributes: the maps' `MapSpec`, `axes`, `box_size_kpc` and the run's settings. `columns`,
-`halo_values`, `create`, `write_row` and `mark_done` write it (for paint, under mpio by each rank or through
+`halo_values`, `create`, `write_rows` and `mark_done` write it (for paint, under mpio by each rank or through
 rank 0; both give the same file); `PaintedCatalog` reads it (the demo, export-fits).
 """
 from __future__ import annotations
@@ -108,18 +108,21 @@ def create(f: h5py.File, table, naxes: int, npix: int, row_columns: dict, map_ta
     f.attrs["complete"] = False
 
 
-def write_row(f: h5py.File, row: int, values: dict, maps: dict | None) -> None:
-    """Write one halo's per-axis values (and maps); `mark_done` after a flush."""
-    for name, value in values.items():
-        f[name][row] = value
-    for target, images in (maps or {}).items():
-        f[f"map_{target}"][row] = images
+def write_rows(f: h5py.File, rows) -> None:
+    """Write a group of halos' per-axis values (and maps), [(row, values, maps or None)], one write per
+    dataset for the whole group (a write per halo and column took a quarter of a GPU's time per halo:
+    BENCHMARKS.md); `mark_done` after a flush."""
+    rows = sorted(rows, key=lambda item: item[0])  # h5py's point selections must increase
+    where = [row for row, _, _ in rows]
+    for name in rows[0][1]:
+        f[name][where] = np.stack([values[name] for _, values, _ in rows])
+    for target in rows[0][2] or {}:
+        f[f"map_{target}"][where] = np.stack([maps[target] for _, _, maps in rows])
 
 
 def mark_done(f: h5py.File, rows) -> None:
     """Set the done flags of rows whose values were written and flushed."""
-    for row in rows:
-        f["done"][row] = 1
+    f["done"][sorted(rows)] = 1
 
 
 class PaintedCatalog(FinishedFile):

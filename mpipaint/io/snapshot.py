@@ -20,7 +20,7 @@ import numpy as np
 
 from mpipaint import units as u
 from mpipaint.errors import InputError
-from mpipaint.io.hdf5 import open_hdf5, read_slice, require_attr, require_dataset
+from mpipaint.io.hdf5 import OpenFiles, open_hdf5, read_slice, require_attr, require_dataset
 
 NTYPES = 6
 GAS, DM, STARS = 0, 1, 4
@@ -151,10 +151,11 @@ def read_code_units(h5file) -> u.CodeUnits:
 
 
 class _HDF5Chunk:
-    """One HDF5 file of a snapshot, opened for each read (thousands of chunks stay closed)."""
+    """One HDF5 file of a snapshot; its particles are read through the snapshot's few open files (thousands of
+    chunks stay closed)."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, open_files: OpenFiles):
+        self.path, self.open_files = path, open_files
         with open_hdf5(path) as f:
             self.header, self.units = read_header(f)
             self.counts = per_type(require_attr(f["Header"], "NumPart_ThisFile", "header attribute")).astype(np.int64)
@@ -173,8 +174,7 @@ class _HDF5Chunk:
         return self._formats[ptype, field]
 
     def read_into(self, ptype: int, field: str, lo: int, hi: int, out: np.ndarray) -> None:
-        with open_hdf5(self.path) as f:
-            read_slice(require_dataset(f, f"PartType{ptype}/{field}"), lo, hi, out=out)
+        read_slice(self.open_files.dataset(self.path, f"PartType{ptype}/{field}"), lo, hi, out=out)
 
 
 class _BinaryChunk:
@@ -213,11 +213,12 @@ def _rows(group) -> int:
     return 0 if first is None else len(first)
 
 
-def open_chunk(path: Path):
-    """One file of a snapshot, HDF5 or Gadget binary by its first bytes."""
+def open_chunk(path: Path, open_files: OpenFiles | None = None):
+    """One file of a snapshot, HDF5 or Gadget binary by its first bytes; an HDF5 chunk is read through
+    `open_files` (by default its own)."""
     if not path.is_file():
         raise InputError(f"{path}: file not found")
-    return _HDF5Chunk(path) if h5py.is_hdf5(path) else _BinaryChunk(path)
+    return _HDF5Chunk(path, open_files or OpenFiles()) if h5py.is_hdf5(path) else _BinaryChunk(path)
 
 
 def _first_chunk(path: Path) -> Path:
@@ -285,7 +286,8 @@ class Snapshot:
     def __init__(self, path):
         self.path = Path(path)
         self.files = chunk_files(path)
-        self.chunks = [open_chunk(file) for file in self.files]
+        self._open_files = OpenFiles()
+        self.chunks = [open_chunk(file, self._open_files) for file in self.files]
         self.header, self.units = self.chunks[0].header, self.chunks[0].units
         self._stored_fields = {}  # (ptype, field) -> bool: `has` is asked on every read of an assumed field
         alone = len(self.files) < self.header.num_files
@@ -308,6 +310,10 @@ class Snapshot:
         if not np.array_equal(summed, self.header.num_part_total):
             raise InputError(f"{self.path}: chunks hold {summed.tolist()} particles per type, header "
                              f"NumPart_Total says {self.header.num_part_total.tolist()}")
+
+    def close(self) -> None:
+        """Close the chunk files kept open between reads (dropping the snapshot closes them too)."""
+        self._open_files.close()
 
     @property
     def box_size_kpc(self) -> float:
