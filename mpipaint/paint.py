@@ -146,7 +146,7 @@ class HaloPainter:
             values = painted.halo_values(halo, mdm[mine], self.coarser, self.residuals)
             if np.any(values["mdm_proj"] <= 0):
                 get_logger().warning("halo %d: no DM particles in its map along axes %s; its row is flagged "
-                                     "out_of_range", int(self.particles.table["halo_id"].iloc[index]),
+                                     "out_of_range", int(self.particles.row(index)["halo_id"]),
                                      [a for a, m in zip(self.axes, values["mdm_proj"]) if m <= 0])
             halo_maps = {"dm": dm[mine], **{t: r.mean_images for t, r in halo.items()}} if self.with_maps else None
             rows.append((index, {**values, **_weights(values, self.tables)}, halo_maps))

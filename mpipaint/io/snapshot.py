@@ -20,7 +20,7 @@ import numpy as np
 
 from mpipaint import units as u
 from mpipaint.errors import InputError
-from mpipaint.io.hdf5 import OpenFiles, open_hdf5, read_slice, require_attr, require_dataset
+from mpipaint.io.hdf5 import OpenFiles, open_hdf5, read_slice, require_attr
 
 NTYPES = 6
 GAS, DM, STARS = 0, 1, 4
@@ -160,18 +160,14 @@ class _HDF5Chunk:
             self.header, self.units = read_header(f)
             self.counts = per_type(require_attr(f["Header"], "NumPart_ThisFile", "header attribute")).astype(np.int64)
             self.stored = np.array([_rows(f.get(f"PartType{t}")) for t in range(NTYPES)], np.int64)
-        self._formats = {}  # (ptype, field) -> row_format: asked on every read, so opened once
 
     def has(self, ptype: int, field: str) -> bool:
         with open_hdf5(self.path) as f:
             return f"PartType{ptype}/{field}" in f
 
     def row_format(self, ptype: int, field: str) -> tuple[tuple, np.dtype]:
-        if (ptype, field) not in self._formats:
-            with open_hdf5(self.path) as f:
-                dset = require_dataset(f, f"PartType{ptype}/{field}")
-                self._formats[ptype, field] = dset.shape[1:], dset.dtype
-        return self._formats[ptype, field]
+        dset = self.open_files.dataset(self.path, f"PartType{ptype}/{field}")  # the read that follows uses it
+        return dset.shape[1:], dset.dtype
 
     def read_into(self, ptype: int, field: str, lo: int, hi: int, out: np.ndarray) -> None:
         read_slice(self.open_files.dataset(self.path, f"PartType{ptype}/{field}"), lo, hi, out=out)
