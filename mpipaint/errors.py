@@ -1,5 +1,13 @@
-"""The one exception type for bad input, so the CLI can turn it into a clear message and exit code."""
+"""The exception types that end a job with a clear message and a chosen exit code, not a traceback."""
+import signal
+
+PREEMPTED_EXIT = 128 + signal.SIGTERM  # what a shell reports for a job ended by SIGTERM: job scripts requeue on it
 
 
 class InputError(ValueError):
     """Bad or inconsistent input data; the message names the file, dataset or halo and what was expected."""
+
+
+class Preempted(Exception):
+    """The job stopped early on a signal (SLURM's preemption or time limit) with its output resumable; every
+    rank raises it together (`parallel.stopping`)."""

@@ -5,6 +5,9 @@ where a job may die, and MPIPAINT_FAULT=ACTION:POINT:VALUE makes it die there.
                                 3 groups (engine.work_through)
     raise:halo-start:1          rank 1 raises as it starts its first group of halos (paint)
     kill:epochs-checkpointed:2  rank 0 ends itself once epoch 2's checkpoint is written (train)
+    term:groups-written:2       rank 0 sends itself SIGTERM (a stop signal: `parallel.stopping`)
+    usr1-job:groups-written:2   rank 0 sends SIGUSR1 to its parent, mpirun, which forwards it to every rank
+                                (what SLURM's `--signal=USR1@T` does before the time limit)
 
 Unset (every real run), `reached` returns at once.
 """
@@ -14,6 +17,7 @@ import os
 import signal
 
 FAULT_ENV = "MPIPAINT_FAULT"
+SIGNALS = {"term": (os.getpid, signal.SIGTERM), "usr1-job": (os.getppid, signal.SIGUSR1)}  # action -> whom, what
 
 
 def reached(point: str, value: int) -> None:
@@ -26,6 +30,10 @@ def reached(point: str, value: int) -> None:
         return
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if action in SIGNALS:
+        target, signum = SIGNALS[action]
+        os.kill(target(), signum)
+        return
     raise RuntimeError(f"injected fault at {point} {value} ({FAULT_ENV}={spec})")
 
 

@@ -11,7 +11,7 @@ from mpipaint.config import option
 from mpipaint.halos.particles import READ_STRATEGIES, READ_STRATEGY_HELP, read_strategy_for
 from mpipaint.io.halolists import MASS_COLUMNS
 from mpipaint.io.trainingset import TARGET_MAPS
-from mpipaint.maps.geometry import MapSpec, check_axes
+from mpipaint.maps.geometry import DEPOSITION_MODES, MapSpec, check_axes
 from mpipaint.model.bundle import BACKEND_HELP, BACKENDS
 from mpipaint.model.keras_env import DEFAULT_PRECISION, PRECISION_HELP, PRECISIONS, TRAINING_PRECISION
 
@@ -101,7 +101,7 @@ class PrepareOptions:
     width: float = option(4000.0, "map width in physical kpc")
     axes: tuple = option((0, 1, 2), "projection axes, 0=x 1=y 2=z")
     deposition_mode: str = option("group", "FoF members (group) or every particle in the map's cube (cube; see "
-                                  "halos/particles.py)", choices=("group", "cube"))
+                                  "halos/particles.py)", choices=DEPOSITION_MODES)
     read_strategy: str = option(None, READ_STRATEGY_HELP, choices=READ_STRATEGIES)
     chunk_particles: int = option(4_000_000, "slabs: particles read per rank per step")
 

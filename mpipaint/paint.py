@@ -37,10 +37,11 @@ import numpy as np
 import pandas as pd
 
 from mpipaint import __version__, faults
-from mpipaint.errors import InputError
+from mpipaint.errors import InputError, Preempted
 from mpipaint.halos.particles import HaloParticles, read_strategy_for
 from mpipaint.halos.select import select_catalog
 from mpipaint.io import painted
+from mpipaint.io.hdf5 import unallocated
 from mpipaint.io.catalog import find_group_catalog
 from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_writer, existing_output,
                                  refuse_other_settings)
@@ -50,7 +51,7 @@ from mpipaint.maps.geometry import MapSpec
 from mpipaint.model.bundle import configured_models, validation_residual
 from mpipaint.model.norm import coarser_than_trained
 from mpipaint.options import PaintOptions
-from mpipaint.parallel import COMM, get_logger, owners_by_cost
+from mpipaint.parallel import COMM, get_logger, owners_by_cost, stopping
 from mpipaint.parallel.engine import PhaseTimes, open_writer, work_through
 from mpipaint.parallel.progress import Progress
 from mpipaint.science import corrections, summaries
@@ -217,6 +218,7 @@ def run_paint(options: PaintOptions) -> None:
     from mpipaint.model.infer import EnsemblePredictor, setup_inference  # noqa: PLC0415
 
     options = with_defaults(options)
+    stopping.install()
     precision, on_gpu = setup_inference(options.precision, options.backend)
     bundles, spec = _bundles(options.models, precision, options.backend)
     try:
@@ -266,9 +268,7 @@ def run_paint(options: PaintOptions) -> None:
     # no try/finally around the file: under mpio closing is collective, and a rank that fails must reach
     # MPI_Abort instead of waiting in close() for ranks that are still painting (the file stays incomplete)
     with exclusive_writer(options.out, log):
-        out = _open(options, table, spec.npix, attrs, row_columns, map_targets, log)
-        done = out["done"][()].astype(bool) if out is not None else None
-        done = COMM.bcast(done, root=0) if not _parallel_io() else done
+        out, done = _open(options, table, spec.npix, attrs, row_columns, map_targets, log)
         todo = np.flatnonzero(~done)
         cpu_s = CPU_S_PER_PARTICLE * table["count_type1"].to_numpy()[todo]
         costs = np.maximum(cpu_s, infer_s_per_halo) if on_gpu else cpu_s + infer_s_per_halo
@@ -283,9 +283,7 @@ def run_paint(options: PaintOptions) -> None:
                               residuals, tables)
         writer = open_writer(out, _write_rows, _parallel_io(), _progress(len(table), done, mine))
         work_through(groups, painter.start, painter.finish, writer, times)
-        _finish(out, len(table))
-        if out is not None:
-            out.close()
+        _finish(out, options.out, len(table))
         _report(log, times, table.iloc[todo], time.monotonic() - start)
         log.info("wrote %s", options.out)
 
@@ -318,27 +316,38 @@ def _parallel_io() -> bool:
 
 
 def _open(options, table, npix, attrs, row_columns, map_targets, log):
-    """Open (resume) or create the output: every rank under mpio, rank 0 alone otherwise. Rank 0 checks
-    what is at --out and lays out a new file whole before it appears there (outputs.create_complete)."""
+    """(the output open for writing: on every rank under mpio, on rank 0 alone otherwise, else None; per
+    halo, whether its row is painted). Rank 0 checks what is at --out and its rows, or lays out a new file
+    whole before it appears there (outputs.create_complete)."""
     path = Path(options.out)
-    exists = None
+    done = None
     if COMM.rank == 0:  # an error here ends every rank through run_or_abort's MPI_Abort
-        exists = existing_output(path, KIND)
-        if exists:
+        if existing_output(path, KIND):
             refuse_other_settings(path, KIND, differing_settings(path, attrs))
+            done = _painted_rows(path, log)
         else:
             create_complete(path, lambda f: painted.create(f, table, len(options.axes), npix, row_columns,
                                                             map_targets, attrs))
-    exists = COMM.bcast(exists, root=0)
+            done = np.zeros(len(table), dtype=bool)
+    done = COMM.bcast(done, root=0)
     if _parallel_io():
-        f = h5py.File(path, "r+", driver="mpio", comm=COMM)
-    elif COMM.rank == 0:
-        f = h5py.File(path, "r+")
-    else:
-        return None
-    if exists and COMM.rank == 0:
-        log.info("resuming %s: %d of %d halos already painted", path, int(f["done"][()].sum()), len(table))
-    return f
+        return h5py.File(path, "r+", driver="mpio", comm=COMM), done
+    return (h5py.File(path, "r+") if COMM.rank == 0 else None), done
+
+
+def _painted_rows(path, log) -> np.ndarray:
+    """Rank 0, resuming: which rows of the catalog at `path` are painted (`painted.verified_done`)."""
+    with h5py.File(path, "r") as f:
+        without_storage = unallocated(f)
+        if without_storage and _parallel_io():
+            raise InputError(f"{path}: laid out by an earlier mpipaint without storage for "
+                             f"{', '.join(without_storage)}, which ranks cannot resume together under MPI-IO; "
+                             f"resume it with {NO_MPIO_ENV}=1")
+        done, unwritten = painted.verified_done(f)
+    if unwritten:
+        log.warning("%s: %d halos flagged done have no painted row on disk; painting them again", path, unwritten)
+    log.info("resuming %s: %d of %d halos already painted", path, int(done.sum()), len(done))
+    return done
 
 
 def _write_rows(out, rows, flush):
@@ -349,9 +358,18 @@ def _write_rows(out, rows, flush):
     painted.mark_done(out, [row for row, _, _ in rows])
 
 
-def _finish(out, total):
-    if out is not None and not _parallel_io():
-        if not out["done"][()].all():
-            raise RuntimeError(f"{out.filename}: {total - int(out['done'][()].sum())} halos were not painted")
+def _finish(out, path, total: int) -> None:
+    """Count the painted rows once every rank's writes are on disk, set `complete` if that is all of them,
+    close the file; fewer rows end the job on every rank: Preempted where a rank was stopped by a signal."""
+    if out is not None and _parallel_io():
+        out.flush()  # collective: every rank's rows reach the file before rank 0 counts them
+    painted_rows = int(np.count_nonzero(out["done"][()] == 1)) if COMM.rank == 0 else None
+    painted_rows = COMM.bcast(painted_rows, root=0)
+    stopped = stopping.requested_anywhere()
     if out is not None:
-        out.attrs["complete"] = True
+        if painted_rows == total:
+            out.attrs["complete"] = True
+        out.close()
+    if painted_rows < total:
+        rest = f"{painted_rows} of {total} halos of {path} are painted; run the same command again to paint the rest"
+        raise Preempted(rest) if stopped else RuntimeError(rest)

@@ -14,6 +14,7 @@ import h5py
 import numpy as np
 
 from mpipaint import __version__
+from mpipaint.errors import Preempted
 from mpipaint.halos.particles import HaloParticles
 from mpipaint.io import trainingset
 from mpipaint.io.halotable import read_halo_table
@@ -23,7 +24,7 @@ from mpipaint.io.snapshot import DM, GAS, Snapshot, find_snapshot
 from mpipaint.maps import xray
 from mpipaint.maps.gas import dm_maps, gas_maps
 from mpipaint.options import PrepareOptions
-from mpipaint.parallel import COMM, get_logger, owners_by_cost
+from mpipaint.parallel import COMM, get_logger, owners_by_cost, stopping
 from mpipaint.parallel.engine import PhaseTimes, open_writer, work_through
 from mpipaint.parallel.progress import Progress
 
@@ -55,6 +56,7 @@ def _file_attrs(options, with_gas, table, snapshots):
 
 def run_prepare(options: PrepareOptions) -> None:
     log = get_logger()
+    stopping.install()
     table = read_halo_table(options.halos)
     snapshots = {int(n): Snapshot(find_snapshot(options.run, int(n))) for n in np.unique(table["snapshot"])}
     with_gas = all(s.num_particles(GAS) > 0 for s in snapshots.values())
@@ -85,14 +87,17 @@ def run_prepare(options: PrepareOptions) -> None:
                          lambda group: [(group[0] * naxes + k, maps)
                                         for k, maps in enumerate(_halo_maps(particles, group[0], options, with_gas))],
                          lambda images: images, writer, PhaseTimes(("write",)))
-            if COMM.rank == 0:
-                if not out["done"][()].all():
-                    raise RuntimeError(f"{options.out}: some images were not written")
+            written = COMM.bcast(int(out["done"][()].sum()) if COMM.rank == 0 else None, root=0)
+            if written == len(done) and COMM.rank == 0:
                 out.attrs["complete"] = True
-                log.info("wrote %d images to %s", len(out["done"]), options.out)
+                log.info("wrote %d images to %s", written, options.out)
         finally:
             if out is not None:
                 out.close()
+        if written < len(done):
+            rest = (f"{written} of {len(done)} images of {options.out} are written; run the same command again "
+                    "to map the rest")
+            raise Preempted(rest) if stopping.requested_anywhere() else RuntimeError(rest)
 
 
 def _open_or_create(options, table, targets, attrs, naxes, log):

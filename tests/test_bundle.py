@@ -2,6 +2,7 @@
 metadata are checked before a single pixel is painted."""
 import json
 import shutil
+import zipfile
 
 import numpy as np
 import pytest
@@ -86,10 +87,18 @@ def test_weights_of_another_architecture_are_refused(bundle, tmp_path):
     ({"architecture": {**ARCHITECTURE, "module": "os"}}, "must give exactly"),
     ({"architecture": {**ARCHITECTURE, "image_size": 64}}, "differs from npix"),
     ({"architecture": "unet"}, "architecture must map build_unet's arguments"),
-    ({"input_normalisation": {**NORM, "high": float("nan")}}, "finite constants"),
-    ({"target_normalisation": {"scheme": "minmax"}}, "is not a normalisation"),
+    ({"input_normalisation": {**NORM, "high": float("nan")}}, "must be finite numbers"),
+    ({"target_normalisation": {"scheme": "minmax"}}, "needs exactly scheme, space, low, high and floor"),
+    ({"target_normalisation": {**NORM, "high": 1e300}}, r"needs -100 <= low < high <= 100"),  # painted Lx = inf
+    ({"target_normalisation": {**NORM, "space": "exp"}}, "space one of"),
+    ({"target_normalisation": {**NORM, "low": "0"}}, "must be finite numbers"),
+    ({"target_normalisation": {**NORM, "floor": 0.0}}, "0 < floor"),
     ({"total_offset_dex": -30.0}, "total_offset_dex must be a number within"),  # would paint 1e30 x the bound
     ({"total_offset_dex": "0.1"}, "total_offset_dex must be a number within"),
+    ({"validation_residual_dex": "0.1"}, "validation_residual_dex must be a non-negative number"),
+    ({"dm_particle_mass_msun": "x"}, "dm_particle_mass_msun must be a positive number"),
+    ({"npix": "32"}, "npix must be a positive integer"),
+    ({"target": "dm"}, "target must be one of"),
 ])
 def test_inconsistent_metadata_is_refused(bundle, changes, message):
     edit_meta(bundle, **changes)
@@ -100,6 +109,49 @@ def test_inconsistent_metadata_is_refused(bundle, changes, message):
 def test_a_bundle_description_that_is_not_json_is_refused(bundle):
     (bundle / META_FILE).write_text('{"format": "mpipaint-bundle-2", ')
     with pytest.raises(InputError, match="not valid JSON"):
+        load_bundle(bundle)
+    (bundle / META_FILE).write_text('{"format": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(InputError, match="nested too deeply"):
+        load_bundle(bundle)
+
+
+def _rewritten(bundle, change):
+    """The bundle saved again with its weight arrays changed by `change(arrays)`, digest and all (as a
+    careless or hostile writer would: the sha256 matches)."""
+    meta = json.loads((bundle / META_FILE).read_text())
+    with np.load(bundle / WEIGHTS_FILE) as saved:
+        arrays = [saved[f"w{i}"] for i in range(len(saved.files))]
+    return save_bundle(bundle, change(arrays), meta.pop("architecture"), meta)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda a: [a[0] * np.nan, *a[1:]], "array w0 has non-finite weights"),
+    (lambda a: [a[0].astype(np.int32), *a[1:]], "array w0 holds int32"),
+    (lambda a: [a[0].astype(np.uint8), *a[1:]], "array w0 holds uint8"),
+    (lambda a: [a[0].astype(np.float64), *a[1:]], "array w0 holds float64"),
+])
+def test_weights_train_could_not_have_written_are_refused_with_a_matching_digest(bundle, change, message):
+    """NaN weights paint NaN and integer weights paint nonsense (Lx 5.6e8 erg/s for a 1.8e44 halo) with no
+    flag raised: weights are float32 and finite, as train writes them, whatever the digest says."""
+    with pytest.raises(InputError, match=message):
+        load_bundle(_rewritten(bundle, change))
+
+
+def test_a_weights_header_claiming_a_huge_array_is_refused_before_reading(bundle):
+    """A .npy header may claim any shape: 1e12 elements would be a 3.6 TiB allocation. The shapes the
+    architecture needs are compared with the headers before any data are read."""
+    with np.load(bundle / WEIGHTS_FILE) as saved:
+        arrays = {name: saved[name] for name in saved.files}
+    header = {"descr": "<f4", "fortran_order": False, "shape": (1_000_000, 1_000_000)}
+    with zipfile.ZipFile(bundle / WEIGHTS_FILE, "w") as archive:
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w") as member:
+                if name == "w0":
+                    np.lib.format.write_array_header_1_0(member, header)
+                    member.write(b"\0" * 64)
+                else:
+                    np.lib.format.write_array(member, array)
+    with pytest.raises(InputError, match=r"array w0 has shape \(1000000, 1000000\), the network needs"):
         load_bundle(bundle)
 
 

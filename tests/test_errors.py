@@ -7,9 +7,11 @@ import pytest
 
 from conftest import run_mpipaint
 from mpipaint.errors import InputError
+from mpipaint.halos.select import select_catalog
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.halolists import read_rockstar
-from mpipaint.io.snapshot import GAS, Snapshot, find_snapshot
+from mpipaint.io.hdf5 import ALLOW_OUTSIDE_ENV
+from mpipaint.io.snapshot import DM, GAS, Snapshot, find_snapshot
 
 
 def select_fails(universe, *extra):
@@ -193,3 +195,67 @@ def test_raw_exceptions_become_messages_naming_the_input(universe, small_trainse
     for args, message in cases:
         result = run_mpipaint(*args, check=False)
         assert result.returncode == 2 and message in result.stderr, (args, result.stderr[-500:])
+
+
+def _plain_table(path, halo_id=None, m200c=None) -> None:
+    """A plain HDF5 halo table of four halos at the box centre; `halo_id` / `m200c`: make that dataset
+    yourself (a function of the open file and the name)."""
+    with h5py.File(path, "w") as f:
+        for name, make, values in (("halo_id", halo_id, np.arange(4)), ("m200c", m200c, np.full(4, 1e15))):
+            if make is None:
+                f[name] = values
+            else:
+                make(f, name)
+        for c in "xyz":
+            f[c] = np.full(4, 50.0)
+            f[c].attrs["units"] = "cMpc/h"
+        f["m200c"].attrs["units"] = "Msun/h"
+
+
+def test_inputs_that_reach_into_other_files_are_refused(universe_copy, xray_bundle, tmp_path, monkeypatch):
+    """External raw storage reads any file's bytes as numbers, an external link reads another HDF5 file, a
+    virtual dataset whose source is gone reads as zeros: each is refused naming the dataset and where it
+    points, in a snapshot and in a halo table, and by `paint` with exit 2; only MPIPAINT_ALLOW_HDF5_OUTSIDE=1
+    lets an external link through (a missing virtual source never)."""
+    box = universe_copy / "DMO" / "output" / "snapdir_099"
+    secret = tmp_path / "notes.txt"
+    secret.write_bytes(b"a user's private notes " * 10)
+    stored_outside = tmp_path / "stored_outside.hdf5"
+    _plain_table(stored_outside, halo_id=lambda f, name: f.create_dataset(
+        name, shape=(4,), dtype="<i8", external=[(str(secret), 0, 32)]))
+    snapshot = Snapshot(box)
+    with pytest.raises(InputError, match=r"stored_outside\.hdf5: dataset 'halo_id' is stored in external "
+                                         r"file\(s\) .*notes\.txt"):
+        select_catalog(snapshot, stored_outside, 99, 1e14)
+    virtual = tmp_path / "virtual.hdf5"
+
+    def missing_source(f, name):
+        layout = h5py.VirtualLayout(shape=(4,), dtype="f8")
+        layout[:] = h5py.VirtualSource(str(tmp_path / "gone.hdf5"), "m200c", shape=(4,))
+        f.create_virtual_dataset(name, layout, fillvalue=0)
+
+    _plain_table(virtual, m200c=missing_source)
+    with pytest.raises(InputError, match=r"virtual\.hdf5: dataset 'm200c' is virtual, mapped from .*gone\.hdf5 "
+                                         r"\(missing: .*gone\.hdf5\)"):
+        select_catalog(snapshot, virtual, 99, 1e14)
+
+    result = run_mpipaint("paint", box, "--catalog", stored_outside, "--model", xray_bundle[0], "--out",
+                          tmp_path / "p.hdf5", check=False)
+    assert result.returncode == 2 and "is stored in external file(s)" in result.stderr, result.stderr[-400:]
+    assert not (tmp_path / "p.hdf5").exists()
+
+    positions = Snapshot(box).read(DM, "Coordinates")
+    chunk = box / "snap_099.1.hdf5"
+    elsewhere = tmp_path / "elsewhere.hdf5"
+    with h5py.File(chunk, "a") as f:
+        with h5py.File(elsewhere, "w") as target:
+            target["positions"] = f["PartType1/Coordinates"][()]
+        del f["PartType1/Coordinates"]
+        f["PartType1/Coordinates"] = h5py.ExternalLink(str(elsewhere), "/positions")
+    message = r"snap_099\.1\.hdf5: 'PartType1/Coordinates' is an external link to '/positions' in .*elsewhere\.hdf5"
+    with pytest.raises(InputError, match=message):
+        Snapshot(box).read(DM, "Coordinates")
+    monkeypatch.setenv(ALLOW_OUTSIDE_ENV, "1")
+    np.testing.assert_array_equal(Snapshot(box).read(DM, "Coordinates"), positions)
+    with pytest.raises(InputError, match="missing: "):
+        select_catalog(snapshot, virtual, 99, 1e14)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import mpi_env, mpipaint_cmd, run_mpipaint
+from mpipaint.errors import PREEMPTED_EXIT
 from mpipaint.faults import FAULT_ENV, spec
 from mpipaint.halos.select import select_catalog
 from mpipaint.io.snapshot import DM, Snapshot
@@ -99,6 +100,73 @@ def test_killed_job_resumes_to_the_same_catalog(serial, box, xray_bundle, tmp_pa
     assert_same(serial, out)
 
 
+needs_mpio = pytest.mark.skipif(not h5py.get_config().mpi, reason="h5py without MPI: rows are funnelled to rank 0")
+
+
+def flagged_rows_are_whole(out) -> int:
+    """The number of rows flagged done, after asserting that each is on disk whole (finite in every column a
+    painted row always fills) in a file that is not marked complete."""
+    with h5py.File(out) as f:
+        flagged = f["done"][()] == 1
+        assert not f.attrs["complete"] and set(np.unique(f["done"][()])) <= {0, 1}
+        for name in ("mdm_proj", "lx", "lx_at_bound", "dm_outside_range"):
+            assert np.isfinite(f[name][()][flagged]).all(), name
+        assert (f["mdm_proj"][()][flagged] > 0).all()
+    return int(flagged.sum())
+
+
+@needs_mpio
+def test_a_rank_killed_mid_run_under_mpio_leaves_only_whole_rows_and_resumes(serial, box, xray_bundle, tmp_path,
+                                                                            monkeypatch):
+    """kill -9 of rank 0 after its second group, while rank 1 has rows in flight, under independent MPI-IO
+    writes: every row flagged done is on disk whole (the catalog's storage is laid out before any rank
+    writes, so no metadata is left in a dead rank's cache), and the resumed file is the serial one."""
+    out = tmp_path / "killed_mpio.hdf5"
+    monkeypatch.setenv(FAULT_ENV, spec("kill", "groups-written", 2))
+    killed = run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=2, check=False)
+    assert killed.returncode != 0
+    flagged = flagged_rows_are_whole(out)
+    with h5py.File(serial) as f:
+        assert 2 <= flagged < len(f["done"])
+    monkeypatch.delenv(FAULT_ENV)
+    resumed = run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=2)
+    assert f"resuming {out}: {flagged} of" in resumed.stderr and "no painted row" not in resumed.stderr
+    assert_same(serial, out)
+
+
+@needs_mpio
+@pytest.mark.parametrize("fault", ["usr1-job", "term"])
+def test_a_stop_signal_finishes_the_rows_in_flight_and_the_job_resumes(serial, box, xray_bundle, tmp_path, monkeypatch,
+                                                                       fault):
+    """What SLURM sends before SIGKILL: SIGUSR1 to every rank (`--signal`, here forwarded by mpirun) or SIGTERM
+    (here to rank 0 alone). The ranks finish their groups in flight, close the catalog unfinished, release
+    the lock and exit 143 saying how to resume; the re-run paints the rest to the serial catalog."""
+    out = tmp_path / f"{fault}.hdf5"
+    monkeypatch.setenv(FAULT_ENV, spec(fault, "groups-written", 2))
+    stopped = run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=2,
+                           check=False)
+    assert stopped.returncode == PREEMPTED_EXIT, stopped.stderr
+    assert "run the same command again to paint the rest" in stopped.stderr and "Traceback" not in stopped.stderr
+    assert not Path(f"{out}.lock").exists()
+    flagged = flagged_rows_are_whole(out)
+    assert flagged >= 2
+    monkeypatch.delenv(FAULT_ENV)
+    resumed = run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=2)
+    assert f"resuming {out}: {flagged} of" in resumed.stderr and "taking over" not in resumed.stderr
+    assert_same(serial, out)
+
+
+def test_fewer_halos_than_ranks_under_mpio_ends_with_a_complete_catalog(box, xray_bundle, tmp_path):
+    """One halo above 5e14 Msun, two ranks: the rank without work takes part in every collective step and
+    the job ends (it used to hang with the catalog marked complete and its row unpainted)."""
+    out = tmp_path / "one_halo.hdf5"
+    run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, "--min-m200c", "5e14", ranks=2,
+                 timeout=120)
+    with h5py.File(out) as f:
+        assert len(f["done"]) == 1 and f["done"][()].all() and f.attrs["complete"]
+        assert np.isfinite(f["lx"][()]).all()
+
+
 def test_a_failing_rank_ends_the_job_promptly(box, xray_bundle, tmp_path, monkeypatch):
     monkeypatch.setenv(FAULT_ENV, spec("raise", "halo-start", 1))
     start = time.monotonic()
@@ -140,6 +208,22 @@ def test_an_out_path_mpipaint_did_not_write_is_left_alone(box, xray_bundle, tmp_
     assert result.returncode == 2 and ("choose another --out" in result.stderr or "not a regular file" in result.stderr)
     assert "remove" not in result.stderr.lower()
     assert (out.read_bytes() if out.is_file() else None) == before
+
+
+def test_links_at_or_beside_out_never_send_the_catalog_elsewhere(box, xray_bundle, tmp_path):
+    """A link planted where the new catalog used to be laid out (.NAME.creating) is never written through,
+    and a link at --out is refused (exit 2), its target untouched."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("a user's notes")
+    out = tmp_path / "painted.hdf5"
+    (tmp_path / f".{out.name}.creating").symlink_to(notes)
+    one_halo = ("--min-m200c", "5e14")
+    run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, *one_halo)
+    assert notes.read_text() == "a user's notes" and out.is_file() and not out.is_symlink()
+    link = tmp_path / "link.hdf5"
+    link.symlink_to(out)
+    refused = run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", link, *one_halo, check=False)
+    assert refused.returncode == 2 and "is a symbolic link" in refused.stderr
 
 
 def test_a_second_writer_is_refused_and_a_dead_writers_lock_taken_over(box, xray_bundle, tmp_path):

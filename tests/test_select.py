@@ -127,3 +127,25 @@ def test_a_failing_rank_ends_the_job_promptly(universe_copy, tmp_path):
     assert result.returncode != 0
     assert "on rank 1/2" in result.stderr and "snap_099.1.hdf5: chunk file missing" in result.stderr
     assert not out.exists()
+
+
+def test_select_writes_only_its_own_file_at_out(universe, table_path, tmp_path):
+    """`select --out` replaces a halo table mpipaint wrote, never anything else (a user's file, or the target
+    of a link planted at --out or where a temporary file used to be made)."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("a user's notes")
+    args = ("select", universe / "FP" / "output", "--snap", "99", "--out")
+    refused = run_mpipaint(*args, notes, check=False)
+    assert refused.returncode == 2 and "not an HDF5 file" in refused.stderr and "remove" not in refused.stderr
+    link = tmp_path / "link.hdf5"
+    link.symlink_to(notes)
+    refused = run_mpipaint(*args, link, check=False)
+    assert refused.returncode == 2 and "is a symbolic link" in refused.stderr
+    out = tmp_path / "halos.hdf5"
+    planted = tmp_path / "halos.hdf5.partial"
+    planted.symlink_to(notes)
+    run_mpipaint(*args, out)
+    assert notes.read_text() == "a user's notes" and out.is_file() and not out.is_symlink()
+    out.write_bytes(table_path.read_bytes())  # a table mpipaint wrote is replaced
+    run_mpipaint(*args, out)
+    assert set(read_halo_table(out)["snapshot"]) == {99}

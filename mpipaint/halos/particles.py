@@ -18,8 +18,8 @@ from mpipaint import units as u
 from mpipaint.errors import InputError
 from mpipaint.io.snapshot import DM, GAS, Snapshot
 from mpipaint.maps.gas import GasCells
+from mpipaint.maps.geometry import DEPOSITION_MODES
 
-DEPOSITION_MODES = ("group", "cube")
 READ_STRATEGIES = ("offsets", "slabs")
 READ_STRATEGY_HELP = ("read each halo's particle range (offsets; the default for group deposition) or slabs "
                       "of the particle arrays + exchange (slabs; the only way for cube deposition)")

@@ -5,15 +5,13 @@ Positions are physical kpc in the periodic box of the halo's snapshot (box side 
 """
 from __future__ import annotations
 
-import os
 
-import h5py
 import numpy as np
 import pandas as pd
 
 from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5
-from mpipaint.io.outputs import make_parent
+from mpipaint.io.outputs import create_complete, existing_output
 from mpipaint.io.snapshot import NTYPES
 
 
@@ -37,13 +35,14 @@ SCHEMA = {
 
 
 def write_halo_table(path, table: pd.DataFrame, attrs: dict) -> None:
-    """Write `table` (columns as SCHEMA) and provenance `attrs` to `path`, atomically."""
+    """Write `table` (columns as SCHEMA) and provenance `attrs` to `path`, atomically; a file there is
+    replaced only if it is a halo table mpipaint wrote."""
     missing = [c for c in SCHEMA if c not in table.columns]
     if missing:
         raise ValueError(f"halo table lacks columns {missing}")
-    make_parent(path)
-    tmp = f"{path}.partial"
-    with h5py.File(tmp, "w") as f:
+    existing_output(path, "halo table", contains="halos")
+
+    def lay_out(f):
         group = f.create_group("halos")
         for column, (dtype, unit, description) in SCHEMA.items():
             dset = group.create_dataset(column, data=table[column].to_numpy().astype(dtype))
@@ -51,7 +50,8 @@ def write_halo_table(path, table: pd.DataFrame, attrs: dict) -> None:
             dset.attrs["description"] = description
         for key, value in attrs.items():
             f.attrs[key] = value
-    os.replace(tmp, path)
+
+    create_complete(path, lay_out)
 
 
 def read_halo_table(path) -> pd.DataFrame:

@@ -11,15 +11,81 @@ import numpy as np
 from mpipaint.errors import InputError
 
 
+ALLOW_OUTSIDE_ENV = "MPIPAINT_ALLOW_HDF5_OUTSIDE"  # =1: follow external links, external storage, virtual datasets
+_SELF_CONTAINED = set()  # (path, size, mtime) of input files found to hold all their data themselves
+
+
 def open_hdf5(path) -> h5py.File:
-    """Open an existing HDF5 file read-only, with a clear error if it is missing, truncated or not HDF5."""
+    """Open an existing HDF5 input read-only, with a clear error if it is missing, truncated or not HDF5, or
+    if it reaches into other files (`refuse_outside`)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise InputError(f"{path}: file not found")
     try:
-        return h5py.File(path, "r")
+        f = h5py.File(path, "r")
     except OSError as exc:
         raise InputError(f"{path}: not a readable HDF5 file (truncated or corrupt?): {exc}") from None
+    try:
+        refuse_outside(f)
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def refuse_outside(f: h5py.File) -> None:
+    """Refuse an input whose data lie in other files: external links, datasets in external raw storage
+    (any bytes at all, read as numbers) and virtual datasets (a missing source reads as fill, i.e. zeros),
+    naming the object and its target, unless MPIPAINT_ALLOW_HDF5_OUTSIDE=1; even then a virtual dataset's
+    missing source file is an error. Checked once per file version in a process."""
+    stat = os.stat(f.filename)
+    key = (os.path.realpath(f.filename), stat.st_size, stat.st_mtime_ns)
+    if key in _SELF_CONTAINED:
+        return
+    allowed = os.environ.get(ALLOW_OUTSIDE_ENV) == "1"
+    hint = f"mpipaint reads only data inside its input files (set {ALLOW_OUTSIDE_ENV}=1 to allow this)"
+    outside = []
+
+    def check(name, link):
+        if isinstance(link, h5py.ExternalLink):
+            outside.append(f"'{name}' is an external link to '{link.path}' in {link.filename}")
+            return
+        if not isinstance(link, h5py.HardLink) or not isinstance(f.get(name), h5py.Dataset):
+            return
+        dset = f[name]
+        if dset.external:
+            outside.append(f"dataset '{name}' is stored in external file(s) "
+                           f"{', '.join(os.fsdecode(entry[0]) for entry in dset.external)}")
+        elif dset.is_virtual:
+            sources = sorted({source.file_name for source in dset.virtual_sources()})
+            here = os.path.dirname(f.filename)
+            missing = [s for s in sources if s != "." and not os.path.exists(os.path.join(here, s))]
+            if missing or not allowed:
+                outside.append(f"dataset '{name}' is virtual, mapped from {', '.join(sources)}"
+                               + (f" (missing: {', '.join(missing)})" if missing else ""))
+
+    f.visititems_links(check)
+    if outside and (not allowed or any("missing:" in text for text in outside)):
+        raise InputError(f"{f.filename}: {'; '.join(outside)}; {hint}")
+    _SELF_CONTAINED.add(key)
+
+
+def create_allocated(group: h5py.Group, name: str, shape, dtype, fillvalue=None) -> h5py.Dataset:
+    """A dataset whose storage is placed in the file at once, filled with `fillvalue` (None: left unwritten,
+    for maps too large to fill). Output that ranks write independently under MPI-IO needs this: HDF5
+    otherwise allocates a dataset when a rank first opens it to write, a collective metadata change that ranks
+    with other rows (or none) never join (a hang), and that a killed job never writes to disk (its rows
+    read back as fill with their done flags set)."""
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER if fillvalue is None else h5py.h5d.FILL_TIME_ALLOC)
+    return group.create_dataset(name, shape=shape, dtype=dtype, fillvalue=fillvalue, dcpl=dcpl)
+
+
+def unallocated(f: h5py.File) -> list[str]:
+    """The datasets of `f` without storage in the file (see create_allocated)."""
+    return sorted(name for name, obj in f.items()
+                  if isinstance(obj, h5py.Dataset) and obj.id.get_storage_size() == 0 and obj.size > 0)
 
 
 class OpenFiles:

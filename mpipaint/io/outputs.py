@@ -7,16 +7,18 @@ time, a file at the path only once it can be resumed, and plain words about what
   heartbeat stopped STALE_AFTER_S ago (another host: a job killed with its node). Released on leaving.
 - `existing_output(path, kind)`: what the path holds: nothing, an mpipaint file (resumable if its settings
   match), or something mpipaint did not write, which it never overwrites and never suggests removing.
-- `create_complete(path, lay_out)`: a new file is laid out under a temporary name, closed, and renamed into
-  place, so the path never holds a file too young to resume (a kill in the first seconds under mpio used
-  to leave one without an HDF5 signature).
+- `create_complete(path, lay_out)`: a new file is laid out in a private directory beside the path, closed,
+  and renamed into place, so the path never holds a file too young to resume, and no planted link can send
+  the bytes elsewhere; a link at the path itself is refused (`refuse_link`).
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -46,7 +48,7 @@ class _WriterLock:
                   "command": " ".join(sys.argv), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
         for _ in range(2):  # a stale lock is removed once, then created afresh
             try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
             except FileExistsError:
                 holder, age = _read_lock(self.path)
                 if not _stale(holder, age):
@@ -134,10 +136,12 @@ def exclusive_writer(path, log):
             lock.release()
 
 
-def existing_output(path, kind: str) -> bool:
-    """Whether `path` holds an mpipaint file to resume (False: nothing there). Anything else is an
-    InputError that says what the path holds; `kind` names the output in messages ('painted catalog')."""
+def existing_output(path, kind: str, contains: str = "done") -> bool:
+    """Whether `path` holds an mpipaint file (with the object `contains`) to resume or replace (False:
+    nothing there). Anything else is an InputError that says what the path holds; `kind` names the output
+    in messages ('painted catalog')."""
     path = Path(path)
+    refuse_link(path)
     if not path.exists():
         return False
     if not path.is_file():
@@ -147,7 +151,7 @@ def existing_output(path, kind: str) -> bool:
                          "alone: choose another --out")
     try:
         with h5py.File(path, "r") as f:
-            ours = MARKER_ATTR in f.attrs and "done" in f
+            ours = MARKER_ATTR in f.attrs and contains in f
     except OSError as exc:
         if "lock" in str(exc).lower():
             raise InputError(f"{path}: open for writing by another process; wait for it or choose another "
@@ -156,7 +160,7 @@ def existing_output(path, kind: str) -> bool:
                          "file it cannot identify: choose another --out") from None
     if not ours:
         raise InputError(f"{path}: an HDF5 file that is not a {kind} mpipaint wrote (no '{MARKER_ATTR}' "
-                         "attribute or 'done' dataset); it is left alone: choose another --out")
+                         f"attribute or '{contains}'); it is left alone: choose another --out")
     return True
 
 
@@ -182,11 +186,24 @@ def make_parent(path) -> None:
 
 
 def create_complete(path, lay_out) -> None:
-    """Rank 0 alone: `lay_out(h5py.File)` fills a new file under a temporary name, which is then renamed
-    to `path` (atomic on POSIX file systems)."""
+    """Rank 0 alone: `lay_out(h5py.File)` fills a new file, which is then renamed to `path` (atomic on POSIX
+    file systems). The file is made in a private directory (mode 0700, created exclusively) beside `path`,
+    so no name it is written under can be a link planted to send the bytes elsewhere."""
     path = Path(path)
     make_parent(path)
-    partial = path.with_name(f".{path.name}.creating")
-    with h5py.File(partial, "w") as f:
-        lay_out(f)
-    os.replace(partial, path)
+    refuse_link(path)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".creating", dir=path.parent))
+    try:
+        partial = staging / path.name
+        with h5py.File(partial, "w") as f:
+            lay_out(f)
+        os.replace(partial, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def refuse_link(path) -> None:
+    """--out must not be a symbolic link: writing through it would put the output somewhere else."""
+    if Path(path).is_symlink():
+        raise InputError(f"{path}: is a symbolic link (to {os.readlink(path)}); mpipaint writes its output only "
+                         "as a regular file at --out: name the file itself, or another --out")

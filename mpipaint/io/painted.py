@@ -27,7 +27,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
-from mpipaint.io.hdf5 import FinishedFile, require_attr, require_dataset
+from mpipaint.io.hdf5 import FinishedFile, create_allocated, require_attr, require_dataset
 from mpipaint.maps.gas import MAP_UNITS
 from mpipaint.maps.geometry import MapSpec
 from mpipaint.model.norm import out_of_range
@@ -88,8 +88,9 @@ def halo_values(painted: dict, mdm_proj: np.ndarray, coarser: bool = False, resi
 
 
 def create(f: h5py.File, table, naxes: int, npix: int, row_columns: dict, map_targets, attrs: dict) -> None:
-    """Lay out an empty painted catalog in the open file `f` (collective under mpio): `row_columns` from
-    `columns`, and maps of `map_targets` (none without --maps)."""
+    """Lay out an empty painted catalog in the open file `f`, every dataset's storage placed and rows filled
+    with NaN (0 for flags), so that writing rows changes no metadata (`hdf5.create_allocated`):
+    `row_columns` from `columns`, and maps of `map_targets` (none without --maps)."""
     n = len(table)
     for name, (dtype, unit) in PER_HALO.items():
         f.create_dataset(name, data=table[name].to_numpy().astype(dtype)).attrs["units"] = unit
@@ -97,12 +98,12 @@ def create(f: h5py.File, table, naxes: int, npix: int, row_columns: dict, map_ta
     f.create_dataset("centre", data=centre).attrs["units"] = "kpc"
     for name, (dtype, unit, description) in row_columns.items():
         fill = np.nan if dtype == "float64" else 0
-        dset = f.create_dataset(name, shape=(n, naxes), dtype=dtype, fillvalue=fill)
+        dset = create_allocated(f, name, (n, naxes), dtype, fill)
         dset.attrs.update({"units": unit, "description": description})
     for target in map_targets:
-        maps = f.create_dataset(f"map_{target}", shape=(n, naxes, npix, npix), dtype="float64")
+        maps = create_allocated(f, f"map_{target}", (n, naxes, npix, npix), "float64")
         maps.attrs["units"] = MAP_UNITS[target]
-    f.create_dataset("done", shape=(n,), dtype="uint8").attrs["units"] = ""
+    create_allocated(f, "done", (n,), "uint8", 0).attrs["units"] = ""
     for key, value in attrs.items():
         f.attrs[key] = value
     f.attrs["complete"] = False
@@ -123,6 +124,22 @@ def write_rows(f: h5py.File, rows) -> None:
 def mark_done(f: h5py.File, rows) -> None:
     """Set the done flags of rows whose values were written and flushed."""
     f["done"][sorted(rows)] = 1
+
+
+MAY_BE_NAN = ("_weight", "_sigma_dex")  # endings of columns that a painted row can hold as NaN (see `columns`)
+
+
+def verified_done(f: h5py.File) -> tuple[np.ndarray, int]:
+    """(per halo: flagged done and its row written, number of halos flagged done without their row). A row
+    counts as written when its flag is exactly 1 and every column that a painted row always holds a number
+    in is finite; any other flag (a damaged file, a write lost in a crash) is painted again on resume."""
+    flags = f["done"][()]
+    done = flags == 1
+    for name, dset in f.items():
+        if (isinstance(dset, h5py.Dataset) and dset.dtype == np.float64 and dset.ndim == 2
+                and name != "centre" and not name.endswith(MAY_BE_NAN)):
+            done &= np.isfinite(dset[()]).all(axis=1)
+    return done, int(np.count_nonzero(flags)) - int(done.sum())
 
 
 class PaintedCatalog(FinishedFile):

@@ -12,6 +12,7 @@ import numba
 import numpy as np
 
 IMAGE_AXES = {0: (1, 2), 1: (2, 0), 2: (0, 1)}
+DEPOSITION_MODES = ("group", "cube")  # which particles make a map: halos/particles.py
 AXIS_NAMES = "xyz"
 
 

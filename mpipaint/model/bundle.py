@@ -29,10 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from mpipaint.errors import InputError
-from mpipaint.maps.geometry import MapSpec
+from mpipaint.maps.geometry import DEPOSITION_MODES, MapSpec
 from mpipaint.model.keras_env import dtype_policy
 from mpipaint.model.norm import Normalisation
 from mpipaint.model.unet import build_unet, check_architecture, weight_shapes
+from mpipaint.science.summaries import SUMMARY
 
 FORMAT = "mpipaint-bundle-2"
 WEIGHTS_FILE, META_FILE, ENSEMBLE_FILE = "weights.npz", "bundle.json", "ensemble.json"
@@ -139,6 +140,29 @@ def validation_residual(members) -> float | None:
     return None if any(v is None for v in values) else float(np.mean(values))
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
+
+
+META_RULES = {  # key -> (what it must be, test); keys not always present are checked where they are
+    "target": (f"one of {tuple(SUMMARY)}", lambda v: v in SUMMARY and v != "dm"),
+    "npix": ("a positive integer", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0),
+    "width_kpc": ("a positive number", lambda v: _is_number(v) and v > 0),
+    "deposition_mode": (f"one of {DEPOSITION_MODES}", lambda v: v in DEPOSITION_MODES),
+    "weights_sha256": ("a sha256 hex digest", lambda v: isinstance(v, str) and len(v) == 64),
+    "total_offset_dex": (f"a number within +-{MAX_TOTAL_OFFSET_DEX} dex",
+                         lambda v: _is_number(v) and abs(v) <= MAX_TOTAL_OFFSET_DEX),
+    "validation_residual_dex": ("a non-negative number [dex]", lambda v: v is None or (_is_number(v) and v >= 0)),
+    "dm_particle_mass_msun": ("a positive number [Msun]", lambda v: v is None or (_is_number(v) and v > 0)),
+}
+
+
+def _check_values(meta: dict, meta_path) -> None:
+    for key, (expected, valid) in META_RULES.items():
+        if key in meta and not valid(meta[key]):
+            raise InputError(f"{meta_path}: {key} must be {expected}, got {meta[key]!r}")
+
+
 def read_meta(path) -> dict:
     """A bundle's bundle.json, checked to be this format's (an InputError naming the file otherwise)."""
     path = Path(path)
@@ -149,6 +173,8 @@ def read_meta(path) -> dict:
         meta = json.loads(meta_path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{meta_path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InputError(f"{meta_path}: nested too deeply to be a bundle description") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         if (path / LEGACY_MODEL_FILE).exists():
             raise InputError(f"{path}: a bundle of an older mpipaint, a whole Keras model ({LEGACY_MODEL_FILE}), "
@@ -158,16 +184,8 @@ def read_meta(path) -> dict:
     if missing:
         raise InputError(f"{meta_path}: missing {', '.join(missing)}")
     for key in ("input_normalisation", "target_normalisation"):
-        try:
-            norm = Normalisation(**meta[key])
-        except TypeError as exc:
-            raise InputError(f"{meta_path}: {key} is not a normalisation ({exc})") from None
-        if not all(np.isfinite([norm.low, norm.high, norm.floor])) or not norm.high > norm.low:
-            raise InputError(f"{meta_path}: {key} needs finite constants with high > low, got {meta[key]}")
-    offset = meta.get("total_offset_dex", 0.0)
-    if not (isinstance(offset, (int, float)) and abs(offset) <= MAX_TOTAL_OFFSET_DEX):
-        raise InputError(f"{meta_path}: total_offset_dex must be a number within +-{MAX_TOTAL_OFFSET_DEX} dex, "
-                         f"got {offset!r}")
+        Normalisation.checked(meta[key], f"{meta_path}: {key}")
+    _check_values(meta, meta_path)
     if not isinstance(meta["architecture"], dict):
         raise InputError(f"{meta_path}: architecture must map build_unet's arguments to values, got "
                          f"{meta['architecture']!r}")
@@ -186,24 +204,45 @@ def write_weight_arrays(file, arrays) -> None:
     os.replace(partial, file)
 
 
+WEIGHT_DTYPE = np.dtype("<f4")  # what train writes (a tf-keras model's get_weights() in float32)
+
+
 def read_weight_arrays(file, expected_shapes) -> list[np.ndarray]:
     """The arrays of a weights file (`write_weight_arrays`), checked against the shapes the network that
-    will hold them expects; anything else is an InputError naming the file."""
+    will hold them expects and the dtype train writes, from each array's header before its data are read
+    (a header may claim any size), and then to be finite; anything else is an InputError naming the file."""
     file = Path(file)
+    expected = [tuple(s) for s in expected_shapes]
     try:
-        with np.load(file, allow_pickle=False) as saved:
-            arrays = [saved[f"w{i}"] for i in range(len(saved.files))]
+        with zipfile.ZipFile(file) as archive:
+            names = archive.namelist()
+            if sorted(names) != sorted(f"w{i}.npy" for i in range(len(expected))):
+                raise InputError(f"{file}: holds {len(names)} arrays, the network has {len(expected)} (w0.npy ... "
+                                 f"w{len(expected) - 1}.npy expected)")
+            arrays = [_read_array(archive, f"w{i}.npy", shape, file) for i, shape in enumerate(expected)]
     except FileNotFoundError:
         raise InputError(f"{file.parent}: no {file.name}") from None
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise InputError(f"{file}: not readable weight arrays ({exc})") from None
-    shapes, expected = [a.shape for a in arrays], [tuple(s) for s in expected_shapes]
-    if shapes != expected:
-        where = next((i for i, (a, b) in enumerate(zip(shapes, expected)) if a != b), None)
-        detail = (f"array w{where} has shape {shapes[where]}, the network needs {expected[where]}" if where is not None
-                  else f"{len(shapes)} arrays, the network has {len(expected)}")
-        raise InputError(f"{file}: does not fit the architecture of the network it is loaded into: {detail}")
     return arrays
+
+
+def _read_array(archive: zipfile.ZipFile, name: str, shape: tuple, file: Path) -> np.ndarray:
+    with archive.open(name) as member:
+        version = np.lib.format.read_magic(member)
+        header = (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)
+        stored_shape, fortran, dtype = header(member, max_header_size=10_000)
+        if tuple(stored_shape) != shape:
+            raise InputError(f"{file}: does not fit the architecture of the network it is loaded into: array "
+                             f"{name[:-4]} has shape {tuple(stored_shape)}, the network needs {shape}")
+        if dtype != WEIGHT_DTYPE or fortran:
+            raise InputError(f"{file}: array {name[:-4]} holds {dtype} ({'Fortran' if fortran else 'C'} order); "
+                             f"weights are {WEIGHT_DTYPE} in C order, as train writes them")
+        data = member.read(int(np.prod(shape)) * dtype.itemsize)
+    array = np.frombuffer(data, dtype=dtype).reshape(shape)
+    if not np.isfinite(array).all():
+        raise InputError(f"{file}: array {name[:-4]} has non-finite weights")
+    return array.copy()
 
 
 def load_bundle(path, spec: MapSpec | None = None, precision: str = "fp32", backend: str = "tf") -> Bundle:

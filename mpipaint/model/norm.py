@@ -38,6 +38,8 @@ from mpipaint.errors import InputError
 BOUND_DEX = float(np.log10(2.0))  # log-space predictions may exceed the fitted top by at most this [dex]
 AT_BOUND_TOLERANCE = 1e-4  # normalised units: an output this close to z_max counts as at the bound
 DEFAULT_RANGE_DEX = 8.0  # 'minmax' in log space: at most this many dex below the brightest training pixel
+SCHEMES, SPACES = ("minmax", "4sigma"), ("log", "linear")
+MAX_LOG_CONSTANT = 100.0  # |log10| of any fitted constant: physical maps lie far inside (X-ray peaks ~1e42)
 FLAG_FRACTION = 1e-3  # a painted map is out of range when more of its pixels are outside or at the bound
 RESOLUTION_TOLERANCE = 2.0  # inputs whose DM particles are heavier than the training run's by more are flagged
 
@@ -107,6 +109,27 @@ class Normalisation:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def checked(cls, values, where: str) -> "Normalisation":
+        """The normalisation that `values` (a bundle's JSON) describe, if train could have written it: known
+        scheme and space, finite numeric constants with high > low within MAX_LOG_CONSTANT (log space) or
+        10**MAX_LOG_CONSTANT (linear), floor > 0; so that every painted pixel is a bounded number. Anything
+        else is an InputError naming `where`."""
+        if not isinstance(values, dict) or set(values) != {"scheme", "space", "low", "high", "floor"}:
+            raise InputError(f"{where}: needs exactly scheme, space, low, high and floor, got {values!r}")
+        if values["scheme"] not in SCHEMES or values["space"] not in SPACES:
+            raise InputError(f"{where}: scheme must be one of {SCHEMES} and space one of {SPACES}, got "
+                             f"{values['scheme']!r}, {values['space']!r}")
+        numbers = [values[k] for k in ("low", "high", "floor")]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in numbers):
+            raise InputError(f"{where}: low, high and floor must be finite numbers, got {numbers}")
+        limit = MAX_LOG_CONSTANT if values["space"] == "log" else 10.0**MAX_LOG_CONSTANT
+        low, high, floor = (float(v) for v in numbers)
+        if not (-limit <= low < high <= limit and 0 < floor <= 10.0**MAX_LOG_CONSTANT):
+            raise InputError(f"{where}: needs -{limit:g} <= low < high <= {limit:g} and 0 < floor <= "
+                             f"1e{MAX_LOG_CONSTANT:g}, got low {low:g}, high {high:g}, floor {floor:g}")
+        return cls(values["scheme"], values["space"], low, high, floor)
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")

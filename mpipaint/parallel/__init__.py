@@ -10,7 +10,7 @@ import traceback
 import numpy as np
 from mpi4py import MPI
 
-from mpipaint.errors import InputError
+from mpipaint.errors import PREEMPTED_EXIT, InputError, Preempted
 
 COMM = MPI.COMM_WORLD
 
@@ -32,10 +32,15 @@ def run_or_abort(function, *args, **kwargs):
     """Run `function`; on any exception print it with the rank and end the job with a non-zero code.
 
     With more than one rank this calls MPI_Abort, which ends every rank at once, even those blocked in a
-    collective. Bad input exits with 2, anything else with 1.
+    collective. Bad input exits with 2, anything else with 1; a job stopped by a signal with its output
+    resumable exits with PREEMPTED_EXIT on every rank.
     """
     try:
         return function(*args, **kwargs)
+    except Preempted as exc:  # raised on every rank together: no abort needed
+        if COMM.rank == 0:
+            print(f"mpipaint: {exc}", file=sys.stderr, flush=True)
+        sys.exit(PREEMPTED_EXIT)
     except Exception as exc:  # noqa: BLE001 - every failure must end all ranks
         code = 2 if isinstance(exc, InputError) else 1
         kind = "error" if isinstance(exc, InputError) else f"{type(exc).__name__}"

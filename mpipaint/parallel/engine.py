@@ -26,7 +26,7 @@ import time
 from mpi4py import MPI
 
 from mpipaint import faults
-from mpipaint.parallel import COMM
+from mpipaint.parallel import COMM, stopping
 from mpipaint.parallel.progress import Progress
 
 MAX_IN_FLIGHT = 2  # a rank's groups sent to rank 0 and not yet received: bounds its memory
@@ -120,12 +120,21 @@ def open_writer(out, write_group, parallel: bool, progress: Progress):
     return DirectWriter(out, write_group, parallel, progress)
 
 
+def _until_stop_requested(groups):
+    for group in groups:
+        if stopping.requested():
+            return
+        yield group
+
+
 def work_through(groups, start, finish, writer, times: PhaseTimes) -> None:
     """For each group: `start(group)` (CPU work; may launch asynchronous inference) -> a handle, then
     `finish(previous handle)` -> the items the writer takes. One group stays in flight, so group k's CPU
-    work runs while group k-1 is on the device. Closes the writer at the end; writing is timed as 'write'."""
+    work runs while group k-1 is on the device. No group starts once this rank received a stop signal
+    (`stopping`); the one in flight is written. Closes the writer at the end; writing is timed as 'write'."""
     pending, written = None, 0
-    for handle in itertools.chain(map(start, groups), [None]):  # lazily: start(k), then finish(k - 1)
+    started = map(start, _until_stop_requested(groups))
+    for handle in itertools.chain(started, [None]):  # lazily: start(k), then finish(k - 1)
         if pending is not None:
             items = finish(pending)
             with times("write"):

@@ -18,10 +18,9 @@ import numpy as np
 from mpi4py import MPI
 
 from mpipaint.io.snapshot import Snapshot
-from mpipaint.maps.geometry import minimum_image
+from mpipaint.maps.geometry import DEPOSITION_MODES, minimum_image
 from mpipaint.parallel import COMM
 
-MEMBERSHIPS = ("group", "cube")
 MAX_CELLS_PER_SIDE = 128  # halo-search grid: at most 128^3 cells (16 MB of cell starts)
 
 
@@ -101,8 +100,8 @@ def gather_particles(snapshot: Snapshot, ptype: int, fields, halos, owners, memb
     halos: DataFrame with centre_x/y/z [kpc], offset_type{ptype}, count_type{ptype}; owners[h] is the rank
     that owns halo h, or -1 for halos nobody needs now (already painted).
     """
-    if membership not in MEMBERSHIPS:
-        raise ValueError(f"membership must be one of {MEMBERSHIPS}, not {membership!r}")
+    if membership not in DEPOSITION_MODES:
+        raise ValueError(f"membership must be one of {DEPOSITION_MODES}, not {membership!r}")
     owners = np.asarray(owners, dtype=np.int64)
     needed = np.flatnonzero(owners >= 0)
     starts = halos[f"offset_type{ptype}"].to_numpy(np.int64)[needed]
