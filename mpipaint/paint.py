@@ -41,6 +41,7 @@ from mpipaint.errors import InputError, Preempted
 from mpipaint.halos.particles import HaloParticles, read_strategy_for
 from mpipaint.halos.select import select_catalog
 from mpipaint.io import painted
+from mpipaint.io.fingerprints import snapshot_fingerprint, table_fingerprint
 from mpipaint.io.hdf5 import unallocated
 from mpipaint.io.catalog import find_group_catalog
 from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_writer, existing_output,
@@ -48,7 +49,7 @@ from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_
 from mpipaint.io.snapshot import DM, Snapshot
 from mpipaint.maps.gas import dm_maps
 from mpipaint.maps.geometry import MapSpec
-from mpipaint.model.bundle import configured_models, validation_residual
+from mpipaint.model.bundle import configured_models, description_digest, member_paths, validation_residual
 from mpipaint.model.norm import coarser_than_trained
 from mpipaint.options import PaintOptions
 from mpipaint.parallel import COMM, get_logger, owners_by_cost, stopping
@@ -257,6 +258,7 @@ def run_paint(options: PaintOptions) -> None:
              "snapshot": snapnum, "box_size_kpc": snapshot.box_size_kpc, "mpipaint_version": __version__,
              "dm_particle_mass_msun": box_mass, "precision": precision, "backend": options.backend,
              "emission_model": str(bundles["xray"][0].meta.get("emission_model", "")) if "xray" in bundles else ""}
+    attrs.update(_input_fingerprints(options, snapshot, table))
     if trained_mass is not None:
         attrs["trained_dm_particle_mass_msun"] = float(trained_mass)
     if tables:
@@ -308,6 +310,16 @@ def _report(log, times: PhaseTimes, painted_rows, elapsed):
              "peak memory per rank [MB]: %s", len(painted_rows), particles, elapsed, len(painted_rows) / elapsed,
              particles / elapsed, ", ".join(f"{k} {v:.2f} s" for k, v in slowest.items()),
              " ".join(f"{m:.0f}" for m in peak_mb))
+
+
+def _input_fingerprints(options, snapshot, table) -> dict:
+    """What a resume must find unchanged besides the settings (`io.fingerprints`): the box's particles, the
+    halos selected from the catalog, every bundle's description. Rank 0 reads, every rank gets them."""
+    prints = None
+    if COMM.rank == 0:
+        prints = {"box_fingerprint": snapshot_fingerprint(snapshot), "halo_table_sha256": table_fingerprint(table),
+                  "models_sha256": [description_digest(p) for given in options.models for p in member_paths(given)]}
+    return COMM.bcast(prints, root=0)
 
 
 def _parallel_io() -> bool:

@@ -17,6 +17,7 @@ from mpipaint import __version__
 from mpipaint.errors import Preempted
 from mpipaint.halos.particles import HaloParticles
 from mpipaint.io import trainingset
+from mpipaint.io.fingerprints import snapshot_fingerprint, table_fingerprint
 from mpipaint.io.halotable import read_halo_table
 from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_writer, existing_output,
                                  refuse_other_settings)
@@ -63,6 +64,9 @@ def run_prepare(options: PrepareOptions) -> None:
     targets = ("dm", "gas", "temperature", "xray") if with_gas else ("dm",)
     naxes = len(options.axes)
     attrs = _file_attrs(options, with_gas, table, snapshots)
+    if COMM.rank == 0:  # what a resume must find unchanged besides the settings (io.fingerprints)
+        attrs.update({"run_fingerprint": [snapshot_fingerprint(snapshots[n]) for n in sorted(snapshots)],
+                      "halo_table_sha256": table_fingerprint(table)})
     with exclusive_writer(options.out, log):
         done = None
         if COMM.rank == 0:

@@ -2,6 +2,7 @@
 resume after a kill, a failing rank ends the job, halos across the box edge painted whole."""
 import json
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -165,6 +166,34 @@ def test_fewer_halos_than_ranks_under_mpio_ends_with_a_complete_catalog(box, xra
     with h5py.File(out) as f:
         assert len(f["done"]) == 1 and f["done"][()].all() and f.attrs["complete"]
         assert np.isfinite(f["lx"][()]).all()
+
+
+def test_a_resume_whose_inputs_changed_is_refused_naming_them(universe_copy, xray_bundle, tmp_path, monkeypatch):
+    """Killed, then a bundle's total offset edited (its weights' digest still valid) or every DM particle
+    moved 400 ckpc/h: resuming would mix rows painted from the old inputs and the new, so it is refused
+    (exit 2) naming what changed, and the catalog is left as it was."""
+    box = universe_copy / "DMO" / "output" / "snapdir_099"
+    bundle = tmp_path / "xray"
+    shutil.copytree(xray_bundle[0], bundle)
+    out = tmp_path / "killed.hdf5"
+    args = ("paint", *FP32, box, "--model", bundle, "--out", out)
+    monkeypatch.setenv(FAULT_ENV, spec("kill", "groups-written", 2))
+    assert run_mpipaint(*args, check=False).returncode != 0
+    monkeypatch.delenv(FAULT_ENV)
+    before = out.read_bytes()
+    described = (bundle / "bundle.json").read_bytes()
+    meta = json.loads(described)
+    (bundle / "bundle.json").write_text(json.dumps({**meta, "total_offset_dex": meta["total_offset_dex"] / 2}))
+    refused = run_mpipaint(*args, check=False)
+    assert refused.returncode == 2 and "models_sha256" in refused.stderr and "box_fingerprint" not in refused.stderr
+    (bundle / "bundle.json").write_bytes(described)
+    for chunk in box.glob("snap_099.*.hdf5"):
+        with h5py.File(chunk, "a") as f:
+            box_size = f["Header"].attrs["BoxSize"]
+            f["PartType1/Coordinates"][...] = (f["PartType1/Coordinates"][()] + 400.0) % box_size
+    refused = run_mpipaint(*args, check=False)
+    assert refused.returncode == 2 and "box_fingerprint" in refused.stderr and "models_sha256" not in refused.stderr
+    assert out.read_bytes() == before
 
 
 def test_a_failing_rank_ends_the_job_promptly(box, xray_bundle, tmp_path, monkeypatch):

@@ -145,3 +145,19 @@ def test_other_settings_are_not_resumed(universe, tables, serial):
     result = run_mpipaint("prepare", universe / "FP" / "output", "--halos", tables / "FP.hdf5", "--out", serial,
                           "--npix", "32", check=False)
     assert result.returncode == 2 and "made with other settings" in result.stderr
+
+
+def test_a_resume_whose_halo_table_changed_is_refused(universe, tables, tmp_path, monkeypatch):
+    """Killed, then the halo table's centres moved by 300 kpc: resuming would mix maps centred on the old
+    and the new positions, so it is refused naming what changed."""
+    halos = tmp_path / "halos.hdf5"
+    shutil.copy(tables / "FP.hdf5", halos)
+    out = tmp_path / "killed.hdf5"
+    monkeypatch.setenv(FAULT_ENV, spec("kill", "groups-written", 2))
+    args = ("prepare", universe / "FP" / "output", "--halos", halos, "--out", out, *SMALL)
+    assert run_mpipaint(*args, check=False).returncode != 0
+    monkeypatch.delenv(FAULT_ENV)
+    with h5py.File(halos, "a") as f:
+        f["halos/centre_x"][...] += 300.0
+    refused = run_mpipaint(*args, check=False)
+    assert refused.returncode == 2 and "halo_table_sha256" in refused.stderr and "run_fingerprint" not in refused.stderr

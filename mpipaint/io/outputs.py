@@ -13,6 +13,7 @@ time, a file at the path only once it can be resumed, and plain words about what
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -46,25 +47,36 @@ class _WriterLock:
     def acquire(self, log) -> None:
         record = {"host": socket.gethostname(), "pid": os.getpid(), "job": os.environ.get("SLURM_JOB_ID", ""),
                   "command": " ".join(sys.argv), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-        for _ in range(2):  # a stale lock is removed once, then created afresh
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-            except FileExistsError:
+        fd = self._create()
+        if fd is None:
+            with _directory_locked(self.path.parent):  # one process at a time judges and removes a stale lock
                 holder, age = _read_lock(self.path)
                 if not _stale(holder, age):
                     raise InputError(f"{self.output}: being written by another job ({_describe(holder)}; "
                                      f"lock {self.path} refreshed {age:.0f} s ago); wait for it, or choose "
-                                     "another --out") from None
+                                     "another --out")
                 log.warning("%s: taking over the lock of a job that is no longer running (%s)", self.path,
                             _describe(holder))
                 self.path.unlink(missing_ok=True)
-                continue
+                fd = self._create()
+            if fd is None:  # a process that found no lock at all created one meanwhile
+                raise InputError(f"{self.output}: another job took the lock {self.path} at the same moment; "
+                                 "wait for it, or choose another --out")
+        try:
             with os.fdopen(fd, "w") as f:
-                json.dump(record, f)
-            self.thread = threading.Thread(target=self._beat, daemon=True)
-            self.thread.start()
-            return
-        raise InputError(f"{self.path}: could not take the lock (another job took it at the same moment?)")
+                json.dump({**record, "start_ticks": _start_ticks(os.getpid())}, f)
+        except OSError as exc:  # an empty lock left behind would refuse every later job for STALE_AFTER_S
+            self.path.unlink(missing_ok=True)
+            raise InputError(f"{self.path}: cannot write the lock of {self.output} ({exc.strerror})") from None
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+        self.thread.start()
+
+    def _create(self):
+        """A descriptor of the lock file created exclusively (never through a link), or None if it exists."""
+        try:
+            return os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except FileExistsError:
+            return None
 
     def _beat(self) -> None:
         while not self.stop.wait(HEARTBEAT_S):
@@ -94,15 +106,51 @@ def _read_lock(path: Path) -> tuple[dict, float]:
     return (holder if isinstance(holder, dict) else {}), age
 
 
+@contextmanager
+def _directory_locked(directory: Path):
+    """An advisory lock on `directory` (flock) while the block runs; where the file system has no flock
+    (some network mounts), the block runs unlocked."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _start_ticks(pid: int):
+    """When process `pid` started (clock ticks since boot, /proc/PID/stat field 22), None where /proc has no
+    such process; with the pid it names one process, as pids are reused."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _alive(pid: int, start_ticks) -> bool:
+    """Whether the process that wrote a lock still runs on this host: not gone, not a zombie waiting to be
+    reaped (what a rank killed a moment ago is), not another process under a reused pid."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return state not in ("Z", "X") and (start_ticks is None or _start_ticks(pid) == start_ticks)
+
+
 def _stale(holder: dict, age_s: float) -> bool:
     if holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int):
-        try:
-            os.kill(holder["pid"], 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+        return not _alive(holder["pid"], holder.get("start_ticks"))
     return age_s > STALE_AFTER_S
 
 
@@ -173,8 +221,9 @@ def differing_settings(path, attrs: dict) -> list[str]:
 
 def refuse_other_settings(path, kind: str, differing: list[str]) -> None:
     if differing:
-        raise InputError(f"{path}: an mpipaint {kind} made with other settings ({', '.join(differing)} differ); "
-                         "choose another --out, or remove that earlier output if it is no longer wanted")
+        raise InputError(f"{path}: an mpipaint {kind} made with other settings or inputs ({', '.join(differing)} "
+                         "differ), which a resume would mix with these; choose another --out, or remove that "
+                         "earlier output if it is no longer wanted")
 
 
 def make_parent(path) -> None:

@@ -68,6 +68,12 @@ class Bundle:
         return 10.0 ** -float(self.meta.get("total_offset_dex", 0.0))
 
 
+def description_digest(path) -> str:
+    """sha256 of a bundle's bundle.json: it holds the weights' digest, the normalisation and the total
+    offset, so it changes with anything that changes what the bundle paints."""
+    return hashlib.sha256((Path(path) / META_FILE).read_bytes()).hexdigest()
+
+
 def weights_digest(arrays) -> str:
     """sha256 over weight arrays in order (a model's get_weights()): what bundle.json records."""
     digest = hashlib.sha256()

@@ -33,7 +33,7 @@ import numpy as np
 from mpipaint import __version__
 from mpipaint.config import plain
 from mpipaint.errors import InputError
-from mpipaint.io.outputs import make_parent
+from mpipaint.io.outputs import exclusive_writer, make_parent
 from mpipaint.io.trainingset import TrainingSet
 from mpipaint.model.bundle import MAX_TOTAL_OFFSET_DEX, Bundle, save_bundle, weights_digest
 from mpipaint.model.keras_env import (PRECISION_POLICIES, inference_precision, keras, place_on_devices,
@@ -187,11 +187,12 @@ def run_train(options: TrainOptions) -> None:
         "split_halos": {name: np.unique(halo_of[idx], axis=0).tolist() for name, idx in splits.items()},
         "options": plain(options), "training_precision": precision, "ranks": hvd.size(), "versions": _versions()}
     runs = member_runs(options)
-    for out, init_seed in runs:
-        _train_member(options, hvd, hvd_tf, tf, splits, (input_norm, target_norm), dict(meta), out, init_seed)
-    if hvd.rank() == 0 and options.members > 1:
-        write_ensemble(options.out, options.target, [out.name for out, _ in runs])
-        get_logger().info("wrote an ensemble of %d bundles in %s", options.members, options.out)
+    with exclusive_writer(options.out, get_logger()):  # two trainings on one --out clobber each other's checkpoints
+        for out, init_seed in runs:
+            _train_member(options, hvd, hvd_tf, tf, splits, (input_norm, target_norm), dict(meta), out, init_seed)
+        if hvd.rank() == 0 and options.members > 1:
+            write_ensemble(options.out, options.target, [out.name for out, _ in runs])
+            get_logger().info("wrote an ensemble of %d bundles in %s", options.members, options.out)
 
 
 def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init_seed: int) -> None:
