@@ -38,7 +38,8 @@ def render(options: JobOptions) -> str:
               "ntasks_per_node": tasks, "gpus_per_node": options.gpus_per_node or "",
               "cpus_per_task": options.cpus_per_task, "time": options.time, "account": options.account or "",
               "partition": options.partition or "", "setup": "\n".join(setup),
-              "config": shlex.quote(str(Path(options.config).resolve())), "launcher": options.launcher}
+              "config": shlex.quote(str(Path(options.config).resolve())), "launcher": options.launcher,
+              "stop_before_s": options.stop_before_s}
     lines = []
     for line in path.read_text().splitlines():
         try:

@@ -317,12 +317,14 @@ class JobOptions:
     modules: tuple = ()  # `module load` these, in order
     setup: tuple = ()  # shell lines run before mpipaint (e.g. "source ~/venvs/mpipaint/bin/activate")
     launcher: str = option("srun", "what starts the MPI ranks", choices=LAUNCHERS)
+    stop_before_s: int = option(120, "paint and prepare: seconds before the time limit that SLURM sends SIGUSR1, "
+                                "on which they stop resumably and the job requeues itself")
 
     def __post_init__(self):
         if not (self.template and self.config):
             raise ValueError("'template' and 'config' are required")
-        if self.nodes < 1 or self.gpus_per_node < 0 or self.cpus_per_task < 1:
-            raise ValueError("need nodes >= 1, gpus_per_node >= 0 and cpus_per_task >= 1")
+        if self.nodes < 1 or self.gpus_per_node < 0 or self.cpus_per_task < 1 or self.stop_before_s < 1:
+            raise ValueError("need nodes >= 1, gpus_per_node >= 0, cpus_per_task >= 1 and stop_before_s >= 1")
         if self.ntasks_per_node is not None and self.ntasks_per_node < 1:
             raise ValueError("ntasks_per_node must be >= 1")
         if not TIME_FORMAT.match(str(self.time)):

@@ -45,6 +45,31 @@ def test_template_renders_to_a_valid_batch_script(template, config, tmp_path):
     assert "module load openmpi/4.1.6" in script and "module load cuda/12.4" in script
     assert f"srun mpipaint {template} --config {config.resolve()}" in script
     assert "${" not in script.replace("${SLURM_CPUS_PER_TASK:-1}", "")
+    if template in ("paint", "prepare"):  # stopped resumably by SLURM's signal, they queue themselves again
+        assert "#SBATCH --signal=USR1@120" in sbatch and "#SBATCH --requeue" in sbatch
+        assert 'if [ "$status" -eq 143 ]; then scontrol requeue "$SLURM_JOB_ID"; fi' in script
+
+
+def test_a_stopped_job_requeues_itself_and_a_failed_one_does_not(config, tmp_path):
+    """The paint script run by bash with stand-ins for srun and scontrol: exit 143 (stopped by a signal,
+    output resumable) requeues the job; any other failure does not; the job's exit code is mpipaint's."""
+    script = tmp_path / "job.sbatch"
+    script.write_text(render("paint", "--config", config, "--stop-before-s", "300").stdout)
+    assert "#SBATCH --signal=USR1@300" in script.read_text()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (tmp_path / "venvs" / "mpipaint" / "bin").mkdir(parents=True)
+    (tmp_path / "venvs" / "mpipaint" / "bin" / "activate").write_text("")  # the config's setup line sources it
+    for name, body in (("srun", 'exit "$MPIPAINT_EXIT"'), ("scontrol", f'echo "$@" >> {tmp_path}/requeued'),
+                       ("module", "true")):
+        (bin_dir / name).write_text(f"#!/bin/bash\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    for code, requeued in ((143, "requeue 77\n"), (1, None), (0, None)):
+        (tmp_path / "requeued").unlink(missing_ok=True)
+        env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "MPIPAINT_EXIT": str(code), "SLURM_JOB_ID": "77", "HOME": str(tmp_path)}
+        ran = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
+        assert ran.returncode == code, ran.stderr
+        assert ((tmp_path / "requeued").read_text() if (tmp_path / "requeued").exists() else None) == requeued
 
 
 def test_nothing_site_specific_without_a_value(tmp_path):
