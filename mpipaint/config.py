@@ -87,10 +87,14 @@ def load_yaml(path) -> dict:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: config file not found")
+    if not path.is_file():
+        raise InputError(f"{path}: --config must name a YAML file, and this is not a regular file")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise InputError(f"{path}: not valid YAML: {exc}") from None
+    except (OSError, UnicodeDecodeError, RecursionError) as exc:
+        raise InputError(f"{path}: not a readable YAML config ({type(exc).__name__}: {exc})") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping of sections (e.g. 'select:'), got {type(data).__name__}")
     return data

@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 
 from mpipaint import __version__
-from mpipaint.errors import Preempted
+from mpipaint.errors import InputError, Preempted
 from mpipaint.halos.particles import HaloParticles
 from mpipaint.io import trainingset
 from mpipaint.io.fingerprints import snapshot_fingerprint, table_fingerprint
@@ -59,6 +59,11 @@ def run_prepare(options: PrepareOptions) -> None:
     log = get_logger()
     stopping.install()
     table = read_halo_table(options.halos)
+    source = table.attrs.get("source")
+    if table.attrs.get("catalog_type") == "subfind" and source and Path(source).resolve() != Path(options.run).resolve():
+        raise InputError(f"{options.halos}: a halo table selected from {source}, whose particle offsets do not "
+                         f"index {options.run}'s snapshots; select the halos of {options.run} (for a DMO twin: "
+                         "select --dmo matches them)")
     snapshots = {int(n): Snapshot(find_snapshot(options.run, int(n))) for n in np.unique(table["snapshot"])}
     with_gas = all(s.num_particles(GAS) > 0 for s in snapshots.values())
     targets = ("dm", "gas", "temperature", "xray") if with_gas else ("dm",)

@@ -16,9 +16,9 @@ from conftest import TINY_TRAINING, run_mpipaint
 from gadget_files import write_gadget_binary
 from mpipaint import units as u
 from mpipaint.errors import InputError
-from mpipaint.halos.select import select_rockstar
+from mpipaint.halos.select import select_catalog, select_rockstar
 from mpipaint.io.halolists import hosts_by_position
-from mpipaint.io.halotable import read_halo_table
+from mpipaint.io.halotable import SCHEMA, read_halo_table
 from mpipaint.io.snapshot import DM, GAS, STARS, Snapshot, find_snapshot
 
 COSMOLOGY = {"time": 0.5, "redshift": 1.0, "box_size": 1000.0, "omega0": 0.3, "omega_lambda": 0.7, "hubble": 0.7}
@@ -442,3 +442,58 @@ def test_a_swift_snapshot_gives_the_same_physical_particles(universe, tmp_path):
     for field in ("Coordinates", "Masses", "Velocities"):
         np.testing.assert_allclose(swift.read(DM, field, 100, 5000), tng.read(DM, field, 100, 5000), rtol=1e-12,
                                    err_msg=field)
+
+
+def test_catalogs_that_would_paint_wrong_numbers_are_refused_naming_the_halo(universe_copy, tmp_path):
+    """Each of these was read without a word and painted garbage: a Rockstar NaN cell (a NaN centre), a list
+    of another box, a centre far outside the box, a halo listed twice, a row with cells missing, two lists
+    run together, a negative GroupLenType without an offsets file (every later halo's particles shifted),
+    a halo table with a repeated halo, and the FP run's table used to prepare the DMO run."""
+    fp_table = universe_table(universe_copy, tmp_path)
+    table = read_halo_table(fp_table)
+    rows = table[table["snapshot"] == 99].reset_index(drop=True)
+    h, box_kpc = 0.6774, float(rows["box_size"].iloc[0])
+    snapshot = Snapshot(find_snapshot(universe_copy / "FP" / "output", 99))
+    lines = rockstar_lines(rows, h, box_kpc, "hlist")
+    path = tmp_path / "hlist_1.00000.list"
+    header, body = lines[:4], lines[4:]
+
+    def refused(text, match):
+        path.write_text("\n".join(text) + "\n")
+        with pytest.raises(InputError, match=match):
+            select_catalog(snapshot, path, 99, 1e13)
+
+    nan_cell = body[2].split()
+    nan_cell[7] = "nan"
+    refused(header + body[:2] + [" ".join(nan_cell)] + body[3:], rf"halo {rows['halo_id'][1]} .* a non-finite centre")
+    other_box = [header[0], header[1], f"#Full box size = {2 * box_kpc * h / 1e3:.9f} Mpc/h", header[3]]
+    refused(other_box + body, r"halos in a box of .* a list of another run")
+    outside = body[2].split()
+    outside[7] = f"{3 * box_kpc * h / 1e3:.6f}"
+    refused(header + body[:2] + [" ".join(outside)] + body[3:], r"has a centre outside the box")
+    refused(header + body + body[2:3], rf"halo {rows['halo_id'][1]} .* has the id of an earlier halo")
+    refused(header + body[:2] + [" ".join(body[2].split()[:8])] + body[3:], r"non-finite centre")
+    refused(header + body[:3] + header + body[3:], r"line 8 is a '#' header line after halo rows")
+
+    groups = universe_copy / "FP" / "output" / "groups_099"
+    (universe_copy / "FP" / "postprocessing" / "offsets" / "offsets_099.hdf5").unlink()
+    with h5py.File(groups / "fof_subhalo_tab_099.0.hdf5", "a") as f:
+        lengths = f["Group/GroupLenType"][()]
+        lengths[1, 1] = -lengths[1, 1]
+        f["Group/GroupLenType"][...] = lengths
+    with pytest.raises(InputError, match=r"group 1 has GroupLenType\[1\] = -\d+; a particle count cannot be negative"):
+        select_catalog(snapshot, groups, 99, 1e13)
+
+    repeated = tmp_path / "repeated.hdf5"
+    with h5py.File(repeated, "w") as f:
+        f.attrs.update({"mpipaint_version": "test", "source": str(universe_copy / "FP" / "output"),
+                        "catalog_type": "subfind"})
+        for column, (dtype, unit, _) in SCHEMA.items():
+            f[f"halos/{column}"] = np.concatenate([rows[column], rows[column][:1]]).astype(dtype)
+            f[f"halos/{column}"].attrs["units"] = unit
+    with pytest.raises(InputError, match=rf"halo {rows['halo_id'][0]} of snapshot 99 appears again at row {len(rows)}"):
+        read_halo_table(repeated)
+    result = run_mpipaint("prepare", universe_copy / "DMO" / "output", "--halos", fp_table, "--out",
+                          tmp_path / "dmo.hdf5", "--npix", "32", check=False)
+    assert result.returncode == 2 and "whose particle offsets do not index" in result.stderr
+    assert not (tmp_path / "dmo.hdf5").exists()

@@ -98,6 +98,9 @@ def select_catalog(snapshot: Snapshot, catalog, snapnum: int, min_mass: float, m
     if not np.isclose(halos.cosmology.scale_factor, a, rtol=1e-4):
         raise InputError(f"{catalog}: halos at a={halos.cosmology.scale_factor:.6g}, but {snapshot.path} is at "
                          f"a={a:.6g}")
+    if not np.isclose(halos.cosmology.box_size_kpc, snapshot.box_size_kpc, rtol=1e-4):
+        raise InputError(f"{catalog}: halos in a box of {halos.cosmology.box_size_kpc:.6g} kpc, but {snapshot.path} "
+                         f"is a box of {snapshot.box_size_kpc:.6g} kpc (physical): a list of another run?")
     return select_halo_list(halos, snapnum, min_mass)
 
 

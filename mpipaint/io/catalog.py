@@ -138,6 +138,10 @@ class GroupCatalog:
         if self.num_groups == 0:
             return
         lengths = self.groups("GroupLenType")["GroupLenType"].astype(np.int64)
+        if (lengths < 0).any():  # a negative length shifts every later group's running-sum offsets
+            group, ptype = (int(i) for i in np.argwhere(lengths < 0)[0])
+            raise InputError(f"{self.path}: group {group} has GroupLenType[{ptype}] = {lengths[group, ptype]}; a "
+                             "particle count cannot be negative")
         offsets, source = self.group_offsets(), self.offsets_source()
         contiguous = np.all(offsets[0] == 0) and np.array_equal(offsets[1:], offsets[:-1] + lengths[:-1])
         if source is not None and not contiguous:

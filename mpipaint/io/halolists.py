@@ -82,6 +82,34 @@ class HaloList:
     def r200c_kpc(self) -> np.ndarray:
         return self.cosmology.r200c_kpc(self.m200c_msun)
 
+    def __post_init__(self):
+        """Refuse what would paint wrong numbers without a word: non-finite centres or masses, negative
+        masses, halos repeated, centres outside the box by more than BOX_TOLERANCE of its side."""
+        box = self.cosmology.box_size_kpc
+        rules = (("a non-finite centre", ~np.isfinite(self.centre_kpc).all(axis=1)),
+                 ("a non-finite or negative mass", ~(np.isfinite(self.m200c_msun) & (self.m200c_msun >= 0)
+                                                     & np.isfinite(self.cut_mass_msun) & (self.cut_mass_msun >= 0))),
+                 ("a centre outside the box", ((self.centre_kpc < -BOX_TOLERANCE * box)
+                                               | (self.centre_kpc > (1 + BOX_TOLERANCE) * box)).any(axis=1)),
+                 ("the id of an earlier halo", _repeated(self.halo_id)))
+        for what, bad in rules:
+            if bad.any():
+                row = int(np.argmax(bad))
+                raise InputError(f"{self.path}: halo {self.halo_id[row]} (row {row} of its halos) has {what} "
+                                 f"(centre {self.centre_kpc[row].tolist()} kpc, M200c {self.m200c_msun[row]:.4g} "
+                                 f"Msun, box {box:.6g} kpc; {int(bad.sum())} such rows)")
+
+
+BOX_TOLERANCE = 1e-3  # fraction of the box side a centre may lie outside it (round-off of wrapped positions)
+
+
+def _repeated(ids) -> np.ndarray:
+    """Per element: whether an earlier element has the same value."""
+    seen = np.zeros(len(ids), bool)
+    _, first = np.unique(ids, return_index=True)
+    seen[first] = True
+    return ~seen
+
 
 def _column_names(line: str) -> list[str]:
     return [re.sub(r"\(\d+\)$", "", name).lower() for name in line.lstrip("#").split()]
@@ -119,6 +147,14 @@ def read_rockstar(path, mass_column: str = "m200c", hosts_only: bool = True, fal
                          f"{' '.join(names)})")
     if first_row is not None and len(first_row) != len(names):
         raise InputError(f"{path}: the first row has {len(first_row)} values, the column header names {len(names)}")
+    with open(path) as handle:  # a '#' line among the rows: two lists run together, read as one by a CSV reader
+        data_seen = False
+        for number, line in enumerate(handle, start=1):
+            if not line.startswith("#") and line.strip():
+                data_seen = True
+            elif data_seen and line.startswith("#"):
+                raise InputError(f"{path}: line {number} is a '#' header line after halo rows (two lists "
+                                 "concatenated?); give each list as its own file")
     reading = list(dict.fromkeys(wanted + (["scale"] if "scale" in names else [])))
     columns = sorted(names.index(name) for name in reading)
     try:
@@ -248,3 +284,13 @@ def _require_columns(path, values: dict, units: dict) -> None:
     lengths = {len(v) for v in values.values()}
     if len(lengths) != 1:
         raise InputError(f"{path}: columns differ in length: {sorted(lengths)}")
+    for name in PLAIN_COLUMNS:
+        column = np.asarray(values[name])
+        number = np.issubdtype(column.dtype, np.number) and not np.issubdtype(column.dtype, np.complexfloating)
+        bad = np.ones(len(column), bool) if not number else ~np.isfinite(column.astype(np.float64))
+        if name == "halo_id" and number:
+            bad |= column.astype(np.float64) != np.round(column.astype(np.float64))
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise InputError(f"{path}: column {name} row {row} is {column[row]!r}, expected a finite "
+                             f"{'integer' if name == 'halo_id' else 'number'} ({int(bad.sum())} such rows)")

@@ -6,6 +6,7 @@ Positions are physical kpc in the periodic box of the halo's snapshot (box side 
 from __future__ import annotations
 
 
+import h5py
 import numpy as np
 import pandas as pd
 
@@ -60,25 +61,36 @@ def read_halo_table(path) -> pd.DataFrame:
         if "halos" not in f:
             raise InputError(f"{path}: group 'halos' missing: not an mpipaint halo table")
         group = f["halos"]
-        missing = [c for c in SCHEMA if c not in group]
+        missing = [c for c in SCHEMA if not isinstance(group.get(c), h5py.Dataset) or group[c].ndim != 1]
         if missing:
-            raise InputError(f"{path}: halo table lacks datasets {missing}")
+            raise InputError(f"{path}: halo table lacks 1-D datasets {missing}")
+        wrong_units = [c for c, (_, unit, _) in SCHEMA.items() if group[c].attrs.get("units") != unit]
+        if wrong_units:
+            raise InputError(f"{path}: halos/{wrong_units[0]} has units {group[wrong_units[0]].attrs.get('units')!r}, "
+                             f"expected {SCHEMA[wrong_units[0]][1]!r}")
         table = pd.DataFrame({c: group[c][()] for c in SCHEMA})
-        table.attrs["units"] = {c: group[c].attrs["units"] for c in SCHEMA}
+        table.attrs["units"] = {c: unit for c, (_, unit, _) in SCHEMA.items()}
         table.attrs.update({k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()})
     _check_values(path, table)
     return table
 
 
 def _check_values(path, table: pd.DataFrame) -> None:
-    """Refuse what no halo can have: no rows, non-finite or non-positive sizes and boxes, non-finite centres,
-    negative particle counts (each error names the first such halo)."""
+    """Refuse what no halo can have: no rows, non-finite or non-positive sizes and boxes, centres outside the
+    box, negative particle counts, a halo twice (each error names the first such halo)."""
     if not len(table):
         raise InputError(f"{path}: the halo table has no halos (was select's mass cut above every halo?)")
     rules = {"centre_x": np.isfinite, "centre_y": np.isfinite, "centre_z": np.isfinite, "redshift": np.isfinite,
              "m200c": lambda x: np.isfinite(x) & (x > 0), "r200c": lambda x: np.isfinite(x) & (x > 0),
              "box_size": lambda x: np.isfinite(x) & (x > 0),
              **{f"count_type{t}": lambda x: x >= 0 for t in range(NTYPES)}}
+    for axis in ("centre_x", "centre_y", "centre_z"):  # select writes centres wrapped into the box
+        rules[axis] = lambda x: np.isfinite(x) & (x >= 0) & (x <= table["box_size"].to_numpy())
+    repeated = table.duplicated(["snapshot", "halo_id"]).to_numpy()
+    if repeated.any():
+        row = int(np.argmax(repeated))
+        raise InputError(f"{path}: halo {int(table['halo_id'].iloc[row])} of snapshot {int(table['snapshot'].iloc[row])} "
+                         f"appears again at row {row} ({int(repeated.sum())} repeated rows): it would be painted twice")
     for column, valid in rules.items():
         bad = ~valid(table[column].to_numpy())
         if bad.any():

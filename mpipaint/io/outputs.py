@@ -171,6 +171,7 @@ def exclusive_writer(path, log):
     error = None
     if lock is not None:
         try:
+            make_parent(path)  # the lock goes beside the output: --out under a file is said here
             lock.acquire(log)
         except InputError as exc:
             error = str(exc)

@@ -110,8 +110,8 @@ def member_paths(path) -> list[Path]:
         return [path]
     try:
         members = json.loads(listing.read_text()).get("members")
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
-        raise InputError(f"{listing}: not an ensemble listing ({exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, RecursionError) as exc:
+        raise InputError(f"{listing}: not an ensemble listing ({type(exc).__name__}: {exc})") from None
     if not members or not all(isinstance(m, str) and "/" not in m and m not in (".", "..") for m in members):
         raise InputError(f"{listing}: 'members' must list the member bundles' directory names")
     return [path / m for m in members]
