@@ -55,16 +55,27 @@ def _file_attrs(options, with_gas, table, snapshots):
     return attrs
 
 
+def _require_members_in(table, snapshots, halos_path) -> None:
+    """Refuse a halo table whose particle ranges cannot index these snapshots (the FP run's table given with
+    the DMO run: its gas members, and DM offsets of another ordering, made empty maps)."""
+    for snapnum, snapshot in snapshots.items():
+        rows = table[table["snapshot"] == snapnum]
+        for ptype in (GAS, DM):
+            ends = rows[f"offset_type{ptype}"].to_numpy() + rows[f"count_type{ptype}"].to_numpy()
+            if len(ends) and ends.max() > snapshot.num_particles(ptype):
+                row = int(np.argmax(ends))
+                raise InputError(f"{halos_path}: halo {int(rows['halo_id'].iloc[row])} reaches PartType{ptype} "
+                                 f"particle {int(ends.max())}, but {snapshot.path} holds "
+                                 f"{snapshot.num_particles(ptype)}: a halo table of another run? (select the "
+                                 "halos of this run)")
+
+
 def run_prepare(options: PrepareOptions) -> None:
     log = get_logger()
     stopping.install()
     table = read_halo_table(options.halos)
-    source = table.attrs.get("source")
-    if table.attrs.get("catalog_type") == "subfind" and source and Path(source).resolve() != Path(options.run).resolve():
-        raise InputError(f"{options.halos}: a halo table selected from {source}, whose particle offsets do not "
-                         f"index {options.run}'s snapshots; select the halos of {options.run} (for a DMO twin: "
-                         "select --dmo matches them)")
     snapshots = {int(n): Snapshot(find_snapshot(options.run, int(n))) for n in np.unique(table["snapshot"])}
+    _require_members_in(table, snapshots, options.halos)
     with_gas = all(s.num_particles(GAS) > 0 for s in snapshots.values())
     targets = ("dm", "gas", "temperature", "xray") if with_gas else ("dm",)
     naxes = len(options.axes)
