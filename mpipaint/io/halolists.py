@@ -133,6 +133,10 @@ def read_rockstar(path, mass_column: str = "m200c", hosts_only: bool = True, fal
             header.append(line)
             if names is None and {"id", "x", "y", "z"} <= set(_column_names(line)):
                 names = _column_names(line)
+        for number, line in enumerate(handle, start=len(header) + 2):  # a '#' among the rows: two lists run
+            if line.startswith("#"):                                     # together, read as one by a CSV reader
+                raise InputError(f"{path}: line {number} is a '#' header line after halo rows (two lists "
+                                 "concatenated?); give each list as its own file")
     if names is None:
         raise InputError(f"{path}: no '#' line naming the columns (with id, x, y, z): not a Rockstar or "
                          "consistent-trees halo list")
@@ -147,14 +151,6 @@ def read_rockstar(path, mass_column: str = "m200c", hosts_only: bool = True, fal
                          f"{' '.join(names)})")
     if first_row is not None and len(first_row) != len(names):
         raise InputError(f"{path}: the first row has {len(first_row)} values, the column header names {len(names)}")
-    with open(path) as handle:  # a '#' line among the rows: two lists run together, read as one by a CSV reader
-        data_seen = False
-        for number, line in enumerate(handle, start=1):
-            if not line.startswith("#") and line.strip():
-                data_seen = True
-            elif data_seen and line.startswith("#"):
-                raise InputError(f"{path}: line {number} is a '#' header line after halo rows (two lists "
-                                 "concatenated?); give each list as its own file")
     reading = list(dict.fromkeys(wanted + (["scale"] if "scale" in names else [])))
     columns = sorted(names.index(name) for name in reading)
     try:

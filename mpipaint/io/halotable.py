@@ -5,7 +5,6 @@ Positions are physical kpc in the periodic box of the halo's snapshot (box side 
 """
 from __future__ import annotations
 
-
 import h5py
 import numpy as np
 import pandas as pd

@@ -50,9 +50,9 @@ def refuse_outside(f: h5py.File) -> None:
         if isinstance(link, h5py.ExternalLink):
             outside.append(f"'{name}' is an external link to '{link.path}' in {link.filename}")
             return
-        if not isinstance(link, h5py.HardLink) or not isinstance(f.get(name), h5py.Dataset):
+        dset = f.get(name) if isinstance(link, h5py.HardLink) else None
+        if not isinstance(dset, h5py.Dataset):
             return
-        dset = f[name]
         if dset.external:
             outside.append(f"dataset '{name}' is stored in external file(s) "
                            f"{', '.join(os.fsdecode(entry[0]) for entry in dset.external)}")
