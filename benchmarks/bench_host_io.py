@@ -37,8 +37,7 @@ COLUMNS = painted.columns({"xray": 1, "gas": 1, "temperature": 1}, (), {"xray": 
 def write_rows(f: h5py.File, rows, group: int) -> None:
     """Rows into the open catalog `f`, `group` halos per call, then their done flags."""
     for k in range(0, len(rows), group):
-        painted.write_rows(f, rows[k:k + group])
-        painted.mark_done(f, [row for row, _, _ in rows[k:k + group]])
+        painted.write_rows(f, rows[k:k + group], lambda: None)
 
 
 def main():

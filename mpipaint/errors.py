@@ -11,3 +11,8 @@ class InputError(ValueError):
 class Preempted(Exception):
     """The job stopped early on a signal (SLURM's preemption or time limit) with its output resumable; every
     rank raises it together (`parallel.stopping`)."""
+
+
+class NoSpace(OSError):
+    """An output could not be written for want of space (a full file system, a quota, a file-size limit); the
+    message names the file, and what was written before stays resumable."""

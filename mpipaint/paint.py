@@ -42,7 +42,7 @@ from mpipaint.halos.particles import HaloParticles, read_strategy_for
 from mpipaint.halos.select import select_catalog
 from mpipaint.io import painted
 from mpipaint.io.fingerprints import snapshot_fingerprint, table_fingerprint
-from mpipaint.io.hdf5 import unallocated
+from mpipaint.io.hdf5 import space_checked, unallocated
 from mpipaint.io.catalog import find_group_catalog
 from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_writer, existing_output,
                                  refuse_other_settings)
@@ -283,7 +283,7 @@ def run_paint(options: PaintOptions) -> None:
                                       spec.width_kpc, options.chunk_particles)
         painter = HaloPainter(particles, predictors, projector, options.axes, options.maps, times, coarser,
                               residuals, tables)
-        writer = open_writer(out, _write_rows, _parallel_io(), _progress(len(table), done, mine))
+        writer = open_writer(out, painted.write_rows, _parallel_io(), _progress(len(table), done, mine))
         work_through(groups, painter.start, painter.finish, writer, times)
         _finish(out, options.out, len(table))
         _report(log, times, table.iloc[todo], time.monotonic() - start)
@@ -362,14 +362,6 @@ def _painted_rows(path, log) -> np.ndarray:
     return done
 
 
-def _write_rows(out, rows, flush):
-    """Rows (row, values, maps) into the file, `flush`, then their done flags: a flag never reaches the file
-    before its row."""
-    painted.write_rows(out, rows)
-    flush()
-    painted.mark_done(out, [row for row, _, _ in rows])
-
-
 def _finish(out, path, total: int) -> None:
     """Count the painted rows once every rank's writes are on disk, set `complete` if that is all of them,
     close the file; fewer rows end the job on every rank: Preempted where a rank was stopped by a signal."""
@@ -379,9 +371,10 @@ def _finish(out, path, total: int) -> None:
     painted_rows = COMM.bcast(painted_rows, root=0)
     stopped = stopping.requested_anywhere()
     if out is not None:
-        if painted_rows == total:
-            out.attrs["complete"] = True
-        out.close()
+        with space_checked(path, "marking it complete"):
+            if painted_rows == total:
+                out.attrs["complete"] = True
+            out.close()
     if painted_rows < total:
         rest = f"{painted_rows} of {total} halos of {path} are painted; run the same command again to paint the rest"
         raise Preempted(rest) if stopped else RuntimeError(rest)

@@ -19,6 +19,7 @@ from mpipaint.halos.particles import HaloParticles
 from mpipaint.io import trainingset
 from mpipaint.io.fingerprints import snapshot_fingerprint, table_fingerprint
 from mpipaint.io.halotable import read_halo_table
+from mpipaint.io.hdf5 import space_checked
 from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_writer, existing_output,
                                  refuse_other_settings)
 from mpipaint.io.snapshot import DM, GAS, Snapshot, find_snapshot
@@ -109,7 +110,9 @@ def run_prepare(options: PrepareOptions) -> None:
                          lambda images: images, writer, PhaseTimes(("write",)))
             written = COMM.bcast(int(out["done"][()].sum()) if COMM.rank == 0 else None, root=0)
             if written == len(done) and COMM.rank == 0:
-                out.attrs["complete"] = True
+                with space_checked(options.out, "marking it complete"):
+                    out.attrs["complete"] = True
+                    out.flush()
                 log.info("wrote %d images to %s", written, options.out)
         finally:
             if out is not None:

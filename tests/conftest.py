@@ -60,6 +60,20 @@ def run_mpipaint(*args, ranks=None, timeout=MPIRUN_TIMEOUT_S, check=True, cwd=No
     return result
 
 
+def in_small_file_system(tmp_path, script: str, size: str):
+    """Run bash `script` in a private mount namespace where $SMALL is a fresh tmpfs of `size` (a full disk
+    made by the test itself); skipped where this machine forbids mounts (no CAP_SYS_ADMIN)."""
+    small = tmp_path / "small"
+    small.mkdir()
+    probe = subprocess.run(["unshare", "-m", "mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a small file system here: {probe.stderr.strip()}")
+    full = f"set -e\nmount -t tmpfs -o size={size} tmpfs {small}\nset +e\n{script}"
+    subprocess.run(["unshare", "-m", "bash", "-c", full], env={**mpi_env(), "SMALL": str(small)}, check=True,
+                   timeout=600)
+
+
 @pytest.fixture(scope="session")
 def universe(tmp_path_factory) -> Path:
     """The default example universe (FP, DMO, FP-2, FP-3; snapshots 67 and 99), generated once."""

@@ -1,6 +1,7 @@
 """`mpipaint paint` on the DMO box of the example universe: identical catalogs from 1, 2 and 4 ranks,
 resume after a kill, a failing rank ends the job, halos across the box edge painted whole."""
 import json
+import shlex
 import os
 import shutil
 import socket
@@ -12,7 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import mpi_env, mpipaint_cmd, run_mpipaint
+from conftest import in_small_file_system, mpi_env, mpipaint_cmd, run_mpipaint
 from mpipaint.errors import PREEMPTED_EXIT
 from mpipaint.faults import FAULT_ENV, spec
 from mpipaint.halos.select import select_catalog
@@ -133,6 +134,32 @@ def test_a_rank_killed_mid_run_under_mpio_leaves_only_whole_rows_and_resumes(ser
     resumed = run_mpipaint("paint", *FP32, box, "--model", xray_bundle[0], "--out", out, "--maps", ranks=2)
     assert f"resuming {out}: {flagged} of" in resumed.stderr and "no painted row" not in resumed.stderr
     assert_same(serial, out)
+
+
+@needs_mpio
+def test_a_full_disk_under_mpio_ends_with_a_message_and_resumes_once_space_is_freed(serial, box, xray_bundle,
+                                                                                   tmp_path):
+    """Two ranks writing maps independently onto a file system that fills before the last rows: the job
+    ends naming the file and the missing space, every flagged row is whole, and with room the same command
+    finishes the serial catalog."""
+    size_kb = (serial.stat().st_size + (1 << 20) - 150_000) // 1024  # room for all but the last few maps
+    command = shlex.join(map(str, mpipaint_cmd("paint", *FP32, box, "--model", xray_bundle[0], "--out", "OUT",
+                                               "--maps", ranks=2))).replace("OUT", '"$SMALL/one.hdf5"')
+    in_small_file_system(tmp_path, f"""
+{command} > {tmp_path}/full.log 2>&1; echo $? > {tmp_path}/full.rc
+ls -A "$SMALL" > {tmp_path}/listing
+cp "$SMALL/one.hdf5" {tmp_path}/partial.hdf5
+mount -o remount,size=64m "$SMALL"
+{command} > {tmp_path}/resumed.log 2>&1; echo $? > {tmp_path}/resumed.rc
+cp "$SMALL/one.hdf5" {tmp_path}/resumed.hdf5
+""", f"{size_kb}k")
+    log = (tmp_path / "full.log").read_text()
+    assert (tmp_path / "full.rc").read_text().strip() == "1", log
+    assert "one.hdf5: no space left on device" in log and "Traceback" not in log
+    assert (tmp_path / "listing").read_text().split() == ["one.hdf5"]
+    assert 0 < flagged_rows_are_whole(tmp_path / "partial.hdf5")
+    assert (tmp_path / "resumed.rc").read_text().strip() == "0", (tmp_path / "resumed.log").read_text()
+    assert_same(serial, tmp_path / "resumed.hdf5")
 
 
 @needs_mpio

@@ -1,14 +1,17 @@
 """Small helpers that turn h5py failures into `InputError`s naming the file and what was expected."""
 from __future__ import annotations
 
+import errno
 import os
+import re
 from collections import OrderedDict
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from mpipaint.errors import InputError
+from mpipaint.errors import InputError, NoSpace
 
 
 ALLOW_OUTSIDE_ENV = "MPIPAINT_ALLOW_HDF5_OUTSIDE"  # =1: follow external links, external storage, virtual datasets
@@ -68,6 +71,51 @@ def refuse_outside(f: h5py.File) -> None:
     if outside and (not allowed or any("missing:" in text for text in outside)):
         raise InputError(f"{f.filename}: {'; '.join(outside)}; {hint}")
     _SELF_CONTAINED.add(key)
+
+
+NO_SPACE_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+                   errno.EFBIG: "file size limit reached"}
+
+
+def _no_space_reason(exc: BaseException):
+    """What ran out, if `exc` is a write that failed for want of space: h5py's OSError carries errno itself
+    or, for a failed HDF5 write, inside its message ('errno = 28')."""
+    numbers = [getattr(exc, "errno", None), *map(int, re.findall(r"errno = (\d+)", str(exc)))]
+    return next((NO_SPACE_ERRNOS[n] for n in numbers if n in NO_SPACE_ERRNOS), None)
+
+
+@contextmanager
+def space_checked(path, doing: str):
+    """Turn a write that fails for want of space into NoSpace naming `path` and what was being done, so the
+    job ends with a message instead of an HDF5 traceback. Writes must be flushed inside the block (h5py
+    ignores errors raised when a dataset's chunk cache is written as its handle is dropped)."""
+    try:
+        yield
+    except (OSError, RuntimeError) as exc:
+        failures, cause = [], exc
+        while cause is not None:  # closing after a failed flush raises an error of its own, without errno
+            failures.append(cause)
+            cause = cause.__context__
+        reason = next((r for r in map(_no_space_reason, failures) if r is not None), None)
+        if reason is None or isinstance(exc, NoSpace):
+            raise
+        raise NoSpace(f"{path}: {reason} while {doing}; free space (or raise the quota) and run the same "
+                      "command again, which resumes from what is on disk") from None
+
+
+SPACE_MARGIN_BYTES = 1 << 20  # free space kept for HDF5's metadata when a file is flushed and closed
+
+
+def require_space(path, nbytes: int, doing: str) -> None:
+    """NoSpace unless the file system of `path` has `nbytes` (plus SPACE_MARGIN_BYTES) free: a write that
+    fails for want of space leaves an HDF5 file whose metadata may be half flushed, so a job stops before it
+    (quotas, which statvfs does not see, are caught as they fail by `space_checked`)."""
+    stat = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    free = stat.f_bavail * stat.f_frsize
+    if free < nbytes + SPACE_MARGIN_BYTES:
+        raise NoSpace(f"{path}: no space left on device for {doing} ({free / 2**20:.1f} MiB free, "
+                      f"{(nbytes + SPACE_MARGIN_BYTES) / 2**20:.1f} MiB needed); free space and run the same "
+                      "command again, which resumes from what is on disk")
 
 
 def create_allocated(group: h5py.Group, name: str, shape, dtype, fillvalue=None) -> h5py.Dataset:

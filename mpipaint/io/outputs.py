@@ -29,6 +29,7 @@ import h5py
 import numpy as np
 
 from mpipaint.errors import InputError
+from mpipaint.io.hdf5 import space_checked
 
 LOCK_SUFFIX = ".lock"
 HEARTBEAT_S = 15.0
@@ -245,11 +246,22 @@ def create_complete(path, lay_out) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".creating", dir=path.parent))
     try:
         partial = staging / path.name
-        with h5py.File(partial, "w") as f:
-            lay_out(f)
+        with space_checked(path, "laying it out"):
+            with h5py.File(partial, "w") as f:
+                lay_out(f)
+                f.flush()
+            _sync(partial)  # a file system that allocates at write-back reports a full disk only here
         os.replace(partial, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _sync(path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def refuse_link(path) -> None:

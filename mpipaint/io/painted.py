@@ -19,7 +19,7 @@ painted halos into the corrected distribution function (NaN outside the calibrat
 `<quantity>_outside_calibration` (1 there). Root attribute `complete` is True only at the end.
 
 Root attributes: the maps' `MapSpec`, `axes`, `box_size_kpc` and the run's settings. `columns`,
-`halo_values`, `create`, `write_rows` and `mark_done` write it (for paint, under mpio by each rank or through
+`halo_values`, `create` and `write_rows` write it (for paint, under mpio by each rank or through
 rank 0; both give the same file); `PaintedCatalog` reads it (the demo, export-fits).
 """
 from __future__ import annotations
@@ -109,21 +109,24 @@ def create(f: h5py.File, table, naxes: int, npix: int, row_columns: dict, map_ta
     f.attrs["complete"] = False
 
 
-def write_rows(f: h5py.File, rows) -> None:
+def write_rows(f: h5py.File, rows, flush) -> None:
     """Write a group of halos' per-axis values (and maps), [(row, values, maps or None)], one write per
     dataset for the whole group (a write per halo and column took a quarter of a GPU's time per halo:
-    BENCHMARKS.md); `mark_done` after a flush."""
+    BENCHMARKS.md), `flush`, then set their done flags and `flush` again: a flag never reaches the file
+    before its row. The datasets stay open through each flush, so a failed write raises there (h5py
+    ignores the error when a dropped handle's buffered bytes fail to reach the disk)."""
     rows = sorted(rows, key=lambda item: item[0])  # h5py's point selections must increase
     where = [row for row, _, _ in rows]
+    datasets = {name: f[name] for name in rows[0][1]}
+    datasets.update({f"map_{target}": f[f"map_{target}"] for target in rows[0][2] or {}})
     for name in rows[0][1]:
-        f[name][where] = np.stack([values[name] for _, values, _ in rows])
+        datasets[name][where] = np.stack([values[name] for _, values, _ in rows])
     for target in rows[0][2] or {}:
-        f[f"map_{target}"][where] = np.stack([maps[target] for _, _, maps in rows])
-
-
-def mark_done(f: h5py.File, rows) -> None:
-    """Set the done flags of rows whose values were written and flushed."""
-    f["done"][sorted(rows)] = 1
+        datasets[f"map_{target}"][where] = np.stack([maps[target] for _, _, maps in rows])
+    flush()
+    done = f["done"]
+    done[where] = 1
+    flush()
 
 
 MAY_BE_NAN = ("_weight", "_sigma_dex")  # endings of columns that a painted row can hold as NaN (see `columns`)

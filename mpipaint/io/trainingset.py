@@ -59,17 +59,22 @@ def done_flags(path) -> tuple[np.ndarray, int]:
 
 
 def write_images(f: h5py.File, images: list, flush) -> None:
-    """Write (index, {target: map}) pairs, `flush`, then mark them done (the caller flushes again): a done
-    flag never reaches the file before its images (a kill between the two leaves them to be mapped again)."""
+    """Write (index, {target: map}) pairs, `flush`, then mark them done and `flush` again: a done flag never
+    reaches the file before its images (a kill between the two leaves them to be mapped again). The
+    datasets stay open through each flush, so a failed write raises there (h5py ignores the error when a
+    dropped handle's chunk cache fails to reach the disk)."""
+    datasets = {name: f[name] for name in images[0][1]}
     for index, maps in images:
         for name, image in maps.items():
             stored = image.astype(MAP_DTYPES[name])
             if not np.isfinite(stored).all():
                 raise ValueError(f"{f.filename}: image {index} of '{name}' has non-finite pixels")
-            f[name][index] = stored
+            datasets[name][index] = stored
     flush()
+    done = f["done"]
     for index, _ in images:
-        f["done"][index] = 1
+        done[index] = 1
+    flush()
 
 
 class TrainingSet(FinishedFile):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import heapq
 import logging
+import os
 import sys
 import traceback
 
 import numpy as np
 from mpi4py import MPI
 
-from mpipaint.errors import PREEMPTED_EXIT, InputError, Preempted
+from mpipaint.errors import PREEMPTED_EXIT, InputError, NoSpace, Preempted
 
 COMM = MPI.COMM_WORLD
 
@@ -32,7 +33,7 @@ def run_or_abort(function, *args, **kwargs):
     """Run `function`; on any exception print it with the rank and end the job with a non-zero code.
 
     With more than one rank this calls MPI_Abort, which ends every rank at once, even those blocked in a
-    collective. Bad input exits with 2, anything else with 1; a job stopped by a signal with its output
+    collective. Bad input exits with 2, anything else (a full disk included) with 1; a job stopped by a signal with its output
     resumable exits with PREEMPTED_EXIT on every rank.
     """
     try:
@@ -43,12 +44,16 @@ def run_or_abort(function, *args, **kwargs):
         sys.exit(PREEMPTED_EXIT)
     except Exception as exc:  # noqa: BLE001 - every failure must end all ranks
         code = 2 if isinstance(exc, InputError) else 1
-        kind = "error" if isinstance(exc, InputError) else f"{type(exc).__name__}"
+        said = isinstance(exc, (InputError, NoSpace))  # the message is the whole story: no traceback
+        kind = "error" if said else f"{type(exc).__name__}"
         print(f"mpipaint: {kind} on rank {COMM.rank}/{COMM.size}: {exc}", file=sys.stderr, flush=True)
-        if not isinstance(exc, InputError):
+        if not said:
             traceback.print_exc()
         if COMM.size > 1:
             COMM.Abort(code)
+        if isinstance(exc, NoSpace):  # HDF5's exit handler would flush the open file again, into the full disk
+            sys.stderr.flush()
+            os._exit(code)
         sys.exit(code)
 
 

@@ -23,9 +23,11 @@ from __future__ import annotations
 import itertools
 import time
 
+import numpy as np
 from mpi4py import MPI
 
 from mpipaint import faults
+from mpipaint.io.hdf5 import require_space, space_checked
 from mpipaint.parallel import COMM, stopping
 from mpipaint.parallel.progress import Progress
 
@@ -55,14 +57,13 @@ class DirectWriter:
     """Each rank writes its own groups into the open file `out` (see the module docstring)."""
 
     def __init__(self, out, write_group, parallel: bool, progress: Progress):
-        """`write_group(out, items, flush)`: write the items' data, call `flush`, then set their done flags."""
+        """`write_group(out, items, flush)`: write the items' data, `flush`, set their done flags, `flush`."""
         self.out, self.write_group, self.progress = out, write_group, progress
         self.flush = (lambda: None) if parallel else out.flush
         self.written = progress.done_before
 
     def write(self, items) -> None:
-        self.write_group(self.out, items, self.flush)
-        self.flush()
+        _write_group(self.write_group, self.out, items, self.flush)
         self.written += len(items)
         self.progress.update(self.written)
 
@@ -106,10 +107,29 @@ class FunnelWriter:
             self._store(items)
 
     def _store(self, items) -> None:
-        self.write_group(self.out, items, self.out.flush)
-        self.out.flush()
+        _write_group(self.write_group, self.out, items, self.out.flush)
         self.written += len(items)
         self.progress.update(self.written)
+
+
+def _write_group(write_group, out, items, flush) -> None:
+    """One group into `out`; a full disk or quota ends the job with a message naming the file (NoSpace),
+    before the write where the free space is short of the group's bytes."""
+    doing = f"writing a group of {len(items)} to it"
+    require_space(out.filename, _payload_bytes(items), doing)
+    with space_checked(out.filename, doing):
+        write_group(out, items, flush)
+
+
+def _payload_bytes(items) -> int:
+    """The bytes of the arrays in a group's items (nested tuples, lists and dicts), uncompressed."""
+    if isinstance(items, np.ndarray):
+        return items.nbytes
+    if isinstance(items, dict):
+        items = items.values()
+    if isinstance(items, (list, tuple, type({}.values()))):
+        return sum(_payload_bytes(item) for item in items)
+    return 8
 
 
 def open_writer(out, write_group, parallel: bool, progress: Progress):
