@@ -317,8 +317,8 @@ class JobOptions:
     modules: tuple = ()  # `module load` these, in order
     setup: tuple = ()  # shell lines run before mpipaint (e.g. "source ~/venvs/mpipaint/bin/activate")
     launcher: str = option("srun", "what starts the MPI ranks", choices=LAUNCHERS)
-    stop_before_s: int = option(120, "paint and prepare: seconds before the time limit that SLURM sends SIGUSR1, "
-                                "on which they stop resumably and the job requeues itself")
+    stop_before_s: int = option(120, "paint, prepare and train: seconds before the time limit that SLURM sends "
+                                "SIGUSR1, on which they stop resumably and the job requeues itself")
 
     def __post_init__(self):
         if not (self.template and self.config):

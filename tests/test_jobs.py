@@ -45,7 +45,7 @@ def test_template_renders_to_a_valid_batch_script(template, config, tmp_path):
     assert "module load openmpi/4.1.6" in script and "module load cuda/12.4" in script
     assert f"srun mpipaint {template} --config {config.resolve()}" in script
     assert "${" not in script.replace("${SLURM_CPUS_PER_TASK:-1}", "")
-    if template in ("paint", "prepare"):  # stopped resumably by SLURM's signal, they queue themselves again
+    if template in ("paint", "prepare", "train"):  # stopped resumably by SLURM's signal, they queue themselves again
         assert "#SBATCH --signal=USR1@120" in sbatch and "#SBATCH --requeue" in sbatch
         assert 'if [ "$status" -eq 143 ]; then scontrol requeue "$SLURM_JOB_ID"; fi' in script
 

@@ -1,19 +1,18 @@
 """U-net, normalisation, split, bundles, and real 2-process Horovod training (under mpirun)."""
 import dataclasses
 import json
-import os
 
 import numpy as np
 import pytest
 
 from conftest import TINY_TRAINING, run_mpipaint
-from mpipaint.errors import InputError
+from mpipaint.errors import PREEMPTED_EXIT, InputError
 from mpipaint.faults import FAULT_ENV, spec
 from mpipaint.maps.geometry import MapSpec
 from mpipaint.model.bundle import load_bundle
 from mpipaint.model.callbacks import LR_HALVINGS, ValidationSchedule
 from mpipaint.model.norm import Normalisation, RunningStats, coarser_than_trained, out_of_range
-from mpipaint.model.train import SYMMETRIES, dihedral, map_and_total_loss, split_by_halo
+from mpipaint.model.train import SYMMETRIES, dihedral, epoch_plan, map_and_total_loss, split_by_halo
 from mpipaint.model.unet import build_unet
 from mpipaint.options import TrainOptions
 from mpipaint.science import stats
@@ -204,7 +203,32 @@ def test_training_under_keras3_is_refused(trainset, tmp_path, monkeypatch):
     assert not (tmp_path / "b" / "bundle.json").exists()
 
 
-def test_killed_training_resumes_from_its_checkpoint(trainset, tmp_path, monkeypatch):
+def _weights(bundle):
+    with np.load(bundle / "weights.npz") as weights:
+        return {name: weights[name] for name in weights.files}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(small_trainset, tmp_path_factory):
+    """Four epochs of two ranks without a stop: what every resumed run must reproduce."""
+    bundle = tmp_path_factory.mktemp("uninterrupted") / "b"
+    run_mpipaint("train", "--data", small_trainset, "--out", bundle, "--epochs", "4", *TINY, ranks=2)
+    return bundle
+
+
+def assert_same_bundle(a, b):
+    """Weights bit for bit, and the schedule, history and calibration that training recorded."""
+    wa, wb = _weights(a), _weights(b)
+    assert sorted(wa) == sorted(wb) and all(np.array_equal(wa[k], wb[k]) for k in wa)
+    ma, mb = (json.loads((bundle / "bundle.json").read_text()) for bundle in (a, b))
+    for key in ("history", "schedule", "total_offset_dex", "validation_residual_dex"):
+        assert ma[key] == mb[key], key
+
+
+def test_killed_training_resumes_to_the_uninterrupted_bundle(trainset, uninterrupted, tmp_path, monkeypatch):
+    """kill -9 after epoch 2's checkpoint, then the same command: it resumes there, and the bundle is the
+    uninterrupted run's (data order and symmetries are seeded per epoch; the checkpoint holds the optimizer,
+    schedule, batch-norm statistics and best weights)."""
     bundle = tmp_path / "b"
     monkeypatch.setenv(FAULT_ENV, spec("kill", "epochs-checkpointed", 2))
     killed = run_mpipaint("train", "--data", trainset, "--out", bundle, "--epochs", "4", *TINY, ranks=2,
@@ -216,13 +240,38 @@ def test_killed_training_resumes_from_its_checkpoint(trainset, tmp_path, monkeyp
     monkeypatch.delenv(FAULT_ENV)
     resumed = run_mpipaint("train", "--data", trainset, "--out", bundle, "--epochs", "4", *TINY, ranks=2)
     assert "resuming from the checkpoint of epoch 2" in resumed.stderr
-    meta = json.loads((bundle / "bundle.json").read_text())
-    assert len(meta["history"]["loss"]) == 4 and os.path.exists(bundle / "weights.npz")
-    assert meta["history"]["lr"][:2] == state["history"]["lr"]  # the resumed run continued the same schedule
+    assert_same_bundle(uninterrupted, bundle)
     other = run_mpipaint("train", "--data", trainset, "--out", bundle, "--epochs", "5", "--scheme", "4sigma",
                          *TINY, check=False)
     assert other.returncode == 2 and "checkpoint was made from another training set or with other options" \
         in other.stderr
+
+
+def test_a_stop_signal_ends_training_after_the_epochs_checkpoint_and_it_resumes(trainset, uninterrupted, tmp_path,
+                                                                               monkeypatch):
+    """SIGTERM (what SLURM sends at preemption) during epoch 2's checkpoint: every rank ends after that epoch
+    with exit 143 and no bundle; the same command then gives the uninterrupted bundle."""
+    bundle = tmp_path / "b"
+    monkeypatch.setenv(FAULT_ENV, spec("term", "epochs-checkpointed", 2))
+    stopped = run_mpipaint("train", "--data", trainset, "--out", bundle, "--epochs", "4", *TINY, ranks=2,
+                           check=False)
+    assert stopped.returncode == PREEMPTED_EXIT and "stopped on a signal after epoch 2" in stopped.stderr
+    assert not (bundle / "bundle.json").exists() and not (bundle.parent / "b.lock").exists()
+    assert json.loads((bundle / "checkpoint" / "state.json").read_text())["epoch"] == 2
+    monkeypatch.delenv(FAULT_ENV)
+    run_mpipaint("train", "--data", trainset, "--out", bundle, "--epochs", "4", *TINY, ranks=2)
+    assert_same_bundle(uninterrupted, bundle)
+
+
+def test_epoch_plans_depend_on_the_epoch_alone():
+    shard = np.arange(10, 40)
+    order, symmetries = epoch_plan(shard, 3, 1, 5, 24, True)
+    again = epoch_plan(shard, 3, 1, 5, 24, True)
+    assert np.array_equal(order, again[0]) and np.array_equal(symmetries, again[1])
+    assert len(set(order)) == 24 and set(order) <= set(shard) and set(symmetries) <= set(range(SYMMETRIES))
+    assert not np.array_equal(order, epoch_plan(shard, 3, 1, 6, 24, True)[0])
+    assert not np.array_equal(order, epoch_plan(shard, 3, 0, 5, 24, True)[0])
+    assert not epoch_plan(shard, 3, 1, 5, 24, False)[1].any()
 
 
 def test_predictor_gives_physical_maps_independent_of_batching(trained, trainset):

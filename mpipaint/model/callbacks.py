@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from mpipaint import faults
+from mpipaint.parallel import stopping
 from mpipaint.io.outputs import make_parent
 from mpipaint.model.bundle import read_weight_arrays, write_weight_arrays
 from mpipaint.model.keras_env import keras
@@ -124,3 +125,19 @@ class Checkpoint(keras().callbacks.Callback):
                 old.unlink()
         self.log.info("epoch %d: %s", epoch + 1, ", ".join(f"{k} {v:.5g}" for k, v in (logs or {}).items()))
         faults.reached("epochs-checkpointed", epoch + 1)
+
+
+class StopOnSignal(keras().callbacks.Callback):
+    """Every rank, after the epoch's checkpoint: end training at this epoch's end where any rank received a
+    stop signal (`parallel.stopping`: SLURM's SIGTERM at preemption, SIGUSR1 before the time limit), so the
+    job exits resumably instead of being killed in the middle of an epoch."""
+
+    def __init__(self, hvd_tf, tf):
+        super().__init__()
+        self.hvd_tf, self.tf, self.stopped_after = hvd_tf, tf, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        flag = self.tf.constant(1.0 if stopping.requested() else 0.0, dtype=self.tf.float64)
+        if float(self.hvd_tf.allreduce(flag, op=self.hvd_tf.Sum, name="stop_requested").numpy()) > 0:
+            self.stopped_after = epoch + 1
+            self.model.stop_training = True

@@ -4,7 +4,8 @@ Launch with `horovodrun -np N mpipaint train ...` or `mpirun -n N mpipaint train
 (all projections of a halo in one split), seeded and recorded. The normalisation is fitted on the training
 split of the full-physics maps. Each rank streams its own shard of the training images from the HDF5 file
 (tf.data, one image at a time), each in one of the 8 flips and 90-degree rotations of the square (exact
-symmetries of a projected map), drawn from a seeded stream. All ranks run the same number of steps. Horovod
+symmetries of a projected map); the order and the symmetries of every epoch are seeded by (seed, rank,
+epoch) alone (`epoch_plan`), so a resumed run sees what the uninterrupted one saw. All ranks run the same number of steps. Horovod
 averages gradients (the learning rate is scaled by the number of ranks, with a warm-up) and the batch-norm
 statistics are averaged at every epoch end, so all ranks hold identical weights, which is checked at the end.
 
@@ -18,8 +19,10 @@ members after 12 of 40 epochs: a batch-4 validation loss jumps by 10x between ep
 The finished net then paints the training maps as `paint` would: the median offset of its map totals there
 is recorded and removed from everything it paints, and its residual scatter on the validation halos is
 recorded for per-halo uncertainties (`calibrate_totals`).
-Rank 0 writes checkpoints (with optimizer state and the best weights) after every epoch; a re-run resumes
-from the last one. `members` > 1 trains a deep ensemble: that many bundles on the same split from different
+Rank 0 writes checkpoints (weights, batch-norm statistics, optimizer moments, step and learning rate, the
+schedule's state and the best weights) after every epoch; a re-run resumes from the last one and ends with
+the bundle of the uninterrupted run. SIGTERM or SIGUSR1 end training at the end of the current epoch, after
+its checkpoint, with exit 143. `members` > 1 trains a deep ensemble: that many bundles on the same split from different
 initialisations, for per-halo uncertainties (`model/bundle.py`).
 """
 from __future__ import annotations
@@ -32,7 +35,7 @@ import numpy as np
 
 from mpipaint import __version__
 from mpipaint.config import plain
-from mpipaint.errors import InputError
+from mpipaint.errors import InputError, Preempted
 from mpipaint.io.outputs import exclusive_writer, make_parent
 from mpipaint.io.trainingset import TrainingSet
 from mpipaint.model.bundle import MAX_TOTAL_OFFSET_DEX, Bundle, save_bundle, weights_digest
@@ -40,7 +43,7 @@ from mpipaint.model.keras_env import (PRECISION_POLICIES, inference_precision, k
                                       require_legacy_keras)
 from mpipaint.model.norm import RunningStats
 from mpipaint.options import TrainOptions
-from mpipaint.parallel import get_logger
+from mpipaint.parallel import get_logger, stopping
 from mpipaint.science import stats
 from mpipaint.science.summaries import totals
 
@@ -75,23 +78,30 @@ def dihedral(image: np.ndarray, k: int) -> np.ndarray:
     return np.rot90(image.T if k >= 4 else image, k % 4)
 
 
+def epoch_plan(shard, seed: int, rank: int, epoch: int, count: int, augment: bool):
+    """(image indices, symmetries) a rank trains on in one epoch: `count` images of its shard in a seeded
+    random order, each with a random symmetry (0 without `augment`). A function of the epoch alone, so a
+    run resumed at epoch E trains on what the uninterrupted run trained on from E (a stream position
+    carried across epochs would restart on resume)."""
+    rng = np.random.default_rng([seed, rank, epoch])
+    order = rng.permutation(np.asarray(shard, dtype=np.int64))[:count]
+    symmetries = rng.integers(SYMMETRIES, size=count) if augment else np.zeros(count, dtype=np.int64)
+    return order, symmetries
+
+
 class _Pairs:
-    """Reads normalised (input, mask, target) images of the training set; with `augment_seed`, each read
-    applies a random symmetry drawn from a seeded stream (tf.data calls it in order, so runs repeat).
+    """Reads normalised (input, mask, target) images of the training set, each in a given symmetry.
     For a masked net the target is zero where the DM map is empty: the mask zeroes the output there, so
     those pixels carry no gradient, but on the example they held 99 % of the X-ray MSE, a constant floor
     that hid the learnable error from the loss and the schedule."""
 
-    def __init__(self, path, target, input_norm, target_norm, mask: bool, augment_seed=None):
+    def __init__(self, path, target, input_norm, target_norm, mask: bool):
         self.data = TrainingSet(path)
         self.target, self.input_norm, self.target_norm, self.mask = target, input_norm, target_norm, mask
-        self.rng = None if augment_seed is None else np.random.default_rng(augment_seed)
 
-    def __call__(self, index):
+    def __call__(self, index, symmetry):
         dm, truth = self.data.images("dm", int(index)), self.data.images(self.target, int(index))
-        if self.rng is not None:
-            k = int(self.rng.integers(SYMMETRIES))
-            dm, truth = dihedral(dm, k), dihedral(truth, k)
+        dm, truth = dihedral(dm, int(symmetry)), dihedral(truth, int(symmetry))
         x = self.input_norm.forward(dm)[..., None].astype(np.float32)
         m = (dm > 0).astype(np.float32)[..., None]
         y = self.target_norm.forward(truth)[..., None].astype(np.float32)
@@ -100,20 +110,17 @@ class _Pairs:
         return x, m, y
 
 
-def _dataset(tf, pairs, indices, npix, batch, mask, shuffle_seed=None):
-    """Batches of one rank's images: shuffled and repeated for training (shuffle_seed), else one pass in
-    order (validation)."""
-    def load(index):
-        x, m, y = tf.numpy_function(pairs, [index], (tf.float32, tf.float32, tf.float32))
+def _dataset(tf, pairs, indices, symmetries, npix, batch, mask, drop_remainder: bool):
+    """Batches of (index, symmetry) pairs in the given order (tf.data reads them one by one, in order)."""
+    def load(index, symmetry):
+        x, m, y = tf.numpy_function(pairs, [index, symmetry], (tf.float32, tf.float32, tf.float32))
         for t in (x, m, y):
             t.set_shape((npix, npix, 1))
         return ({"dm": x, "mask": m} if mask else x), y
 
-    data = tf.data.Dataset.from_tensor_slices(np.asarray(indices, dtype=np.int64))
-    if shuffle_seed is not None:
-        data = data.shuffle(len(indices), seed=shuffle_seed, reshuffle_each_iteration=True).repeat()
-        return data.map(load, num_parallel_calls=1).batch(batch, drop_remainder=True).prefetch(2)
-    return data.map(load, num_parallel_calls=1).batch(batch).prefetch(2)
+    data = tf.data.Dataset.from_tensor_slices((np.asarray(indices, dtype=np.int64),
+                                               np.asarray(symmetries, dtype=np.int64)))
+    return data.map(load, num_parallel_calls=1).batch(batch, drop_remainder=drop_remainder).prefetch(2)
 
 
 def map_and_total_loss(tf, norm, total_weight: float):
@@ -162,6 +169,7 @@ def run_train(options: TrainOptions) -> None:
     from mpipaint.model.bundle import write_ensemble  # noqa: PLC0415
 
     hvd.init()
+    stopping.install()
     precision = _place_on_devices(tf, hvd, options)
     tf.config.experimental.enable_op_determinism()  # the same command gives the same weights
     with TrainingSet(options.data) as data:
@@ -198,7 +206,7 @@ def run_train(options: TrainOptions) -> None:
 def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init_seed: int) -> None:
     """Train one bundle (with checkpoints and resume) and write it to `out`."""
     from mpipaint.model.callbacks import (AverageBatchNormStatistics, AverageMetrics, Checkpoint,  # noqa: PLC0415
-                                          LinearWarmup, ValidationSchedule)
+                                          LinearWarmup, StopOnSignal, ValidationSchedule)
     from mpipaint.model.unet import build_unet  # noqa: PLC0415
 
     log, k = get_logger(), keras()
@@ -224,28 +232,37 @@ def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init
 
     shard = splits["train"][hvd.rank()::hvd.size()]
     steps = len(splits["train"]) // (hvd.size() * options.batch_size)
-    augment_seed = [init_seed, hvd.rank()] if options.augment else None
-    train_pairs = _Pairs(options.data, options.target, input_norm, target_norm, options.mask, augment_seed)
-    train_data = _dataset(tf, train_pairs, shard, npix, options.batch_size, options.mask,
-                          shuffle_seed=init_seed + hvd.rank())
+    plans = [epoch_plan(shard, init_seed, hvd.rank(), epoch, steps * options.batch_size, options.augment)
+             for epoch in range(state["epoch"], options.epochs)]
+    pairs = _Pairs(options.data, options.target, input_norm, target_norm, options.mask)
+    train_data = _dataset(tf, pairs, *(np.concatenate([plan[k] for plan in plans] or [np.empty(0, np.int64)])
+                                       for k in (0, 1)), npix, options.batch_size, options.mask, True)
     val_data, monitor = None, "loss"
     if len(splits["validation"]) >= hvd.size():  # every rank evaluates a share, so the average is defined
-        val_pairs = _Pairs(options.data, options.target, input_norm, target_norm, options.mask)
-        val_data = _dataset(tf, val_pairs, splits["validation"][hvd.rank()::hvd.size()], npix, options.batch_size,
-                            options.mask)
+        mine = splits["validation"][hvd.rank()::hvd.size()]
+        val_data = _dataset(tf, pairs, mine, np.zeros(len(mine), np.int64), npix, options.batch_size,
+                            options.mask, False)
         monitor = "val_loss"
     else:
         log.warning("%d validation images for %d ranks: the schedule follows the training loss",
                     len(splits["validation"]), hvd.size())
     schedule = ValidationSchedule(monitor, options, state, checkpoint_dir, [w.shape for w in model.weights])
-    callbacks = [hvd.callbacks.BroadcastGlobalVariablesCallback(0), AverageMetrics(hvd_tf, tf),
+    # every rank starts from rank 0's variables before the first step: Horovod's broadcast callback runs after
+    # the first batch, which overwrote the other ranks' batch-norm statistics of that batch (on a resume only,
+    # so the resumed run differed from the uninterrupted one)
+    hvd_tf.broadcast_variables(model.variables, root_rank=0)
+    callbacks = [AverageMetrics(hvd_tf, tf),
                  LinearWarmup(lr, hvd.size(), options.warmup_epochs, steps),
                  AverageBatchNormStatistics(hvd), schedule]
     if hvd.rank() == 0:
         callbacks.append(Checkpoint(checkpoint_dir, state, schedule, log))
+    stop = StopOnSignal(hvd_tf, tf)
     if not state["schedule"]["stopped"]:
         model.fit(train_data, steps_per_epoch=steps, epochs=options.epochs, initial_epoch=state["epoch"],
-                  validation_data=val_data, callbacks=callbacks, verbose=0)
+                  validation_data=val_data, callbacks=[*callbacks, stop], verbose=0)
+    if stop.stopped_after is not None:
+        raise Preempted(f"training of {out} stopped on a signal after epoch {stop.stopped_after}, which is "
+                        "checkpointed; run the same command again to continue")
     if schedule.best_weights is not None:
         model.set_weights(schedule.best_weights)
     digests = hvd_tf.allgather_object(weights_digest(model.get_weights()))
