@@ -1,5 +1,6 @@
 """Malformed input: each case gives an error naming the file and what was expected, and a non-zero exit."""
 import os
+import shutil
 
 import h5py
 import numpy as np
@@ -65,6 +66,42 @@ def test_truncated_file(universe_copy):
     with pytest.raises(InputError, match=r"snap_099\.3\.hdf5: not a readable HDF5 file"):
         Snapshot(find_snapshot(universe_copy / "FP" / "output", 99))
     assert "not a readable HDF5 file" in select_fails(universe_copy)
+
+
+def _metadata_offsets(path, every: int = 7) -> list[int]:
+    """Byte offsets of `path` outside every dataset's raw data: the superblock, object headers, heaps and
+    B-trees, where a flipped byte damages the file's structure rather than a number."""
+    with h5py.File(path) as f:
+        spans = []
+        f.visititems(lambda _, obj: spans.append((obj.id.get_offset(), obj.id.get_storage_size()))
+                     if isinstance(obj, h5py.Dataset) and obj.id.get_offset() is not None else None)
+    return [x for x in range(0, os.path.getsize(path), every) if not any(a <= x < a + n for a, n in spans)]
+
+
+def test_a_flipped_metadata_byte_is_an_error_naming_the_file(universe, xray_bundle, tmp_path):
+    """120 copies of a snapshot chunk, each with one metadata byte inverted: each either reads (the byte was
+    slack, or a count that the reader checks against the data) or is refused with an InputError naming its
+    file; never an HDF5 error without the name, never a crash. The command line exits 2 on one of them."""
+    source = universe / "DMO" / "output" / "snapdir_099" / "snap_099.0.hdf5"
+    offsets = np.random.default_rng(1).choice(_metadata_offsets(source), 120, replace=False)
+    refused = []
+    for offset in offsets:
+        damaged = tmp_path / f"flip{offset}.hdf5"  # a new name each: HDF5 keeps a file it failed on half open
+        shutil.copy(source, damaged)
+        with open(damaged, "r+b") as f:
+            f.seek(int(offset))
+            byte = f.read(1)[0]
+            f.seek(int(offset))
+            f.write(bytes([byte ^ 0xFF]))
+        try:
+            Snapshot(damaged).num_particles(DM)
+        except InputError as exc:
+            assert str(damaged) in str(exc)
+            refused.append(damaged)
+    assert refused
+    result = run_mpipaint("paint", refused[0], "--model", xray_bundle[0], "--out", tmp_path / "out.hdf5",
+                          check=False)
+    assert result.returncode == 2 and str(refused[0]) in result.stderr and "Traceback" not in result.stderr
 
 
 def test_nan_positions(universe_copy):

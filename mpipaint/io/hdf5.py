@@ -15,36 +15,59 @@ from mpipaint.errors import InputError, NoSpace
 
 
 ALLOW_OUTSIDE_ENV = "MPIPAINT_ALLOW_HDF5_OUTSIDE"  # =1: follow external links, external storage, virtual datasets
-_SELF_CONTAINED = set()  # (path, size, mtime) of input files found to hold all their data themselves
+_CHECKED = {}  # (path, size, mtime) of input files walked -> None (accepted) or the InputError of their damage
+
+
+def _version(path) -> tuple:
+    stat = os.stat(path)
+    return os.path.realpath(path), stat.st_size, stat.st_mtime_ns
 
 
 def open_hdf5(path) -> h5py.File:
     """Open an existing HDF5 input read-only, with a clear error if it is missing, truncated or not HDF5, or
-    if it reaches into other files (`refuse_outside`)."""
+    if its metadata are damaged or it reaches into other files (`check_metadata`)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise InputError(f"{path}: file not found")
+    if _CHECKED.get(_version(path)):  # refused before: HDF5 may crash reopening a file whose metadata failed
+        raise _CHECKED[_version(path)]
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
         raise InputError(f"{path}: not a readable HDF5 file (truncated or corrupt?): {exc}") from None
     try:
-        refuse_outside(f)
+        check_metadata(f)
     except BaseException:
         f.close()
         raise
     return f
 
 
-def refuse_outside(f: h5py.File) -> None:
+def check_metadata(f: h5py.File) -> None:
+    """Walk every link and object header of an input once per file version in a process: damaged metadata (a
+    flipped byte, a truncated header) becomes an InputError naming the file here, not an HDF5 error without
+    it wherever the object is first read; and inputs whose data lie in other files are refused
+    (`_refuse_outside`). Attribute values are not read here: HDF5 can crash decoding a damaged attribute
+    message, so they are read, with errors naming them, where they are needed (`require_attr`)."""
+    key = _version(f.filename)
+    if key in _CHECKED:
+        return
+    try:
+        _refuse_outside(f)
+    except InputError:
+        raise
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:
+        _CHECKED[key] = InputError(f"{f.filename}: damaged HDF5 metadata ({exc}); the file cannot be read as "
+                                   "it was written: restore it from its source")
+        raise _CHECKED[key] from None
+    _CHECKED[key] = None
+
+
+def _refuse_outside(f: h5py.File) -> None:
     """Refuse an input whose data lie in other files: external links, datasets in external raw storage
     (any bytes at all, read as numbers) and virtual datasets (a missing source reads as fill, i.e. zeros),
     naming the object and its target, unless MPIPAINT_ALLOW_HDF5_OUTSIDE=1; even then a virtual dataset's
-    missing source file is an error. Checked once per file version in a process."""
-    stat = os.stat(f.filename)
-    key = (os.path.realpath(f.filename), stat.st_size, stat.st_mtime_ns)
-    if key in _SELF_CONTAINED:
-        return
+    missing source file is an error."""
     allowed = os.environ.get(ALLOW_OUTSIDE_ENV) == "1"
     hint = f"mpipaint reads only data inside its input files (set {ALLOW_OUTSIDE_ENV}=1 to allow this)"
     outside = []
@@ -67,10 +90,15 @@ def refuse_outside(f: h5py.File) -> None:
                 outside.append(f"dataset '{name}' is virtual, mapped from {', '.join(sources)}"
                                + (f" (missing: {', '.join(missing)})" if missing else ""))
 
-    f.visititems_links(check)
+    names = []  # collected first: h5py's lock breaks when a visit callback raises (a crash on the next access)
+    f.id.links.visit(names.append)
+    for raw in names:
+        name = raw.decode("utf-8", errors="replace")
+        if name.encode("utf-8") != raw:
+            raise InputError(f"{f.filename}: an object name that is not text ({raw!r}): damaged HDF5 metadata?")
+        check(name, f.get(name, getlink=True))
     if outside and (not allowed or any("missing:" in text for text in outside)):
         raise InputError(f"{f.filename}: {'; '.join(outside)}; {hint}")
-    _SELF_CONTAINED.add(key)
 
 
 NO_SPACE_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
@@ -164,9 +192,22 @@ class OpenFiles:
 
 def require_attr(h5obj, name: str, what: str = "attribute"):
     """Return h5obj.attrs[name], or raise naming the file, the group and the missing attribute."""
-    if name not in h5obj.attrs:
-        raise InputError(f"{h5obj.file.filename}: {what} '{name}' missing from group '{h5obj.name}'")
-    return h5obj.attrs[name]
+    with metadata_named(h5obj.file.filename, f"{what} '{name}' of group '{h5obj.name}'"):
+        if name not in h5obj.attrs:
+            raise InputError(f"{h5obj.file.filename}: {what} '{name}' missing from group '{h5obj.name}'")
+        return h5obj.attrs[name]
+
+
+@contextmanager
+def metadata_named(path, what: str):
+    """An HDF5 error reading `what` (a damaged attribute or object header: h5py's message names neither the
+    file nor the object) becomes an InputError naming both."""
+    try:
+        yield
+    except InputError:
+        raise
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise InputError(f"{path}: {what} cannot be read (damaged HDF5 metadata?): {exc}") from None
 
 
 def require_dataset(h5file: h5py.File, name: str) -> h5py.Dataset:

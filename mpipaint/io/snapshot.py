@@ -20,7 +20,7 @@ import numpy as np
 
 from mpipaint import units as u
 from mpipaint.errors import InputError
-from mpipaint.io.hdf5 import OpenFiles, open_hdf5, read_slice, require_attr
+from mpipaint.io.hdf5 import OpenFiles, metadata_named, open_hdf5, read_slice, require_attr
 
 NTYPES = 6
 GAS, DM, STARS = 0, 1, 4
@@ -58,6 +58,11 @@ def _first_present(groups, name, what):
 
 def read_header(h5file) -> tuple[SnapshotHeader, u.CodeUnits]:
     """Parse Header (+ Parameters/Units for Gadget-4) of an open snapshot or catalog file."""
+    with metadata_named(h5file.filename, "the header"):
+        return _parse_header(h5file)
+
+
+def _parse_header(h5file) -> tuple[SnapshotHeader, u.CodeUnits]:
     header = h5file.get("Header")
     if header is None:
         raise InputError(f"{h5file.filename}: group 'Header' missing: not a Gadget/AREPO snapshot")
