@@ -19,7 +19,8 @@ import pandas as pd
 
 import machine
 from mpipaint.io import painted
-from mpipaint.io.snapshot import DM, Snapshot
+from mpipaint.io.particle_types import DM
+from mpipaint.io.snapshot import Snapshot
 from timing import best_of
 
 

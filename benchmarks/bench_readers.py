@@ -15,7 +15,8 @@ import illustris_python as il
 import numpy as np
 
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
-from mpipaint.io.snapshot import DM, GAS, Snapshot, find_snapshot
+from mpipaint.io.particle_types import DM, GAS
+from mpipaint.io.snapshot import Snapshot, find_snapshot
 from timing import best_of
 
 

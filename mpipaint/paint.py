@@ -46,7 +46,8 @@ from mpipaint.io.hdf5 import space_checked, unallocated
 from mpipaint.io.catalog import find_group_catalog
 from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_writer, existing_output,
                                  refuse_other_settings)
-from mpipaint.io.snapshot import DM, Snapshot
+from mpipaint.io.particle_types import DM
+from mpipaint.io.snapshot import Snapshot
 from mpipaint.maps.gas import dm_maps
 from mpipaint.maps.geometry import MapSpec
 from mpipaint.model.bundle import configured_models, description_digest, member_paths, validation_residual

@@ -22,7 +22,8 @@ from mpipaint.io.halotable import read_halo_table
 from mpipaint.io.hdf5 import space_checked
 from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_writer, existing_output,
                                  refuse_other_settings)
-from mpipaint.io.snapshot import DM, GAS, Snapshot, find_snapshot
+from mpipaint.io.particle_types import DM, GAS
+from mpipaint.io.snapshot import Snapshot, find_snapshot
 from mpipaint.maps import xray
 from mpipaint.maps.gas import dm_maps, gas_maps
 from mpipaint.options import PrepareOptions

@@ -12,7 +12,8 @@ from mpipaint.halos.select import select_catalog
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.halolists import read_rockstar
 from mpipaint.io.hdf5 import ALLOW_OUTSIDE_ENV
-from mpipaint.io.snapshot import DM, GAS, Snapshot, find_snapshot
+from mpipaint.io.particle_types import DM, GAS
+from mpipaint.io.snapshot import Snapshot, find_snapshot
 
 
 def select_fails(universe, *extra):

@@ -6,7 +6,8 @@ import pytest
 
 from conftest import run_mpipaint
 from mpipaint.io.halotable import read_halo_table
-from mpipaint.io.snapshot import DM, Snapshot, find_snapshot
+from mpipaint.io.particle_types import DM
+from mpipaint.io.snapshot import Snapshot, find_snapshot
 from mpipaint.maps.gas import dm_map
 from mpipaint.maps.geometry import MapSpec
 from mpipaint.parallel import balance_by_cost

@@ -19,7 +19,8 @@ from mpipaint.errors import InputError
 from mpipaint.halos.select import select_catalog, select_rockstar
 from mpipaint.io.halolists import hosts_by_position
 from mpipaint.io.halotable import SCHEMA, read_halo_table
-from mpipaint.io.snapshot import DM, GAS, STARS, Snapshot, find_snapshot
+from mpipaint.io.particle_types import DM, GAS, STARS
+from mpipaint.io.snapshot import Snapshot, find_snapshot
 
 COSMOLOGY = {"time": 0.5, "redshift": 1.0, "box_size": 1000.0, "omega0": 0.3, "omega_lambda": 0.7, "hubble": 0.7}
 NUMBERS = {GAS: 300, DM: 500, STARS: 100}

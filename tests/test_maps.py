@@ -12,7 +12,8 @@ from mpipaint import units as u
 from mpipaint.errors import InputError
 from mpipaint.halos.particles import HaloParticles
 from mpipaint.halos.select import select_subfind
-from mpipaint.io.snapshot import GAS, Snapshot, find_snapshot
+from mpipaint.io.particle_types import GAS
+from mpipaint.io.snapshot import Snapshot, find_snapshot
 from mpipaint.maps import xray
 from mpipaint.maps.apec_files import require_apec_tables
 from mpipaint.maps.cic import PARTICLES_PER_BLOCK, cic_project, cic_project_axes

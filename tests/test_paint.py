@@ -17,7 +17,8 @@ from conftest import in_small_file_system, mpi_env, mpipaint_cmd, run_mpipaint
 from mpipaint.errors import PREEMPTED_EXIT
 from mpipaint.faults import FAULT_ENV, spec
 from mpipaint.halos.select import select_catalog
-from mpipaint.io.snapshot import DM, Snapshot
+from mpipaint.io.particle_types import DM
+from mpipaint.io.snapshot import Snapshot
 from mpipaint.paint import NO_MPIO_ENV
 
 pytestmark = pytest.mark.tf  # TensorFlow (tf-keras) builds, trains or runs the nets here

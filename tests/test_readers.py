@@ -8,7 +8,8 @@ import pytest
 from mpipaint.example.synth import generate
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.hdf5 import OpenFiles
-from mpipaint.io.snapshot import DM, GAS, STARS, Snapshot, find_snapshot
+from mpipaint.io.particle_types import DM, GAS, STARS
+from mpipaint.io.snapshot import Snapshot, find_snapshot
 from mpipaint.options import SynthConfig
 
 il = pytest.importorskip("illustris_python")  # the independent reference; the tests need it

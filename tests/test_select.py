@@ -10,7 +10,8 @@ from conftest import run_mpipaint
 from mpipaint.errors import InputError
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.halotable import SCHEMA, read_halo_table
-from mpipaint.io.snapshot import DM, Snapshot, find_snapshot
+from mpipaint.io.particle_types import DM
+from mpipaint.io.snapshot import Snapshot, find_snapshot
 
 
 @pytest.fixture(scope="module")

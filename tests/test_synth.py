@@ -10,7 +10,8 @@ from scipy import stats
 from conftest import run_mpipaint
 from mpipaint.example.synth import generate
 from mpipaint.io.catalog import GroupCatalog, find_group_catalog
-from mpipaint.io.snapshot import DM, GAS, NTYPES, STARS, Snapshot, find_snapshot
+from mpipaint.io.particle_types import DM, GAS, NTYPES, STARS
+from mpipaint.io.snapshot import Snapshot, find_snapshot
 from mpipaint.options import SynthConfig
 
 HOT_T_K, MAX_HOT_RHO = 3e5, 5e-25

@@ -7,7 +7,7 @@ import numpy as np
 
 from mpipaint import units as u
 from mpipaint.example import tng_writer
-from mpipaint.io.snapshot import DM, NTYPES
+from mpipaint.io.particle_types import DM, NTYPES
 from mpipaint.maps.geometry import minimum_image
 
 _FLOAT32_FIELDS = ("Masses", "Density", "InternalEnergy", "ElectronAbundance", "StarFormationRate",

@@ -26,7 +26,7 @@ from mpipaint import units as u
 from mpipaint.config import plain
 from mpipaint.example.assemble import write_model
 from mpipaint.io.outputs import make_parent
-from mpipaint.io.snapshot import DM, GAS, STARS
+from mpipaint.io.particle_types import DM, GAS, STARS
 from mpipaint.maps.geometry import minimum_image
 from mpipaint.options import SynthConfig
 from mpipaint.parallel import COMM, my_share

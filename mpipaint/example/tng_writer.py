@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 
 from mpipaint import units as u
-from mpipaint.io.snapshot import NTYPES
+from mpipaint.io.particle_types import NTYPES
 
 # TNG's per-dataset scaling attributes: value * a^a_scaling * h^h_scaling * to_cgs is physical cgs
 _SCALING = {

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from mpipaint.io.catalog import GroupCatalog
-from mpipaint.io.snapshot import DM, Snapshot
+from mpipaint.io.particle_types import DM
+from mpipaint.io.snapshot import Snapshot
 
 CANDIDATE_MASS_FRACTION = 0.3  # candidates: halos above this fraction of the least massive selected halo
 

@@ -16,7 +16,8 @@ import numpy as np
 
 from mpipaint import units as u
 from mpipaint.errors import InputError
-from mpipaint.io.snapshot import DM, GAS, Snapshot
+from mpipaint.io.particle_types import DM, GAS
+from mpipaint.io.snapshot import Snapshot
 from mpipaint.maps.gas import GasCells
 from mpipaint.maps.geometry import DEPOSITION_MODES
 

@@ -15,7 +15,8 @@ import numpy as np
 
 from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5, require_attr, require_dataset
-from mpipaint.io.snapshot import DM, NTYPES, Snapshot, find_in_output
+from mpipaint.io.particle_types import DM, NTYPES
+from mpipaint.io.snapshot import Snapshot, find_in_output
 
 _CHUNK_NAME = re.compile(r"^(?P<stem>fof_subhalo_tab_(?P<snap>\d+))(\.(?P<index>\d+))?\.hdf5$")
 

@@ -16,7 +16,7 @@ import hashlib
 
 import numpy as np
 
-from mpipaint.io.snapshot import DM, NTYPES
+from mpipaint.io.particle_types import DM, NTYPES
 
 SAMPLES, SAMPLE_ROWS = 16, 4096
 

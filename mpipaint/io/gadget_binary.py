@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mpipaint.errors import InputError
-from mpipaint.io.snapshot import GAS, NTYPES, STARS
+from mpipaint.io.particle_types import GAS, NTYPES, STARS
 
 HEADER_BYTES = 256
 # block name -> (HDF5 field name, particle types it covers: "all", "mass" = types without a MassTable entry,

@@ -12,7 +12,7 @@ import pandas as pd
 from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5
 from mpipaint.io.outputs import create_complete, existing_output
-from mpipaint.io.snapshot import NTYPES
+from mpipaint.io.particle_types import NTYPES
 
 
 SCHEMA = {

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -20,10 +19,10 @@ import numpy as np
 
 from mpipaint import units as u
 from mpipaint.errors import InputError
+from mpipaint.io.gadget_binary import GadgetBinaryFile
 from mpipaint.io.hdf5 import OpenFiles, metadata_named, open_hdf5, read_slice, require_attr
+from mpipaint.io.particle_types import GAS, NTYPES, SnapshotHeader
 
-NTYPES = 6
-GAS, DM, STARS = 0, 1, 4
 # gas fields many runs do not store, the value assumed for every cell then, and the assumption as recorded
 ASSUMED_GAS_FIELDS = {"ElectronAbundance": (u.FULLY_IONISED_ELECTRON_ABUNDANCE,
                                             "ElectronAbundance not stored: gas taken as fully ionised (n_e/n_H = "
@@ -31,22 +30,6 @@ ASSUMED_GAS_FIELDS = {"ElectronAbundance": (u.FULLY_IONISED_ELECTRON_ABUNDANCE,
                                             "temperature, density and X-ray emission")}
 
 _CHUNK_NAME = re.compile(r"^(?P<stem>.+)\.(?P<index>\d+)(?P<suffix>\.hdf5)?$")  # HDF5 or binary chunks
-
-
-@dataclass(frozen=True)
-class SnapshotHeader:
-    """The header values mpipaint needs, in code units as stored."""
-
-    box_size: float
-    hubble: float
-    scale_factor: float
-    redshift: float
-    mass_table: np.ndarray
-    num_part_total: np.ndarray
-    num_files: int
-    omega_m: float
-    omega_lambda: float
-    flavour: str  # "tng" (Illustris/TNG/AREPO), "gadget4", "swift" or "gadget-binary"
 
 
 def _first_present(groups, name, what):
@@ -182,8 +165,6 @@ class _BinaryChunk:
     """One Gadget binary file of a snapshot, in Gadget's default code units (the format stores none)."""
 
     def __init__(self, path: Path):
-        from mpipaint.io.gadget_binary import GadgetBinaryFile  # noqa: PLC0415 - it takes the particle types from here
-
         self.path, self.file = path, GadgetBinaryFile(path)
         h = self.file.header
         self.header = SnapshotHeader(box_size=float(h["box_size"]), hubble=float(h["hubble"]),

@@ -19,13 +19,13 @@ turns them into the catalog's flag).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import numpy as np
 
 from mpipaint.maps.geometry import MapSpec
 from mpipaint.model.bundle import Bundle
 from mpipaint.model.keras_env import inference_precision, place_on_devices
+from mpipaint.model.results import Painted, padded
 from mpipaint.parallel import node_local
 from mpipaint.science import summaries
 
@@ -119,12 +119,6 @@ class Predictor:
         return self.collect(self.launch(dm_maps)).images[0]
 
 
-def padded(batch, size: int):
-    """`batch` with zero maps appended up to `size` (one compiled shape for every call)."""
-    pad = size - len(batch)
-    return np.concatenate([batch, np.zeros((pad,) + batch.shape[1:], batch.dtype)]) if pad else batch
-
-
 def predictor_for(bundle: Bundle, batch_size: int = 8, keep_maps: bool = True):
     """The chain that runs `bundle`: with JAX the whole chain on the device (`jax_chain.DevicePredictor`,
     which returns the maps only if `keep_maps`), with TensorFlow the host chain (`Predictor`)."""
@@ -133,25 +127,6 @@ def predictor_for(bundle: Bundle, batch_size: int = 8, keep_maps: bool = True):
 
         return DevicePredictor(bundle, batch_size, keep_maps)
     return Predictor(bundle, batch_size)
-
-
-@dataclass
-class Painted:
-    """One target painted on N DM maps by K ensemble members."""
-
-    totals: np.ndarray  # (K, N) each member's summary of each map (science.summaries.SUMMARY)
-    dm_outside: np.ndarray  # (N,) largest fraction, over members, of DM pixels above the fitted input range
-    at_bound: np.ndarray  # (N,) largest fraction, over members, of output pixels at the upper bound
-    images: np.ndarray | None = None  # (K, N, npix, npix) physical maps, bounded; None where not kept
-
-    @property
-    def mean_images(self) -> np.ndarray:
-        return self.images.mean(axis=0)
-
-    def select(self, maps) -> "Painted":
-        """The part of this result that belongs to `maps` (an index or slice over the N maps)."""
-        return Painted(self.totals[:, maps], self.dm_outside[maps], self.at_bound[maps],
-                       None if self.images is None else self.images[:, maps])
 
 
 class EnsemblePredictor:

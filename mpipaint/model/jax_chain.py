@@ -22,8 +22,8 @@ import numpy as np
 
 from mpipaint.maps.geometry import IMAGE_AXES, MapSpec
 from mpipaint.model.bundle import Bundle
-from mpipaint.model.infer import Painted, padded
 from mpipaint.model.norm import AT_BOUND_TOLERANCE, Normalisation, check_pixels
+from mpipaint.model.results import Painted, padded
 from mpipaint.science import summaries
 
 
