@@ -20,11 +20,11 @@ from mpipaint.io.outputs import make_parent
 from mpipaint.io.trainingset import TrainingSet
 from mpipaint.maps.geometry import MapSpec
 from mpipaint.model.bundle import validation_residual
-from mpipaint.model.norm import coarser_than_trained
 from mpipaint.options import EvaluateOptions
 from mpipaint.parallel import COMM, get_logger, my_share
 from mpipaint.science import corrections, stats, summaries
 from mpipaint.science.evaluation import Sample, correction_tables, evaluation
+from mpipaint.science.ranges import coarser_than_trained
 
 
 def load_bundles(paths, spec: MapSpec, precision: str, backend: str) -> dict:

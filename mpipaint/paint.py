@@ -41,9 +41,9 @@ from mpipaint.errors import InputError, Preempted
 from mpipaint.halos.particles import HaloParticles, read_strategy_for
 from mpipaint.halos.select import select_catalog
 from mpipaint.io import painted
+from mpipaint.io.catalog import find_group_catalog
 from mpipaint.io.fingerprints import snapshot_fingerprint, table_fingerprint
 from mpipaint.io.hdf5 import space_checked, unallocated
-from mpipaint.io.catalog import find_group_catalog
 from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_writer, existing_output,
                                  refuse_other_settings)
 from mpipaint.io.particle_types import DM
@@ -51,12 +51,12 @@ from mpipaint.io.snapshot import Snapshot
 from mpipaint.maps.gas import dm_maps
 from mpipaint.maps.geometry import MapSpec
 from mpipaint.model.bundle import configured_models, description_digest, member_paths, validation_residual
-from mpipaint.model.norm import coarser_than_trained
 from mpipaint.options import PaintOptions
 from mpipaint.parallel import COMM, get_logger, owners_by_cost, stopping
 from mpipaint.parallel.engine import PhaseTimes, open_writer, work_through
 from mpipaint.parallel.progress import Progress
 from mpipaint.science import corrections, summaries
+from mpipaint.science.ranges import coarser_than_trained
 
 CPU_S_PER_PARTICLE = 8.5e-8  # read + one-pass CIC of three maps per particle (4x box, AMD EPYC, one core):
 #                            with the measured inference time per halo, the cost by which halos are dealt

@@ -11,11 +11,12 @@ from mpipaint.faults import FAULT_ENV, spec
 from mpipaint.maps.geometry import MapSpec
 from mpipaint.model.bundle import load_bundle
 from mpipaint.model.callbacks import LR_HALVINGS, ValidationSchedule
-from mpipaint.model.norm import Normalisation, RunningStats, coarser_than_trained, out_of_range
+from mpipaint.model.norm import Normalisation, RunningStats
 from mpipaint.model.train import SYMMETRIES, dihedral, epoch_plan, map_and_total_loss, split_by_halo
 from mpipaint.model.unet import build_unet
 from mpipaint.options import TrainOptions
 from mpipaint.science import stats
+from mpipaint.science.ranges import coarser_than_trained, out_of_range
 
 pytestmark = pytest.mark.tf  # TensorFlow (tf-keras) builds, trains or runs the nets here
 

@@ -9,8 +9,8 @@ target's ensemble members, with `<quantity>_std` (their standard deviation) when
 scatter on their validation halos, in quadrature; when the bundles record it), and `<quantity>_at_bound`
 (fraction of the map's pixels at the upper bound of the trained range). Diagnostics:
 `dm_outside_range` (fraction of DM pixels brighter than any a bundle was trained on) and the flag
-`out_of_range` (1: either fraction above `norm.FLAG_FRACTION`, the box's DM particles heavier than the
-training run's by more than `norm.RESOLUTION_TOLERANCE`, or a map without DM; the row's values are
+`out_of_range` (1: either fraction above `science.ranges.FLAG_FRACTION`, the box's DM particles heavier than the
+training run's by more than `science.ranges.RESOLUTION_TOLERANCE`, or a map without DM; the row's values are
 extrapolations). With
 --maps: `map_dm` and `map_<target>` (ensemble mean; N x n_axes x npix x npix). With correction tables
 (`science/corrections.py`), for
@@ -30,7 +30,7 @@ import numpy as np
 from mpipaint.io.hdf5 import FinishedFile, create_allocated, require_attr, require_dataset
 from mpipaint.maps.gas import MAP_UNITS
 from mpipaint.maps.geometry import MapSpec
-from mpipaint.model.norm import out_of_range
+from mpipaint.science.ranges import out_of_range
 from mpipaint.science.stats import log_spread_dex
 from mpipaint.science.summaries import SUMMARY
 

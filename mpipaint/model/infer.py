@@ -13,7 +13,7 @@ jit-compiled function on the device, so that a GPU sends back a few numbers per 
 
 `EnsemblePredictor` runs all bundles of one target (a deep ensemble, or a single bundle) on the same maps
 and reports, per map, how far it lies outside what the bundles were trained on: the fraction of DM pixels
-brighter than the fitted input range and the fraction of output pixels at the bound (`norm.out_of_range`
+brighter than the fitted input range and the fraction of output pixels at the bound (`science.ranges.out_of_range`
 turns them into the catalog's flag).
 """
 from __future__ import annotations

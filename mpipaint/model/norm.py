@@ -40,8 +40,6 @@ AT_BOUND_TOLERANCE = 1e-4  # normalised units: an output this close to z_max cou
 DEFAULT_RANGE_DEX = 8.0  # 'minmax' in log space: at most this many dex below the brightest training pixel
 SCHEMES, SPACES = ("minmax", "4sigma"), ("log", "linear")
 MAX_LOG_CONSTANT = 100.0  # |log10| of any fitted constant: physical maps lie far inside (X-ray peaks ~1e42)
-FLAG_FRACTION = 1e-3  # a painted map is out of range when more of its pixels are outside or at the bound
-RESOLUTION_TOLERANCE = 2.0  # inputs whose DM particles are heavier than the training run's by more are flagged
 
 
 @dataclass(frozen=True)
@@ -170,22 +168,6 @@ def _inverse_rows(z, log_space, low, high, z_max, scale, bound_level, x, bound):
                 value = (10.0**y if log_space else y) * scale
             x[r, p] = value
         bound[r] = at_bound
-
-
-def out_of_range(dm_outside, at_bound, coarser: bool = False) -> np.ndarray:
-    """1 where a painted map's DM input or its output lies outside the trained range (see FLAG_FRACTION),
-    or everywhere when the input run is coarser than the training run (see `coarser_than_trained`)."""
-    flags = (np.asarray(dm_outside) > FLAG_FRACTION) | (np.asarray(at_bound) > FLAG_FRACTION) | coarser
-    return flags.astype(np.uint8)
-
-
-def coarser_than_trained(input_particle_mass, trained_particle_mass) -> bool:
-    """Whether DM maps come from particles heavier than the training run's by more than RESOLUTION_TOLERANCE:
-    their pixels can all lie inside the trained range while their shot noise does not (64x coarser maps
-    painted Lx 6.5x high on the example, none of their pixels outside the range). Unknown masses: False."""
-    if input_particle_mass is None or trained_particle_mass is None:
-        return False
-    return float(input_particle_mass) > RESOLUTION_TOLERANCE * float(trained_particle_mass)
 
 
 def check_pixels(x: np.ndarray, what: str) -> np.ndarray:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mpipaint.model.norm import out_of_range
 from mpipaint.science import corrections, stats, summaries
+from mpipaint.science.ranges import out_of_range
 
 MASS_PIVOT_MSUN = 1e14  # pivot of the Lx-M_DM relation
 
@@ -31,7 +31,7 @@ class Sample:
     members: dict = field(default_factory=dict)  # target -> (members, images) totals of each member
     at_bound: dict = field(default_factory=dict)  # target -> per-image fraction of output pixels at the bound
     dm_outside: np.ndarray = None  # per-image fraction of DM pixels above the trained input range
-    coarser: bool = False  # DM particles heavier than the training run's (norm.coarser_than_trained)
+    coarser: bool = False  # DM particles heavier than the training run's (science.ranges.coarser_than_trained)
     true: dict = field(default_factory=dict)
     profiles_predicted: dict = field(default_factory=dict)  # target -> (N, bins)
     profiles_true: dict = field(default_factory=dict)
