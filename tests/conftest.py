@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import importlib
 import os
+import shlex
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -72,6 +74,38 @@ def in_small_file_system(tmp_path, script: str, size: str):
     full = f"set -e\nmount -t tmpfs -o size={size} tmpfs {small}\nset +e\n{script}"
     subprocess.run(["unshare", "-m", "bash", "-c", full], env={**mpi_env(), "SMALL": str(small)}, check=True,
                    timeout=600)
+
+
+@dataclass
+class OutOfSpace:
+    """What `fill_then_grow` saw: the run on the small file system (exit code, log, what it left there, a
+    copy of its output) and the same command's rerun after the file system grew."""
+    returncode: int
+    log: str
+    left: list
+    partial: Path
+    resumed_returncode: int
+    resumed_log: str
+    resumed: Path
+
+
+def fill_then_grow(tmp_path, args, size: str, ranks: int = 2) -> OutOfSpace:
+    """`mpipaint ARGS --out $SMALL/out.hdf5` on a tmpfs of `size`, then the same command after the tmpfs grew
+    to 64 MiB (`in_small_file_system`)."""
+    command = shlex.join(map(str, mpipaint_cmd(*args, "--out", "OUT", ranks=ranks))).replace(
+        "OUT", '"$SMALL/out.hdf5"')
+    in_small_file_system(tmp_path, f"""
+{command} > {tmp_path}/full.log 2>&1; echo $? > {tmp_path}/full.rc
+ls -A "$SMALL" > {tmp_path}/listing
+cp "$SMALL/out.hdf5" {tmp_path}/partial.hdf5
+mount -o remount,size=64m "$SMALL"
+{command} > {tmp_path}/resumed.log 2>&1; echo $? > {tmp_path}/resumed.rc
+cp "$SMALL/out.hdf5" {tmp_path}/resumed.hdf5
+""", size)
+    saw = {name: (tmp_path / name).read_text() for name in ("full.rc", "full.log", "listing", "resumed.rc",
+                                                            "resumed.log")}
+    return OutOfSpace(int(saw["full.rc"]), saw["full.log"], saw["listing"].split(), tmp_path / "partial.hdf5",
+                      int(saw["resumed.rc"]), saw["resumed.log"], tmp_path / "resumed.hdf5")
 
 
 @pytest.fixture(scope="session")

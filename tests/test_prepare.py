@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import in_small_file_system, mpipaint_cmd, run_mpipaint
+from conftest import fill_then_grow, in_small_file_system, mpipaint_cmd, run_mpipaint
 from mpipaint.errors import InputError
 from mpipaint.faults import FAULT_ENV, spec
 from mpipaint.halos.particles import HaloParticles
@@ -168,25 +168,14 @@ def test_a_full_disk_stops_with_a_message_and_resumes_once_space_is_freed(univer
     """prepare on a 2 MiB file system (the set needs 1.5): the job ends naming the file and the missing
     space, leaves no lock and a consistent file with some images done and not `complete`; after the file
     system grows the same command finishes it, identical to the set written with room to spare."""
-    command = shlex.join(map(str, mpipaint_cmd("prepare", universe / "FP" / "output", "--halos",
-                                               tables / "FP.hdf5", "--out", "$SMALL/ts.hdf5", *SMALL, ranks=2)))
-    command = command.replace("'$SMALL/ts.hdf5'", '"$SMALL/ts.hdf5"')
-    in_small_file_system(tmp_path, f"""
-{command} > {tmp_path}/full.log 2>&1; echo $? > {tmp_path}/full.rc
-ls -A "$SMALL" > {tmp_path}/listing
-cp "$SMALL/ts.hdf5" {tmp_path}/partial.hdf5
-mount -o remount,size=8m "$SMALL"
-{command} > {tmp_path}/resumed.log 2>&1; echo $? > {tmp_path}/resumed.rc
-cp "$SMALL/ts.hdf5" {tmp_path}/resumed.hdf5
-""", "2m")
-    log = (tmp_path / "full.log").read_text()
-    assert (tmp_path / "full.rc").read_text().strip() == "1", log
-    assert "ts.hdf5: no space left on device" in log and "Traceback" not in log
-    assert (tmp_path / "listing").read_text().split() == ["ts.hdf5"]  # no lock, no staging directory
-    with h5py.File(tmp_path / "partial.hdf5") as f:
+    run = fill_then_grow(tmp_path, ("prepare", universe / "FP" / "output", "--halos", tables / "FP.hdf5", *SMALL),
+                         "2m")
+    assert run.returncode == 1 and "out.hdf5: no space left on device" in run.log, run.log
+    assert "Traceback" not in run.log and run.left == ["out.hdf5"]  # no lock, no staging directory
+    with h5py.File(run.partial) as f:
         assert not f.attrs["complete"] and 0 < f["done"][()].sum() < len(f["done"])
-    assert (tmp_path / "resumed.rc").read_text().strip() == "0", (tmp_path / "resumed.log").read_text()
-    assert_same_file(serial, tmp_path / "resumed.hdf5")
+    assert run.resumed_returncode == 0, run.resumed_log
+    assert_same_file(serial, run.resumed)
 
 
 def test_a_disk_too_small_for_the_layout_leaves_nothing_at_out(universe, tables, tmp_path):
