@@ -44,7 +44,7 @@ from mpipaint.io import painted
 from mpipaint.io.catalog import find_group_catalog
 from mpipaint.io.fingerprints import snapshot_fingerprint, table_fingerprint
 from mpipaint.io.hdf5 import space_checked, unallocated
-from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_writer, existing_output,
+from mpipaint.io.outputs import (create_complete, differing_settings, existing_output,
                                  refuse_other_settings)
 from mpipaint.io.particle_types import DM
 from mpipaint.io.snapshot import Snapshot
@@ -54,6 +54,7 @@ from mpipaint.model.bundle import configured_models, description_digest, member_
 from mpipaint.options import PaintOptions
 from mpipaint.parallel import COMM, get_logger, owners_by_cost, stopping
 from mpipaint.parallel.engine import PhaseTimes, open_writer, work_through
+from mpipaint.parallel.exclusive import exclusive_writer
 from mpipaint.parallel.progress import Progress
 from mpipaint.science import corrections, summaries
 from mpipaint.science.ranges import coarser_than_trained

@@ -20,7 +20,7 @@ from mpipaint.io import trainingset
 from mpipaint.io.fingerprints import snapshot_fingerprint, table_fingerprint
 from mpipaint.io.halotable import read_halo_table
 from mpipaint.io.hdf5 import space_checked
-from mpipaint.io.outputs import (create_complete, differing_settings, exclusive_writer, existing_output,
+from mpipaint.io.outputs import (create_complete, differing_settings, existing_output,
                                  refuse_other_settings)
 from mpipaint.io.particle_types import DM, GAS
 from mpipaint.io.snapshot import Snapshot, find_snapshot
@@ -29,6 +29,7 @@ from mpipaint.maps.gas import dm_maps, gas_maps
 from mpipaint.options import PrepareOptions
 from mpipaint.parallel import COMM, get_logger, owners_by_cost, stopping
 from mpipaint.parallel.engine import PhaseTimes, open_writer, work_through
+from mpipaint.parallel.exclusive import exclusive_writer
 from mpipaint.parallel.progress import Progress
 
 KIND = "training set"  # what --out holds, in messages

@@ -16,7 +16,7 @@ CONTENDERS, ROUNDS = 4, 25
 
 def _contend(path, start, results):
     """One job: wait for the others, try to take the lock, report, hold it until every job has tried."""
-    lock = outputs._WriterLock(path)
+    lock = outputs.WriterLock(path)
     start.wait()
     try:
         lock.acquire(logging.getLogger("test-locks"))
@@ -73,5 +73,5 @@ def test_a_lock_that_cannot_be_written_is_not_left_behind(tmp_path, monkeypatch)
 
     monkeypatch.setattr(outputs.json, "dump", full_disk)
     with pytest.raises(InputError, match=r"catalog\.hdf5\.lock: cannot write the lock .*No space left on device"):
-        outputs._WriterLock(tmp_path / "catalog.hdf5").acquire(logging.getLogger("test-locks"))
+        outputs.WriterLock(tmp_path / "catalog.hdf5").acquire(logging.getLogger("test-locks"))
     assert not (tmp_path / "catalog.hdf5.lock").exists()

@@ -1,7 +1,7 @@
 """Output files that a killed job resumes (`prepare`'s training set, `paint`'s catalog): one writer at a
 time, a file at the path only once it can be resumed, and plain words about whatever else is there.
 
-- `exclusive_writer(path)`: rank 0 creates PATH.lock exclusively, holding host, pid, SLURM job id, command
+- `WriterLock(path)` (held by a job through `parallel.exclusive.exclusive_writer`): PATH.lock created exclusively, holding host, pid, SLURM job id, command
   and start time, and a heartbeat thread touches it every HEARTBEAT_S. A second job is refused with the
   first one's identity. A lock is stale, and taken over, when its process is gone (same host) or its
   heartbeat stopped STALE_AFTER_S ago (another host: a job killed with its node). Released on leaving.
@@ -37,8 +37,9 @@ STALE_AFTER_S = 120.0  # 8 missed heartbeats
 MARKER_ATTR = "mpipaint_version"  # every file mpipaint writes has it
 
 
-class _WriterLock:
-    """PATH.lock for this process (rank 0 of the job), with its heartbeat."""
+class WriterLock:
+    """PATH.lock for this process (rank 0 of the job, through `parallel.exclusive.exclusive_writer`), with
+    its heartbeat."""
 
     def __init__(self, output: Path):
         self.output, self.path = output, Path(f"{output}{LOCK_SUFFIX}")
@@ -160,30 +161,6 @@ def _describe(holder: dict) -> str:
         return "unknown job"
     job = f", SLURM job {holder['job']}" if holder.get("job") else ""
     return f"pid {holder.get('pid')} on {holder.get('host')}{job}, started {holder.get('started')}"
-
-
-@contextmanager
-def exclusive_writer(path, log):
-    """Collective: this job is the only writer of `path` until the block ends (InputError on every rank,
-    naming the other job, when one holds it)."""
-    from mpipaint.parallel import COMM  # noqa: PLC0415 - MPI only where a job writes, not to read these files
-
-    lock = _WriterLock(Path(path)) if COMM.rank == 0 else None
-    error = None
-    if lock is not None:
-        try:
-            make_parent(path)  # the lock goes beside the output: --out under a file is said here
-            lock.acquire(log)
-        except InputError as exc:
-            error = str(exc)
-    error = COMM.bcast(error, root=0)
-    if error:
-        raise InputError(error)
-    try:
-        yield
-    finally:
-        if lock is not None:
-            lock.release()
 
 
 def existing_output(path, kind: str, contains: str = "done") -> bool:

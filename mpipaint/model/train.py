@@ -36,7 +36,7 @@ import numpy as np
 from mpipaint import __version__
 from mpipaint.config import plain
 from mpipaint.errors import InputError, Preempted
-from mpipaint.io.outputs import exclusive_writer, make_parent
+from mpipaint.io.outputs import make_parent
 from mpipaint.io.trainingset import TrainingSet
 from mpipaint.model.bundle import MAX_TOTAL_OFFSET_DEX, Bundle, save_bundle, weights_digest
 from mpipaint.model.keras_env import (PRECISION_POLICIES, inference_precision, keras, place_on_devices,
@@ -44,6 +44,7 @@ from mpipaint.model.keras_env import (PRECISION_POLICIES, inference_precision, k
 from mpipaint.model.norm import RunningStats
 from mpipaint.options import TrainOptions
 from mpipaint.parallel import get_logger, stopping
+from mpipaint.parallel.exclusive import exclusive_writer
 from mpipaint.science import stats
 from mpipaint.science.summaries import totals
 
