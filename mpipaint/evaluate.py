@@ -16,13 +16,14 @@ import numpy as np
 
 from mpipaint import __version__
 from mpipaint.errors import InputError
+from mpipaint.io.corrections import write_tables
 from mpipaint.io.outputs import make_parent
 from mpipaint.io.trainingset import TrainingSet
 from mpipaint.maps.geometry import MapSpec
 from mpipaint.model.bundle import validation_residual
 from mpipaint.options import EvaluateOptions
 from mpipaint.parallel import COMM, get_logger, my_share
-from mpipaint.science import corrections, stats, summaries
+from mpipaint.science import stats, summaries
 from mpipaint.science.evaluation import Sample, correction_tables, evaluation
 from mpipaint.science.ranges import coarser_than_trained
 
@@ -244,7 +245,7 @@ def run_calibrate(options: EvaluateOptions) -> None:
     if not tables:
         raise InputError("calibrate needs an X-ray or gas bundle: corrections exist for Lx and Mgas only")
     make_parent(options.out)
-    corrections.write_tables(options.out, tables, {
+    write_tables(options.out, tables, {
         "models": [str(Path(m).resolve()) for m in options.models], "trainset": str(Path(options.data).resolve()),
         "split": options.split, "inputs": json.dumps(options.named_inputs()), "mpipaint_version": __version__,
         "snapshots": np.asarray(options.snapshots if options.snapshots else [], dtype=np.int64)})

@@ -42,6 +42,7 @@ from mpipaint.halos.particles import HaloParticles, read_strategy_for
 from mpipaint.halos.select import select_catalog
 from mpipaint.io import painted
 from mpipaint.io.catalog import find_group_catalog
+from mpipaint.io.corrections import read_table
 from mpipaint.io.fingerprints import snapshot_fingerprint, table_fingerprint
 from mpipaint.io.hdf5 import space_checked, unallocated
 from mpipaint.io.outputs import (create_complete, differing_settings, existing_output,
@@ -202,7 +203,7 @@ def correction_tables(options: PaintOptions, targets) -> dict:
     if not corrected:
         raise InputError(f"{options.corrections}: corrections exist for Lx and Mgas, but the bundles paint "
                          f"{', '.join(targets)}")
-    return {corrections.QUANTITIES[t][0]: (t, corrections.read_table(options.corrections, options.correction_input,
+    return {corrections.QUANTITIES[t][0]: (t, read_table(options.corrections, options.correction_input,
                                                                      corrections.QUANTITIES[t][0]))
             for t in corrected}
 

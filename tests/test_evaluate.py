@@ -9,6 +9,7 @@ import pytest
 
 from conftest import run_mpipaint
 from mpipaint.errors import InputError
+from mpipaint.io.corrections import FORMAT, read_table
 from mpipaint.model.bundle import save_bundle
 from mpipaint.model.keras_env import keras
 from mpipaint.model.norm import RunningStats
@@ -118,7 +119,7 @@ def test_evaluate_gives_the_same_numbers_on_two_ranks(reports):
 
 def test_calibrate_gives_the_same_tables_on_two_ranks(reports):
     with h5py.File(reports / "corrections1.hdf5") as a, h5py.File(reports / "corrections2.hdf5") as b:
-        assert a.attrs["format"] == corrections.FORMAT and sorted(a) == ["dmo", "fp"]
+        assert a.attrs["format"] == FORMAT and sorted(a) == ["dmo", "fp"]
         for name in ("fp/lx/ratio", "fp/lx/bin_edges", "dmo/lx/phi_predicted", "dmo/lx/ratio_error"):
             np.testing.assert_array_equal(a[name][()], b[name][()], err_msg=name)
         assert a["dmo/lx/bin_edges"].attrs["units"] == "erg/s"
@@ -135,7 +136,7 @@ def test_paint_writes_correction_weights(reports, universe, xray_bundle, tmp_pat
     out = tmp_path / "corrected.hdf5"
     run_mpipaint("paint", universe / "DMO" / "output" / "snapdir_099", "--model", xray_bundle[0], "--out", out,
                  "--corrections", table_path, "--correction-input", "dmo", ranks=2)
-    table = corrections.read_table(table_path, "dmo", "lx")
+    table = read_table(table_path, "dmo", "lx")
     with h5py.File(out) as f:
         lx, weight, outside = f["lx"][()], f["lx_weight"][()], f["lx_outside_calibration"][()].astype(bool)
         assert f.attrs["correction_input"] == "dmo" and f["lx_weight"].attrs["units"] == ""
@@ -152,4 +153,4 @@ def test_missing_correction_table_is_refused(reports, universe, xray_bundle, tmp
     assert result.returncode == 2 and "no correction table 'fp3/lx' (has dmo/lx, fp/lx)" in result.stderr
     assert not (tmp_path / "x.hdf5").exists()
     with pytest.raises(InputError, match="not an mpipaint corrections file"):
-        corrections.read_table(universe / "DMO" / "output" / "groups_099" / "fof_subhalo_tab_099.0.hdf5", "dmo", "lx")
+        read_table(universe / "DMO" / "output" / "groups_099" / "fof_subhalo_tab_099.0.hdf5", "dmo", "lx")

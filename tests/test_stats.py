@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from mpipaint.errors import InputError
+from mpipaint.io.corrections import read_table, write_tables
 from mpipaint.science import corrections, stats
 
 VOLUME = 300.0**3  # cMpc^3
@@ -112,9 +113,9 @@ def test_a_correction_table_with_nan_bin_edges_is_refused(tmp_path):
     table["bin_edges"] = table["bin_edges"].copy()
     table["bin_edges"][2] = np.nan
     path = tmp_path / "tables.hdf5"
-    corrections.write_tables(path, {"dmo": {"lx": table}}, {})
+    write_tables(path, {"dmo": {"lx": table}}, {})
     with pytest.raises(InputError, match="'dmo/lx/bin_edges' must be finite, positive and increasing"):
-        corrections.read_table(path, "dmo", "lx")
+        read_table(path, "dmo", "lx")
 
 
 def test_values_outside_the_calibrated_range_are_flagged():
