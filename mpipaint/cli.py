@@ -24,7 +24,7 @@ VERBS = {  # verb -> (help, module, class in `options`, function of the module r
     "prepare": ("run + halo table -> training-set HDF5 of projected maps (DM; hot gas, Mazzotta T and 0.5-2 keV "
                 "X-ray for a full-physics run)", "prepare", "PrepareOptions", "run_prepare"),
     "train": ("Horovod data-parallel U-net training -> model bundle (run under horovodrun or mpirun)",
-              "model.train", "TrainOptions", "run_train"),
+              "train", "TrainOptions", "run_train"),
     "evaluate": ("bundles on a training set's maps vs FP truth: MPE, pixel PDFs, profiles, distribution "
                  "functions, Lx-M_DM relation -> PNG figures + summary.json", "evaluate", "EvaluateOptions",
                  "run_evaluate"),

@@ -12,7 +12,7 @@ from mpipaint.maps.geometry import MapSpec
 from mpipaint.model.bundle import load_bundle
 from mpipaint.model.callbacks import LR_HALVINGS, ValidationSchedule
 from mpipaint.model.norm import Normalisation, RunningStats
-from mpipaint.model.train import SYMMETRIES, dihedral, epoch_plan, map_and_total_loss, split_by_halo
+from mpipaint.model.training import SYMMETRIES, dihedral, epoch_plan, map_and_total_loss, split_by_halo
 from mpipaint.model.unet import build_unet
 from mpipaint.options import TrainOptions
 from mpipaint.science import stats
