@@ -88,7 +88,8 @@ def _check_values(path, table: pd.DataFrame) -> None:
     repeated = table.duplicated(["snapshot", "halo_id"]).to_numpy()
     if repeated.any():
         row = int(np.argmax(repeated))
-        raise InputError(f"{path}: halo {int(table['halo_id'].iloc[row])} of snapshot {int(table['snapshot'].iloc[row])} "
+        halo, snapshot = int(table["halo_id"].iloc[row]), int(table["snapshot"].iloc[row])
+        raise InputError(f"{path}: halo {halo} of snapshot {snapshot} "
                          f"appears again at row {row} ({int(repeated.sum())} repeated rows): it would be painted twice")
     for column, valid in rules.items():
         bad = ~valid(table[column].to_numpy())

@@ -29,8 +29,9 @@ def open_hdf5(path) -> h5py.File:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise InputError(f"{path}: file not found")
-    if _CHECKED.get(_version(path)):  # refused before: HDF5 may crash reopening a file whose metadata failed
-        raise _CHECKED[_version(path)]
+    refused = _CHECKED.get(_version(path))
+    if refused:  # HDF5 may crash reopening a file whose metadata failed
+        raise refused
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
@@ -101,6 +102,7 @@ def _refuse_outside(f: h5py.File) -> None:
         raise InputError(f"{f.filename}: {'; '.join(outside)}; {hint}")
 
 
+RESUME_HINT = "free space (or raise the quota) and run the same command again, which resumes from what is on disk"
 NO_SPACE_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
                    errno.EFBIG: "file size limit reached"}
 
@@ -127,8 +129,7 @@ def space_checked(path, doing: str):
         reason = next((r for r in map(_no_space_reason, failures) if r is not None), None)
         if reason is None or isinstance(exc, NoSpace):
             raise
-        raise NoSpace(f"{path}: {reason} while {doing}; free space (or raise the quota) and run the same "
-                      "command again, which resumes from what is on disk") from None
+        raise NoSpace(f"{path}: {reason} while {doing}; {RESUME_HINT}") from None
 
 
 SPACE_MARGIN_BYTES = 1 << 20  # free space kept for HDF5's metadata when a file is flushed and closed
@@ -142,8 +143,7 @@ def require_space(path, nbytes: int, doing: str) -> None:
     free = stat.f_bavail * stat.f_frsize
     if free < nbytes + SPACE_MARGIN_BYTES:
         raise NoSpace(f"{path}: no space left on device for {doing} ({free / 2**20:.1f} MiB free, "
-                      f"{(nbytes + SPACE_MARGIN_BYTES) / 2**20:.1f} MiB needed); free space and run the same "
-                      "command again, which resumes from what is on disk")
+                      f"{(nbytes + SPACE_MARGIN_BYTES) / 2**20:.1f} MiB needed); {RESUME_HINT}")
 
 
 def create_allocated(group: h5py.Group, name: str, shape, dtype, fillvalue=None) -> h5py.Dataset:

@@ -1,8 +1,9 @@
 """Output files that a killed job resumes (`prepare`'s training set, `paint`'s catalog): one writer at a
 time, a file at the path only once it can be resumed, and plain words about whatever else is there.
 
-- `WriterLock(path)` (held by a job through `parallel.exclusive.exclusive_writer`): PATH.lock created exclusively, holding host, pid, SLURM job id, command
-  and start time, and a heartbeat thread touches it every HEARTBEAT_S. A second job is refused with the
+- `WriterLock(path)` (held by a job through `parallel.exclusive.exclusive_writer`): PATH.lock created
+  exclusively, holding host, pid, SLURM job id, command and start time, and a heartbeat thread touches it
+  every HEARTBEAT_S. A second job is refused with the
   first one's identity. A lock is stale, and taken over, when its process is gone (same host) or its
   heartbeat stopped STALE_AFTER_S ago (another host: a job killed with its node). Released on leaving.
 - `existing_output(path, kind)`: what the path holds: nothing, an mpipaint file (resumable if its settings

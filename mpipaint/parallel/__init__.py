@@ -33,8 +33,8 @@ def run_or_abort(function, *args, **kwargs):
     """Run `function`; on any exception print it with the rank and end the job with a non-zero code.
 
     With more than one rank this calls MPI_Abort, which ends every rank at once, even those blocked in a
-    collective. Bad input exits with 2, anything else (a full disk included) with 1; a job stopped by a signal with its output
-    resumable exits with PREEMPTED_EXIT on every rank.
+    collective. Bad input exits with 2, anything else (a full disk included) with 1; a job stopped by a
+    signal with its output resumable exits with PREEMPTED_EXIT on every rank.
     """
     try:
         return function(*args, **kwargs)

@@ -126,8 +126,8 @@ def _payload_bytes(items) -> int:
     if isinstance(items, np.ndarray):
         return items.nbytes
     if isinstance(items, dict):
-        items = items.values()
-    if isinstance(items, (list, tuple, type({}.values()))):
+        return sum(_payload_bytes(item) for item in items.values())
+    if isinstance(items, (list, tuple)):
         return sum(_payload_bytes(item) for item in items)
     return 8
 
