@@ -19,7 +19,6 @@ import numpy as np
 from yt.utilities.lib.particle_mesh_operations import CICDeposit_2
 
 from mpipaint.maps import cic
-from mpipaint.maps.cic import cic_project
 from mpipaint.maps.geometry import MapGeometry
 from timing import best_of
 
@@ -128,11 +127,11 @@ def main():
     print("| --- | --- | --- | --- |")
     for n in map(int, args.sizes):
         positions, masses = particles(n, rng)
-        cic_project(positions[:100], masses[:100], geometry)  # compile
+        cic.cic_project_axes(positions[:100], masses[:100], [geometry])  # compile
         numba.set_num_threads(1)
-        ours_1 = best_of(args.repeat, lambda: cic_project(positions, masses, geometry))[0]
+        ours_1 = best_of(args.repeat, lambda: cic.cic_project_axes(positions, masses, [geometry]))[0]
         numba.set_num_threads(threads)
-        ours_all = best_of(args.repeat, lambda: cic_project(positions, masses, geometry))[0]
+        ours_all = best_of(args.repeat, lambda: cic.cic_project_axes(positions, masses, [geometry]))[0]
         print(f"| {n:.0e} | mpipaint, 1 thread | {n / ours_1 / 1e6:.1f} | 1.00 |")
         print(f"| {n:.0e} | mpipaint, {threads} threads | {n / ours_all / 1e6:.1f} | {ours_1 / ours_all:.2f} |")
         numba.set_num_threads(1)

@@ -14,7 +14,7 @@ from pathlib import Path
 import illustris_python as il
 import numpy as np
 
-from mpipaint.io.catalog import GroupCatalog, find_group_catalog
+from mpipaint.io.group_catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.particle_types import DM, GAS
 from mpipaint.io.snapshot import Snapshot, find_snapshot
 from timing import best_of

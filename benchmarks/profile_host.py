@@ -1,7 +1,7 @@
 """Where a GPU inference call's time goes, for the full U-net at 512^2, per map: the host chain stage by
 stage (host normalisation, transfers, net, inverse, sums: infer.Predictor), the device chain whole
 (jax_chain.DevicePredictor, as paint runs it with and without --maps), and the CIC projection of halos of
-`--particles` on the host and on the device (jax_chain.DeviceProjector), then particles to summaries as
+`--particles` on the host and on the device (`maps.projection.PROJECTORS`), then particles to summaries as
 paint runs them with JAX: what limits painting when the net alone is fast.
 
     python benchmarks/profile_host.py [--batch 24] [--precision bf16] [--particles 12000] [--npix 512]
@@ -13,10 +13,10 @@ import numba
 import numpy as np
 
 from mpipaint.maps.geometry import MapSpec
+from mpipaint.maps.projection import PROJECTORS
 from mpipaint.model.bundle import Bundle
-from mpipaint.model.jax_chain import DevicePredictor, DeviceProjector
+from mpipaint.model.jax_chain import DevicePredictor
 from mpipaint.model.jax_unet import JaxUnet
-from mpipaint.paint import HostProjector
 from random_bundle import NORM, random_meta, random_weights, unet_architecture
 from timing import best_of
 
@@ -60,7 +60,7 @@ def main():
     halos = [(5e4 + rng.normal(0.0, 300.0, (args.particles, 3)), np.full(args.particles, 1e9), row)
              for _ in range(n // len(axes))]
     lean = DevicePredictor(Bundle(net, meta, args.precision, "jax"), n, keep_maps=False)
-    host_cic, device_cic = HostProjector(spec, axes), DeviceProjector(spec, axes, n)
+    host_cic, device_cic = (PROJECTORS[backend](spec, axes, n) for backend in ("tf", "jax"))
     stages[f"CIC on the host ({args.particles} particles a halo, numba)"] = lambda: host_cic.project(halos)
     stages["CIC on the device, waited for"] = lambda: device_cic.masses(device_cic.project(halos))
     stages["particles -> summaries on the device (paint with JAX)"] = lambda: lean.collect(

@@ -26,6 +26,18 @@ def option(default=None, help: str = "", *, flag: str = None, positional: bool =
         "shown": shown})
 
 
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Base of every verb's options: a value outside an `option`'s `choices` is refused here, once, however
+    the options were made (flags, a YAML section, code)."""
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            choices, value = f.metadata.get("choices"), getattr(self, f.name)
+            if choices and value is not None and value not in choices:
+                raise ValueError(f"{f.name} must be one of {tuple(choices)}, not {value!r}")
+
+
 def _shown(value) -> str:
     if isinstance(value, (tuple, list)):
         return " ".join(_shown(v) for v in value)

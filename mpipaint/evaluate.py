@@ -20,7 +20,7 @@ from mpipaint.io.corrections import write_tables
 from mpipaint.io.outputs import make_parent
 from mpipaint.io.trainingset import TrainingSet
 from mpipaint.maps.geometry import MapSpec
-from mpipaint.model.bundle import validation_residual
+from mpipaint.model.bundle import BundleSet
 from mpipaint.options import EvaluateOptions
 from mpipaint.parallel import COMM, get_logger, my_share
 from mpipaint.science import stats, summaries
@@ -28,20 +28,16 @@ from mpipaint.science.evaluation import Sample, correction_tables, evaluation
 from mpipaint.science.ranges import coarser_than_trained
 
 
-def load_bundles(paths, spec: MapSpec, precision: str, backend: str) -> dict:
-    """Bundles by target (lists: ensembles expanded), each checked against the training set's maps and
-    set up to run at `precision` by `backend` as paint would; they must share one split."""
-    from mpipaint.model.bundle import load_bundles_by_target  # noqa: PLC0415 - TensorFlow (or JAX) only here
+def load_bundles(paths, spec: MapSpec, precision: str, backend: str) -> BundleSet:
+    """The bundle set (model.bundle.BundleSet), each bundle checked against the training set's maps and set
+    up to run at `precision` by `backend` as paint would (their one split: `BundleSet.split_halos`)."""
+    from mpipaint.model.bundle import load_bundle_set  # noqa: PLC0415 - TensorFlow (or JAX) only here
     from mpipaint.model.infer import setup_inference  # noqa: PLC0415
 
-    bundles = load_bundles_by_target(paths, spec, setup_inference(precision, backend)[0], backend)
-    splits = {json.dumps(b[0].meta["split_halos"], sort_keys=True) for b in bundles.values()}
-    if len(splits) != 1:
-        raise InputError(f"{', '.join(map(str, paths))}: bundles were trained with different halo splits")
-    return bundles
+    return load_bundle_set(paths, spec, setup_inference(precision, backend)[0], backend)
 
 
-def split_images(path, bundle_meta: dict, split: str, snapshots=None) -> np.ndarray:
+def split_images(path, split_halos: dict, split: str, snapshots=None) -> np.ndarray:
     """Indices of the images of `path` whose halo is in the bundle's `split` (all images for 'all'), of
     the given snapshots only (all when None)."""
     with TrainingSet(path) as data:
@@ -50,7 +46,7 @@ def split_images(path, bundle_meta: dict, split: str, snapshots=None) -> np.ndar
     if split == "all":
         chosen = None
     else:
-        chosen = {tuple(h) for h in bundle_meta["split_halos"][split]}
+        chosen = {tuple(h) for h in split_halos[split]}
     indices = np.array([i for i, key in enumerate(map(tuple, keys.tolist()))
                         if wanted[i] and (chosen is None or key in chosen)], dtype=np.int64)
     if not len(indices):
@@ -66,7 +62,7 @@ def _halo_groups(keys, indices) -> list[np.ndarray]:
     return np.split(indices[order], bounds) if len(indices) else []
 
 
-def predict_sample(bundles: dict, path, indices, options: EvaluateOptions, with_truth: bool,
+def predict_sample(bundles: BundleSet, path, indices, options: EvaluateOptions, with_truth: bool,
                    with_predictions: bool = True) -> Sample | None:
     """Every target's bundles on the DM maps of images `indices` of training set `path` (and/or the truth's
     reductions; the network runs only with_predictions); rank 0 gets the Sample."""
@@ -104,8 +100,7 @@ def predict_sample(bundles: dict, path, indices, options: EvaluateOptions, with_
     if COMM.rank != 0:
         return None
     sample = _assemble(path, [r for part in gathered for r in part], list(bundles), with_truth, with_predictions)
-    sample.coarser = coarser_than_trained(particle_mass,
-                                          next(iter(bundles.values()))[0].meta.get("dm_particle_mass_msun"))
+    sample.coarser = coarser_than_trained(particle_mass, bundles.trained_particle_mass_msun)
     return sample
 
 
@@ -162,22 +157,22 @@ def _samples(options: EvaluateOptions):
         spec = data.spec
     _check_inputs(options.named_inputs(), spec)
     bundles = load_bundles(options.models, spec, options.precision, options.backend)
-    meta, snaps = next(iter(bundles.values()))[0].meta, options.snapshots
+    split_halos, snaps = bundles.split_halos, options.snapshots
     if options.split != "all":
         _require_own_trainset(bundles, options.data)
-    everything = split_images(options.data, meta, "all", snaps)
-    chosen = split_images(options.data, meta, options.split, snaps)
+    everything = split_images(options.data, split_halos, "all", snaps)
+    chosen = split_images(options.data, split_halos, options.split, snaps)
     split = predict_sample(bundles, options.data, chosen, options, with_truth=True)
     full = split if options.split == "all" else predict_sample(bundles, options.data, everything, options,
                                                                with_truth=True, with_predictions=False)
     inputs = {}
     for name, path in options.named_inputs().items():
-        inputs[name] = predict_sample(bundles, path, split_images(path, meta, "all", snaps), options,
+        inputs[name] = predict_sample(bundles, path, split_images(path, split_halos, "all", snaps), options,
                                       with_truth=False)
     return bundles, split, full, inputs
 
 
-def _require_own_trainset(bundles: dict, path) -> None:
+def _require_own_trainset(bundles: BundleSet, path) -> None:
     """A split names halos of the training set a bundle was trained on: on any other set, 'test' halos may
     be training halos, or none at all."""
     with TrainingSet(path) as data:
@@ -185,27 +180,22 @@ def _require_own_trainset(bundles: dict, path) -> None:
     for members in bundles.values():
         recorded = members[0].meta.get("trainset_fingerprint")
         if recorded is not None and recorded != given:
-            raise InputError(f"{path}: not the training set the {members[0].meta['target']} bundle was trained on "
+            raise InputError(f"{path}: not the training set the {members[0].target} bundle was trained on "
                              f"(its fingerprint differs from the bundle's, {members[0].meta.get('trainset')}); "
                              "evaluate a split on the bundle's own training set, or use --split all")
 
 
-def _validation_sample(bundles: dict, options: EvaluateOptions) -> Sample | None:
+def _validation_sample(bundles: BundleSet, options: EvaluateOptions) -> Sample | None:
     """Predictions and truth of the validation halos, where residual scatters are measured for an evaluation
     of another split (collective; None where there are none)."""
-    meta = next(iter(bundles.values()))[0].meta
-    if options.split == "validation" or not meta["split_halos"]["validation"]:
+    split_halos = bundles.split_halos
+    if options.split == "validation" or not split_halos["validation"]:
         return None
     try:
-        indices = split_images(options.data, meta, "validation", options.snapshots)
+        indices = split_images(options.data, split_halos, "validation", options.snapshots)
     except InputError:  # no validation halo in the chosen snapshots
         return None
     return predict_sample(bundles, options.data, indices, options, with_truth=True)
-
-
-def _residuals(bundles: dict) -> dict:
-    """target -> the bundles' validation residual scatter [dex] (None where they do not record it)."""
-    return {target: validation_residual(members) for target, members in bundles.items()}
 
 
 def run_evaluate(options: EvaluateOptions) -> None:
@@ -219,11 +209,11 @@ def run_evaluate(options: EvaluateOptions) -> None:
     out = Path(options.out)
     make_parent(out / "summary.json")
     summary = {"split": options.split, "images": int(len(split.halo_id)),
-               "precision": next(iter(bundles.values()))[0].precision, "backend": options.backend,
+               "precision": bundles.precision, "backend": options.backend,
                "halos": split.halo_count(), "models": [str(m) for m in options.models],
                "trainset": str(options.data), "inputs": options.named_inputs(), "mpipaint_version": __version__,
                "snapshots": list(options.snapshots) if options.snapshots else "all",
-               **evaluation(_residuals(bundles), split, full, inputs, reference, options.per_dex, options.bootstrap)}
+               **evaluation(bundles.residuals, split, full, inputs, reference, options.per_dex, options.bootstrap)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True))
     figures = plots.evaluation_figures(summary, out, options)
     log.info("evaluation of %d %s images written to %s (%s)", summary["images"], options.split, out,
@@ -241,7 +231,7 @@ def run_calibrate(options: EvaluateOptions) -> None:
     bundles, split, full, inputs = _samples(options)
     if COMM.rank != 0:
         return
-    tables = correction_tables(_residuals(bundles), split, full, inputs, options.per_dex)
+    tables = correction_tables(bundles.residuals, split, full, inputs, options.per_dex)
     if not tables:
         raise InputError("calibrate needs an X-ray or gas bundle: corrections exist for Lx and Mgas only")
     make_parent(options.out)

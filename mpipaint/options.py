@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from mpipaint import units as u
-from mpipaint.config import option
+from mpipaint.config import Options, option
 from mpipaint.halos.particles import READ_STRATEGIES, READ_STRATEGY_HELP, read_strategy_for
 from mpipaint.io.halolists import MASS_COLUMNS
 from mpipaint.io.trainingset import TARGET_MAPS
@@ -24,7 +24,7 @@ LAUNCHERS = ("srun", "mpirun")
 
 
 @dataclass(frozen=True)
-class SynthConfig:
+class SynthConfig(Options):
     """Size and cosmology of the example universe; the defaults generate in well under a minute."""
 
     seed: int = option(42, "random seed of the universe")
@@ -47,8 +47,7 @@ class SynthConfig:
     flavour: str = option("tng", "on-disk header flavour", choices=("tng", "gadget4"))
 
     def __post_init__(self):
-        if self.flavour not in ("tng", "gadget4"):
-            raise ValueError(f"flavour must be 'tng' or 'gadget4', not {self.flavour!r}")
+        super().__post_init__()
         if self.halos < 1 or self.dm_particles < 1000 or self.num_files < 1:
             raise ValueError("halos >= 1, dm_particles >= 1000 and num_files >= 1 are required")
         if not 0 < self.min_mass < self.max_mass:
@@ -62,7 +61,7 @@ class SynthConfig:
 
 
 @dataclass(frozen=True)
-class SelectOptions:
+class SelectOptions(Options):
     """Options of `mpipaint select` (CLI flags or the `select:` section of a YAML config)."""
 
     source: str = option(None, "a run's output/ directory, or Rockstar list(s) comma-separated with "
@@ -78,20 +77,17 @@ class SelectOptions:
     dmo: str = option(None, "the DMO twin's output/ directory: adds matched DMO halo ids")
 
     def __post_init__(self):
+        super().__post_init__()
         if self.source is None or self.out is None:
             raise ValueError("both 'source' and 'out' are required")
-        if self.catalog_type not in ("subfind", "rockstar"):
-            raise ValueError(f"catalog_type must be 'subfind' or 'rockstar', not {self.catalog_type!r}")
         if self.catalog_type == "subfind" and not self.snapshots:
             raise ValueError("'snapshots' is required for a subfind catalog")
         if self.min_m200c < 0:
             raise ValueError(f"min_m200c must be >= 0, got {self.min_m200c}")
-        if self.mass_column not in MASS_COLUMNS:
-            raise ValueError(f"mass_column must be one of {MASS_COLUMNS}, not {self.mass_column!r}")
 
 
 @dataclass(frozen=True)
-class PrepareOptions:
+class PrepareOptions(Options):
     """Options of `mpipaint prepare` (CLI flags or the `prepare:` section of a YAML config)."""
 
     run: str = option(None, "the run's output/ directory", positional=True)
@@ -106,6 +102,7 @@ class PrepareOptions:
     chunk_particles: int = option(4_000_000, "slabs: particles read per rank per step")
 
     def __post_init__(self):
+        super().__post_init__()
         object.__setattr__(self, "read_strategy", read_strategy_for(self.deposition_mode, self.read_strategy))
         if not (self.run and self.halos and self.out):
             raise ValueError("'run', 'halos' and 'out' are required")
@@ -119,7 +116,7 @@ class PrepareOptions:
 
 
 @dataclass(frozen=True)
-class TrainOptions:
+class TrainOptions(Options):
     """Options of `mpipaint train` (CLI flags or the `train:` section of a YAML config)."""
 
     data: str = option(None, "training set from mpipaint prepare (full-physics run)")
@@ -152,24 +149,19 @@ class TrainOptions:
                             "fp16 on GPUs only; auto as for inference; weights stay fp32)", choices=PRECISIONS)
 
     def __post_init__(self):
+        super().__post_init__()
         if not (self.data and self.out):
             raise ValueError("'data' and 'out' are required")
-        if self.target not in TARGET_MAPS:
-            raise ValueError(f"target must be one of {TARGET_MAPS}, not {self.target!r}")
-        if self.scheme not in ("minmax", "4sigma") or self.space not in ("log", "linear"):
-            raise ValueError(f"scheme must be minmax/4sigma and space log/linear, got {self.scheme}, {self.space}")
         if len(self.split) != 3 or abs(sum(self.split) - 1) > 1e-9 or min(self.split) < 0:
             raise ValueError(f"split must be three non-negative fractions summing to 1, got {self.split}")
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0 or self.members < 1:
             raise ValueError("epochs, batch_size, learning_rate and members must be positive")
         if self.lr_patience < 1 or self.patience < 0 or not self.total_weight >= 0:
             raise ValueError("lr_patience must be positive, patience and total_weight non-negative")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
 
 
 @dataclass(frozen=True)
-class EvaluateOptions:
+class EvaluateOptions(Options):
     """Options of `mpipaint evaluate` and `mpipaint calibrate` (CLI flags or their YAML sections)."""
 
     models: tuple = option((), "model bundle or ensemble, trained on --data (repeat for several targets)",
@@ -190,6 +182,7 @@ class EvaluateOptions:
     backend: str = option("tf", BACKEND_HELP, choices=BACKENDS)
 
     def __post_init__(self):
+        super().__post_init__()
         inputs = self.inputs or ()
         if isinstance(inputs, dict):  # YAML: {dmo: path, fp2: path}
             inputs = [f"{k}={v}" for k, v in inputs.items()]
@@ -198,14 +191,8 @@ class EvaluateOptions:
         object.__setattr__(self, "inputs", tuple(str(item) for item in inputs))
         if self.snapshots is not None:
             object.__setattr__(self, "snapshots", tuple(int(n) for n in self.snapshots))
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, not {self.backend!r}")
         if not (self.models and self.data and self.out):
             raise ValueError("'models', 'data' and 'out' are required")
-        if self.split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, not {self.split!r}")
         for item in self.inputs:
             if item.count("=") != 1 or not all(item.split("=")):
                 raise ValueError(f"inputs are NAME=TRAINSET, got {item!r}")
@@ -217,7 +204,7 @@ class EvaluateOptions:
 
 
 @dataclass(frozen=True)
-class PaintOptions:
+class PaintOptions(Options):
     """Options of `mpipaint paint` (CLI flags or the `paint:` section of a YAML config)."""
 
     box: str = option(None, "snapshot file, one chunk of it, or its snapdir", positional=True)
@@ -242,25 +229,18 @@ class PaintOptions:
     batch_halos: int = option(1, "halos whose maps go through a net in one call (8-16 keep a GPU busy)")
 
     def __post_init__(self):
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, not {self.backend!r}")
+        super().__post_init__()
         if self.batch_halos < 1:
             raise ValueError(f"batch_halos must be at least 1, not {self.batch_halos}")
-        if self.read_strategy not in (None, *READ_STRATEGIES):
-            raise ValueError(f"read_strategy must be one of {READ_STRATEGIES}, not {self.read_strategy!r}")
         if self.chunk_particles < 1:
             raise ValueError("chunk_particles must be positive")
         if not self.box:
             raise ValueError("'box' is required")
-        if self.mass_column not in MASS_COLUMNS:
-            raise ValueError(f"mass_column must be one of {MASS_COLUMNS}, not {self.mass_column!r}")
         check_axes(self.axes)
 
 
 @dataclass(frozen=True)
-class DemoOptions:
+class DemoOptions(Options):
     """Options of `mpipaint demo` (CLI flags or the `demo:` section of a YAML config)."""
 
     out: str = option("example", "working directory")
@@ -285,6 +265,7 @@ class DemoOptions:
     targets: tuple = ("xray", "gas", "temperature")
 
     def __post_init__(self):
+        super().__post_init__()
         if self.ranks < 1 or self.epochs < 1 or self.npix < 16:
             raise ValueError("need ranks >= 1, epochs >= 1 and npix >= 16")
         if not set(self.targets) <= set(TARGET_MAPS) or not self.targets:
@@ -295,13 +276,10 @@ class DemoOptions:
         if self.members < 1:
             raise ValueError("members must be at least 1")
 
-    @property
-    def calibration_snapshots(self) -> list[int]:
-        return [s for s in self.snapshots if s != self.paint_snapshot]
 
 
 @dataclass(frozen=True)
-class JobOptions:
+class JobOptions(Options):
     """Values for a job template (CLI flags or the `jobs:` section of a YAML config)."""
 
     template: str = option(None, "select, prepare, train, paint, or a template file", positional=True)
@@ -321,6 +299,7 @@ class JobOptions:
                                 "SIGUSR1, on which they stop resumably and the job requeues itself")
 
     def __post_init__(self):
+        super().__post_init__()
         if not (self.template and self.config):
             raise ValueError("'template' and 'config' are required")
         if self.nodes < 1 or self.gpus_per_node < 0 or self.cpus_per_task < 1 or self.stop_before_s < 1:
@@ -333,5 +312,3 @@ class JobOptions:
             value = getattr(self, key)
             if value is not None and not SLURM_NAME.fullmatch(str(value)):
                 raise ValueError(f"{key} may hold letters, digits and _.:+- only, got {value!r}")
-        if self.launcher not in LAUNCHERS:
-            raise ValueError(f"launcher must be one of {LAUNCHERS}, not {self.launcher!r}")

@@ -41,17 +41,16 @@ from mpipaint.errors import InputError, Preempted
 from mpipaint.halos.particles import HaloParticles, read_strategy_for
 from mpipaint.halos.select import select_catalog
 from mpipaint.io import painted
-from mpipaint.io.catalog import find_group_catalog
 from mpipaint.io.corrections import read_table
+from mpipaint.io.group_catalog import find_group_catalog
 from mpipaint.io.fingerprints import snapshot_fingerprint, table_fingerprint
 from mpipaint.io.hdf5 import space_checked, unallocated
 from mpipaint.io.outputs import (create_complete, differing_settings, existing_output,
                                  refuse_other_settings)
 from mpipaint.io.particle_types import DM
 from mpipaint.io.snapshot import Snapshot
-from mpipaint.maps.gas import dm_maps
-from mpipaint.maps.geometry import MapSpec
-from mpipaint.model.bundle import configured_models, description_digest, member_paths, validation_residual
+from mpipaint.maps.projection import PROJECTORS
+from mpipaint.model.bundle import configured_models, description_digest, member_paths
 from mpipaint.options import PaintOptions
 from mpipaint.parallel import COMM, get_logger, owners_by_cost, stopping
 from mpipaint.parallel.engine import PhaseTimes, open_writer, work_through
@@ -105,20 +104,13 @@ def with_defaults(options: PaintOptions) -> PaintOptions:
     return dataclasses.replace(options, models=tuple(models), out=options.out or str(default_out(options.box)))
 
 
-def _bundles(paths, precision: str, backend: str):
-    from mpipaint.model.bundle import load_bundles_by_target  # noqa: PLC0415 - TensorFlow only when painting
-
-    bundles = load_bundles_by_target(paths, precision=precision, backend=backend)
-    return bundles, MapSpec.from_attrs(next(iter(bundles.values()))[0].meta)
-
-
 class HaloPainter:
     """Paints groups of halos in two steps, so that the engine overlaps them: `start` reads each halo's
     particles, projects its maps along every axis in one pass and launches each bundle's nets on all the
     group's maps in one call (the predictors' fixed batch, padded: a map's result does not depend on the
     maps beside it, so neither on which halos a rank holds); `finish` collects the maps and gives the rows.
-    The `projector` makes the maps: HostProjector, or with JAX jax_chain.DeviceProjector, whose maps are made
-    on the device from the particles and stay there."""
+    The `projector` makes the maps (`maps.projection.PROJECTORS`): on the host, or with JAX on the device from
+    the particles, where they stay."""
 
     def __init__(self, particles: HaloParticles, predictors, projector, axes, with_maps, times, coarser, residuals,
                  tables):
@@ -148,7 +140,7 @@ class HaloPainter:
         for k, index in enumerate(indices):
             mine = slice(k * naxes, (k + 1) * naxes)
             halo = {target: r.select(mine) for target, r in results.items()}
-            values = painted.halo_values(halo, mdm[mine], self.coarser, self.residuals)
+            values = summaries.halo_values(halo, mdm[mine], self.coarser, self.residuals)
             if np.any(values["mdm_proj"] <= 0):
                 get_logger().warning("halo %d: no DM particles in its map along axes %s; its row is flagged "
                                      "out_of_range", int(self.particles.row(index)["halo_id"]),
@@ -156,26 +148,6 @@ class HaloPainter:
             halo_maps = {"dm": dm[mine], **{t: r.mean_images for t, r in halo.items()}} if self.with_maps else None
             rows.append((index, {**values, **_weights(values, self.tables)}, halo_maps))
         return rows
-
-
-class HostProjector:
-    """`project`: a group of halos' DM particles -> their maps along every axis, (N, npix, npix) [Msun/kpc^2]
-    on the host (maps.cic, float64), for the TensorFlow chain; the interface of jax_chain.DeviceProjector."""
-
-    def __init__(self, spec: MapSpec, axes):
-        self.spec, self.axes = spec, tuple(axes)
-
-    def project(self, halos) -> np.ndarray:
-        """`halos`: (positions [kpc], masses [Msun], halo-table row) per halo, at least one."""
-        return np.concatenate([dm_maps(positions, masses, self.spec.geometries(row, self.axes))
-                               for positions, masses, row in halos])
-
-    def masses(self, maps) -> np.ndarray:
-        """(N,) DM mass in each of a group's maps [Msun]."""
-        return summaries.totals("dm", maps, maps, self.spec.pixel_area)
-
-    def on_host(self, maps) -> np.ndarray:
-        return maps
 
 
 def _warm_up(predictors, projector, batch_halos: int) -> float:
@@ -212,8 +184,8 @@ def _weights(values: dict, tables: dict) -> dict:
     """Correction weights and out-of-calibration flags of one halo's row values."""
     result = {}
     for quantity, (_, table) in tables.items():
-        result[f"{quantity}_weight"], result[f"{quantity}_outside_calibration"] = \
-            corrections.correction_weights(values[quantity], table)
+        weight, outside = corrections.correction_weights(values[quantity], table)
+        result[f"{quantity}_weight"], result[f"{quantity}_outside_calibration"] = weight, outside
     return result
 
 
@@ -224,7 +196,10 @@ def run_paint(options: PaintOptions) -> None:
     options = with_defaults(options)
     stopping.install()
     precision, on_gpu = setup_inference(options.precision, options.backend)
-    bundles, spec = _bundles(options.models, precision, options.backend)
+    from mpipaint.model.bundle import load_bundle_set  # noqa: PLC0415 - TensorFlow only when painting
+
+    bundles = load_bundle_set(options.models, precision=precision, backend=options.backend)
+    spec = bundles.spec
     try:
         strategy = read_strategy_for(spec.deposition_mode, options.read_strategy)
     except ValueError as exc:
@@ -241,14 +216,10 @@ def run_paint(options: PaintOptions) -> None:
     batch = options.batch_halos * len(options.axes)
     predictors = {target: EnsemblePredictor(b, batch_size=batch, keep_maps=options.maps)
                   for target, b in bundles.items()}
-    projector = HostProjector(spec, options.axes)
-    if options.backend == "jax":  # the maps are made where the nets run
-        from mpipaint.model.jax_chain import DeviceProjector  # noqa: PLC0415
-
-        projector = DeviceProjector(spec, options.axes, batch)
+    projector = PROJECTORS[options.backend](spec, options.axes, batch)  # the maps are made where the nets run
     infer_s_per_halo = _warm_up(predictors, projector, options.batch_halos) / options.batch_halos
     log.info("nets compiled; inference %.3g s per halo (%s, %s)", infer_s_per_halo, options.backend, precision)
-    trained_mass = next(iter(bundles.values()))[0].meta.get("dm_particle_mass_msun")
+    trained_mass = bundles.trained_particle_mass_msun
     box_mass = snapshot.typical_mass_msun(DM)
     coarser = coarser_than_trained(box_mass, trained_mass)
     if coarser and COMM.rank == 0:
@@ -260,14 +231,14 @@ def run_paint(options: PaintOptions) -> None:
              "read_strategy": strategy,
              "snapshot": snapnum, "box_size_kpc": snapshot.box_size_kpc, "mpipaint_version": __version__,
              "dm_particle_mass_msun": box_mass, "precision": precision, "backend": options.backend,
-             "emission_model": str(bundles["xray"][0].meta.get("emission_model", "")) if "xray" in bundles else ""}
+             "emission_model": bundles.emission_model}
     attrs.update(_input_fingerprints(options, snapshot, table))
     if trained_mass is not None:
         attrs["trained_dm_particle_mass_msun"] = float(trained_mass)
     if tables:
         attrs.update({"corrections": str(Path(options.corrections).resolve()),
                       "correction_input": options.correction_input})
-    residuals = {t: validation_residual(b) for t, b in bundles.items()}
+    residuals = bundles.residuals
     row_columns = painted.columns({t: len(b) for t, b in bundles.items()}, list(tables), residuals)
     map_targets = ("dm", *bundles) if options.maps else ()
     # no try/finally around the file: under mpio closing is collective, and a rank that fails must reach

@@ -30,12 +30,14 @@ KEV_ERG = 1.602176634e-9
 GRAVITY_CGS = 6.6743e-8
 HYDROGEN_MASS_FRACTION = 0.76  # X_H used by TNG for the temperature of gas cells
 ADIABATIC_INDEX = 5.0 / 3.0
-HUBBLE_100_S = 100.0 * 1e5 / (1e3 * KPC_CM)  # 100 km/s/Mpc in 1/s
+KM_CM = 1e5  # 1 km in cm
+MPC_CM = 1e3 * KPC_CM
+HUBBLE_100_S = 100.0 * KM_CM / MPC_CM  # 100 km/s/Mpc in 1/s
 
 # TNG default code units (ckpc/h, 1e10 Msun/h, km/s)
-TNG_UNIT_LENGTH_CM = 3.085678e21
-TNG_UNIT_MASS_G = 1.989e43
-TNG_UNIT_VELOCITY_CM_S = 1e5
+TNG_UNIT_LENGTH_CM = KPC_CM
+TNG_UNIT_MASS_G = 1e10 * MSUN_G
+TNG_UNIT_VELOCITY_CM_S = KM_CM
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class CodeUnits:
     scale_factor: float
     comoving: bool = True
     velocity_sqrt_a: bool = True  # Gadget-style velocities carry a factor sqrt(a); SWIFT's are peculiar
+    energy_a_exponent: float = 0.0  # u_physical = a^exponent u_stored: 0 for Gadget/TNG, -2 for SWIFT
 
     @property
     def _a(self) -> float:
@@ -64,8 +67,13 @@ class CodeUnits:
 
     def velocity_to_kms(self, v):
         """Code velocity (Gadget's km/s sqrt(a), or SWIFT's peculiar velocity) to peculiar velocity in km/s."""
-        return np.asarray(v, dtype=np.float64) * (self.velocity_cm_s / 1e5
+        return np.asarray(v, dtype=np.float64) * (self.velocity_cm_s / KM_CM
                                                   * (np.sqrt(self._a) if self.velocity_sqrt_a else 1.0))
+
+    def group_velocity_to_kms(self, v):
+        """A catalog's group velocity (TNG/Gadget GroupVel: peculiar velocity times a, in code units) to
+        peculiar velocity in km/s."""
+        return np.asarray(v, dtype=np.float64) * (self.velocity_cm_s / KM_CM / self._a)
 
     def density_to_cgs(self, rho):
         """Comoving code density to physical g/cm^3."""
@@ -75,7 +83,7 @@ class CodeUnits:
 
     def internal_energy_to_cgs(self, u):
         """Specific internal energy in code units ((km/s)^2 for TNG) to erg/g."""
-        return np.asarray(u, dtype=np.float64) * self.velocity_cm_s**2
+        return np.asarray(u, dtype=np.float64) * (self.velocity_cm_s**2 * self._a**self.energy_a_exponent)
 
 
     def to_physical(self, field: str, values):
@@ -103,6 +111,7 @@ PHYSICAL_FIELDS = {
     "Group_R_Crit200": ("length_to_kpc", "kpc"),
     "GroupMass": ("mass_to_msun", "Msun"),
     "GroupPos": ("length_to_kpc", "kpc"),
+    "GroupVel": ("group_velocity_to_kms", "km/s"),
     "SubhaloPos": ("length_to_kpc", "kpc"),
 }
 

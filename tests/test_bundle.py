@@ -12,6 +12,7 @@ from mpipaint.model.bundle import LEGACY_MODEL_FILE, META_FILE, WEIGHTS_FILE, lo
 from mpipaint.model.keras_env import keras
 from mpipaint.model.norm import Normalisation
 from mpipaint.model.unet import build_unet
+from one_map import normalised_output
 
 pytestmark = pytest.mark.tf  # TensorFlow (tf-keras) builds, trains or runs the nets here
 
@@ -179,8 +180,8 @@ def test_the_jax_net_computes_what_the_tensorflow_net_computes(architecture, tmp
     path = save_bundle(tmp_path / "b", net.get_weights(), architecture, meta)
     dm = 10.0 ** rng.uniform(0, 10, (5, size, size))
     dm[:, :3] = 0.0  # empty pixels: masked where the net has a mask
-    outputs = {(backend, precision): Predictor(load_bundle(path, precision=precision, backend=backend),
-                                               batch_size=2).predict_normalised(dm)
+    outputs = {(backend, precision): normalised_output(Predictor(load_bundle(path, precision=precision,
+                                                                             backend=backend), batch_size=2), dm)
                for backend, precision in (("tf", "fp32"), ("jax", "fp32"), ("jax", "bf16"), ("jax", "fp16"))}
     reference = outputs["tf", "fp32"]
     scale = np.abs(reference).max()

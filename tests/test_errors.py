@@ -9,7 +9,7 @@ import pytest
 from conftest import run_mpipaint
 from mpipaint.errors import InputError
 from mpipaint.halos.select import select_catalog
-from mpipaint.io.catalog import GroupCatalog, find_group_catalog
+from mpipaint.io.group_catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.halolists import read_rockstar
 from mpipaint.io.hdf5 import ALLOW_OUTSIDE_ENV
 from mpipaint.io.particle_types import DM, GAS
@@ -115,8 +115,8 @@ def test_nan_positions(universe_copy):
     catalog_chunk = universe_copy / "FP" / "output" / "groups_099" / "fof_subhalo_tab_099.0.hdf5"
     with h5py.File(catalog_chunk, "a") as f:
         f["Subhalo/SubhaloPos"][2, 0] = np.nan
-    assert "fof_subhalo_tab_099.0.hdf5: 'Subhalo/SubhaloPos' has non-finite values (first at row 2)" \
-        in select_fails(universe_copy)
+    expected = "fof_subhalo_tab_099.0.hdf5: 'Subhalo/SubhaloPos' has non-finite values (first at row 2)"
+    assert expected in select_fails(universe_copy)
 
 
 @pytest.mark.parametrize("field", ["InternalEnergy", "Masses"])

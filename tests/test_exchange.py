@@ -8,10 +8,10 @@ from conftest import run_mpipaint
 from mpipaint.io.halotable import read_halo_table
 from mpipaint.io.particle_types import DM
 from mpipaint.io.snapshot import Snapshot, find_snapshot
-from mpipaint.maps.gas import dm_map
 from mpipaint.maps.geometry import MapSpec
 from mpipaint.parallel import balance_by_cost
-from mpipaint.parallel.exchange import members_by_cube, members_by_range
+from mpipaint.halos.slabs import members_by_cube, members_by_range
+from one_map import dm_map
 
 
 def brute_force_cube(positions, centres, width, box):

@@ -107,7 +107,8 @@ def test_damaged_gadget_binary_files_are_refused_naming_file_and_block(tmp_path)
     with pytest.raises(InputError, match=r"snapshot_005: block HSML is cut short"):
         Snapshot(path)
     path.write_bytes(b"\x64\x00\x00\x00" + whole[4:])
-    with pytest.raises(InputError, match=r"snapshot_005: first record holds 100 bytes.*not a Gadget binary"):
+    with pytest.raises(InputError, match=r"snapshot_005: not a snapshot of any format.*Gadget-2/3 binary.*"
+                                         r"first record holds 100 bytes"):
         Snapshot(path)
     write_gadget_binary(path, particles, MASS_TABLE, COSMOLOGY, 1)
     damaged = bytearray(path.read_bytes())

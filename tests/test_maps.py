@@ -16,10 +16,12 @@ from mpipaint.io.particle_types import GAS
 from mpipaint.io.snapshot import Snapshot, find_snapshot
 from mpipaint.maps import xray
 from mpipaint.maps.apec_files import require_apec_tables
-from mpipaint.maps.cic import PARTICLES_PER_BLOCK, cic_project, cic_project_axes
-from mpipaint.maps.gas import GasCells, dm_map, gas_maps, hot_gas_mask
+from mpipaint.maps.cic import PARTICLES_PER_BLOCK, cic_project_axes
+from mpipaint.maps.gas import GasCells, gas_maps, hot_gas_mask
 from mpipaint.maps.geometry import IMAGE_AXES, MapGeometry
 from mpipaint.maps.sph import smoothing_length, sph_project
+from one_map import cic_project, dm_map
+from pyxsim_reference import pyxsim_luminosities
 
 
 
@@ -95,14 +97,14 @@ def test_one_pass_along_three_axes_gives_each_axis_its_own_projection():
 
 
 def test_the_device_projection_makes_the_host_maps_in_float32():
-    """JAX paint projects on the device (jax_chain.DeviceProjector): a group of three halos, one across the
+    """JAX paint projects on the device (maps.device_projection.DeviceProjector): a group of three halos, one across the
     periodic boundary, in cube mode (depth cut), along three axes, in two calls of PARTICLE_CHUNK particles,
     padded to two batches of four maps, gives each halo's maps of the numpy reference within float32
     rounding (1e-5 of the map's peak), empty pixels where the reference has none, and each map's mass (its
     total) within 1e-6."""
     pytest.importorskip("jax")
     from mpipaint.maps.geometry import MapSpec  # noqa: PLC0415
-    from mpipaint.model.jax_chain import PARTICLE_CHUNK, DeviceProjector  # noqa: PLC0415
+    from mpipaint.maps.device_projection import PARTICLE_CHUNK, DeviceProjector  # noqa: PLC0415
 
     assert PARTICLE_CHUNK < 70_000 < 2 * PARTICLE_CHUNK
     rng = np.random.default_rng(11)
@@ -155,14 +157,14 @@ def test_cic_and_sph_are_bit_identical_for_one_and_two_threads():
 KERNELS_SCRIPT = """
 import sys
 import numpy as np
-from mpipaint.maps.cic import cic_project
+from mpipaint.maps.cic import cic_project_axes
 from mpipaint.maps.geometry import MapGeometry
 from mpipaint.maps.sph import sph_project
 rng = np.random.default_rng(3)
 positions = rng.normal(0.0, 150.0, size=(20000, 3))
 weights = 10 ** rng.normal(0.0, 1.5, (len(positions), 2))
 g = MapGeometry(centre=(0.0, 0.0, 0.0), width=1000.0, npix=64, axis=2, box_size=0.0)
-np.save(sys.argv[1], np.stack([cic_project(positions, weights[:, 0], g),
+np.save(sys.argv[1], np.stack([cic_project_axes(positions, weights[:, 0], [g])[0],
                                *sph_project(positions, rng.uniform(5, 80, len(positions)), weights, g)]))
 """
 
@@ -292,7 +294,7 @@ def test_xray_fast_table_agrees_with_pyxsim_and_yt(cluster):
     hot-gas 0.5-2 keV luminosity (the X-ray image sum) agrees within 2 %."""
     pytest.importorskip("pyxsim")
     snapshot, row = cluster["snapshot"], cluster["row"]
-    theirs, ids = xray.pyxsim_luminosities(snapshot.files[0])
+    theirs, ids = pyxsim_luminosities(snapshot.files[0])
     np.testing.assert_array_equal(ids, snapshot.read(GAS, "ParticleIDs"))  # same cells, same order
     start, stop = int(row["offset_type0"]), int(row["offset_type0"] + row["count_type0"])
     cells = cluster["cells"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mpipaint.example.synth import generate
-from mpipaint.io.catalog import GroupCatalog, find_group_catalog
+from mpipaint.io.group_catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.hdf5 import OpenFiles
 from mpipaint.io.particle_types import DM, GAS, STARS
 from mpipaint.io.snapshot import Snapshot, find_snapshot

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import run_mpipaint
 from mpipaint.errors import InputError
-from mpipaint.io.catalog import GroupCatalog, find_group_catalog
+from mpipaint.io.group_catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.halotable import SCHEMA, read_halo_table
 from mpipaint.io.particle_types import DM
 from mpipaint.io.snapshot import Snapshot, find_snapshot

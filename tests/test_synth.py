@@ -9,7 +9,7 @@ from scipy import stats
 
 from conftest import run_mpipaint
 from mpipaint.example.synth import generate
-from mpipaint.io.catalog import GroupCatalog, find_group_catalog
+from mpipaint.io.group_catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.particle_types import DM, GAS, NTYPES, STARS
 from mpipaint.io.snapshot import Snapshot, find_snapshot
 from mpipaint.options import SynthConfig

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY_TRAINING, run_mpipaint
+from one_map import normalised_output
 from mpipaint.errors import PREEMPTED_EXIT, InputError
 from mpipaint.faults import FAULT_ENV, spec
 from mpipaint.maps.geometry import MapSpec
@@ -44,8 +45,8 @@ def test_normalisation_round_trip(scheme, space):
     assert z.min() >= 0 and z.max() <= 1
     inside = (z > 0) & (z < 1)
     assert inside.mean() > 0.99
-    np.testing.assert_allclose(norm.inverse(z)[inside], images[1][inside], rtol=1e-6)
-    assert np.all(norm.inverse(norm.forward(images[0]))[:4] == 0.0)  # zeros stay zero
+    np.testing.assert_allclose(norm.inverse_and_at_bound(z)[0][inside], images[1][inside], rtol=1e-6)
+    assert np.all(norm.inverse_and_at_bound(norm.forward(images[0]))[0][:4] == 0.0)  # zeros stay zero
 
 
 def test_log_minmax_range_is_capped_below_the_brightest_pixel():
@@ -57,7 +58,7 @@ def test_log_minmax_range_is_capped_below_the_brightest_pixel():
     stats.add(image)
     norm = stats.fit("minmax")
     assert norm.high == pytest.approx(np.log10(image.max())) and norm.high - norm.low == pytest.approx(8.0)
-    back = norm.inverse(norm.forward(image))
+    back = norm.inverse_and_at_bound(norm.forward(image))[0]
     faint = image < 10**norm.low
     assert faint.mean() > 0.4 and np.all(back[faint] == 0)
     assert back.sum() == pytest.approx(image.sum(), rel=1e-6)
@@ -73,18 +74,18 @@ def test_painted_values_are_bounded_and_counted_at_the_bound(scheme, space, limi
     norm = stats.fit(scheme)
     z = np.zeros((2, 8, 8))
     z[0, :2] = 1e6  # a runaway output: 16 of 64 pixels
-    x = norm.inverse(z)
+    x = norm.inverse_and_at_bound(z)[0]
     assert np.isfinite(x).all() and x.max() == pytest.approx(limit(norm), rel=1e-9)
-    np.testing.assert_allclose(norm.at_bound(z), [0.25, 0.0])
+    np.testing.assert_allclose(norm.inverse_and_at_bound(z)[1], [0.25, 0.0])
 
 
-def test_outside_fraction_counts_pixels_brighter_than_the_fitted_input_range():
+def test_the_outside_fraction_counts_pixels_brighter_than_the_fitted_input_range():
     norm = Normalisation(scheme="minmax", space="log", low=2.0, high=6.0, floor=100.0)
     maps = np.full((3, 10, 10), 1e4)
     maps[1, :3] = 1e7  # 30 % above
     maps[2, 0, :5], maps[2, 1, :5] = 10.0, 0.0  # 5 % below and 5 % empty: both map to z = 0, as trained
-    np.testing.assert_allclose(norm.outside_fraction(maps), [0.0, 0.3, 0.0])
-    np.testing.assert_array_equal(out_of_range(norm.outside_fraction(maps), [0.0, 0.0, 0.0]), [0, 1, 0])
+    np.testing.assert_allclose(norm.forward_and_outside(maps)[1], [0.0, 0.3, 0.0])
+    np.testing.assert_array_equal(out_of_range(norm.forward_and_outside(maps)[1], [0.0, 0.0, 0.0]), [0, 1, 0])
     np.testing.assert_array_equal(out_of_range([0.0, 0.0], [0.0, 0.002]), [0, 1])
     np.testing.assert_array_equal(out_of_range([0.0, 0.0], [0.0, 0.0], coarser=True), [1, 1])
     assert coarser_than_trained(8.0e9, 1.0e9) and not coarser_than_trained(1.19e9, 1.0e9)
@@ -110,7 +111,8 @@ def test_total_loss_term_is_the_squared_log10_error_of_the_map_total():
     z_true = rng.uniform(0, 1, (2, 8, 8, 1)).astype(np.float32)
     z_pred = np.clip(z_true + rng.normal(0, 0.05, z_true.shape), 0, 1).astype(np.float32)
     loss = map_and_total_loss(tf, norm, 0.5)(tf.constant(z_true), tf.constant(z_pred)).numpy()
-    x_true, x_pred = norm.inverse(z_true[..., 0]), norm.inverse(z_pred[..., 0])
+    x_true = norm.inverse_and_at_bound(z_true[..., 0])[0]
+    x_pred = norm.inverse_and_at_bound(z_pred[..., 0])[0]
     expected = ((z_true - z_pred) ** 2).mean(axis=(1, 2, 3)) + 0.5 * np.log10(
         x_pred.sum(axis=(1, 2)) / x_true.sum(axis=(1, 2))) ** 2
     np.testing.assert_allclose(loss, expected, rtol=2e-4)
@@ -244,8 +246,8 @@ def test_killed_training_resumes_to_the_uninterrupted_bundle(trainset, uninterru
     assert_same_bundle(uninterrupted, bundle)
     other = run_mpipaint("train", "--data", trainset, "--out", bundle, "--epochs", "5", "--scheme", "4sigma",
                          *TINY, check=False)
-    assert other.returncode == 2 and "checkpoint was made from another training set or with other options" \
-        in other.stderr
+    assert other.returncode == 2
+    assert "checkpoint was made from another training set or with other options" in other.stderr
 
 
 def test_a_stop_signal_ends_training_after_the_epochs_checkpoint_and_it_resumes(trainset, uninterrupted, tmp_path,
@@ -286,11 +288,12 @@ def test_predictor_gives_physical_maps_independent_of_batching(trained, trainset
     by_three = Predictor(bundle, batch_size=3)(dm)  # one full batch, one padded
     # oneDNN picks other float32 kernels for other batch sizes: the network's outputs agree to float32
     # rounding accumulated over its ~20 layers (paint never relies on this: its batches are fixed)
-    z_three = Predictor(bundle, batch_size=3).predict_normalised(dm)
-    np.testing.assert_allclose(z_three, Predictor(bundle, batch_size=1).predict_normalised(dm), rtol=0, atol=1e-6)
+    z_three = normalised_output(Predictor(bundle, batch_size=3), dm)
+    np.testing.assert_allclose(z_three, normalised_output(Predictor(bundle, batch_size=1), dm), rtol=0, atol=1e-6)
     assert by_three.shape == truth.shape and (by_three >= 0).all()
     z = bundle.model.predict(Predictor(bundle).normalised_inputs(dm)[0], verbose=0)[..., 0]
-    np.testing.assert_allclose(by_three, bundle.target_norm.inverse(z) * bundle.total_scale, rtol=1e-5)
+    expected = bundle.target_norm.inverse_and_at_bound(z)[0] * bundle.total_scale
+    np.testing.assert_allclose(by_three, expected, rtol=1e-5)
 
 
 def test_recorded_total_offset_is_the_median_log_error_of_training_halo_totals(trained, trainset):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import TINY_TRAINING, run_mpipaint
-from mpipaint.io import painted
 from mpipaint.model.bundle import MAX_TOTAL_OFFSET_DEX, load_bundle, member_paths
+from mpipaint.science import summaries
 from mpipaint.science.summaries import totals
 
 pytestmark = pytest.mark.tf  # TensorFlow (tf-keras) builds, trains or runs the nets here
@@ -37,12 +37,12 @@ def test_a_dm_map_scaled_by_1e3_paints_bounded_values_and_is_flagged(xray_bundle
     ceiling = 2 * 10 ** bundle.target_norm.high * bundle.total_scale
     assert bundle.total_scale <= 10 ** MAX_TOTAL_OFFSET_DEX
     assert np.isfinite(scaled.images).all() and scaled.images.max() <= ceiling * (1 + 1e-9)
-    values = painted.halo_values({"xray": scaled}, totals("dm", dm * 1e3, dm * 1e3, area))
+    values = summaries.halo_values({"xray": scaled}, totals("dm", dm * 1e3, dm * 1e3, area))
     assert np.all(values["lx"] <= ceiling * dm[0].size * area) and np.all(values["out_of_range"] == 1)
     assert np.all(values["dm_outside_range"] > 0.01)
-    assert np.all(painted.halo_values({"xray": normal}, totals("dm", dm, dm, area))["dm_outside_range"] < 1e-3)
+    assert np.all(summaries.halo_values({"xray": normal}, totals("dm", dm, dm, area))["dm_outside_range"] < 1e-3)
     empty = np.zeros_like(dm[:3])  # a halo without DM particles in its maps: flagged, not a silent zero
-    assert np.all(painted.halo_values({"xray": predictor(empty)}, np.zeros(3))["out_of_range"] == 1)
+    assert np.all(summaries.halo_values({"xray": predictor(empty)}, np.zeros(3))["out_of_range"] == 1)
 
 
 def test_ensemble_members_share_the_split_and_differ_in_weights(ensemble):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mpipaint import units as u
-from mpipaint.io.snapshot import read_header
+from mpipaint.io.gadget_hdf5 import read_header
 
 
 def tng_units(a=0.5, h=0.7):

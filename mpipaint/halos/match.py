@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mpipaint.io.catalog import GroupCatalog
+from mpipaint.io.group_catalog import GroupCatalog
 from mpipaint.io.particle_types import DM
 from mpipaint.io.snapshot import Snapshot
 

@@ -8,7 +8,7 @@ Deposition modes (a painting run must use the mode its bundles were trained on; 
 
 Read strategies:
 - `offsets`: each rank reads only its halos' particle index ranges (group mode, group-ordered snapshots).
-- `slabs`: ranks read disjoint slabs of the particle arrays once and exchange halo members (`parallel.exchange`).
+- `slabs`: ranks read disjoint slabs of the particle arrays once and exchange halo members (`halos.slabs`).
 """
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from mpipaint.errors import InputError
 from mpipaint.io.particle_types import DM, GAS
 from mpipaint.io.snapshot import Snapshot
 from mpipaint.maps.gas import GasCells
-from mpipaint.maps.geometry import DEPOSITION_MODES
 
 READ_STRATEGIES = ("offsets", "slabs")
 READ_STRATEGY_HELP = ("read each halo's particle range (offsets; the default for group deposition) or slabs "
@@ -30,12 +29,9 @@ GAS_FIELDS = ("Coordinates", "Masses", "Density", "InternalEnergy", "ElectronAbu
 
 
 def read_strategy_for(mode: str, strategy: str | None) -> str:
-    """The read strategy to use (by default offsets for group mode, slabs for cube); refuses unknown
-    modes and strategies, and cube maps by offsets (a cube is not an index range)."""
+    """The read strategy to use for maps of deposition `mode` (maps.geometry.DEPOSITION_MODES; by default
+    offsets for group mode, slabs for cube); refuses cube maps by offsets (a cube is not an index range)."""
     strategy = strategy or ("slabs" if mode == "cube" else "offsets")
-    if mode not in DEPOSITION_MODES or strategy not in READ_STRATEGIES:
-        raise ValueError(f"deposition mode must be one of {DEPOSITION_MODES} and read strategy one of "
-                         f"{READ_STRATEGIES}, got {mode!r}, {strategy!r}")
     if mode == "cube" and strategy == "offsets":
         raise ValueError("'cube' deposition needs the 'slabs' read strategy")
     return strategy
@@ -74,7 +70,7 @@ class HaloParticles:
         self._gathered = {DM: {}, GAS: {}}
         self._columns = {name: table[name].to_numpy() for name in table.columns}
         if strategy == "slabs":
-            from mpipaint.parallel.exchange import gather_particles  # noqa: PLC0415 - MPI for slabs only
+            from mpipaint.halos.slabs import gather_particles  # noqa: PLC0415 - MPI for slabs only
 
             snapnums = table["snapshot"].to_numpy()
             for snapnum, snapshot in snapshots.items():

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mpipaint import units as u
 from mpipaint.errors import InputError
-from mpipaint.io.particle_types import GAS, NTYPES, STARS
+from mpipaint.io.particle_types import GAS, NTYPES, STARS, SnapshotFormat, SnapshotHeader, counts_from_words
 
 HEADER_BYTES = 256
 # block name -> (HDF5 field name, particle types it covers: "all", "mass" = types without a MassTable entry,
@@ -54,27 +55,36 @@ class Block:
     width: int
 
 
+def _first_record_size(path: Path) -> tuple[str, int] | str:
+    """(byte order, format 1 or 2) from the first record's marker, or why the file cannot be Gadget binary."""
+    with open(path, "rb") as handle:
+        first = handle.read(4)
+    if len(first) < 4:
+        return "empty file"
+    for order in ("<", ">"):
+        marker = struct.unpack(order + "i", first)[0]
+        if marker in (HEADER_BYTES, 8):
+            return order, 1 if marker == HEADER_BYTES else 2
+    return (f"first record holds {struct.unpack('<i', first)[0]} bytes, not the 256 of a Gadget header (format 1) "
+            "or 8 of a block name (format 2)")
+
+
+def _mismatch(path: Path) -> str | None:
+    layout = _first_record_size(path)
+    return layout if isinstance(layout, str) else None
+
+
 class GadgetBinaryFile:
     """One file of a Gadget binary snapshot: its header values and a table of its blocks."""
 
     def __init__(self, path):
         self.path = Path(path)
+        layout = _first_record_size(self.path)
+        if isinstance(layout, str):
+            raise InputError(f"{self.path}: {layout}: not a Gadget binary snapshot")
+        self.byteorder, self.format = layout
         with open(self.path, "rb") as handle:
-            data_size = self.path.stat().st_size
-            first = handle.read(4)
-            if len(first) < 4:
-                raise InputError(f"{self.path}: empty file: not a Gadget binary snapshot")
-            for order in ("<", ">"):
-                marker = struct.unpack(order + "i", first)[0]
-                if marker in (HEADER_BYTES, 8):
-                    self.byteorder, self.format = order, 1 if marker == HEADER_BYTES else 2
-                    break
-            else:
-                raise InputError(f"{self.path}: first record holds {struct.unpack('<i', first)[0]} bytes, not the "
-                                 "256 of a Gadget header (format 1) or 8 of a block name (format 2): not a Gadget "
-                                 "binary snapshot")
-            handle.seek(0)
-            records = self._records(handle, data_size)
+            records = self._records(handle, self.path.stat().st_size)
         self.header = self._parse_header(records)
         self.blocks = self._block_table(records)
 
@@ -191,3 +201,35 @@ class GadgetBinaryFile:
             raise InputError(f"{self.path}: no {FIELD_BLOCKS.get(field, field)} block for PartType{ptype} "
                              f"('{field}'; blocks present: {', '.join(self.blocks) or 'none'})")
         return block
+
+
+class GadgetBinaryChunk:
+    """One Gadget binary file of a snapshot as a chunk reader, in Gadget's default code units (the format
+    stores none)."""
+
+    def __init__(self, path: Path, open_files=None):
+        self.path, self.file = path, GadgetBinaryFile(path)
+        h = self.file.header
+        self.header = SnapshotHeader(box_size=float(h["box_size"]), hubble=float(h["hubble"]),
+                                     scale_factor=float(h["time"]), redshift=float(h["redshift"]),
+                                     mass_table=np.asarray(h["mass"], np.float64),
+                                     num_part_total=counts_from_words(h["npart_total"], h["npart_total_high"]),
+                                     num_files=int(h["num_files"]), omega_m=float(h["omega0"]),
+                                     omega_lambda=float(h["omega_lambda"]), flavour="gadget-binary")
+        self.units = u.CodeUnits(u.TNG_UNIT_LENGTH_CM, u.TNG_UNIT_MASS_G, u.TNG_UNIT_VELOCITY_CM_S,
+                                 hubble=self.header.hubble or 1.0, scale_factor=self.header.scale_factor,
+                                 comoving=self.header.omega_m > 0)
+        self.counts = np.asarray(h["npart"], np.int64)
+        self.stored = self.counts  # every block's size was checked against these counts
+
+    def has(self, ptype: int, field: str) -> bool:
+        return self.file.has(ptype, field)
+
+    def row_format(self, ptype: int, field: str) -> tuple[tuple, np.dtype]:
+        return self.file.row_format(ptype, field)
+
+    def read_into(self, ptype: int, field: str, lo: int, hi: int, out: np.ndarray) -> None:
+        self.file.read_into(ptype, field, lo, hi, out)
+
+
+FORMAT = SnapshotFormat("gadget-binary", "Gadget-2/3 binary (SnapFormat 1 or 2)", _mismatch, GadgetBinaryChunk)

@@ -21,7 +21,6 @@ after; masses Msun, Msun/h or 1e10 Msun/h; `mpipaint.units`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -29,11 +28,15 @@ import numpy as np
 import pandas as pd
 
 from mpipaint import units as u
+from mpipaint.cosmology import Cosmology
 from mpipaint.errors import InputError
+from mpipaint.io.halo_catalog import CatalogKind, HaloCatalog, layout, require_snapshot_and_m200c
 from mpipaint.io.hdf5 import open_hdf5, require_dataset
 
 MASS_COLUMNS = ("m200c", "mvir", "m200b", "m500c")  # Rockstar masses a cut may use (Msun/h)
 PLAIN_COLUMNS = ("halo_id", "x", "y", "z", "m200c")  # a plain table's columns (HDF5: `centre` for x, y, z)
+VELOCITY_COLUMNS = ("vx", "vy", "vz")  # peculiar velocities where a list has them (Rockstar's: physical km/s)
+VELOCITY_UNIT = "km/s"
 ROCKSTAR_LENGTH, ROCKSTAR_RADIUS, ROCKSTAR_MASS = "cMpc/h", "ckpc/h", "Msun/h"  # positions, radii, masses
 _HEADER_VALUES = {  # key -> patterns of the header lines that give it (Rockstar's, consistent-trees')
     "scale_factor": (r"#\s*a\s*=\s*(\S+)",),
@@ -47,76 +50,12 @@ _HEADER_LINES = {"scale_factor": "'#a = ...'", "omega_m": "'#Om = ...' or '#Omeg
                  "box_mpc_h": "'#Box size: ...' or '#Full box size = ...'"}
 
 
-@dataclass(frozen=True)
-class Cosmology:
-    """What turns a list's comoving h^-1 units into physical ones, and the box it lives in."""
-
-    scale_factor: float
-    hubble: float
-    omega_m: float
-    omega_lambda: float
-    box_size_kpc: float  # physical
-
-    @property
-    def redshift(self) -> float:
-        return 1.0 / self.scale_factor - 1.0
-
-    def r200c_kpc(self, m200c_msun):
-        rho_crit = u.critical_density_msun_kpc3(self.hubble, self.omega_m, self.omega_lambda, self.redshift)
-        return u.r200c_kpc(m200c_msun, rho_crit)
-
-
-@dataclass(frozen=True)
-class HaloList:
-    """Halos of one snapshot: ids, centres [physical kpc], M200c and the mass the cut uses [Msun]."""
-
-    path: Path
-    cosmology: Cosmology
-    halo_id: np.ndarray
-    centre_kpc: np.ndarray
-    m200c_msun: np.ndarray
-    cut_mass_msun: np.ndarray
-    mass_column: str
-
-    @property
-    def r200c_kpc(self) -> np.ndarray:
-        return self.cosmology.r200c_kpc(self.m200c_msun)
-
-    def __post_init__(self):
-        """Refuse what would paint wrong numbers without a word: non-finite centres or masses, negative
-        masses, halos repeated, centres outside the box by more than BOX_TOLERANCE of its side."""
-        box = self.cosmology.box_size_kpc
-        rules = (("a non-finite centre", ~np.isfinite(self.centre_kpc).all(axis=1)),
-                 ("a non-finite or negative mass", ~(np.isfinite(self.m200c_msun) & (self.m200c_msun >= 0)
-                                                     & np.isfinite(self.cut_mass_msun) & (self.cut_mass_msun >= 0))),
-                 ("a centre outside the box", ((self.centre_kpc < -BOX_TOLERANCE * box)
-                                               | (self.centre_kpc > (1 + BOX_TOLERANCE) * box)).any(axis=1)),
-                 ("the id of an earlier halo", _repeated(self.halo_id)))
-        for what, bad in rules:
-            if bad.any():
-                row = int(np.argmax(bad))
-                raise InputError(f"{self.path}: halo {self.halo_id[row]} (row {row} of its halos) has {what} "
-                                 f"(centre {self.centre_kpc[row].tolist()} kpc, M200c {self.m200c_msun[row]:.4g} "
-                                 f"Msun, box {box:.6g} kpc; {int(bad.sum())} such rows)")
-
-
-BOX_TOLERANCE = 1e-3  # fraction of the box side a centre may lie outside it (round-off of wrapped positions)
-
-
-def _repeated(ids) -> np.ndarray:
-    """Per element: whether an earlier element has the same value."""
-    seen = np.zeros(len(ids), bool)
-    _, first = np.unique(ids, return_index=True)
-    seen[first] = True
-    return ~seen
-
-
 def _column_names(line: str) -> list[str]:
     return [re.sub(r"\(\d+\)$", "", name).lower() for name in line.lstrip("#").split()]
 
 
 def read_rockstar(path, mass_column: str = "m200c", hosts_only: bool = True, fallback: Cosmology | None = None,
-                  ) -> HaloList:
+                  ) -> HaloCatalog:
     """A Rockstar-family list (see the module); header values it lacks come from `fallback` (the box's
     snapshot) where given, else the missing line is named in the error."""
     path = Path(path)
@@ -151,7 +90,8 @@ def read_rockstar(path, mass_column: str = "m200c", hosts_only: bool = True, fal
                          f"{' '.join(names)})")
     if first_row is not None and len(first_row) != len(names):
         raise InputError(f"{path}: the first row has {len(first_row)} values, the column header names {len(names)}")
-    reading = list(dict.fromkeys(wanted + (["scale"] if "scale" in names else [])))
+    velocities = list(VELOCITY_COLUMNS) if set(VELOCITY_COLUMNS) <= set(names) else []
+    reading = list(dict.fromkeys(wanted + velocities + (["scale"] if "scale" in names else [])))
     columns = sorted(names.index(name) for name in reading)
     try:
         data = pd.read_csv(path, sep=r"\s+", comment="#", header=None, usecols=columns,
@@ -170,10 +110,11 @@ def read_rockstar(path, mass_column: str = "m200c", hosts_only: bool = True, fal
     else:
         rvir = u.length_to_kpc(column["rvir"], ROCKSTAR_RADIUS, cosmology.scale_factor, h)
         keep = hosts_by_position(centre, rvir, column["mvir"], cosmology.box_size_kpc)
-    centre = centre[keep]
-    return HaloList(path, cosmology, column["id"][keep].astype(np.int64), centre,
-                    u.mass_to_msun(column["m200c"][keep], ROCKSTAR_MASS, h),
-                    u.mass_to_msun(column[mass_column][keep], ROCKSTAR_MASS, h), mass_column)
+    m200c = u.mass_to_msun(column["m200c"][keep], ROCKSTAR_MASS, h)
+    velocity = np.stack([column[c][keep] for c in VELOCITY_COLUMNS], axis=1) if velocities else None
+    return HaloCatalog(path, "rockstar", cosmology, column["id"][keep].astype(np.int64), centre[keep], m200c,
+                       cosmology.r200c_kpc(m200c), u.mass_to_msun(column[mass_column][keep], ROCKSTAR_MASS, h),
+                       mass_column, velocity_kms=velocity)
 
 
 def hosts_by_position(centre, radius, mass, box: float) -> np.ndarray:
@@ -217,11 +158,11 @@ def _rockstar_cosmology(path, header: str, column: dict, fallback: Cosmology | N
     if not (0 < a <= 1.0 + 1e-6 and h > 0 and values["box_mpc_h"] > 0):
         raise InputError(f"{path}: header gives a = {a}, h = {h}, box {values['box_mpc_h']} Mpc/h: expected "
                          "0 < a <= 1, h > 0 and a positive box")
-    return Cosmology(a, h, values["omega_m"], values["omega_lambda"],
-                     float(u.length_to_kpc(values["box_mpc_h"], ROCKSTAR_LENGTH, a, h)))
+    return Cosmology.at_scale_factor(a, h, values["omega_m"], values["omega_lambda"],
+                                     float(u.length_to_kpc(values["box_mpc_h"], ROCKSTAR_LENGTH, a, h)))
 
 
-def read_plain_table(path, cosmology: Cosmology) -> HaloList:
+def read_plain_table(path, cosmology: Cosmology) -> HaloCatalog:
     """A plain CSV or HDF5 table (see the module) of halos in the box described by `cosmology`."""
     path = Path(path)
     values, units = _plain_hdf5(path) if h5py.is_hdf5(path) else _plain_csv(path)
@@ -236,7 +177,24 @@ def read_plain_table(path, cosmology: Cosmology) -> HaloList:
         row = int(np.argmax(bad))
         raise InputError(f"{path}: halo {int(values['halo_id'][row])} (row {row}) has a non-finite centre or a "
                          "non-positive m200c")
-    return HaloList(path, cosmology, values["halo_id"].astype(np.int64), centre, m200c, m200c, "m200c")
+    return HaloCatalog(path, "plain table", cosmology, values["halo_id"].astype(np.int64), centre, m200c,
+                       cosmology.r200c_kpc(m200c), m200c, "m200c", velocity_kms=_plain_velocities(path, values, units))
+
+
+def _plain_velocities(path, values: dict, units: dict) -> np.ndarray | None:
+    """Peculiar velocities [km/s] from vx, vy, vz columns where a table has all three, else None."""
+    present = [c for c in VELOCITY_COLUMNS if c in values]
+    if not present:
+        return None
+    wrong = [c for c in VELOCITY_COLUMNS if c not in values or units.get(c) != VELOCITY_UNIT]
+    if wrong:
+        raise InputError(f"{path}: velocity column(s) {wrong} missing or not in {VELOCITY_UNIT} (give vx, vy, vz "
+                         f"as peculiar velocities, '[{VELOCITY_UNIT}]')")
+    velocity = np.stack([np.asarray(values[c], np.float64) for c in VELOCITY_COLUMNS], axis=1)
+    if not np.isfinite(velocity).all():
+        raise InputError(f"{path}: velocity columns hold non-finite values (row "
+                         f"{int(np.argmax(~np.isfinite(velocity).all(axis=1)))})")
+    return velocity
 
 
 def _plain_csv(path: Path) -> tuple[dict, dict]:
@@ -255,7 +213,7 @@ def _plain_csv(path: Path) -> tuple[dict, dict]:
 
 def _plain_hdf5(path: Path) -> tuple[dict, dict]:
     with open_hdf5(path) as f:
-        values = {name: f[name][()] for name in PLAIN_COLUMNS if name in f}
+        values = {name: f[name][()] for name in PLAIN_COLUMNS + VELOCITY_COLUMNS if name in f}
         units = {name: f[name].attrs.get("units") for name in values}
         if "centre" in f and "x" not in values:
             centre = require_dataset(f, "centre")
@@ -290,3 +248,36 @@ def _require_columns(path, values: dict, units: dict) -> None:
             row = int(np.argmax(bad))
             raise InputError(f"{path}: column {name} row {row} is {column[row]!r}, expected a finite "
                              f"{'integer' if name == 'halo_id' else 'number'} ({int(bad.sum())} such rows)")
+
+
+def _rockstar_mismatch(path: Path) -> str | None:
+    found = layout(path)
+    return None if found == "header text" else f"{found}, not text whose first line is a '#' header"
+
+
+def _plain_mismatch(path: Path) -> str | None:
+    found = layout(path)
+    return None if found in ("hdf5", "text") else f"{found}, not a CSV without '#' header or HDF5 of columns"
+
+
+def _snapshot_cosmology(snapshot) -> Cosmology | None:
+    """What a list without a full header takes from the snapshot it belongs to (redshift 1/a - 1, as a list's
+    own scale factor gives it)."""
+    if snapshot is None:
+        return None
+    header = snapshot.header
+    return Cosmology.at_scale_factor(header.scale_factor, header.hubble, header.omega_m, header.omega_lambda,
+                                     snapshot.box_size_kpc)
+
+
+def _read_plain(path, snapshot, mass_column, hosts_only) -> HaloCatalog:
+    require_snapshot_and_m200c(path, snapshot, mass_column, "a plain halo table carries no cosmology")
+    return read_plain_table(path, _snapshot_cosmology(snapshot))
+
+
+def _read_rockstar(path, snapshot, mass_column, hosts_only) -> HaloCatalog:
+    return read_rockstar(path, mass_column, hosts_only, _snapshot_cosmology(snapshot))
+
+
+ROCKSTAR = CatalogKind("rockstar", _rockstar_mismatch, _read_rockstar)
+PLAIN_TABLE = CatalogKind("plain table", _plain_mismatch, _read_plain)

@@ -5,11 +5,16 @@ Positions are physical kpc in the periodic box of the halo's snapshot (box side 
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pandas as pd
 
+from mpipaint.cosmology import Cosmology
+
 from mpipaint.errors import InputError
+from mpipaint.io.halo_catalog import CatalogKind, HaloCatalog, layout, require_snapshot_and_m200c
 from mpipaint.io.hdf5 import open_hdf5
 from mpipaint.io.outputs import create_complete, existing_output
 from mpipaint.io.particle_types import NTYPES
@@ -97,3 +102,34 @@ def _check_values(path, table: pd.DataFrame) -> None:
             row = int(np.argmax(bad))
             raise InputError(f"{path}: halos/{column} of halo {int(table['halo_id'].iloc[row])} (row {row}) is "
                              f"{table[column].iloc[row]}, which no halo can have ({int(bad.sum())} such rows)")
+
+
+def _mismatch(path: Path) -> str | None:
+    found = layout(path)
+    return None if found == "halo table" else f"{found}, not HDF5 with a 'halos' group"
+
+
+def _read(path, snapshot, mass_column, hosts_only) -> HaloCatalog:
+    """The rows of a halo table at the snapshot's time, as they were selected (membership, DMO twins)."""
+    require_snapshot_and_m200c(path, snapshot, mass_column, "a halo table may hold several snapshots")
+    table = read_halo_table(path)
+    a = snapshot.header.scale_factor
+    here = np.isclose(table["scale_factor"], a, rtol=1e-6)
+    if not here.any():
+        raise InputError(f"{path}: halo table of scale factors {sorted(set(table['scale_factor']))}, but "
+                         f"{snapshot.path} is at a={a:.6g}")
+    rows = table[here]
+    first = rows.iloc[0]
+    cosmology = Cosmology(float(first["scale_factor"]), float(first["redshift"]), snapshot.header.hubble,
+                          snapshot.header.omega_m, snapshot.header.omega_lambda, float(first["box_size"]))
+    column = {name: rows[name].to_numpy() for name in rows.columns}
+    type_columns = [(f"offset_type{t}", f"count_type{t}") for t in range(NTYPES)]
+    return HaloCatalog(Path(path), HALO_TABLE.name, cosmology, column["halo_id"],
+                       np.stack([column[f"centre_{c}"] for c in "xyz"], axis=1), column["m200c"], column["r200c"],
+                       column["m200c"], "m200c",
+                       offsets=np.stack([column[offset] for offset, _ in type_columns], axis=1),
+                       counts=np.stack([column[count] for _, count in type_columns], axis=1),
+                       dmo_halo_id=column["dmo_halo_id"], snapshot=column["snapshot"])
+
+
+HALO_TABLE = CatalogKind("halo table", _mismatch, _read)

@@ -18,9 +18,9 @@ extrapolations). With
 painted halos into the corrected distribution function (NaN outside the calibrated range), and
 `<quantity>_outside_calibration` (1 there). Root attribute `complete` is True only at the end.
 
-Root attributes: the maps' `MapSpec`, `axes`, `box_size_kpc` and the run's settings. `columns`,
-`halo_values`, `create` and `write_rows` write it (for paint, under mpio by each rank or through
-rank 0; both give the same file); `PaintedCatalog` reads it (the demo, export-fits).
+Root attributes: the maps' `MapSpec`, `axes`, `box_size_kpc` and the run's settings. `columns`, `create`
+and `write_rows` write it, the values from `science.summaries.halo_values` (for paint, under mpio by each
+rank or through rank 0; both give the same file); `PaintedCatalog` reads it (the demo, export-fits).
 """
 from __future__ import annotations
 
@@ -30,12 +30,11 @@ import numpy as np
 from mpipaint.io.hdf5 import FinishedFile, create_allocated, require_attr, require_dataset
 from mpipaint.maps.gas import MAP_UNITS
 from mpipaint.maps.geometry import MapSpec
-from mpipaint.science.ranges import out_of_range
-from mpipaint.science.stats import log_spread_dex
 from mpipaint.science.summaries import SUMMARY
 
 PER_HALO = {"halo_id": ("int64", ""), "snapshot": ("int32", ""), "redshift": ("float64", ""),
             "m200c": ("float64", "Msun"), "r200c": ("float64", "kpc")}
+
 
 def columns(members: dict, corrected=(), residuals=None) -> dict:
     """{dataset: (dtype, units, description)} of the per-halo-and-axis columns of a catalog painted with
@@ -63,28 +62,6 @@ def columns(members: dict, corrected=(), residuals=None) -> dict:
         result[f"{quantity}_outside_calibration"] = ("uint8", "", f"1: {quantity} outside the calibrated range, "
                                                      "weight NaN")
     return result
-
-
-def halo_values(painted: dict, mdm_proj: np.ndarray, coarser: bool = False, residuals=None) -> dict:
-    """The per-axis columns of one halo from the DM mass in its maps [Msun] and {target: infer.Painted} (see
-    `columns`); `coarser`: the box's DM particles are heavier than the training run's (every row is flagged)."""
-    values = {"mdm_proj": np.asarray(mdm_proj, dtype=np.float64)}
-    outside, bound = np.zeros(len(mdm_proj)), np.zeros(len(mdm_proj))
-    for target, result in painted.items():
-        name = SUMMARY[target][0]
-        per_member = result.totals
-        values[name] = per_member.mean(axis=0)
-        if len(per_member) > 1:
-            values[f"{name}_std"] = per_member.std(axis=0, ddof=1)
-        residual = (residuals or {}).get(target)
-        if residual is not None:
-            values[f"{name}_sigma_dex"] = np.hypot(log_spread_dex(per_member), residual)
-        values[f"{name}_at_bound"] = result.at_bound
-        outside, bound = np.maximum(outside, result.dm_outside), np.maximum(bound, result.at_bound)
-    empty = values["mdm_proj"] <= 0  # nothing to paint from: whatever the net returns is not a prediction
-    values["dm_outside_range"] = outside
-    values["out_of_range"] = (out_of_range(outside, bound, coarser) | empty).astype(np.uint8)
-    return values
 
 
 def create(f: h5py.File, table, naxes: int, npix: int, row_columns: dict, map_targets, attrs: dict) -> None:

@@ -1,9 +1,11 @@
-"""Particle types and a snapshot's header in code units: what every snapshot format reader and the
-format-neutral `io.snapshot` share, in a module that imports nothing of mpipaint's (so a format reader
-never imports the facade that uses it)."""
+"""Particle types, a snapshot's header in code units and what a snapshot format declares: what every format
+reader, the registry (`io.snapshot_formats`) and the format-neutral `io.snapshot` share, in a module that
+imports nothing of mpipaint's (so a format reader never imports the facade that uses it)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -24,4 +26,31 @@ class SnapshotHeader:
     num_files: int
     omega_m: float
     omega_lambda: float
-    flavour: str  # "tng" (Illustris/TNG/AREPO), "gadget4", "swift" or "gadget-binary"
+    flavour: str  # the SnapshotFormat's name: "tng" (Illustris/TNG/AREPO), "gadget4", "swift", "gadget-binary"
+
+
+@dataclass(frozen=True)
+class SnapshotFormat:
+    """One snapshot format: its name, a description for messages, why a file is not of it (`mismatch` gives
+    None for a file it recognises from its content, else the reason) and the reader of one of its files.
+
+    A chunk reader has `path`, `header` (SnapshotHeader), `units` (units.CodeUnits), `counts` and `stored`
+    (particles per type the header claims and the file holds) and `has(ptype, field)`, `row_format(ptype,
+    field)` -> (row shape, dtype) and `read_into(ptype, field, lo, hi, out)`, fields named as TNG names them
+    (the format maps them to what it stores)."""
+
+    name: str
+    description: str
+    mismatch: Callable[[Path], str | None]
+    open_chunk: Callable  # (path, io.hdf5.OpenFiles) -> chunk reader
+
+
+def per_type(values) -> np.ndarray:
+    """A per-type header array for the NTYPES types read (SWIFT's seventh, neutrinos, is not painted)."""
+    return np.ravel(values)[:NTYPES]
+
+
+def counts_from_words(low, high) -> np.ndarray:
+    """Particles per type from a header's NumPart_Total and its high words (counts beyond 2^32)."""
+    low, high = (per_type(words).astype(np.uint64) for words in (low, high))
+    return (low + (high << np.uint64(32))).astype(np.int64)

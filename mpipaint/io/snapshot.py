@@ -1,8 +1,8 @@
-"""Snapshot reader: TNG / Illustris / AREPO / Gadget-4 / SWIFT HDF5, and Gadget-2/3 binary (`io.gadget_binary`).
+"""Snapshots of any format mpipaint reads (`io.snapshot_formats`), as one format-neutral `Snapshot`.
 
 A snapshot is a single file (`snap_099.hdf5`, `snapshot_099`) or a set of chunks (`snapdir_099/snap_099.K.hdf5`,
-`snapshot_099.K`); the format is told from each file's first bytes. Each chunk holds a contiguous piece of
-every particle type, so a global index range of one type maps to hyperslabs of consecutive chunks;
+`snapshot_099.K`; `io.chunks`); the format is told from the first file's content. Each chunk holds a
+contiguous piece of every particle type, so a global index range of one type maps to hyperslabs of consecutive chunks;
 `Snapshot.read` reads exactly that range and never the whole box. Values come back in physical units (see
 `mpipaint.units`) unless `physical=False`. A file whose header claims more chunks but has no sibling files
 (a cut-out rewritten by another tool) is read alone, with a warning.
@@ -11,239 +11,41 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from mpipaint import units as u
+from mpipaint.cosmology import Cosmology
 from mpipaint.errors import InputError
-from mpipaint.io.gadget_binary import GadgetBinaryFile
-from mpipaint.io.hdf5 import OpenFiles, metadata_named, open_hdf5, read_slice, require_attr
-from mpipaint.io.particle_types import GAS, NTYPES, SnapshotHeader
+from mpipaint.io.chunks import first_chunk, sibling_chunks
+from mpipaint.io.hdf5 import OpenFiles
+from mpipaint.io.particle_types import GAS, NTYPES, SnapshotFormat
+from mpipaint.io.snapshot_formats import snapshot_format
 
 # gas fields many runs do not store, the value assumed for every cell then, and the assumption as recorded
-ASSUMED_GAS_FIELDS = {"ElectronAbundance": (u.FULLY_IONISED_ELECTRON_ABUNDANCE,
-                                            "ElectronAbundance not stored: gas taken as fully ionised (n_e/n_H = "
-                                            f"{u.FULLY_IONISED_ELECTRON_ABUNDANCE:.4f}, mu = 0.588) for its "
-                                            "temperature, density and X-ray emission")}
-
-_CHUNK_NAME = re.compile(r"^(?P<stem>.+)\.(?P<index>\d+)(?P<suffix>\.hdf5)?$")  # HDF5 or binary chunks
+_IONISED = u.FULLY_IONISED_ELECTRON_ABUNDANCE
+ASSUMED_GAS_FIELDS = {"ElectronAbundance": (_IONISED, "ElectronAbundance not stored: gas taken as fully ionised "
+                                            f"(n_e/n_H = {_IONISED:.4f}, mu = {u.mean_molecular_weight(_IONISED):.3f})"
+                                            " for its temperature, density and X-ray emission")}
 
 
-def _first_present(groups, name, what):
-    for group in groups:
-        if group is not None and name in group.attrs:
-            return group.attrs[name]
-    return require_attr(groups[0], name, what)
-
-
-def read_header(h5file) -> tuple[SnapshotHeader, u.CodeUnits]:
-    """Parse Header (+ Parameters/Units for Gadget-4) of an open snapshot or catalog file."""
-    with metadata_named(h5file.filename, "the header"):
-        return _parse_header(h5file)
-
-
-def _parse_header(h5file) -> tuple[SnapshotHeader, u.CodeUnits]:
-    header = h5file.get("Header")
-    if header is None:
-        raise InputError(f"{h5file.filename}: group 'Header' missing: not a Gadget/AREPO snapshot")
-    if "Cosmology" in h5file and "Scale-factor" in header.attrs:
-        return _swift_header(h5file, header)
-    params = h5file.get("Parameters")
-    flavour = "gadget4" if (params is not None and "HubbleParam" not in header.attrs) else "tng"
-    cosmo_groups = [header, params]
-    total = _total_counts(header)
-    scale_factor = float(require_attr(header, "Time", "header attribute"))
-    hubble = float(_first_present(cosmo_groups, "HubbleParam", "header attribute"))
-    hdr = SnapshotHeader(
-        box_size=float(_first_present(cosmo_groups, "BoxSize", "header attribute")),
-        hubble=hubble,
-        scale_factor=scale_factor,
-        redshift=float(require_attr(header, "Redshift", "header attribute")),
-        mass_table=np.asarray(require_attr(header, "MassTable", "header attribute"), dtype=np.float64),
-        num_part_total=total,
-        num_files=int(require_attr(header, "NumFilesPerSnapshot", "header attribute")),
-        omega_m=float(_first_present(cosmo_groups, "Omega0", "header attribute")),
-        omega_lambda=float(_first_present(cosmo_groups, "OmegaLambda", "header attribute")),
-        flavour=flavour,
-    )
-    return hdr, read_code_units(h5file)
-
-
-def per_type(values) -> np.ndarray:
-    """A per-type header array for the NTYPES types read (SWIFT's seventh, neutrinos, is not painted)."""
-    return np.ravel(values)[:NTYPES]
-
-
-def _counts_from_words(low, high) -> np.ndarray:
-    """Particles per type from a header's NumPart_Total and its high words (counts beyond 2^32)."""
-    low, high = (per_type(words).astype(np.uint64) for words in (low, high))
-    return (low + (high << np.uint64(32))).astype(np.int64)
-
-
-def _total_counts(header) -> np.ndarray:
-    return _counts_from_words(require_attr(header, "NumPart_Total", "header attribute"),
-                              header.attrs.get("NumPart_Total_HighWord", np.zeros(NTYPES)))
-
-
-def _scalar(group, name: str, what: str) -> float:
-    return float(np.ravel(require_attr(group, name, what))[0])
-
-
-def _swift_header(h5file, header) -> tuple[SnapshotHeader, u.CodeUnits]:
-    """A SWIFT snapshot: cosmology from its Cosmology group, units from its Units group (no h anywhere;
-    comoving positions, peculiar velocities)."""
-    cosmology, units = h5file["Cosmology"], h5file.get("Units")
-    if units is None:
-        raise InputError(f"{h5file.filename}: group 'Units' missing from a SWIFT snapshot")
-    scale_factor = _scalar(header, "Scale-factor", "header attribute")
-    hdr = SnapshotHeader(
-        box_size=_scalar(header, "BoxSize", "header attribute"), hubble=_scalar(cosmology, "h", "cosmology attribute"),
-        scale_factor=scale_factor, redshift=_scalar(header, "Redshift", "header attribute"),
-        mass_table=per_type(require_attr(header, "MassTable", "header attribute")).astype(np.float64),
-        num_part_total=_total_counts(header), num_files=int(_scalar(header, "NumFilesPerSnapshot", "header attribute")),
-        omega_m=_scalar(cosmology, "Omega_m", "cosmology attribute"),
-        omega_lambda=_scalar(cosmology, "Omega_lambda", "cosmology attribute"), flavour="swift")
-    length_cm = _scalar(units, "Unit length in cgs (U_L)", "SWIFT unit")
-    code = u.CodeUnits(length_cm, _scalar(units, "Unit mass in cgs (U_M)", "SWIFT unit"),
-                       length_cm / _scalar(units, "Unit time in cgs (U_t)", "SWIFT unit"), hubble=1.0,
-                       scale_factor=scale_factor, comoving=bool(cosmology.attrs.get("Cosmological run", [1])[0]),
-                       velocity_sqrt_a=False)
-    return hdr, code
-
-
-def _attr_or(groups, name, default):
-    for group in groups:
-        if group is not None and name in group.attrs:
-            return group.attrs[name]
-    return default
-
-
-def read_code_units(h5file) -> u.CodeUnits:
-    """Code units of an open snapshot or catalog file: Units, then Parameters, then Header, else TNG's."""
-    header = h5file.get("Header")
-    if header is None:
-        raise InputError(f"{h5file.filename}: group 'Header' missing")
-    params = h5file.get("Parameters")
-    groups = [h5file.get("Units"), params, header]
-    return u.CodeUnits(
-        length_cm=float(_attr_or(groups, "UnitLength_in_cm", u.TNG_UNIT_LENGTH_CM)),
-        mass_g=float(_attr_or(groups, "UnitMass_in_g", u.TNG_UNIT_MASS_G)),
-        velocity_cm_s=float(_attr_or(groups, "UnitVelocity_in_cm_per_s", u.TNG_UNIT_VELOCITY_CM_S)),
-        hubble=float(_first_present([header, params], "HubbleParam", "header attribute")),
-        scale_factor=float(require_attr(header, "Time", "header attribute")),
-        comoving=bool(_attr_or([params], "ComovingIntegrationOn", 1)),
-    )
-
-
-class _HDF5Chunk:
-    """One HDF5 file of a snapshot; its particles are read through the snapshot's few open files (thousands of
-    chunks stay closed)."""
-
-    def __init__(self, path: Path, open_files: OpenFiles):
-        self.path, self.open_files = path, open_files
-        with open_hdf5(path) as f:
-            self.header, self.units = read_header(f)
-            self.counts = per_type(require_attr(f["Header"], "NumPart_ThisFile", "header attribute")).astype(np.int64)
-            self.stored = np.array([_rows(f.get(f"PartType{t}")) for t in range(NTYPES)], np.int64)
-
-    def has(self, ptype: int, field: str) -> bool:
-        with open_hdf5(self.path) as f:
-            return f"PartType{ptype}/{field}" in f
-
-    def row_format(self, ptype: int, field: str) -> tuple[tuple, np.dtype]:
-        dset = self.open_files.dataset(self.path, f"PartType{ptype}/{field}")  # the read that follows uses it
-        return dset.shape[1:], dset.dtype
-
-    def read_into(self, ptype: int, field: str, lo: int, hi: int, out: np.ndarray) -> None:
-        read_slice(self.open_files.dataset(self.path, f"PartType{ptype}/{field}"), lo, hi, out=out)
-
-
-class _BinaryChunk:
-    """One Gadget binary file of a snapshot, in Gadget's default code units (the format stores none)."""
-
-    def __init__(self, path: Path):
-        self.path, self.file = path, GadgetBinaryFile(path)
-        h = self.file.header
-        self.header = SnapshotHeader(box_size=float(h["box_size"]), hubble=float(h["hubble"]),
-                                     scale_factor=float(h["time"]), redshift=float(h["redshift"]),
-                                     mass_table=np.asarray(h["mass"], np.float64),
-                                     num_part_total=_counts_from_words(h["npart_total"], h["npart_total_high"]),
-                                     num_files=int(h["num_files"]), omega_m=float(h["omega0"]),
-                                     omega_lambda=float(h["omega_lambda"]), flavour="gadget-binary")
-        self.units = u.CodeUnits(u.TNG_UNIT_LENGTH_CM, u.TNG_UNIT_MASS_G, u.TNG_UNIT_VELOCITY_CM_S,
-                                 hubble=self.header.hubble or 1.0, scale_factor=self.header.scale_factor,
-                                 comoving=self.header.omega_m > 0)
-        self.counts = np.asarray(h["npart"], np.int64)
-        self.stored = self.counts  # every block's size was checked against these counts
-
-    def has(self, ptype: int, field: str) -> bool:
-        return self.file.has(ptype, field)
-
-    def row_format(self, ptype: int, field: str) -> tuple[tuple, np.dtype]:
-        return self.file.row_format(ptype, field)
-
-    def read_into(self, ptype: int, field: str, lo: int, hi: int, out: np.ndarray) -> None:
-        self.file.read_into(ptype, field, lo, hi, out)
-
-
-def _rows(group) -> int:
-    """Particles a PartType group holds: the length of its first dataset (0 for none)."""
-    first = next((item for item in (group or {}).values() if isinstance(item, h5py.Dataset)), None)
-    return 0 if first is None else len(first)
-
-
-def open_chunk(path: Path, open_files: OpenFiles | None = None):
-    """One file of a snapshot, HDF5 or Gadget binary by its first bytes; an HDF5 chunk is read through
-    `open_files` (by default its own)."""
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
-    return _HDF5Chunk(path, open_files or OpenFiles()) if h5py.is_hdf5(path) else _BinaryChunk(path)
-
-
-def _first_chunk(path: Path) -> Path:
-    """The file to start from: `path`, the first chunk of a snapdir, or chunk 0 of a multi-file snapshot named
-    by its stem (`snapshot_005` for snapshot_005.K, as yt and pynbody take it)."""
-    if not path.exists():
-        return next((stem_chunk for suffix in (".0", ".0.hdf5")
-                     if (stem_chunk := path.with_name(path.name + suffix)).is_file()), path)
-    if not path.is_dir():
-        return path
-    files = [p for p in path.iterdir() if p.is_file()]
-    chunks = sorted((p for p in files if _CHUNK_NAME.match(p.name)), key=_chunk_index)
-    if chunks:
-        return chunks[0]
-    if len(files) == 1:
-        return files[0]
-    raise InputError(f"{path}: directory holds no snapshot chunks (NAME.K.hdf5, or Gadget binary NAME.K) and not "
-                     "a single snapshot file")
-
-
-def chunk_files(path) -> list[Path]:
-    """The ordered chunk files of the snapshot at `path` (a file, one chunk, or a snapdir)."""
-    first = _first_chunk(Path(path))
-    num_files = open_chunk(first).header.num_files
-    if num_files == 1:
-        return [first]
-    match = _CHUNK_NAME.match(first.name)
-    siblings = [] if match is None else [first.parent / f"{match['stem']}.{k}{match['suffix'] or ''}"
-                                         for k in range(num_files)]
-    if not any(file.exists() for file in siblings if file != first):
+def chunk_files(path) -> tuple[list[Path], SnapshotFormat]:
+    """The ordered chunk files of the snapshot at `path` (a file, one chunk, a snapdir or a stem) and their
+    format, told from the first file's content."""
+    first = first_chunk(Path(path))
+    fmt = snapshot_format(first)
+    num_files = fmt.open_chunk(first, OpenFiles()).header.num_files
+    siblings = sibling_chunks(first, num_files)
+    if num_files > 1 and not any(file.exists() for file in siblings if file != first):
         logging.getLogger("mpipaint").warning(
             "%s: header says NumFilesPerSnapshot=%d, but no other chunk of it exists: reading this file alone, "
             "its particles as the snapshot's (a cut-out?)", first, num_files)
-        return [first]
+        return [first], fmt
     for file in siblings:
         if not file.exists():
             raise InputError(f"{file}: chunk file missing (NumFilesPerSnapshot={num_files} in {first})")
-    return siblings
-
-
-def _chunk_index(path: Path) -> int:
-    match = _CHUNK_NAME.match(path.name)
-    return int(match.group("index")) if match else -1
+    return siblings, fmt
 
 
 def find_in_output(output_dir, what: str, *names: str) -> Path:
@@ -267,9 +69,9 @@ class Snapshot:
 
     def __init__(self, path):
         self.path = Path(path)
-        self.files = chunk_files(path)
+        self.files, self.format = chunk_files(path)
         self._open_files = OpenFiles()
-        self.chunks = [open_chunk(file, self._open_files) for file in self.files]
+        self.chunks = [self.format.open_chunk(file, self._open_files) for file in self.files]
         self.header, self.units = self.chunks[0].header, self.chunks[0].units
         self._stored_fields = {}  # (ptype, field) -> bool: `has` is asked on every read of an assumed field
         alone = len(self.files) < self.header.num_files
@@ -301,6 +103,13 @@ class Snapshot:
     def box_size_kpc(self) -> float:
         """Periodic box side in physical kpc."""
         return float(self.units.length_to_kpc(self.header.box_size))
+
+    @property
+    def cosmology(self) -> Cosmology:
+        """The snapshot's background and box, as its header states them."""
+        header = self.header
+        return Cosmology(header.scale_factor, header.redshift, header.hubble, header.omega_m, header.omega_lambda,
+                         self.box_size_kpc)
 
     @property
     def redshift(self) -> float:
@@ -384,7 +193,7 @@ class Snapshot:
         return u.temperature_from_internal_energy(energy, electrons)
 
 
-# fields no particle can have at or below zero (a negative internal energy painted T = -10 keV pixels), and
+# fields no particle can have at or below zero (a temperature from a negative internal energy is negative), and
 # below zero; not metallicities, which advection can leave a hair below zero in real runs
 POSITIVE_FIELDS = {"Masses", "Density", "InternalEnergy"}
 NON_NEGATIVE_FIELDS = {"StarFormationRate"}

@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 from mpipaint.maps.blocks import PARTICLES_PER_BLOCK, block_count, block_range, deposit_in_blocks
-from mpipaint.maps.geometry import IMAGE_AXES, MapGeometry, minimum_image
+from mpipaint.maps.geometry import IMAGE_AXES, minimum_image
 
 CIC_PARTICLES_PER_PIXEL = 2  # a CIC block holds at least this many particles per pixel: zeroing and
 #                              summing a block's grid then costs under a tenth of its deposits
@@ -131,8 +131,3 @@ def cic_project_axes(positions, weights, geometries) -> np.ndarray:
                                        float(first.box_size), float(first.depth), nblocks, start, grids),
         nblocks, len(geometries) * size)
     return total.reshape(len(geometries), npix + 2, npix + 2)[:, 1:-1, 1:-1]  # a view: no 2 MB copy per map
-
-
-def cic_project(positions, weights, geometry: MapGeometry) -> np.ndarray:
-    """Projected sum of `weights` per pixel of particles at `positions` [kpc] on one map (npix x npix)."""
-    return cic_project_axes(positions, weights, [geometry])[0]

@@ -57,11 +57,6 @@ def hot_gas_mask(temperature, density, sfr):
     return (temperature > HOT_MIN_TEMPERATURE_K) & (sfr == 0) & (density < HOT_MAX_DENSITY_CGS)
 
 
-def dm_map(positions, masses, geometry: MapGeometry) -> np.ndarray:
-    """Projected DM surface density [Msun/kpc^2]."""
-    return dm_maps(positions, masses, [geometry])[0]
-
-
 def dm_maps(positions, masses, geometries) -> np.ndarray:
     """Projected DM surface density [Msun/kpc^2] of one halo along each of `geometries` (same centre and
     size, one axis each), in one pass over its particles: (len(geometries), npix, npix)."""

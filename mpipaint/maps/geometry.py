@@ -89,12 +89,17 @@ class MapGeometry:
     depth: float = np.inf  # line-of-sight extent kept around the centre [kpc]
 
     @property
+    def spec(self) -> MapSpec:
+        """The pixels of this map as a spec: its one source of pixel size and area."""
+        return MapSpec(self.npix, self.width)
+
+    @property
     def pixel_size(self) -> float:
-        return self.width / self.npix
+        return self.spec.pixel_kpc
 
     @property
     def pixel_area(self) -> float:
-        return self.pixel_size**2
+        return self.spec.pixel_area
 
     def offsets(self, positions) -> np.ndarray:
         """Positions relative to the centre [kpc], wrapped to the nearest periodic image."""

@@ -4,7 +4,7 @@ Fast path: a table eps(T, Z) = eps_hhe(T) + (Z/X_H) / (Z/X_H)_sun * eps_metals(T
 built from the APEC files by scripts/make_emissivity_table.py and interpolated in log T; a cell's
 luminosity is eps * n_e * n_H * V. Metallicity conventions follow pyxsim's (Anders & Grevesse solar
 abundances; metals relative to hydrogen), and so does the kT range 0.025-64 keV outside which a cell
-emits nothing. The reference path, pyxsim + yt on the same cells, is `pyxsim_luminosities`.
+emits nothing. The reference path, pyxsim + yt on the same cells, is the tests' `pyxsim_reference`.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mpipaint import units as u
-from mpipaint.maps.apec_files import APEC_VERSION, require_apec_tables
+from mpipaint.maps.apec_files import APEC_VERSION
 
 BAND_KEV = (0.5, 2.0)
 TABLE_PATH = Path(__file__).resolve().parents[1] / "data" / "apec_3.0.8_0.5-2.0keV.npz"
@@ -45,19 +45,3 @@ def luminosity(mass_msun, density_cgs, temperature_k, metallicity, electron_abun
     n_h = u.HYDROGEN_MASS_FRACTION * np.asarray(density_cgs) / u.PROTON_MASS_G
     volume = np.asarray(mass_msun) * u.MSUN_G / np.asarray(density_cgs)
     return emissivity(temperature_k, metallicity) * n_h * (np.asarray(electron_abundance) * n_h) * volume
-
-
-def pyxsim_luminosities(snapshot_file):
-    """Reference path: per-cell 0.5-2 keV luminosity [erg/s] of every gas cell of a snapshot, in file order,
-    from pyxsim's APEC CIESourceModel (same APEC 3.0.8 files) on yt's own load of the snapshot."""
-    import pyxsim  # noqa: PLC0415 - heavy imports only where the reference is asked for
-    import yt  # noqa: PLC0415
-
-    ds = yt.load(str(snapshot_file))
-    source = pyxsim.CIESourceModel("apec", BAND_KEV[0], BAND_KEV[1], 1000, ("gas", "metallicity"),
-                                   model_root=str(require_apec_tables()), model_vers=APEC_VERSION,
-                                   h_fraction=u.HYDROGEN_MASS_FRACTION)
-    source.make_source_fields(ds, *BAND_KEV)
-    everything = ds.all_data()
-    name = f"xray_luminosity_{BAND_KEV[0]}_{BAND_KEV[1]}_keV"
-    return everything[("gas", name)].to_value("erg/s"), everything[("PartType0", "ParticleIDs")].d.astype(np.uint64)

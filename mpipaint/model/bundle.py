@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,20 @@ class Bundle:
     meta: dict
     precision: str = "fp32"  # what the model computes in (keras_env.PRECISION_POLICIES)
     backend: str = "tf"  # BACKENDS
+
+    @property
+    def spec(self) -> MapSpec:
+        """The maps this bundle paints from."""
+        return MapSpec.from_attrs(self.meta)
+
+    @property
+    def target(self) -> str:
+        return self.meta["target"]
+
+    @property
+    def masked(self) -> bool:
+        """Whether the net takes the mask of pixels holding DM as a second input."""
+        return bool(self.meta.get("mask"))
 
     @property
     def input_norm(self) -> Normalisation:
@@ -117,8 +132,63 @@ def member_paths(path) -> list[Path]:
     return [path / m for m in members]
 
 
-def load_bundles_by_target(paths, spec: MapSpec | None = None, precision: str = "fp32",
-                           backend: str = "tf") -> dict[str, list[Bundle]]:
+@dataclass(frozen=True)
+class BundleSet(Mapping):
+    """What a set of bundles knows, read once: target -> its members (an ensemble; a Mapping), and the
+    facts they share, checked when loaded (`load_bundle_set`): the maps they paint, the training run's DM
+    particle mass, the halo split, the X-ray emission model and each target's residual scatter."""
+
+    by_target: dict
+    source: str  # the model paths, for messages
+
+    def __getitem__(self, target: str) -> list:
+        return self.by_target[target]
+
+    def __iter__(self):
+        return iter(self.by_target)
+
+    def __len__(self) -> int:
+        return len(self.by_target)
+
+    @property
+    def _first(self) -> Bundle:
+        return next(iter(self.by_target.values()))[0]
+
+    @property
+    def spec(self) -> MapSpec:
+        """The maps every bundle of the set was trained on (the same for all: checked on loading)."""
+        return self._first.spec
+
+    @property
+    def trained_particle_mass_msun(self) -> float | None:
+        """The DM particle mass of the run the bundles were trained on [Msun], where recorded."""
+        return self._first.meta.get("dm_particle_mass_msun")
+
+    @property
+    def precision(self) -> str:
+        return self._first.precision
+
+    @property
+    def emission_model(self) -> str:
+        """The X-ray emission model the X-ray bundles were trained on ('' without X-ray bundles)."""
+        return str(self.by_target["xray"][0].meta.get("emission_model", "")) if "xray" in self.by_target else ""
+
+    @property
+    def split_halos(self) -> dict:
+        """{'train'|'validation'|'test': [(snapshot, halo_id), ...]}: the one split every target was trained
+        with; an error where targets differ (evaluate's splits would mean other halos per target)."""
+        splits = {json.dumps(members[0].meta["split_halos"], sort_keys=True) for members in self.by_target.values()}
+        if len(splits) != 1:
+            raise InputError(f"{self.source}: bundles were trained with different halo splits")
+        return self._first.meta["split_halos"]
+
+    @property
+    def residuals(self) -> dict:
+        """target -> the members' validation residual scatter [dex] (`validation_residual`; None unknown)."""
+        return {target: validation_residual(members) for target, members in self.by_target.items()}
+
+
+def load_bundle_set(paths, spec: MapSpec | None = None, precision: str = "fp32", backend: str = "tf") -> BundleSet:
     """Every bundle behind `paths` (ensembles expanded), grouped by target; all must fit the same maps
     (`spec` where given) and the members of one target the same training split and normalisation."""
     grouped: dict[str, list[Bundle]] = {}
@@ -126,17 +196,17 @@ def load_bundles_by_target(paths, spec: MapSpec | None = None, precision: str = 
     for path in (p for given in paths for p in member_paths(given)):
         bundle = load_bundle(path, spec, precision, backend)
         if first is None:
-            first_path, first = path, bundle.meta
-        mismatch = MapSpec.from_attrs(bundle.meta).mismatch(MapSpec.from_attrs(first))
+            first_path, first = path, bundle
+        mismatch = bundle.spec.mismatch(first.spec)
         if mismatch:
             raise InputError(f"{path}: trained on other maps than {first_path}: {mismatch}")
-        members = grouped.setdefault(bundle.meta["target"], [])
+        members = grouped.setdefault(bundle.target, [])
         for key in ("split_halos", "target_normalisation", "input_normalisation"):
             if members and bundle.meta[key] != members[0].meta[key]:
-                raise InputError(f"{path}: a second '{bundle.meta['target']}' bundle with another {key}: "
+                raise InputError(f"{path}: a second '{bundle.target}' bundle with another {key}: "
                                  "bundles of one target form an ensemble and must share their training")
         members.append(bundle)
-    return grouped
+    return BundleSet(grouped, ", ".join(map(str, paths)))
 
 
 def validation_residual(members) -> float | None:

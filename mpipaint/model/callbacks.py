@@ -23,8 +23,8 @@ class LinearWarmup(keras().callbacks.Callback):
 
     def __init__(self, lr, ranks, warmup_epochs, steps_per_epoch):
         super().__init__()
-        self.lr, self.ranks, self.warmup_steps, self.steps_per_epoch = lr, ranks, warmup_epochs * steps_per_epoch, \
-            steps_per_epoch
+        self.lr, self.ranks = lr, ranks
+        self.warmup_steps, self.steps_per_epoch = warmup_epochs * steps_per_epoch, steps_per_epoch
         self.epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):

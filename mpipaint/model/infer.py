@@ -22,10 +22,10 @@ import os
 
 import numpy as np
 
-from mpipaint.maps.geometry import MapSpec
 from mpipaint.model.bundle import Bundle
 from mpipaint.model.keras_env import inference_precision, place_on_devices
-from mpipaint.model.results import Painted, padded
+from mpipaint.maps.batches import padded
+from mpipaint.model.results import Painted
 from mpipaint.parallel import node_local
 from mpipaint.science import summaries
 
@@ -63,8 +63,8 @@ class Predictor:
     def __init__(self, bundle: Bundle, batch_size: int = 8):
         """`batch_size`: maps per call of the net (a short last batch is padded)."""
         self.bundle, self.batch_size = bundle, batch_size
-        self.masked, self.npix = bool(bundle.meta.get("mask")), int(bundle.meta["npix"])
-        self.target, self.pixel_area = bundle.meta["target"], MapSpec.from_attrs(bundle.meta).pixel_area
+        self.masked, self.npix = bundle.masked, bundle.spec.npix
+        self.target, self.pixel_area = bundle.target, bundle.spec.pixel_area
         model = bundle.model
         if bundle.backend == "jax":
             self._run = model.launch  # jit-compiled; returns a device array at once
@@ -111,9 +111,6 @@ class Predictor:
         per_map = summaries.totals(self.target, images, dm_maps, self.pixel_area)
         return Painted(per_map[None], outside, at_bound, images[None])
 
-    def predict_normalised(self, dm_maps) -> np.ndarray:
-        """The model's output in normalised (0..1) space, shape (N, npix, npix)."""
-        return self.collect_normalised(self.launch(dm_maps))
 
     def __call__(self, dm_maps) -> np.ndarray:
         return self.collect(self.launch(dm_maps)).images[0]
@@ -139,7 +136,7 @@ class EnsemblePredictor:
         self.keep_maps = keep_maps
 
     def launch(self, dm_maps) -> list:
-        """Start every member on `dm_maps` (see Predictor.launch; with JAX also jax_chain.DeviceMaps);
+        """Start every member on `dm_maps` (see Predictor.launch; with JAX also maps.device_projection.DeviceMaps);
         `collect` gives the Painted."""
         return [member.launch(dm_maps) for member in self.members]
 

@@ -1,18 +1,17 @@
-"""The whole chain on the device, for the JAX backend: a group of halos' particles -> DM maps by CIC
-(`DeviceProjector`), and per bundle (`DevicePredictor`) forward normalisation with the counts of pixels
+"""The rest of the chain on the device, for the JAX backend: from DM maps on the device
+(`maps.device_projection`), per bundle (`DevicePredictor`) forward normalisation with the counts of pixels
 above the fitted input range and of invalid ones, the net, the bounded inverse with the count of pixels at
 the bound, and each map's sums, in one jit-compiled function. Only these numbers come back to the host,
 and the maps themselves only where they are kept (paint --maps, evaluate): on one H100 the host's
 projection, normalisation, inverse and copies of the maps cost more than the net (BENCHMARKS.md, "GPU: one
-H100"). Particles go over as float32 offsets, 12 bytes each, instead of three maps of npix^2 floats a halo.
+H100").
 
 The transforms are `norm.Normalisation.forward_and_outside` and `inverse_and_at_bound` (numba, float64 on
-the host: the TensorFlow chain, `infer.Predictor`) in jax.numpy, in float32 on the device; the clouds are
-`maps.cic`'s. Float32 cannot hold physical X-ray surface brightness (up to ~1e40 erg/s/kpc^2), so the
-device computes each pixel relative to the top of the fitted range (at most 10**BOUND_DEX = 2), and the
-host multiplies the float64 sums, and the maps, by that reference. Sums run along each row on the device
-(npix values) and over rows on the host in float64. Scatter-adds on a GPU add in no fixed order, so DM maps
-made there agree between runs to float32 rounding, not bit for bit.
+the host: the TensorFlow chain, `infer.Predictor`) in jax.numpy, in float32 on the device. Float32 cannot
+hold physical X-ray surface brightness (up to ~1e40 erg/s/kpc^2), so the device computes each pixel
+relative to the top of the fitted range (at most 10**BOUND_DEX = 2), and the host multiplies the float64
+sums, and the maps, by that reference. Sums run along each row on the device (npix values) and over rows
+on the host in float64.
 """
 from __future__ import annotations
 
@@ -20,10 +19,10 @@ import functools
 
 import numpy as np
 
-from mpipaint.maps.geometry import IMAGE_AXES, MapSpec
+from mpipaint.maps.device_projection import DeviceMaps
 from mpipaint.model.bundle import Bundle
 from mpipaint.model.norm import AT_BOUND_TOLERANCE, Normalisation, check_pixels
-from mpipaint.model.results import Painted, padded
+from mpipaint.model.results import Painted
 from mpipaint.science import summaries
 
 
@@ -36,13 +35,12 @@ class DevicePredictor:
         import jax  # noqa: PLC0415 - only where this backend is chosen
 
         self.bundle, self.batch_size, self.keep_maps = bundle, batch_size, keep_maps
-        self.npix, self.target = int(bundle.meta["npix"]), bundle.meta["target"]
-        self.pixel_area = MapSpec.from_attrs(bundle.meta).pixel_area
+        self.npix, self.target, self.pixel_area = bundle.spec.npix, bundle.target, bundle.spec.pixel_area
         target_norm = bundle.target_norm
         # physical value of a device value of 1, times the bundle's calibration of totals
         self.reference = (10.0**target_norm.high if target_norm.space == "log" else 1.0) * bundle.total_scale
         self._chain = jax.jit(functools.partial(
-            _chain, bundle.model.apply, bundle.input_norm, target_norm, bool(bundle.meta.get("mask")),
+            _chain, bundle.model.apply, bundle.input_norm, target_norm, bundle.masked,
             self.target in summaries.MEAN_OVER_DM, keep_maps))
 
     def launch(self, dm_maps) -> tuple:
@@ -96,120 +94,3 @@ def _chain(net, input_norm: Normalisation, target_norm: Normalisation, masked: b
                jnp.sum(t >= z_max - AT_BOUND_TOLERANCE, axis=(1, 2)), counted.sum(axis=2),
                jnp.sum(holds, axis=(1, 2)))
     return per_map + ((relative,) if keep_maps else ())
-
-
-class DeviceMaps:
-    """DM maps [Msun/kpc^2] on the device: `array` (M, npix, npix) float32, M a whole number of batches, the
-    first `count` of them real; `totals` and `host` bring back what a catalog needs."""
-
-    def __init__(self, array, row_sums, count: int):
-        """`row_sums`: (M, npix) sums of each map's rows of pixel masses [Msun] (on the device or not)."""
-        self.array, self.count, self._row_sums = array, count, row_sums
-
-    @classmethod
-    def from_host(cls, maps, batch_size: int, pixel_area: float) -> "DeviceMaps":
-        """Maps (N, npix, npix) from the host, padded with empty maps to whole batches (at least one)."""
-        import jax.numpy as jnp  # noqa: PLC0415
-
-        maps = np.asarray(maps)
-        whole = padded(maps.astype(np.float32), whole_batches(len(maps), batch_size))
-        return cls(jnp.asarray(whole), maps.sum(axis=2) * pixel_area, len(maps))
-
-    def __len__(self) -> int:
-        return self.count
-
-    def totals(self) -> np.ndarray:
-        """(count,) projected DM mass of each map [Msun] (summaries.SUMMARY['dm']), summed over rows in
-        float64."""
-        return np.asarray(self._row_sums)[:self.count].sum(axis=1, dtype=np.float64)
-
-    def host(self) -> np.ndarray:
-        """The maps on the host, (count, npix, npix) float64 (paint --maps, error messages)."""
-        return np.asarray(self.array[:self.count], dtype=np.float64)
-
-
-class DeviceProjector:
-    """`project`: a group of halos' DM particles -> their maps along every axis (DeviceMaps), by CIC on the
-    device (the interface of paint.HostProjector): the clouds of `maps.cic` (each particle a one-pixel square
-    shared among the four nearest pixel centres, dropped when it leaves the map or the depth) added up in
-    float32, PARTICLE_CHUNK particles per call, so that one compiled function serves every group."""
-
-    def __init__(self, spec: MapSpec, axes, batch_size: int):
-        """`batch_size`: maps per call of the nets (the DeviceMaps hold whole batches)."""
-        import jax  # noqa: PLC0415
-
-        self.spec, self.axes, self.batch_size = spec, tuple(axes), batch_size
-        self._deposit = jax.jit(functools.partial(_deposit, spec.npix, spec.width_kpc, self.axes),
-                                static_argnames="half_depth")
-        self._finish = jax.jit(functools.partial(_finish, spec.npix, spec.width_kpc))
-
-    def project(self, halos) -> DeviceMaps:
-        """`halos`: (positions [kpc], masses [Msun], halo-table row) per halo, at least one; returns at once."""
-        import jax.numpy as jnp  # noqa: PLC0415
-
-        geometries = [self.spec.geometries(row, self.axes)[0] for _, _, row in halos]  # centre, box and depth
-        offsets = [g.offsets(positions) for (positions, _, _), g in zip(halos, geometries)]  # float64 wrap
-        counts = [len(d) for d in offsets]
-        total = sum(counts)
-        d = np.concatenate(offsets)
-        masses = np.concatenate([np.broadcast_to(m, (c,)) for (_, m, _), c in zip(halos, counts)])
-        slots = np.repeat(np.arange(len(halos), dtype=np.int32), counts)
-        count = len(halos) * len(self.axes)
-        half_depth = 0.5 * float(geometries[0].depth)
-        grid = jnp.zeros(whole_batches(count, self.batch_size) * (self.spec.npix + 2) ** 2, jnp.float32)
-        for start in range(0, total, PARTICLE_CHUNK):
-            stop = min(start + PARTICLE_CHUNK, total)
-            chunk_d, chunk_m = np.zeros((PARTICLE_CHUNK, 3), np.float32), np.zeros(PARTICLE_CHUNK, np.float32)
-            chunk_s = np.zeros(PARTICLE_CHUNK, np.int32)  # padding: mass 0 in slot 0
-            chunk_d[:stop - start], chunk_m[:stop - start] = d[start:stop], masses[start:stop]
-            chunk_s[:stop - start] = slots[start:stop]
-            grid = self._deposit(grid, chunk_d, chunk_m, chunk_s, half_depth=half_depth)
-        return DeviceMaps(*self._finish(grid), count)
-
-    def masses(self, maps: DeviceMaps) -> np.ndarray:
-        """(N,) DM mass in each of a group's maps [Msun]."""
-        return maps.totals()
-
-    def on_host(self, maps: DeviceMaps) -> np.ndarray:
-        """A group's maps on the host, (N, npix, npix) float64."""
-        return maps.host()
-
-
-def whole_batches(count: int, batch_size: int) -> int:
-    """Maps that hold `count` maps in whole batches of `batch_size` (at least one batch)."""
-    return max(1, -(-count // batch_size)) * batch_size
-
-
-PARTICLE_CHUNK = 1 << 16  # particles per device call of the CIC (786 kB of offsets)
-
-
-def _deposit(npix: int, width: float, axes: tuple, grid, offsets, masses, slots, half_depth: float):
-    """`grid` (maps of (npix + 2)^2 pixels with a one-pixel border, flat) plus the clouds of particles at
-    `offsets` (P, 3) [kpc] from their halo's centre, of halo slot `slots` (map slot * len(axes) + k along
-    axes[k])."""
-    import jax.numpy as jnp  # noqa: PLC0415
-
-    stride, scale = npix + 2, npix / width
-    offset, end = 0.5 * npix + 0.5, npix + 1.0  # pixel centres at i + 0.5, shifted by the border
-    for k, axis in enumerate(axes):
-        across, down = IMAGE_AXES[axis]
-        x = offsets[:, across] * scale + offset
-        y = offsets[:, down] * scale + offset
-        keep = (jnp.abs(offsets[:, axis]) <= half_depth) & (x >= 0) & (y >= 0) & (x < end) & (y < end)
-        x, y = jnp.where(keep, x, 0.0), jnp.where(keep, y, 0.0)
-        xi, yi = jnp.floor(x), jnp.floor(y)
-        fx, fy = x - xi, y - yi
-        weight = jnp.where(keep, masses, 0.0)
-        corner = ((slots * len(axes) + k) * stride + xi.astype(jnp.int32)) * stride + yi.astype(jnp.int32)
-        left, right = weight - weight * fx, weight * fx
-        grid = grid.at[jnp.concatenate([corner, corner + 1, corner + stride, corner + stride + 1])].add(
-            jnp.concatenate([left - left * fy, left * fy, right - right * fy, right * fy]))
-    return grid
-
-
-def _finish(npix: int, width: float, grid):
-    """The maps without their border, per kpc^2 (pixel area (width / npix)^2), and their row sums of pixel
-    masses."""
-    stride = npix + 2
-    mass = grid.reshape(-1, stride, stride)[:, 1:-1, 1:-1]
-    return mass * (npix / width) ** 2, mass.sum(axis=2)

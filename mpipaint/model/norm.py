@@ -18,13 +18,13 @@ at the peak, where Lx comes from. `range_dex` (default 8) caps the fitted range 
 fainter pixels map to 0 like empty ones (on the example they hold < 1e-7 of Lx and Mgas).
 
 Bounds: a network can output any z, and a log-space z above the trained range is exponentiated without
-limit (a ReLU head on an out-of-range input painted Lx = 1e56 erg/s). `inverse` clips z to `z_max`: the
-top of the fitted range plus BOUND_DEX in log space (a pixel may exceed the brightest fitted training value
-by at most a factor 10**BOUND_DEX = 2), twice the top in linear space, and the top itself for '4sigma'.
-`at_bound` and `outside_fraction` measure how much of a map sits at that bound or outside the fitted range.
+limit. `inverse_and_at_bound` clips z to `z_max`: the top of the fitted range plus BOUND_DEX in log space
+(a pixel may exceed the brightest fitted training value by at most a factor 10**BOUND_DEX = 2), twice the
+top in linear space, and the top itself for '4sigma'. `inverse_and_at_bound` and `forward_and_outside`
+also measure how much of a map sits at that bound or outside the fitted range.
 
-Speed: `forward` and `inverse` are one parallel numba pass over the pixels each (numpy's chain of log10,
-where and clip cost ~10 ms per 512^2 map on one core, which capped a GPU's painting at ~100 maps/s).
+Speed: `forward_and_outside` and `inverse_and_at_bound` are one parallel numba pass over the pixels each,
+so that the host's transforms do not cap a GPU's painting (BENCHMARKS.md, "Why these rules").
 """
 from __future__ import annotations
 
@@ -53,12 +53,15 @@ class Normalisation:
     floor: float  # smallest positive training pixel (physical units)
 
     def forward(self, x, dtype=np.float64) -> np.ndarray:
-        """Physical map(s) -> normalised values in 0..1 (zeros -> 0), float64 so `inverse` is exact
+        """Physical map(s) -> normalised values in 0..1 (zeros -> 0), float64 so the inverse is exact
         (float32 for a net's input)."""
         return self.forward_and_outside(x, dtype)[0]
 
     def forward_and_outside(self, x, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
-        """`forward` and `outside_fraction` of map(s) `x` in one pass over the pixels."""
+        """`forward` of map(s) `x`, and the fraction of each map's pixels (last two axes) brighter than the
+        fitted range, where the network extrapolates, in one pass over the pixels. Fainter pixels map to z = 0
+        like empty ones, a case it was trained on (CIC fringes of a single particle fall below the fitted range
+        in most FP maps)."""
         x = np.ascontiguousarray(x, dtype=np.float64)
         maps = x.reshape((1,) * (2 - x.ndim) + x.shape)  # a scalar or a row counts as one map
         rows = maps.reshape(-1, maps.shape[-1])
@@ -72,20 +75,17 @@ class Normalisation:
 
     @property
     def z_max(self) -> float:
-        """The largest normalised value that `inverse` passes on (see the module docstring)."""
+        """The largest normalised value that `inverse_and_at_bound` passes on (see the module docstring)."""
         if self.scheme == "4sigma":
             return 1.0
         if self.space == "log":
             return 1.0 + BOUND_DEX / (self.high - self.low)
         return (2.0 * self.high - self.low) / (self.high - self.low)
 
-    def inverse(self, z, scale: float = 1.0, out=None) -> np.ndarray:
-        """Normalised map(s) -> physical units (float64) times `scale`, into `out` if given; z <= 0 (or NaN)
-        -> 0, z clipped to z_max."""
-        return self.inverse_and_at_bound(z, scale, out)[0]
-
     def inverse_and_at_bound(self, z, scale: float = 1.0, out=None) -> tuple[np.ndarray, np.ndarray]:
-        """`inverse` and `at_bound` of normalised map(s) `z` in one pass over the pixels."""
+        """Normalised map(s) -> physical units (float64) times `scale`, into `out` if given (z <= 0 or NaN -> 0,
+        z clipped to z_max), and the fraction of each map's pixels (last two axes) at that upper bound, in one
+        pass over the pixels."""
         z = np.ascontiguousarray(z, dtype=np.float32 if np.asarray(z).dtype == np.float32 else np.float64)
         maps = z.reshape((1,) * (2 - z.ndim) + z.shape)
         rows = maps.reshape(-1, maps.shape[-1])
@@ -94,16 +94,6 @@ class Normalisation:
         _inverse_rows(rows, self.space == "log", self.low, self.high, self.z_max, float(scale),
                       self.z_max - AT_BOUND_TOLERANCE, x.reshape(rows.shape), bound)
         return x, bound.reshape(maps.shape[:-1]).sum(axis=-1) / (maps.shape[-2] * maps.shape[-1])
-
-    def at_bound(self, z) -> np.ndarray:
-        """Fraction of each map's pixels (last two axes) whose normalised output is at the upper bound."""
-        return self.inverse_and_at_bound(z)[1]
-
-    def outside_fraction(self, x) -> np.ndarray:
-        """Fraction of each map's pixels (last two axes) brighter than the fitted range: there the network
-        extrapolates. Fainter pixels map to z = 0 like empty ones, a case it was trained on (CIC fringes of
-        a single particle fall below the fitted range in most FP maps)."""
-        return self.forward_and_outside(x)[1]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -154,7 +144,7 @@ def _forward_rows(x, log_space, low, high, clip_top, z, outside, invalid):
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
 def _inverse_rows(z, log_space, low, high, z_max, scale, bound_level, x, bound):
-    """Physical values of rows of normalised pixels into `x` (see Normalisation.inverse); per row, the
+    """Physical values of rows of normalised pixels into `x` (see Normalisation.inverse_and_at_bound); per row, the
     count of pixels at or above `bound_level`."""
     span = high - low
     for r in numba.prange(z.shape[0]):

@@ -1,5 +1,5 @@
-"""What a painting chain returns (`Painted`) and the padding of its batches: shared by the host chain
-(`model.infer`) and the device chain (`model.jax_chain`), which each import it and not each other."""
+"""What a painting chain returns (`Painted`): shared by the host chain (`model.infer`) and the device chain
+(`model.jax_chain`), which each import it and not each other."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,9 +24,3 @@ class Painted:
         """The part of this result that belongs to `maps` (an index or slice over the N maps)."""
         return Painted(self.totals[:, maps], self.dm_outside[maps], self.at_bound[maps],
                        None if self.images is None else self.images[:, maps])
-
-
-def padded(batch, size: int):
-    """`batch` with zero maps appended up to `size` (one compiled shape for every call)."""
-    pad = size - len(batch)
-    return np.concatenate([batch, np.zeros((pad,) + batch.shape[1:], batch.dtype)]) if pad else batch

@@ -16,14 +16,12 @@ from mpipaint.errors import InputError
 from mpipaint.model.keras_env import keras
 
 HEAD_ACTIVATION = {"minmax": "relu", "4sigma": "sigmoid"}
-# Keras' default 0.99 leaves a quarter of the initial statistics in the moving averages after 140 steps (a
-# small run's whole training): inference then painted the example's gas 3x low while training-mode
-# outputs were right. 0.9 forgets the start within a few dozen steps.
+# batch-norm moving averages that forget the initial statistics within a few dozen steps, so that a short
+# run's inference matches its training-mode outputs (Keras' 0.99 does not; BENCHMARKS.md, "Why these rules")
 BN_MOMENTUM = 0.9
-# Under a reduced-precision policy (keras_env.dtype_policy) the full-resolution blocks, which read the
-# normalised log DM map and write the log target map, still compute in float32: with every layer in bf16 the
-# fidelity benchmark's median Lx moved by +3.1 points (8 dex of log range over 8 bits of mantissa), with
-# these two blocks in float32 by +0.6, for about 20 % of the full U-net's FLOPs.
+# under a reduced-precision policy (keras_env.dtype_policy) the full-resolution blocks, which read the
+# normalised log DM map and write the log target map, still compute in float32: 8 dex of log range do not
+# fit bf16's 8 bits of mantissa (about 20 % of the full U-net's FLOPs; BENCHMARKS.md, "Why these rules")
 FULL_RESOLUTION_DTYPE = "float32"
 
 

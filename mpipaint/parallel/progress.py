@@ -31,8 +31,8 @@ class Progress:
         left = (self.total - done) / rate if rate > 0 else float("inf")
         filled = int(BAR_WIDTH * done / self.total) if self.total else BAR_WIDTH
         eta = f"{left / 60:.1f} min left" if left != float("inf") else "time left unknown"
-        return f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{self.total} {self.what} " \
-               f"({rate:.2f} {self.what}/s, {eta})"
+        return (f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{self.total} {self.what} "
+                f"({rate:.2f} {self.what}/s, {eta})")
 
     def update(self, done: int) -> None:
         if COMM.rank != 0:

@@ -18,8 +18,8 @@ def out_of_range(dm_outside, at_bound, coarser: bool = False) -> np.ndarray:
 
 def coarser_than_trained(input_particle_mass, trained_particle_mass) -> bool:
     """Whether DM maps come from particles heavier than the training run's by more than RESOLUTION_TOLERANCE:
-    their pixels can all lie inside the trained range while their shot noise does not (64x coarser maps
-    painted Lx 6.5x high on the example, none of their pixels outside the range). Unknown masses: False."""
+    their pixels can all lie inside the trained range while their shot noise does not (BENCHMARKS.md, "Why
+    these rules"). Unknown masses: False."""
     if input_particle_mass is None or trained_particle_mass is None:
         return False
     return float(input_particle_mass) > RESOLUTION_TOLERANCE * float(trained_particle_mass)

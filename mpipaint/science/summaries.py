@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from mpipaint.science.ranges import out_of_range
+from mpipaint.science.stats import log_spread_dex
+
 SUMMARY = {  # target -> (dataset, units, description)
     "dm": ("mdm_proj", "Msun", "projected dark-matter mass in the map"),
     "xray": ("lx", "erg/s", "0.5-2 keV rest-frame luminosity: sum of the painted X-ray map"),
@@ -36,3 +39,28 @@ def from_sum(target: str, pixel_sum, dm_pixels, pixel_area: float):
 def totals(target: str, images, dm_images, pixel_area: float) -> np.ndarray:
     """`summarise` of each map of a stack (images and their DM maps along the first axis)."""
     return np.array([summarise(target, image, d, pixel_area) for image, d in zip(images, dm_images)])
+
+
+def halo_values(painted: dict, mdm_proj: np.ndarray, coarser: bool = False, residuals=None) -> dict:
+    """The ensemble summary of one halo, per axis: from the DM mass in its maps [Msun] and {target:
+    model.results.Painted}, each target's mean over members, their std (several members), sigma_dex (members'
+    log spread and the validation residual in quadrature, where known) and fraction at the bound, and the
+    range flags (the columns of `io.painted.columns`); `coarser`: the box's DM particles are heavier than the
+    training run's (every row is flagged)."""
+    values = {"mdm_proj": np.asarray(mdm_proj, dtype=np.float64)}
+    outside, bound = np.zeros(len(mdm_proj)), np.zeros(len(mdm_proj))
+    for target, result in painted.items():
+        name = SUMMARY[target][0]
+        per_member = result.totals
+        values[name] = per_member.mean(axis=0)
+        if len(per_member) > 1:
+            values[f"{name}_std"] = per_member.std(axis=0, ddof=1)
+        residual = (residuals or {}).get(target)
+        if residual is not None:
+            values[f"{name}_sigma_dex"] = np.hypot(log_spread_dex(per_member), residual)
+        values[f"{name}_at_bound"] = result.at_bound
+        outside, bound = np.maximum(outside, result.dm_outside), np.maximum(bound, result.at_bound)
+    empty = values["mdm_proj"] <= 0  # nothing to paint from: whatever the net returns is not a prediction
+    values["dm_outside_range"] = outside
+    values["out_of_range"] = (out_of_range(outside, bound, coarser) | empty).astype(np.uint8)
+    return values

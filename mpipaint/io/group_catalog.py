@@ -14,11 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from mpipaint.errors import InputError
+from mpipaint.io.chunks import first_chunk, sibling_chunks
+from mpipaint.io.halo_catalog import CatalogKind, HaloCatalog, layout, require_snapshot_and_m200c
 from mpipaint.io.hdf5 import open_hdf5, require_attr, require_dataset
 from mpipaint.io.particle_types import DM, NTYPES
 from mpipaint.io.snapshot import Snapshot, find_in_output
 
-_CHUNK_NAME = re.compile(r"^(?P<stem>fof_subhalo_tab_(?P<snap>\d+))(\.(?P<index>\d+))?\.hdf5$")
+_CATALOG_NAME = re.compile(r"^fof_subhalo_tab_(?P<snap>\d+)(\.\d+)?\.hdf5$")
 
 
 def find_group_catalog(output_dir, snapnum: int) -> Path:
@@ -45,19 +47,13 @@ class GroupCatalog:
 
     @staticmethod
     def _chunk_files(path: Path) -> list[Path]:
-        first = min(path.glob("fof_subhalo_tab_*.hdf5"), key=lambda p: p.name, default=None) \
-            if path.is_dir() else path
-        if first is None:
-            raise InputError(f"{path}: directory holds no fof_subhalo_tab_*.hdf5 files")
-        match = _CHUNK_NAME.match(first.name)
-        if match is None:
+        first = first_chunk(path)
+        if _CATALOG_NAME.match(first.name) is None:
             raise InputError(f"{first}: not a group catalog file name (expected fof_subhalo_tab_NNN[.K].hdf5)")
         with open_hdf5(first) as f:
             num_files = int(require_attr(f["Header"] if "Header" in f else f, "NumFiles",
                                          "catalog header attribute"))
-        if match.group("index") is None:
-            return [first]
-        files = [first.parent / f"{match.group('stem')}.{k}.hdf5" for k in range(num_files)]
+        files = sibling_chunks(first, num_files)
         for file in files:
             if not file.exists():
                 raise InputError(f"{file}: catalog chunk missing (NumFiles={num_files} in {first})")
@@ -65,7 +61,7 @@ class GroupCatalog:
 
     @property
     def snapshot_number(self) -> int:
-        return int(_CHUNK_NAME.match(self.files[0].name).group("snap"))
+        return int(_CATALOG_NAME.match(self.files[0].name).group("snap"))
 
     def _read_table(self, group: str, fields, count_key: str) -> dict[str, np.ndarray]:
         out = {name: [] for name in fields}
@@ -103,8 +99,8 @@ class GroupCatalog:
 
     def offsets_file(self) -> Path:
         """Where TNG keeps this snapshot's offsets: <run>/postprocessing/offsets/offsets_NNN.hdf5."""
-        run_dir = self.files[0].parent.parent.parent if self.files[0].parent.name.startswith("groups_") \
-            else self.files[0].parent.parent
+        in_groups_dir = self.files[0].parent.name.startswith("groups_")
+        run_dir = self.files[0].parent.parent.parent if in_groups_dir else self.files[0].parent.parent
         return run_dir / "postprocessing" / "offsets" / f"offsets_{self.snapshot_number:03d}.hdf5"
 
     def _has_group_field(self, field: str) -> bool:
@@ -172,3 +168,45 @@ class GroupCatalog:
             raise InputError(f"{self.path}: groups' DM particle mass {per_particle:.6g} (GroupMassType / "
                              f"GroupLenType, code units) differs from snapshot {snapshot.path}'s MassTable[1] "
                              f"{table_mass:.6g}: the catalog of another run (the twin, another resolution)?")
+
+    def halos(self, snapshot: Snapshot) -> HaloCatalog:
+        """Every group, after `check_matches`: centres at the most bound particle of the central subhalo
+        (SubhaloPos of GroupFirstSub; GroupPos without one), M200c, R200c, peculiar velocities where GroupVel
+        is stored, and membership from the offsets."""
+        self.check_matches(snapshot)
+        units = snapshot.units
+        groups = self.groups("Group_M_Crit200", "Group_R_Crit200", "GroupPos", "GroupFirstSub", "GroupLenType")
+        m200c = units.to_physical("Group_M_Crit200", groups["Group_M_Crit200"])
+        centres = units.to_physical("GroupPos", groups["GroupPos"])
+        first_sub = groups["GroupFirstSub"].astype(np.int64)
+        first_sub[first_sub == np.iinfo(np.uint32).max] = -1  # -1 ("no subhalo") as some writers store it: uint32
+        if self.num_subhalos and (first_sub >= 0).any():
+            sub_pos = units.to_physical("SubhaloPos", self.subhalos("SubhaloPos")["SubhaloPos"])
+            if first_sub.max() >= len(sub_pos):
+                raise InputError(f"{self.path}: GroupFirstSub up to {first_sub.max()} but only {len(sub_pos)} "
+                                 "subhalos")
+            centres = np.where((first_sub >= 0)[:, None], sub_pos[np.maximum(first_sub, 0)], centres)
+        velocity = (units.to_physical("GroupVel", self.groups("GroupVel")["GroupVel"])
+                    if self._has_group_field("GroupVel") else None)
+        return HaloCatalog(self.path, GROUP_CATALOG.name, snapshot.cosmology, np.arange(self.num_groups),
+                           centres, m200c, units.to_physical("Group_R_Crit200", groups["Group_R_Crit200"]), m200c,
+                           "m200c", velocity_kms=velocity, offsets=self.group_offsets(),
+                           counts=groups["GroupLenType"].astype(np.int64).reshape(self.num_groups, NTYPES))
+
+
+def _mismatch(path: Path) -> str | None:
+    """None for a groups_NNN directory of fof_subhalo_tab files, or one such file."""
+    if path.is_dir():
+        named = any(_CATALOG_NAME.match(p.name) for p in path.iterdir())
+        return None if named else "a directory without fof_subhalo_tab_NNN[.K].hdf5 files"
+    found = layout(path)
+    return None if found == "group catalog" else f"{found}, not HDF5 with a Header holding Ngroups_Total"
+
+
+def _read(path, snapshot, mass_column, hosts_only) -> HaloCatalog:
+    require_snapshot_and_m200c(path, snapshot, mass_column, "a group catalog's code units and offsets are its "
+                               "snapshot's")
+    return GroupCatalog(path).halos(snapshot)
+
+
+GROUP_CATALOG = CatalogKind("group catalog", _mismatch, _read)
