@@ -167,8 +167,8 @@ def without_electrons(universe, tmp_path_factory):
 
 
 def test_gas_without_electron_abundance_is_taken_fully_ionised_and_says_so(universe, without_electrons):
-    """The example's hot gas is fully ionised (n_e/n_H = 1.157), so the assumption must reproduce its hot-gas
-    temperatures and maps to the difference in n_e/n_H, and the training set must record it."""
+    """The example's hot gas is fully ionised (units.FULLY_IONISED_ELECTRON_ABUNDANCE, the value assumed), so
+    the assumption must reproduce its hot-gas temperatures and maps, and the training set must record it."""
     stored = Snapshot(find_snapshot(universe / "FP" / "output", 99))
     assumed = Snapshot(find_snapshot(without_electrons / "FP" / "output", 99))
     assert assumed.assumptions and not stored.assumptions

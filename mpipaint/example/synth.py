@@ -33,7 +33,6 @@ from mpipaint.parallel import COMM, my_share
 
 G_KPC_KMS2_MSUN = 4.30091e-6  # gravitational constant in kpc (km/s)^2 / Msun
 SOLAR_METALLICITY = 0.0127
-HOT_ELECTRON_ABUNDANCE = 1.157  # fully ionised, X_H = 0.76
 RUNS = ("FP", "DMO")
 MIN_SUBHALO_PARTICLES = 32  # lighter satellites are left out of the halo (their mass stays in the central)
 
@@ -224,7 +223,7 @@ def _gas_fields(offsets, density_msun_kpc3, temperature, metallicity, m_cell, sf
         "Masses": np.full(n, m_cell),
         "Density": density_msun_kpc3 * u.MSUN_G / u.KPC_CM**3,
         "Temperature": temperature,
-        "ElectronAbundance": np.where(temperature > 1e5, HOT_ELECTRON_ABUNDANCE, 0.05),
+        "ElectronAbundance": np.where(temperature > 1e5, u.FULLY_IONISED_ELECTRON_ABUNDANCE, 0.05),
         "StarFormationRate": sfr,
         "GFM_Metallicity": metallicity,
     }
@@ -360,7 +359,7 @@ def _add_background(cfg, models, first_dm_id, first_gas_id, masses, box_kpc, red
         "Coordinates": rng.random((n, 3)) * box_kpc, "Velocities": rng.normal(0, 200.0, (n, 3)),
         "Masses": np.full(n, m_gas), "Density": np.full(n, rho_mean * u.MSUN_G / u.KPC_CM**3),
         "Temperature": temperature,
-        "ElectronAbundance": np.where(temperature > 1e5, HOT_ELECTRON_ABUNDANCE, 0.05),
+        "ElectronAbundance": np.where(temperature > 1e5, u.FULLY_IONISED_ELECTRON_ABUNDANCE, 0.05),
         "StarFormationRate": np.zeros(n), "GFM_Metallicity": np.full(n, 0.01 * SOLAR_METALLICITY),
         "ParticleIDs": np.arange(first_gas_id, first_gas_id + n, dtype=np.uint64)}
 
