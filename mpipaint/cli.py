@@ -14,7 +14,8 @@ from mpipaint import options as verb_options
 from mpipaint.config import add_options, cli_values, section
 from mpipaint.errors import InputError
 
-CONFIG_SECTIONS = ("synth", "select", "prepare", "train", "evaluate", "calibrate", "paint", "demo", "jobs")
+CONFIG_SECTIONS = ("synth", "select", "prepare", "train", "evaluate", "calibrate", "paint", "lightcone", "demo",
+                   "jobs")
 NO_MPI_VERBS = ("demo", "jobs", "export-fits")  # these never start MPI (login nodes; the demo launches mpirun)
 VERBS = {  # verb -> (help, module, class in `options`, function of the module run with the options)
     "synth": ("write the example universe (FP, DMO, FP-2, FP-3) in TNG layout", "example.synth", "SynthConfig",
@@ -32,6 +33,8 @@ VERBS = {  # verb -> (help, module, class in `options`, function of the module r
                   "DMO, FP-2, FP-3) -> HDF5", "evaluate", "EvaluateOptions", "run_calibrate"),
     "paint": ("DMO box -> per-halo painted Lx, Mgas, T and projected DM mass (parallel HDF5; run under mpirun)",
               "paint", "PaintOptions", "run_paint"),
+    "lightcone": ("painted catalogs of several snapshots -> light-cone catalog (ra, dec, z, observed-frame "
+                  "X-ray flux, realisations; run under mpirun)", "lightcone", "LightconeOptions", "run_lightcone"),
     "demo": ("the whole chain on the example universe (synth ... paint, under mpirun) and a short report; run "
              "it without mpirun", "demo", "DemoOptions", "run_demo"),
 }

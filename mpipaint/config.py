@@ -74,7 +74,7 @@ def add_options(parser, options_class, verb=None) -> None:
         elif m["item_type"]:
             kwargs["type"] = m["item_type"]
         if m["positional"]:
-            parser.add_argument(f.name, nargs="?", **kwargs)
+            parser.add_argument(f.name, **{"nargs": "?", **kwargs})
         else:
             parser.add_argument(m["flag"] or "--" + f.name.replace("_", "-"), dest=f.name, **kwargs)
 

@@ -14,6 +14,7 @@ from mpipaint.io.trainingset import TARGET_MAPS
 from mpipaint.maps.geometry import DEPOSITION_MODES, MapSpec, check_axes
 from mpipaint.model.bundle import BACKEND_HELP, BACKENDS
 from mpipaint.model.keras_env import DEFAULT_PRECISION, PRECISION_HELP, PRECISIONS, TRAINING_PRECISION
+from mpipaint.sky.lightcone import SKY_KINDS, Sky
 
 SPLITS = ("train", "validation", "test", "all")  # halos of a training set that evaluate and calibrate use
 MAX_NPIX = 8192  # one image is one HDF5 chunk, which must stay below 4 GB (float64 X-ray maps: 512 MB here)
@@ -237,6 +238,41 @@ class PaintOptions(Options):
         if not self.box:
             raise ValueError("'box' is required")
         check_axes(self.axes)
+
+
+@dataclass(frozen=True)
+class LightconeOptions(Options):
+    """Options of `mpipaint lightcone` (CLI flags or the `lightcone:` section of a YAML config)."""
+
+    painted: tuple = option((), "painted catalogs of snapshots of one box (mpipaint paint)", positional=True,
+                            nargs="+")
+    out: str = option(None, "light-cone catalog (HDF5)")
+    observer: tuple = option((0.0, 0.0, 0.0), "observer's position in box units (0..1)", nargs=3, item_type=float,
+                             metavar=("X", "Y", "Z"))
+    zmin: float = option(0.0, "lowest cosmological redshift kept")
+    zmax: float = option(1.0, "highest cosmological redshift kept")
+    sky: str = option("full", "full sky, the octant x, y, z >= 0, or the cone of --cone", choices=SKY_KINDS)
+    cone: tuple = option(None, "a cone of the sky: centre RA DEC and radius [deg] (sets --sky cone)", nargs=3,
+                         item_type=float, metavar=("RA", "DEC", "RADIUS_DEG"))
+    shuffle_replicas: int = option(None, "seed of random axis permutations and reflections per replica (none: "
+                                   "every replica is the box)", item_type=int)
+    draws: int = option(0, "seeded lognormal realisations of every painted quantity per halo")
+    seed: int = option(0, "seed of the realisations")
+    sky_region: Sky = None  # from sky and cone
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not (self.painted and self.out):
+            raise ValueError("'painted' (at least one catalog) and 'out' are required")
+        if not 0.0 <= self.zmin < self.zmax:
+            raise ValueError(f"need 0 <= zmin < zmax, got {self.zmin}, {self.zmax}")
+        if not all(0.0 <= x <= 1.0 for x in self.observer) or len(self.observer) != 3:
+            raise ValueError(f"observer must be three coordinates in box units 0..1, got {self.observer}")
+        if self.draws < 0:
+            raise ValueError(f"draws must be >= 0, got {self.draws}")
+        if self.cone is not None:
+            object.__setattr__(self, "sky", "cone")
+        object.__setattr__(self, "sky_region", Sky(self.sky, *(self.cone or (0.0, 0.0, 180.0))))  # checks it
 
 
 @dataclass(frozen=True)

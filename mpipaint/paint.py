@@ -230,6 +230,8 @@ def run_paint(options: PaintOptions) -> None:
              "axes": np.asarray(options.axes, dtype=np.int64), "maps": options.maps, **spec.attrs(),
              "read_strategy": strategy,
              "snapshot": snapnum, "box_size_kpc": snapshot.box_size_kpc, "mpipaint_version": __version__,
+             "scale_factor": snapshot.header.scale_factor, "hubble": snapshot.header.hubble,
+             "omega_m": snapshot.header.omega_m, "omega_lambda": snapshot.header.omega_lambda,
              "dm_particle_mass_msun": box_mass, "precision": precision, "backend": options.backend,
              "emission_model": bundles.emission_model}
     attrs.update(_input_fingerprints(options, snapshot, table))

@@ -74,4 +74,6 @@ def select_halos(halos: HaloCatalog, snapnum: int, min_mass: float) -> pd.DataFr
     table.update({f"offset_type{t}": offsets[:, t] for t in range(NTYPES)})  # the halo table's column order
     table.update({f"count_type{t}": counts[:, t] for t in range(NTYPES)})
     table["dmo_halo_id"] = -1 if halos.dmo_halo_id is None else halos.dmo_halo_id[chosen]
+    velocity = np.full((len(chosen), 3), np.nan) if halos.velocity_kms is None else halos.velocity_kms[chosen]
+    table.update({f"velocity_{c}": velocity[:, k] for k, c in enumerate("xyz")})
     return pd.DataFrame(table)

@@ -37,6 +37,9 @@ SCHEMA = {
        for t in range(NTYPES)},
     "dmo_halo_id": ("int64", "", "bijectively matched halo in the DMO twin (-1: none or not matched)"),
 }
+# columns tables written before they existed lack (read as NaN): peculiar velocity where the catalog has it
+OPTIONAL_SCHEMA = {f"velocity_{c}": ("float64", "km/s", f"peculiar velocity along {c} (NaN: the catalog has none)")
+                   for c in "xyz"}
 
 
 def write_halo_table(path, table: pd.DataFrame, attrs: dict) -> None:
@@ -49,8 +52,9 @@ def write_halo_table(path, table: pd.DataFrame, attrs: dict) -> None:
 
     def lay_out(f):
         group = f.create_group("halos")
-        for column, (dtype, unit, description) in SCHEMA.items():
-            dset = group.create_dataset(column, data=table[column].to_numpy().astype(dtype))
+        for column, (dtype, unit, description) in (SCHEMA | OPTIONAL_SCHEMA).items():
+            values = table[column].to_numpy() if column in table else np.full(len(table), np.nan)
+            dset = group.create_dataset(column, data=values.astype(dtype))
             dset.attrs["units"] = unit
             dset.attrs["description"] = description
         for key, value in attrs.items():
@@ -73,7 +77,10 @@ def read_halo_table(path) -> pd.DataFrame:
             raise InputError(f"{path}: halos/{wrong_units[0]} has units {group[wrong_units[0]].attrs.get('units')!r}, "
                              f"expected {SCHEMA[wrong_units[0]][1]!r}")
         table = pd.DataFrame({c: group[c][()] for c in SCHEMA})
-        table.attrs["units"] = {c: unit for c, (_, unit, _) in SCHEMA.items()}
+        for column, (_, unit, _) in OPTIONAL_SCHEMA.items():
+            present = isinstance(group.get(column), h5py.Dataset) and group[column].attrs.get("units") == unit
+            table[column] = group[column][()] if present else np.nan
+        table.attrs["units"] = {c: unit for c, (_, unit, _) in (SCHEMA | OPTIONAL_SCHEMA).items()}
         table.attrs.update({k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()})
     _check_values(path, table)
     return table
@@ -129,7 +136,13 @@ def _read(path, snapshot, mass_column, hosts_only) -> HaloCatalog:
                        column["m200c"], "m200c",
                        offsets=np.stack([column[offset] for offset, _ in type_columns], axis=1),
                        counts=np.stack([column[count] for _, count in type_columns], axis=1),
-                       dmo_halo_id=column["dmo_halo_id"], snapshot=column["snapshot"])
+                       velocity_kms=_velocities(column), dmo_halo_id=column["dmo_halo_id"], snapshot=column["snapshot"])
+
+
+def _velocities(column: dict) -> np.ndarray | None:
+    """(N, 3) peculiar velocities [km/s] where the table has them for every row, else None."""
+    velocity = np.stack([column[name] for name in OPTIONAL_SCHEMA], axis=1)
+    return velocity if len(velocity) and np.isfinite(velocity).all() else None
 
 
 HALO_TABLE = CatalogKind("halo table", _mismatch, _read)

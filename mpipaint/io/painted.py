@@ -1,7 +1,7 @@
 """The painted catalog written by `mpipaint paint`: one row per halo, one column per projection axis.
 
 Per halo: `halo_id`, `snapshot`, `redshift`, `m200c` [Msun], `r200c` [kpc], `centre` [kpc] (N x 3),
-`done` (1 once the row is written). Per halo and axis (N x n_axes): `mdm_proj` [Msun], projected DM mass in
+`velocity` [km/s] (N x 3, peculiar; NaN where the catalog has none), `done` (1 once the row is written). Per halo and axis (N x n_axes): `mdm_proj` [Msun], projected DM mass in
 the map; and for each target: `lx` [erg/s] (0.5-2 keV, sum of the X-ray map), `mgas` [Msun] (sum of
 the gas map), `t_mean` [keV] (mean of the temperature map over pixels holding DM), each the mean over the
 target's ensemble members, with `<quantity>_std` (their standard deviation) when there are several,
@@ -18,7 +18,8 @@ extrapolations). With
 painted halos into the corrected distribution function (NaN outside the calibrated range), and
 `<quantity>_outside_calibration` (1 there). Root attribute `complete` is True only at the end.
 
-Root attributes: the maps' `MapSpec`, `axes`, `box_size_kpc` and the run's settings. `columns`, `create`
+Root attributes: the maps' `MapSpec`, `axes`, `box_size_kpc`, the snapshot's cosmology (`scale_factor`,
+`hubble`, `omega_m`, `omega_lambda`) and the run's settings. `columns`, `create`
 and `write_rows` write it, the values from `science.summaries.halo_values` (for paint, under mpio by each
 rank or through rank 0; both give the same file); `PaintedCatalog` reads it (the demo, export-fits).
 """
@@ -27,6 +28,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
+from mpipaint.io.halotable import OPTIONAL_SCHEMA
 from mpipaint.io.hdf5 import FinishedFile, create_allocated, require_attr, require_dataset
 from mpipaint.maps.gas import MAP_UNITS
 from mpipaint.maps.geometry import MapSpec
@@ -34,6 +36,8 @@ from mpipaint.science.summaries import SUMMARY
 
 PER_HALO = {"halo_id": ("int64", ""), "snapshot": ("int32", ""), "redshift": ("float64", ""),
             "m200c": ("float64", "Msun"), "r200c": ("float64", "kpc")}
+PER_HALO_VECTORS = ("centre", "velocity")  # (N, 3) per halo, not per axis
+VELOCITY_COLUMNS = tuple(OPTIONAL_SCHEMA)  # the halo table's velocity_x, _y, _z
 
 
 def columns(members: dict, corrected=(), residuals=None) -> dict:
@@ -73,6 +77,10 @@ def create(f: h5py.File, table, naxes: int, npix: int, row_columns: dict, map_ta
         f.create_dataset(name, data=table[name].to_numpy().astype(dtype)).attrs["units"] = unit
     centre = table[["centre_x", "centre_y", "centre_z"]].to_numpy(dtype=np.float64)
     f.create_dataset("centre", data=centre).attrs["units"] = "kpc"
+    velocity = np.stack([table[name].to_numpy(np.float64) if name in table else np.full(n, np.nan)
+                         for name in VELOCITY_COLUMNS], axis=1)
+    f.create_dataset("velocity", data=velocity).attrs.update(
+        {"units": "km/s", "description": "peculiar velocity of the halo (NaN: its catalog has none)"})
     for name, (dtype, unit, description) in row_columns.items():
         fill = np.nan if dtype == "float64" else 0
         dset = create_allocated(f, name, (n, naxes), dtype, fill)
@@ -117,7 +125,7 @@ def verified_done(f: h5py.File) -> tuple[np.ndarray, int]:
     done = flags == 1
     for name, dset in f.items():
         if (isinstance(dset, h5py.Dataset) and dset.dtype == np.float64 and dset.ndim == 2
-                and name != "centre" and not name.endswith(MAY_BE_NAN)):
+                and name not in PER_HALO_VECTORS and not name.endswith(MAY_BE_NAN)):
             done &= np.isfinite(dset[()]).all(axis=1)
     return done, int(np.count_nonzero(flags)) - int(done.sum())
 

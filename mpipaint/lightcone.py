@@ -1,0 +1,200 @@
+"""`mpipaint lightcone`: painted catalogs of several snapshots of one box -> a light-cone catalog.
+
+Each snapshot fills the comoving-distance shell nearest it (`sky.lightcone`); the work units, (snapshot,
+replica) pairs, are dealt to ranks, and rank 0 writes the rows in unit order, so the file is the same for
+any rank count. Per halo: sky position, cosmological and observed redshift (with the line-of-sight
+peculiar velocity where the painted catalog has halo velocities, else z_obs = z_cos and
+`velocity_known` = 0), distances, the painted values of the projection nearest the line of sight,
+observer-frame 0.5-2 keV flux with its APEC K-correction (`sky.observed`), and seeded realisations.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mpipaint import __version__
+from mpipaint.cosmology import Cosmology
+from mpipaint.errors import InputError
+from mpipaint.io.lightcone import write_lightcone
+from mpipaint.io.painted import PER_HALO, PER_HALO_VECTORS, PaintedCatalog
+from mpipaint.maps.xray import BAND_KEV
+from mpipaint.options import LightconeOptions
+from mpipaint.parallel import COMM, get_logger, my_share
+from mpipaint.science.summaries import SUMMARY
+from mpipaint.sky import lightcone as geometry
+from mpipaint.sky.kcorrection import KCORR_METALLICITY_SOLAR, k_correction
+from mpipaint.sky.observed import energy_flux, lognormal_draws, observed_redshift
+
+COSMOLOGY_ATTRS = ("scale_factor", "hubble", "omega_m", "omega_lambda", "box_size_kpc")
+REPLICA_KEY_OFFSET = 1 << 20  # replica offsets made non-negative for seed keys
+
+
+class PaintedSnapshot:
+    """What the light-cone needs of one painted catalog, read once: its cosmology, comoving centres and
+    velocities, and every per-axis column with its units and description."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        with PaintedCatalog(path) as catalog:
+            missing = [key for key in COSMOLOGY_ATTRS if catalog.attr(key) is None]
+            if missing:
+                raise InputError(f"{path}: painted catalog without the cosmology attributes {missing} (painted "
+                                 "by an older mpipaint: paint it again to build a light-cone from it)")
+            a, h, om, ol, box = (float(catalog.attr(key)) for key in COSMOLOGY_ATTRS)
+            self.snapshot = int(catalog.attr("snapshot", -1))
+            redshift = catalog.column("redshift")
+            self.cosmology = Cosmology(a, float(redshift[0]) if len(redshift) else 1.0 / a - 1.0, h, om, ol, box)
+            self.box_ckpc = box / a
+            self.axes = catalog.axes
+            self.halo_id = catalog.column("halo_id")
+            self.centre_ckpc = catalog.column("centre") / a
+            self.velocity = catalog.column("velocity") if "velocity" in catalog else np.full((len(redshift), 3),
+                                                                                               np.nan)
+            self.per_halo = {name: (catalog.column(name), catalog.units(name)) for name in ("m200c", "r200c")}
+            self.per_axis = {}
+            for name, dset in catalog.file.items():
+                if (dset.ndim == 2 and name not in PER_HALO_VECTORS and name not in PER_HALO
+                        and dset.shape[1] == len(self.axes)):
+                    self.per_axis[name] = (dset[()], str(dset.attrs.get("units", "")),
+                                           str(dset.attrs.get("description", "")))
+
+    @property
+    def distance_kpc(self) -> float:
+        return float(self.cosmology.comoving_distance_kpc(self.cosmology.redshift))
+
+
+def _check_one_box(snapshots) -> None:
+    """The snapshots must be of one box and one background: a light-cone through two runs is not one."""
+    first = snapshots[0]
+    for other in snapshots[1:]:
+        if not np.isclose(other.box_ckpc, first.box_ckpc, rtol=1e-6):
+            raise InputError(f"{other.path}: a box of {other.box_ckpc:.6g} comoving kpc, but {first.path} is one "
+                             f"of {first.box_ckpc:.6g}: the snapshots of a light-cone come from one box")
+        if not np.allclose(other.cosmology.background, first.cosmology.background, rtol=1e-6):
+            raise InputError(f"{other.path}: cosmology (h, Omega_m, Omega_Lambda) {other.cosmology.background}, "
+                             f"but {first.path} has {first.cosmology.background}")
+    numbers = [s.snapshot for s in snapshots]
+    if len(set(numbers)) != len(numbers):
+        raise InputError(f"snapshot numbers {numbers} repeat among {[str(s.path) for s in snapshots]}")
+
+
+def _unit_rows(snapshot: PaintedSnapshot, offset, options: LightconeOptions, d_lo: float, d_hi: float) -> dict:
+    """The rows of one (snapshot, replica) work unit: every halo in the shell [d_lo, d_hi) and the sky."""
+    box, observer = snapshot.box_ckpc, np.asarray(options.observer) * snapshot.box_ckpc
+    turn = geometry.replica_turn(options.shuffle_replicas, offset)
+    positions = geometry.place(snapshot.centre_ckpc, box, offset, turn, observer)
+    ra, dec, distance, directions = geometry.sky_coordinates(positions)
+    keep = np.flatnonzero((distance >= d_lo) & (distance < d_hi) & options.sky_region.contains(directions))
+    cosmology = snapshot.cosmology
+    z_cos = cosmology.redshift_at_distance(distance[keep])
+    velocity = geometry.turned(snapshot.velocity[keep], turn)
+    v_los = np.einsum("ij,ij->i", velocity, directions[keep])
+    known = np.isfinite(v_los)
+    z_obs = np.where(known, observed_redshift(z_cos, np.where(known, v_los, 0.0)), z_cos)
+    axis = geometry.nearest_axis(directions[keep], turn, snapshot.axes)
+    transverse = cosmology.transverse_distance_kpc(z_cos)
+    rows = {"ra": ra[keep], "dec": dec[keep], "comoving_distance": distance[keep], "z_cos": z_cos, "z_obs": z_obs,
+            "v_los": np.where(known, v_los, np.nan), "velocity_known": known.astype(np.uint8),
+            "d_l": (1 + z_cos) * transverse, "d_a": transverse / (1 + z_cos),
+            "snapshot": np.full(len(keep), snapshot.snapshot, np.int32), "halo_id": snapshot.halo_id[keep],
+            "replica": np.broadcast_to(np.asarray(offset, np.int64), (len(keep), 3)).copy(),
+            "axis": np.asarray(snapshot.axes, np.int8)[axis]}
+    rows.update({name: values[keep] for name, (values, _) in snapshot.per_halo.items()})
+    rows.update({name: values[keep, axis] for name, (values, _, _) in snapshot.per_axis.items()})
+    _observed_flux(rows)
+    if options.draws:
+        _draws(rows, options)
+    return rows
+
+
+def _observed_flux(rows: dict) -> None:
+    """k_corr and flux_x where the catalog paints both Lx and the temperature the K-correction needs."""
+    lx, kt = SUMMARY["xray"][0], SUMMARY["temperature"][0]
+    if lx in rows and kt in rows:
+        rows["k_corr"] = k_correction(rows[kt], rows["z_obs"])
+        rows["flux_x"] = energy_flux(rows[lx], rows["k_corr"], rows["d_l"], rows["z_cos"], rows["z_obs"])
+
+
+def _draws(rows: dict, options: LightconeOptions) -> None:
+    """`<q>_draws` (N x K) of every painted quantity q with a `<q>_sigma_dex`, and `flux_x_draws` from the
+    drawn Lx and temperature; each row's deviates keyed by (seed, quantity, snapshot, halo, replica)."""
+    keys = np.column_stack([rows["snapshot"], rows["halo_id"], rows["replica"] + REPLICA_KEY_OFFSET])
+    for index, (target, (name, _, _)) in enumerate(SUMMARY.items()):
+        if name in rows and f"{name}_sigma_dex" in rows:
+            rows[f"{name}_draws"] = lognormal_draws(rows[name], rows[f"{name}_sigma_dex"],
+                                                    [(index, *key) for key in keys], options.seed, options.draws)
+    lx, kt = SUMMARY["xray"][0], SUMMARY["temperature"][0]
+    if f"{lx}_draws" in rows:
+        drawn_kt = rows.get(f"{kt}_draws", rows[kt][:, None])
+        rows["flux_x_draws"] = energy_flux(rows[f"{lx}_draws"], k_correction(drawn_kt, rows["z_obs"][:, None]),
+                                           rows["d_l"][:, None], rows["z_cos"][:, None], rows["z_obs"][:, None])
+
+
+COLUMN_UNITS = {  # name -> (units, description) of the light-cone's own columns
+    "ra": ("deg", "right ascension in the replica frame (x, y, z equatorial)"),
+    "dec": ("deg", "declination"),
+    "comoving_distance": ("ckpc", "comoving distance from the observer"),
+    "z_cos": ("", "cosmological redshift at the comoving distance"),
+    "z_obs": ("", "observed redshift: z_cos with the line-of-sight peculiar velocity (z_cos where unknown)"),
+    "v_los": ("km/s", "line-of-sight peculiar velocity, positive away (NaN: unknown)"),
+    "velocity_known": ("", "1: z_obs includes the halo's peculiar velocity; 0: the catalog has none"),
+    "d_l": ("kpc", "cosmological luminosity distance (1 + z_cos) D_M"),
+    "d_a": ("kpc", "angular-diameter distance D_M / (1 + z_cos)"),
+    "snapshot": ("", "snapshot the halo comes from"),
+    "halo_id": ("", "halo id in that snapshot's catalog"),
+    "replica": ("", "integer offset of the box replica (x, y, z)"),
+    "axis": ("", "box axis of the painted projection nearest the line of sight (0=x 1=y 2=z)"),
+    "k_corr": ("", f"APEC K-correction L(rest [E1, E2] (1 + z_obs)) / L(rest [E1, E2]) at t_mean, "
+                   f"Z = {KCORR_METALLICITY_SOLAR} solar"),
+    "flux_x": ("erg/s/cm^2", f"observer-frame {BAND_KEV[0]}-{BAND_KEV[1]} keV energy flux, K-corrected"),
+    "flux_x_draws": ("erg/s/cm^2", "flux_x of each realisation (drawn Lx and temperature)"),
+}
+
+
+def _described(rows: dict, snapshots) -> dict:
+    """{name: (array, units, description)} for every column."""
+    known = {name: (unit, "") for s in snapshots for name, (_, unit) in s.per_halo.items()}
+    known.update({name: (unit, text) for s in snapshots for name, (_, unit, text) in s.per_axis.items()})
+    for name in list(rows):
+        base = name[:-len("_draws")] if name.endswith("_draws") else None
+        if base in known and name not in COLUMN_UNITS:
+            known[name] = (known[base][0], f"lognormal realisations of {base} (sigma: {base}_sigma_dex)")
+    return {name: (values, *(COLUMN_UNITS.get(name) or known[name])) for name, values in rows.items()}
+
+
+def run_lightcone(options: LightconeOptions) -> None:
+    log = get_logger()
+    snapshots = [PaintedSnapshot(path) for path in options.painted]
+    _check_one_box(snapshots)
+    snapshots.sort(key=lambda s: s.distance_kpc)
+    cosmology = snapshots[0].cosmology
+    d_min, d_max = (float(d) for d in cosmology.comoving_distance_kpc([options.zmin, options.zmax]))
+    edges = geometry.shell_edges([s.distance_kpc for s in snapshots], d_min, d_max)
+    box, observer = snapshots[0].box_ckpc, np.asarray(options.observer) * snapshots[0].box_ckpc
+    units = [(k, tuple(offset)) for k in range(len(snapshots))
+             for offset in geometry.replicas_reaching(observer, box, edges[k], edges[k + 1], options.sky_region)]
+    mine = [(index, _unit_rows(snapshots[k], offset, options, edges[k], edges[k + 1]))
+            for index, (k, offset) in my_share(enumerate(units))]
+    gathered = COMM.gather(mine, root=0)
+    if COMM.rank != 0:
+        return
+    parts = [rows for _, rows in sorted((p for rank_parts in gathered for p in rank_parts), key=lambda p: p[0])]
+    rows = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]} if parts else {"ra": ()}
+    if not len(rows["ra"]):
+        raise InputError(f"{', '.join(map(str, options.painted))}: no halo lies in the light-cone (z "
+                         f"{options.zmin}..{options.zmax}, sky {options.sky})")
+    shells = {"shell_edges_kpc": (edges, "ckpc", "comoving-distance edges of the shells, nearest first"),
+              "shell_snapshots": (np.array([s.snapshot for s in snapshots], np.int32), "",
+                                  "the snapshot filling each shell")}
+    attrs = {"mpipaint_version": __version__, "painted": [str(Path(p).resolve()) for p in options.painted],
+             "hubble": cosmology.hubble, "omega_m": cosmology.omega_m, "omega_lambda": cosmology.omega_lambda,
+             "box_size_ckpc": box, "observer_box_units": np.asarray(options.observer), "zmin": options.zmin,
+             "zmax": options.zmax, "sky": options.sky, "sky_solid_angle_sr": options.sky_region.solid_angle_sr,
+             "cone_deg": np.asarray(options.cone if options.cone is not None else (), np.float64),
+             "shuffle_replicas": -1 if options.shuffle_replicas is None else options.shuffle_replicas,
+             "band_kev": np.asarray(BAND_KEV), "kcorr_metallicity_solar": KCORR_METALLICITY_SOLAR,
+             "draws": options.draws, "seed": options.seed}
+    write_lightcone(options.out, _described(rows, snapshots), shells, attrs)
+    log.info("wrote %d light-cone halos from %d snapshots and %d replica shells to %s", len(rows["ra"]),
+             len(snapshots), len(units), options.out)

@@ -1,0 +1,1 @@
+"""Clusters on the sky: light-cone geometry, observed-frame X-ray fluxes, realisations."""
