@@ -14,9 +14,10 @@ from mpipaint import options as verb_options
 from mpipaint.config import add_options, cli_values, section
 from mpipaint.errors import InputError
 
-CONFIG_SECTIONS = ("synth", "select", "prepare", "train", "evaluate", "calibrate", "paint", "lightcone", "demo",
-                   "jobs")
-NO_MPI_VERBS = ("demo", "jobs", "export-fits")  # these never start MPI (login nodes; the demo launches mpirun)
+CONFIG_SECTIONS = ("synth", "select", "prepare", "train", "evaluate", "calibrate", "paint", "lightcone",
+                   "export-simput", "demo", "jobs")
+# these never start MPI (login nodes; the demo launches mpirun)
+NO_MPI_VERBS = ("demo", "jobs", "export-fits", "export-simput")
 VERBS = {  # verb -> (help, module, class in `options`, function of the module run with the options)
     "synth": ("write the example universe (FP, DMO, FP-2, FP-3) in TNG layout", "example.synth", "SynthConfig",
               None),
@@ -35,6 +36,8 @@ VERBS = {  # verb -> (help, module, class in `options`, function of the module r
               "paint", "PaintOptions", "run_paint"),
     "lightcone": ("painted catalogs of several snapshots -> light-cone catalog (ra, dec, z, observed-frame "
                   "X-ray flux, realisations; run under mpirun)", "lightcone", "LightconeOptions", "run_lightcone"),
+    "export-simput": ("light-cone catalog -> SIMPUT 1.1 file of its clusters for SIXTE and SOXS",
+                      "export_simput", "ExportSimputOptions", "export_simput"),
     "demo": ("the whole chain on the example universe (synth ... paint, under mpirun) and a short report; run "
              "it without mpirun", "demo", "DemoOptions", "run_demo"),
 }

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from mpipaint.errors import InputError
+from mpipaint.io.lightcone import LightconeCatalog
 from mpipaint.io.painted import PaintedCatalog
 from mpipaint.io.trainingset import TrainingSet
 from mpipaint.options import DemoOptions
@@ -101,7 +102,10 @@ def run_demo(options: DemoOptions) -> None:
     run("evaluate", *model_args(o), "--data", out / "maps_fp.hdf5", "--split", "test", *input_args(o),
         "--out", out / "report")
     painted = calibrate_and_paint(run, o, o.paint_snapshot)
-    report = write_report(out, painted, o, time.monotonic() - started)
+    lightcone = out / "lightcone.hdf5"
+    lightcone.unlink(missing_ok=True)
+    run("lightcone", painted, "--out", lightcone, "--zmax", f"{LIGHTCONE_ZMAX:g}", "--shuffle-replicas", o.seed)
+    report = write_report(out, painted, o, time.monotonic() - started, lightcone)
     for line in report["lines"]:
         print(line)
     log.info("demo finished in %.0f s; report in %s", time.monotonic() - started, out / "report")
@@ -202,7 +206,20 @@ def report_lines(evaluation: dict, agreement: dict, paint_snapshot: int) -> list
     return lines
 
 
-def write_report(out: Path, painted: Path, o: DemoOptions, seconds: float) -> dict:
+LIGHTCONE_ZMAX = 0.2  # the demo's full-sky light-cone: its one painted snapshot fills every shell
+FLUX_LIMITS = (1e-13, 1e-12, 1e-11)  # erg/s/cm^2, 0.5-2 keV: eROSITA's all-sky survey reaches ~5e-14
+
+
+def lightcone_lines(path: Path) -> list[str]:
+    """The light-cone's halo count and N(> S) per square degree (logN-logS) at FLUX_LIMITS."""
+    with LightconeCatalog(path) as lc:
+        flux, area_deg2 = lc.column("flux_x"), float(lc.file.attrs["sky_solid_angle_sr"]) * (180 / np.pi) ** 2
+    counts = ", ".join(f"{(flux >= s).sum() / area_deg2:.3g} (>{s:.0e})" for s in FLUX_LIMITS)
+    return [f"  light-cone to z = {LIGHTCONE_ZMAX:g}, full sky, the one painted snapshot tiled: {len(flux)} halos "
+            f"on the sky; N(>S) per deg^2 at S [erg/s/cm^2, observed 0.5-2 keV]: {counts}"]
+
+
+def write_report(out: Path, painted: Path, o: DemoOptions, seconds: float, lightcone: Path) -> dict:
     evaluation = json.loads((out / "report" / "summary.json").read_text())
     agreement = {}
     for target, (quantity, _) in corrections.QUANTITIES.items():
@@ -212,7 +229,7 @@ def write_report(out: Path, painted: Path, o: DemoOptions, seconds: float) -> di
     halos = max(v["halos"] for v in evaluation["targets"].values())
     lines = [f"mpipaint demo on the example universe ({seconds:.0f} s, {o.ranks} ranks, {o.npix}^2 maps, "
              f"U-net base {o.base_filters} depth {o.depth}, at most {o.epochs} epochs, {o.members} member(s) per "
-             "target):", *report_lines(evaluation, agreement, o.paint_snapshot),
+             "target):", *report_lines(evaluation, agreement, o.paint_snapshot), *lightcone_lines(lightcone),
              f"  figures and summary.json: {out / 'report'}; painted catalog: {painted}; "
              f"corrections: {out / 'corrections.hdf5'}",
              f"  What this can show: the chain runs end to end and the errors are those of this small net on "

@@ -18,13 +18,21 @@ from mpipaint.cosmology import Cosmology
 from mpipaint.errors import InputError
 from mpipaint.io.lightcone import write_lightcone
 from mpipaint.io.painted import PER_HALO, PER_HALO_VECTORS, PaintedCatalog
-from mpipaint.maps.xray import BAND_KEV
 from mpipaint.options import LightconeOptions
 from mpipaint.parallel import COMM, get_logger, my_share
 from mpipaint.science.summaries import SUMMARY
+from mpipaint.io.arf import read_arf
 from mpipaint.sky import lightcone as geometry
-from mpipaint.sky.kcorrection import KCORR_METALLICITY_SOLAR, k_correction
+from mpipaint.io.skymaps import write_healpix
+from mpipaint.sky.absorption import transmission
+from mpipaint.sky.healpix import MAP_MODE, point_source_maps
 from mpipaint.sky.observed import energy_flux, lognormal_draws, observed_redshift
+from mpipaint.sky.spectra import SPECTRA_METALLICITY_SOLAR, ObservedBand
+
+def healpix_path(out) -> Path:
+    """Where `--healpix` writes its maps: OUT_healpix.fits beside the light-cone."""
+    return Path(out).with_name(Path(out).stem + "_healpix.fits")
+
 
 COSMOLOGY_ATTRS = ("scale_factor", "hubble", "omega_m", "omega_lambda", "box_size_kpc")
 REPLICA_KEY_OFFSET = 1 << 20  # replica offsets made non-negative for seed keys
@@ -49,8 +57,8 @@ class PaintedSnapshot:
             self.axes = catalog.axes
             self.halo_id = catalog.column("halo_id")
             self.centre_ckpc = catalog.column("centre") / a
-            self.velocity = catalog.column("velocity") if "velocity" in catalog else np.full((len(redshift), 3),
-                                                                                               np.nan)
+            unknown = np.full((len(redshift), 3), np.nan)
+            self.velocity = catalog.column("velocity") if "velocity" in catalog else unknown
             self.per_halo = {name: (catalog.column(name), catalog.units(name)) for name in ("m200c", "r200c")}
             self.per_axis = {}
             for name, dset in catalog.file.items():
@@ -79,7 +87,18 @@ def _check_one_box(snapshots) -> None:
         raise InputError(f"snapshot numbers {numbers} repeat among {[str(s.path) for s in snapshots]}")
 
 
-def _unit_rows(snapshot: PaintedSnapshot, offset, options: LightconeOptions, d_lo: float, d_hi: float) -> dict:
+Z_OBS_MARGIN = 0.02  # the X-ray tables reach this far past zmax (peculiar velocities of up to 6000 km/s)
+
+
+def observed_band(options: LightconeOptions) -> ObservedBand:
+    """The run's K-corrections, absorbed fractions and photons per erg on a (T, z) grid."""
+    return ObservedBand(options.band, options.zmax + Z_OBS_MARGIN,
+                        transmission(options.nh) if options.nh > 0 else None,
+                        read_arf(options.arf) if options.arf else None)
+
+
+def _unit_rows(snapshot: PaintedSnapshot, offset, options: LightconeOptions, d_lo: float, d_hi: float,
+               band: ObservedBand) -> dict:
     """The rows of one (snapshot, replica) work unit: every halo in the shell [d_lo, d_hi) and the sky."""
     box, observer = snapshot.box_ckpc, np.asarray(options.observer) * snapshot.box_ckpc
     turn = geometry.replica_turn(options.shuffle_replicas, offset)
@@ -93,30 +112,37 @@ def _unit_rows(snapshot: PaintedSnapshot, offset, options: LightconeOptions, d_l
     known = np.isfinite(v_los)
     z_obs = np.where(known, observed_redshift(z_cos, np.where(known, v_los, 0.0)), z_cos)
     axis = geometry.nearest_axis(directions[keep], turn, snapshot.axes)
-    transverse = cosmology.transverse_distance_kpc(z_cos)
     rows = {"ra": ra[keep], "dec": dec[keep], "comoving_distance": distance[keep], "z_cos": z_cos, "z_obs": z_obs,
             "v_los": np.where(known, v_los, np.nan), "velocity_known": known.astype(np.uint8),
-            "d_l": (1 + z_cos) * transverse, "d_a": transverse / (1 + z_cos),
+            "d_l": cosmology.luminosity_distance_kpc(z_cos), "d_a": cosmology.angular_diameter_distance_kpc(z_cos),
             "snapshot": np.full(len(keep), snapshot.snapshot, np.int32), "halo_id": snapshot.halo_id[keep],
             "replica": np.broadcast_to(np.asarray(offset, np.int64), (len(keep), 3)).copy(),
             "axis": np.asarray(snapshot.axes, np.int8)[axis]}
     rows.update({name: values[keep] for name, (values, _) in snapshot.per_halo.items()})
     rows.update({name: values[keep, axis] for name, (values, _, _) in snapshot.per_axis.items()})
-    _observed_flux(rows)
+    _observed_flux(rows, options, band)
     if options.draws:
-        _draws(rows, options)
+        _draws(rows, options, band)
     return rows
 
 
-def _observed_flux(rows: dict) -> None:
-    """k_corr and flux_x where the catalog paints both Lx and the temperature the K-correction needs."""
+def _observed_flux(rows: dict, options: LightconeOptions, band: ObservedBand) -> None:
+    """k_corr and flux_x where the catalog paints both Lx and the temperature the K-correction needs; with
+    --nh the absorbed flux, with --arf the count rate (of the absorbed spectrum)."""
     lx, kt = SUMMARY["xray"][0], SUMMARY["temperature"][0]
-    if lx in rows and kt in rows:
-        rows["k_corr"] = k_correction(rows[kt], rows["z_obs"])
-        rows["flux_x"] = energy_flux(rows[lx], rows["k_corr"], rows["d_l"], rows["z_cos"], rows["z_obs"])
+    if lx not in rows or kt not in rows:
+        return
+    rows["k_corr"] = band(band.k_corr, rows[kt], rows["z_obs"])
+    rows["flux_x"] = energy_flux(rows[lx], rows["k_corr"], rows["d_l"], rows["z_cos"], rows["z_obs"])
+    received = rows["flux_x"]
+    if options.nh > 0:
+        received = rows["flux_x_absorbed"] = energy_flux(rows[lx], band(band.k_absorbed, rows[kt], rows["z_obs"]),
+                                                         rows["d_l"], rows["z_cos"], rows["z_obs"])
+    if options.arf:
+        rows["rate"] = received * band(band.photons_per_erg, rows[kt], rows["z_obs"])
 
 
-def _draws(rows: dict, options: LightconeOptions) -> None:
+def _draws(rows: dict, options: LightconeOptions, band: ObservedBand) -> None:
     """`<q>_draws` (N x K) of every painted quantity q with a `<q>_sigma_dex`, and `flux_x_draws` from the
     drawn Lx and temperature; each row's deviates keyed by (seed, quantity, snapshot, halo, replica)."""
     keys = np.column_stack([rows["snapshot"], rows["halo_id"], rows["replica"] + REPLICA_KEY_OFFSET])
@@ -127,7 +153,7 @@ def _draws(rows: dict, options: LightconeOptions) -> None:
     lx, kt = SUMMARY["xray"][0], SUMMARY["temperature"][0]
     if f"{lx}_draws" in rows:
         drawn_kt = rows.get(f"{kt}_draws", rows[kt][:, None])
-        rows["flux_x_draws"] = energy_flux(rows[f"{lx}_draws"], k_correction(drawn_kt, rows["z_obs"][:, None]),
+        rows["flux_x_draws"] = energy_flux(rows[f"{lx}_draws"], band(band.k_corr, drawn_kt, rows["z_obs"][:, None]),
                                            rows["d_l"][:, None], rows["z_cos"][:, None], rows["z_obs"][:, None])
 
 
@@ -145,9 +171,11 @@ COLUMN_UNITS = {  # name -> (units, description) of the light-cone's own columns
     "halo_id": ("", "halo id in that snapshot's catalog"),
     "replica": ("", "integer offset of the box replica (x, y, z)"),
     "axis": ("", "box axis of the painted projection nearest the line of sight (0=x 1=y 2=z)"),
-    "k_corr": ("", f"APEC K-correction L(rest [E1, E2] (1 + z_obs)) / L(rest [E1, E2]) at t_mean, "
-                   f"Z = {KCORR_METALLICITY_SOLAR} solar"),
-    "flux_x": ("erg/s/cm^2", f"observer-frame {BAND_KEV[0]}-{BAND_KEV[1]} keV energy flux, K-corrected"),
+    "k_corr": ("", f"APEC K-correction L(rest band (1 + z_obs)) / L(rest 0.5-2 keV) at t_mean, "
+                   f"Z = {SPECTRA_METALLICITY_SOLAR} solar"),
+    "flux_x": ("erg/s/cm^2", "observer-frame energy flux in the file's band_kev, K-corrected, unabsorbed"),
+    "flux_x_absorbed": ("erg/s/cm^2", "flux_x through the Galactic column nh_cm2 (tbabs)"),
+    "rate": ("counts/s", "count rate in band_kev through the instrument's ARF (of the absorbed spectrum)"),
     "flux_x_draws": ("erg/s/cm^2", "flux_x of each realisation (drawn Lx and temperature)"),
 }
 
@@ -174,7 +202,8 @@ def run_lightcone(options: LightconeOptions) -> None:
     box, observer = snapshots[0].box_ckpc, np.asarray(options.observer) * snapshots[0].box_ckpc
     units = [(k, tuple(offset)) for k in range(len(snapshots))
              for offset in geometry.replicas_reaching(observer, box, edges[k], edges[k + 1], options.sky_region)]
-    mine = [(index, _unit_rows(snapshots[k], offset, options, edges[k], edges[k + 1]))
+    band = observed_band(options)
+    mine = [(index, _unit_rows(snapshots[k], offset, options, edges[k], edges[k + 1], band))
             for index, (k, offset) in my_share(enumerate(units))]
     gathered = COMM.gather(mine, root=0)
     if COMM.rank != 0:
@@ -193,8 +222,16 @@ def run_lightcone(options: LightconeOptions) -> None:
              "zmax": options.zmax, "sky": options.sky, "sky_solid_angle_sr": options.sky_region.solid_angle_sr,
              "cone_deg": np.asarray(options.cone if options.cone is not None else (), np.float64),
              "shuffle_replicas": -1 if options.shuffle_replicas is None else options.shuffle_replicas,
-             "band_kev": np.asarray(BAND_KEV), "kcorr_metallicity_solar": KCORR_METALLICITY_SOLAR,
+             "band_kev": np.asarray(options.band), "spectra_metallicity_solar": SPECTRA_METALLICITY_SOLAR,
+             "nh_cm2": options.nh, "arf": str(Path(options.arf).resolve()) if options.arf else "",
              "draws": options.draws, "seed": options.seed}
     write_lightcone(options.out, _described(rows, snapshots), shells, attrs)
+    if options.healpix is not None and "flux_x" in rows:
+        sky_path = healpix_path(options.out)
+        surface, counts = point_source_maps(options.healpix, rows["ra"], rows["dec"], rows["flux_x"])
+        write_healpix(sky_path, {"XRAY_SB": (surface, "erg/s/cm^2/sr"), "HALOS": (counts, "count")},
+                      {"MAPMODE": MAP_MODE, "BAND_E1": options.band[0], "BAND_E2": options.band[1],
+                       "ZMIN": options.zmin, "ZMAX": options.zmax, "LCFILE": Path(options.out).name})
+        log.info("wrote HEALPix maps (NSIDE %d, halos as point sources) to %s", options.healpix, sky_path)
     log.info("wrote %d light-cone halos from %d snapshots and %d replica shells to %s", len(rows["ra"]),
              len(snapshots), len(units), options.out)

@@ -256,6 +256,12 @@ class LightconeOptions(Options):
                          item_type=float, metavar=("RA", "DEC", "RADIUS_DEG"))
     shuffle_replicas: int = option(None, "seed of random axis permutations and reflections per replica (none: "
                                    "every replica is the box)", item_type=int)
+    band: tuple = option((0.5, 2.0), "observer-frame X-ray band [keV] of flux_x and rate", nargs=2, item_type=float,
+                         metavar=("E1", "E2"))
+    nh: float = option(0.0, "Galactic hydrogen column [cm^-2] (tbabs): adds flux_x_absorbed")
+    arf: str = option(None, "an instrument's OGIP ARF file: adds the count rate `rate` [counts/s]")
+    healpix: int = option(None, "also write HEALPix maps of X-ray surface brightness and halo counts at this "
+                          "NSIDE (OUT_healpix.fits)", item_type=int)
     draws: int = option(0, "seeded lognormal realisations of every painted quantity per halo")
     seed: int = option(0, "seed of the realisations")
     sky_region: Sky = None  # from sky and cone
@@ -270,9 +276,27 @@ class LightconeOptions(Options):
             raise ValueError(f"observer must be three coordinates in box units 0..1, got {self.observer}")
         if self.draws < 0:
             raise ValueError(f"draws must be >= 0, got {self.draws}")
+        if self.healpix is not None and not (self.healpix >= 1 and self.healpix & (self.healpix - 1) == 0):
+            raise ValueError(f"healpix: NSIDE must be a power of 2, got {self.healpix}")
         if self.cone is not None:
             object.__setattr__(self, "sky", "cone")
         object.__setattr__(self, "sky_region", Sky(self.sky, *(self.cone or (0.0, 0.0, 180.0))))  # checks it
+
+
+@dataclass(frozen=True)
+class ExportSimputOptions(Options):
+    """Options of `mpipaint export-simput` (CLI flags or the `export-simput:` section of a YAML config)."""
+
+    lightcone: str = option(None, "light-cone catalog from mpipaint lightcone", positional=True)
+    out: str = option(None, "SIMPUT file to write")
+    flux_min: float = option(0.0, "sources with the light-cone's observed flux at least this [erg/s/cm^2]")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not (self.lightcone and self.out):
+            raise ValueError("'lightcone' and 'out' are required")
+        if not self.flux_min >= 0:
+            raise ValueError(f"flux_min must be >= 0, got {self.flux_min}")
 
 
 @dataclass(frozen=True)

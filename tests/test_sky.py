@@ -11,7 +11,10 @@ from mpipaint import __version__
 from mpipaint.io import painted
 from mpipaint.io.lightcone import LightconeCatalog
 from mpipaint.science.summaries import SUMMARY
-from mpipaint.sky.kcorrection import k_correction
+from mpipaint.io.arf import read_arf
+from mpipaint.maps.apec_files import apec_dir
+from mpipaint.sky.absorption import TBABS_FILE, transmission
+from mpipaint.sky.spectra import ObservedBand
 
 pytestmark = pytest.mark.mpi
 H, OMEGA_M = 0.6774, 0.3089
@@ -100,21 +103,73 @@ def test_distances_agree_with_astropy(two_snapshots, tmp_path):
                                    lc.column("lx"), rtol=1e-6)
 
 
-@pytest.mark.reference
-def test_k_correction_agrees_with_soxs_band_integration():
-    """K(T, z) from mpipaint's table against SOXS integrating the same APEC spectrum (0.3 solar) over the
-    shifted band, off the table's grid, kT 1-15 keV, z 0-1."""
+def _soxs_generator():
     thermal = pytest.importorskip("soxs.thermal_spectra")
     from mpipaint.maps.apec_files import APEC_VERSION, require_apec_tables  # noqa: PLC0415
 
-    generator = thermal.CIEGenerator("apec", 0.3, 4.5, 8400, model_root=str(require_apec_tables()),
-                                     model_vers=APEC_VERSION, abund_table="angr")
-    rng = np.random.default_rng(5)
-    for kt, z in zip(np.geomspace(1.0, 15.0, 6) * rng.uniform(0.93, 1.07, 6), rng.uniform(0.0, 1.0, 6)):
-        spectrum = generator.get_spectrum(kt, 0.3, 0.0, 1.0)
-        theirs = (spectrum.get_flux_in_band(0.5 * (1 + z), 2.0 * (1 + z))[1]
-                  / spectrum.get_flux_in_band(0.5, 2.0)[1]).value
-        assert float(k_correction(kt, z)) == pytest.approx(theirs, rel=0.01), (kt, z)
+    return thermal.CIEGenerator("apec", 0.1, 6.0, 11800, model_root=str(require_apec_tables()),
+                                model_vers=APEC_VERSION, abund_table="angr")
+
+
+def _off_grid_points(seed):
+    rng = np.random.default_rng(seed)
+    return list(zip(np.geomspace(1.0, 15.0, 6) * rng.uniform(0.93, 1.07, 6), rng.uniform(0.0, 1.0, 6)))
+
+
+@pytest.mark.reference
+def test_k_correction_agrees_with_soxs_band_integration():
+    """K(T, z) against SOXS integrating the same APEC spectrum (0.3 solar) redshifted to z, observer-frame
+    band over rest 0.5-2 keV, off the tables' grids: kT 1-15 keV, z 0-1."""
+    generator, band = _soxs_generator(), ObservedBand((0.5, 2.0), 1.0)
+    for kt, z in _off_grid_points(5):
+        rest, seen = (generator.get_spectrum(kt, 0.3, redshift, 1.0) for redshift in (0.0, z))
+        # SOXS dims a redshifted spectrum by (1 + z) in energy and time: undo that to compare luminosities
+        theirs = (seen.get_flux_in_band(0.5, 2.0)[1] / rest.get_flux_in_band(0.5, 2.0)[1]).value * (1 + z) ** 2
+        assert float(band(band.k_corr, kt, z)) == pytest.approx(theirs, rel=0.01), (kt, z)
+
+
+def _tbabs_as_soxs_2_read_it():
+    """SOXS 2.0.0's own reading of its tbabs table: a quintic spline through the bin centres."""
+    from scipy.interpolate import InterpolatedUnivariateSpline  # noqa: PLC0415
+
+    with h5py.File(apec_dir() / TBABS_FILE) as f:
+        sigma, emin, emax = f["cross_section"][()], float(f["emin"][()]), float(f["emax"][()])
+    edges = np.linspace(emin, emax, len(sigma) + 1)
+    return InterpolatedUnivariateSpline(0.5 * (edges[1:] + edges[:-1]), sigma, k=5, ext=1)
+
+
+@pytest.mark.reference
+def test_absorption_and_count_rates_agree_with_soxs(tmp_path, monkeypatch):
+    """Through N_H = 5e21 cm^-2 (tbabs) and an OGIP ARF written here, the absorbed fraction of the band flux
+    and the photons per erg seen through the ARF equal those of SOXS's own redshifted spectrum, absorbed as
+    SOXS 2.0.0 applies tbabs and seen through the ARF as SOXS reads it."""
+    fits = pytest.importorskip("astropy.io.fits")
+    response = pytest.importorskip("soxs.response")
+    energy = np.linspace(0.1, 10.0, 991)
+    lo, hi = energy[:-1], energy[1:]
+    area = 600.0 * np.exp(-0.5 * ((0.5 * (lo + hi) - 1.5) / 0.8) ** 2) + 20.0
+    columns = [fits.Column("ENERG_LO", "E", "keV", array=lo), fits.Column("ENERG_HI", "E", "keV", array=hi),
+               fits.Column("SPECRESP", "E", "cm**2", array=area)]
+    table = fits.BinTableHDU.from_columns(columns, name="SPECRESP")
+    table.header.update({"HDUCLASS": "OGIP", "HDUCLAS1": "RESPONSE", "HDUCLAS2": "SPECRESP"})
+    arf_path = tmp_path / "test.arf"
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(arf_path)
+    band = ObservedBand((0.5, 2.0), 1.0, transmission(5e21), read_arf(arf_path))
+    monkeypatch.chdir(tmp_path)  # SOXS finds an ARF by its name in the working directory
+    arf = response.AuxiliaryResponseFile(arf_path.name)
+    sigma, generator = _tbabs_as_soxs_2_read_it(), _soxs_generator()
+    for kt, z in _off_grid_points(8):
+        seen = generator.get_spectrum(kt, 0.3, z, 1.0)
+        e, de = seen.emid.value, seen.de.value
+        inside = (e >= 0.5) & (e < 2.0)
+        photons = seen.flux.value * de
+        kept = photons * np.exp(-5e21 * sigma(e))
+        clear, absorbed = ((p * e)[inside].sum() for p in (photons, kept))
+        counts = (kept * arf.interpolate_area(e).value)[inside].sum()
+        fraction = band(band.k_absorbed, kt, z) / band(band.k_corr, kt, z)
+        assert float(fraction) == pytest.approx(absorbed / clear, rel=0.01), (kt, z)
+        per_erg = counts / (absorbed * 1.602176634e-9)
+        assert float(band(band.photons_per_erg, kt, z)) == pytest.approx(per_erg, rel=0.01), (kt, z)
 
 
 def test_peculiar_velocities_shift_the_observed_redshift(two_snapshots, tmp_path):
@@ -173,6 +228,54 @@ def test_realisations_scatter_as_the_painted_sigma_and_any_rank_count_gives_the_
         axis = [np.cos(np.radians(20)) * np.cos(np.radians(40)), np.cos(np.radians(20)) * np.sin(np.radians(40)),
                 np.sin(np.radians(20))]
         assert (direction @ axis >= np.cos(np.radians(50)) - 1e-12).all()
+
+
+def test_healpix_maps_hold_every_halo_and_its_flux(two_snapshots, tmp_path):
+    """The counts map sums to the light-cone's halos and the surface brightness times the pixel area to their
+    flux; healpy and astropy read the file; an NSIDE that is not a power of 2 is refused."""
+    healpy = pytest.importorskip("healpy")
+    fits = pytest.importorskip("astropy.io.fits")
+    out = _lightcone(tmp_path, "lc.hdf5", *two_snapshots, extra=("--healpix", "16", "--sky", "octant"))
+    surface, counts = healpy.read_map(tmp_path / "lc_healpix.fits", field=(0, 1))
+    with LightconeCatalog(out) as lc:
+        flux, ra, dec = lc.column("flux_x"), lc.column("ra"), lc.column("dec")
+    assert counts.sum() == len(flux)
+    assert surface.sum() * healpy.nside2pixarea(16) == pytest.approx(flux.sum(), rel=1e-12)
+    brightest = np.argmax(flux)
+    pixel = healpy.ang2pix(16, ra[brightest], dec[brightest], lonlat=True)
+    assert surface[pixel] * healpy.nside2pixarea(16) >= flux[brightest]
+    with fits.open(tmp_path / "lc_healpix.fits") as hdus:
+        assert hdus[1].header["MAPMODE"] == "POINT" and hdus[1].header["NSIDE"] == 16
+    result = run_mpipaint("lightcone", two_snapshots[0], "--healpix", "12", "--out", tmp_path / "bad.hdf5",
+                          check=False)
+    assert result.returncode == 2 and "power of 2" in result.stderr and not (tmp_path / "bad.hdf5").exists()
+
+
+@pytest.mark.reference
+def test_soxs_reads_the_simput_export_and_finds_each_source_s_flux(two_snapshots, tmp_path):
+    """SOXS, the real client, reads the SIMPUT file: every source above the flux limit, at its position, and
+    the energy flux SOXS integrates from its spectrum over E_MIN-E_MAX is the light-cone's (absorbed) flux
+    within 1 %."""
+    simput = pytest.importorskip("soxs.simput")
+    out = _lightcone(tmp_path, "lc.hdf5", two_snapshots[0], extra=("--zmax", "0.15", "--sky", "octant",
+                                                                   "--nh", "3e20"))
+    with LightconeCatalog(out) as lc:
+        flux, ra, dec = lc.column("flux_x_absorbed"), lc.column("ra"), lc.column("dec")
+        assert (flux < lc.column("flux_x")).all()
+    limit = float(np.quantile(flux, 0.5))
+    run_mpipaint("export-simput", out, "--out", tmp_path / "clusters.simput", "--flux-min", str(limit))
+    catalog = simput.SimputCatalog.from_file(str(tmp_path / "clusters.simput"))
+    bright = np.flatnonzero(flux >= limit)
+    assert catalog.num_sources == len(bright)
+    np.testing.assert_allclose(catalog.ra, ra[bright], rtol=1e-12)
+    np.testing.assert_allclose(catalog.dec, dec[bright], atol=1e-12)
+    for k, spectrum_ref in enumerate(catalog.spectra):
+        source = catalog.read_source(spectrum_ref)
+        energy, density = np.asarray(source.energy, np.float64), np.asarray(source.fluxdensity, np.float64)
+        step = energy[1] - energy[0]
+        inside = (energy - step / 2 >= source.emin) & (energy + step / 2 <= source.emax)
+        integrated = (density * energy * step)[inside].sum() * 1.602176634e-9
+        assert integrated == pytest.approx(flux[bright[k]], rel=0.01), k
 
 
 def test_snapshots_of_two_boxes_or_a_cone_off_the_sky_are_refused(two_snapshots, tmp_path):

@@ -1,10 +1,11 @@
 """The painted catalog written by `mpipaint paint`: one row per halo, one column per projection axis.
 
 Per halo: `halo_id`, `snapshot`, `redshift`, `m200c` [Msun], `r200c` [kpc], `centre` [kpc] (N x 3),
-`velocity` [km/s] (N x 3, peculiar; NaN where the catalog has none), `done` (1 once the row is written). Per halo and axis (N x n_axes): `mdm_proj` [Msun], projected DM mass in
-the map; and for each target: `lx` [erg/s] (0.5-2 keV, sum of the X-ray map), `mgas` [Msun] (sum of
-the gas map), `t_mean` [keV] (mean of the temperature map over pixels holding DM), each the mean over the
-target's ensemble members, with `<quantity>_std` (their standard deviation) when there are several,
+`velocity` [km/s] (N x 3, peculiar; NaN where the catalog has none), `done` (1 once the row is written).
+Per halo and axis (N x n_axes): `mdm_proj` [Msun], projected DM mass in the map; and for each target: `lx`
+[erg/s] (0.5-2 keV, sum of the X-ray map), `mgas` [Msun] (sum of the gas map), `t_mean` [keV] (mean of the
+temperature map over pixels holding DM), each the mean over the target's ensemble members, with
+`<quantity>_std` (their standard deviation) when there are several,
 `<quantity>_sigma_dex` (the halo's uncertainty: the members' spread in log10 and the bundles' residual
 scatter on their validation halos, in quadrature; when the bundles record it), and `<quantity>_at_bound`
 (fraction of the map's pixels at the upper bound of the trained range). Diagnostics:
