@@ -210,10 +210,15 @@ LIGHTCONE_ZMAX = 0.2  # the demo's full-sky light-cone: its one painted snapshot
 FLUX_LIMITS = (1e-13, 1e-12, 1e-11)  # erg/s/cm^2, 0.5-2 keV: eROSITA's all-sky survey reaches ~5e-14
 
 
-def lightcone_lines(path: Path) -> list[str]:
-    """The light-cone's halo count and N(> S) per square degree (logN-logS) at FLUX_LIMITS."""
+def lightcone_lines(path: Path, report: Path) -> list[str]:
+    """The light-cone's halo count and N(> S) per square degree (logN-logS) at FLUX_LIMITS; its figures."""
+    from mpipaint.plots import lightcone_figures  # noqa: PLC0415 - matplotlib only for the report
+
     with LightconeCatalog(path) as lc:
-        flux, area_deg2 = lc.column("flux_x"), float(lc.file.attrs["sky_solid_angle_sr"]) * (180 / np.pi) ** 2
+        columns = {name: lc.column(name) for name in ("z_cos", "flux_x", "ra", "dec")}
+        solid_angle = float(lc.file.attrs["sky_solid_angle_sr"])
+    lightcone_figures(columns, solid_angle, report)
+    flux, area_deg2 = columns["flux_x"], solid_angle * (180 / np.pi) ** 2
     counts = ", ".join(f"{(flux >= s).sum() / area_deg2:.3g} (>{s:.0e})" for s in FLUX_LIMITS)
     return [f"  light-cone to z = {LIGHTCONE_ZMAX:g}, full sky, the one painted snapshot tiled: {len(flux)} halos "
             f"on the sky; N(>S) per deg^2 at S [erg/s/cm^2, observed 0.5-2 keV]: {counts}"]
@@ -229,7 +234,8 @@ def write_report(out: Path, painted: Path, o: DemoOptions, seconds: float, light
     halos = max(v["halos"] for v in evaluation["targets"].values())
     lines = [f"mpipaint demo on the example universe ({seconds:.0f} s, {o.ranks} ranks, {o.npix}^2 maps, "
              f"U-net base {o.base_filters} depth {o.depth}, at most {o.epochs} epochs, {o.members} member(s) per "
-             "target):", *report_lines(evaluation, agreement, o.paint_snapshot), *lightcone_lines(lightcone),
+             "target):", *report_lines(evaluation, agreement, o.paint_snapshot),
+             *lightcone_lines(lightcone, out / "report"),
              f"  figures and summary.json: {out / 'report'}; painted catalog: {painted}; "
              f"corrections: {out / 'corrections.hdf5'}",
              f"  What this can show: the chain runs end to end and the errors are those of this small net on "

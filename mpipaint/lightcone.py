@@ -16,7 +16,7 @@ import numpy as np
 from mpipaint import __version__
 from mpipaint.cosmology import Cosmology
 from mpipaint.errors import InputError
-from mpipaint.io.lightcone import write_lightcone
+from mpipaint.io.lightcone import read_halo_list, write_lightcone
 from mpipaint.io.painted import PER_HALO, PER_HALO_VECTORS, PaintedCatalog
 from mpipaint.options import LightconeOptions
 from mpipaint.parallel import COMM, get_logger, my_share
@@ -105,15 +105,21 @@ def _unit_rows(snapshot: PaintedSnapshot, offset, options: LightconeOptions, d_l
     positions = geometry.place(snapshot.centre_ckpc, box, offset, turn, observer)
     ra, dec, distance, directions = geometry.sky_coordinates(positions)
     keep = np.flatnonzero((distance >= d_lo) & (distance < d_hi) & options.sky_region.contains(directions))
-    cosmology = snapshot.cosmology
-    z_cos = cosmology.redshift_at_distance(distance[keep])
-    velocity = geometry.turned(snapshot.velocity[keep], turn)
-    v_los = np.einsum("ij,ij->i", velocity, directions[keep])
+    seen = {"ra": ra[keep], "dec": dec[keep], "comoving_distance": distance[keep],
+            "z_cos": snapshot.cosmology.redshift_at_distance(distance[keep])}
+    return _halo_rows(snapshot, keep, seen, directions[keep], turn, offset, options, band)
+
+
+def _halo_rows(snapshot: PaintedSnapshot, keep, seen: dict, directions, turn, offset, options: LightconeOptions,
+               band: ObservedBand) -> dict:
+    """Rows of halos `keep` of a painted snapshot seen at `seen` (ra, dec, comoving distance, z_cos) along
+    unit vectors `directions` of a replica turned by `turn`: redshifts, distances, painted values, fluxes."""
+    cosmology, z_cos = snapshot.cosmology, seen["z_cos"]
+    v_los = np.einsum("ij,ij->i", geometry.turned(snapshot.velocity[keep], turn), directions)
     known = np.isfinite(v_los)
     z_obs = np.where(known, observed_redshift(z_cos, np.where(known, v_los, 0.0)), z_cos)
-    axis = geometry.nearest_axis(directions[keep], turn, snapshot.axes)
-    rows = {"ra": ra[keep], "dec": dec[keep], "comoving_distance": distance[keep], "z_cos": z_cos, "z_obs": z_obs,
-            "v_los": np.where(known, v_los, np.nan), "velocity_known": known.astype(np.uint8),
+    axis = geometry.nearest_axis(directions, turn, snapshot.axes)
+    rows = {**seen, "z_obs": z_obs, "v_los": np.where(known, v_los, np.nan), "velocity_known": known.astype(np.uint8),
             "d_l": cosmology.luminosity_distance_kpc(z_cos), "d_a": cosmology.angular_diameter_distance_kpc(z_cos),
             "snapshot": np.full(len(keep), snapshot.snapshot, np.int32), "halo_id": snapshot.halo_id[keep],
             "replica": np.broadcast_to(np.asarray(offset, np.int64), (len(keep), 3)).copy(),
@@ -124,6 +130,33 @@ def _unit_rows(snapshot: PaintedSnapshot, offset, options: LightconeOptions, d_l
     if options.draws:
         _draws(rows, options, band)
     return rows
+
+
+USER_LIST_REPLICA = (-1, -1, -1)  # the `replica` of rows from a user's own light-cone list
+
+
+def _listed_rows(snapshot: PaintedSnapshot, listed: dict, options: LightconeOptions, band: ObservedBand) -> dict:
+    """Rows of a user's light-cone list (`io.lightcone.read_halo_list`) that name halos of this snapshot, at
+    the list's positions and redshifts; its x, y, z are taken to be the box's axes for the nearest
+    projection."""
+    mine = np.flatnonzero(listed["snapshot"] == snapshot.snapshot)
+    order = np.argsort(snapshot.halo_id)
+    where = np.searchsorted(snapshot.halo_id, listed["halo_id"][mine], sorter=order)
+    found = (where < len(order)) & (snapshot.halo_id[order[np.minimum(where, len(order) - 1)]]
+                                    == listed["halo_id"][mine])
+    if not found.all():
+        first = mine[np.argmin(found)]
+        raise InputError(f"{options.halos}: row {first} names halo {listed['halo_id'][first]} of snapshot "
+                         f"{snapshot.snapshot}, which {snapshot.path} has not painted ({int((~found).sum())} such "
+                         "rows)")
+    keep = order[where]
+    ra, dec = np.radians(listed["ra"][mine]), np.radians(listed["dec"][mine])
+    directions = np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=1)
+    z_cos = listed["z"][mine]
+    seen = {"ra": listed["ra"][mine], "dec": listed["dec"][mine],
+            "comoving_distance": snapshot.cosmology.comoving_distance_kpc(z_cos), "z_cos": z_cos}
+    return _halo_rows(snapshot, keep, seen, directions, geometry.replica_turn(None, (0, 0, 0)), USER_LIST_REPLICA,
+                      options, band)
 
 
 def _observed_flux(rows: dict, options: LightconeOptions, band: ObservedBand) -> None:
@@ -200,11 +233,16 @@ def run_lightcone(options: LightconeOptions) -> None:
     d_min, d_max = (float(d) for d in cosmology.comoving_distance_kpc([options.zmin, options.zmax]))
     edges = geometry.shell_edges([s.distance_kpc for s in snapshots], d_min, d_max)
     box, observer = snapshots[0].box_ckpc, np.asarray(options.observer) * snapshots[0].box_ckpc
-    units = [(k, tuple(offset)) for k in range(len(snapshots))
-             for offset in geometry.replicas_reaching(observer, box, edges[k], edges[k + 1], options.sky_region)]
     band = observed_band(options)
-    mine = [(index, _unit_rows(snapshots[k], offset, options, edges[k], edges[k + 1], band))
-            for index, (k, offset) in my_share(enumerate(units))]
+    if options.halos is None:
+        units = [(k, tuple(offset)) for k in range(len(snapshots))
+                 for offset in geometry.replicas_reaching(observer, box, edges[k], edges[k + 1], options.sky_region)]
+        mine = [(index, _unit_rows(snapshots[k], offset, options, edges[k], edges[k + 1], band))
+                for index, (k, offset) in my_share(enumerate(units))]
+    else:
+        listed = read_halo_list(options.halos, [s.snapshot for s in snapshots])
+        units = list(range(len(snapshots)))
+        mine = [(k, _listed_rows(snapshots[k], listed, options, band)) for k in my_share(units)]
     gathered = COMM.gather(mine, root=0)
     if COMM.rank != 0:
         return

@@ -247,6 +247,8 @@ class LightconeOptions(Options):
     painted: tuple = option((), "painted catalogs of snapshots of one box (mpipaint paint)", positional=True,
                             nargs="+")
     out: str = option(None, "light-cone catalog (HDF5)")
+    halos: str = option(None, "your own light-cone halo list (CSV or HDF5: ra [deg], dec [deg], z, snapshot, halo_id) "
+                        "joined to the painted catalogs instead of tiling the box; --zmax must reach its highest z")
     observer: tuple = option((0.0, 0.0, 0.0), "observer's position in box units (0..1)", nargs=3, item_type=float,
                              metavar=("X", "Y", "Z"))
     zmin: float = option(0.0, "lowest cosmological redshift kept")

@@ -106,3 +106,33 @@ def _scaling(summary, path):
     ax.set(xscale="log", yscale="log", xlabel=r"$M_{\rm DM}$ in the map [M$_\odot$]", ylabel=LABELS["lx"])
     ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+def lightcone_figures(columns: dict, solid_angle_sr: float, out: Path) -> list[Path]:
+    """dN/dz (lightcone.png), logN-logS (logn_logs.png) and the sky in Mollweide (sky.png) of a light-cone's
+    `columns` (z_cos, flux_x, ra, dec) over `solid_angle_sr`."""
+    import numpy as np  # noqa: PLC0415
+
+    area_deg2 = solid_angle_sr * (180 / math.pi) ** 2
+    z, flux = columns["z_cos"], columns["flux_x"]
+    fig, (ax,) = _panels(1)
+    edges = np.linspace(0, max(float(z.max()), 1e-3), 21)
+    ax.hist(z, bins=edges, histtype="step", color="k")
+    ax.set(xlabel=r"$z_{\rm cos}$", ylabel="halos per bin", title=f"{len(z)} light-cone halos")
+    figures = [_save(fig, out / "lightcone.png")]
+    fig, (ax,) = _panels(1)
+    ordered = np.sort(flux)[::-1]
+    ax.loglog(ordered, np.arange(1, len(ordered) + 1) / area_deg2, color="k", drawstyle="steps-post")
+    ax.set(xlabel=r"$S$ (observed 0.5-2 keV) [erg s$^{-1}$ cm$^{-2}$]", ylabel=r"$N(>S)$ [deg$^{-2}$]")
+    figures.append(_save(fig, out / "logn_logs.png"))
+    fig = plt.figure(figsize=(7.5, 4.2))
+    ax = fig.add_subplot(projection="mollweide")
+    longitude = np.radians(np.where(columns["ra"] > 180, columns["ra"] - 360, columns["ra"]))
+    points = ax.scatter(-longitude, np.radians(columns["dec"]), c=np.log10(flux), s=4, cmap="viridis")
+    fig.colorbar(points, ax=ax, label=r"log$_{10}$ $S$ [erg s$^{-1}$ cm$^{-2}$]", shrink=0.7)
+    ticks = np.radians(np.arange(-150, 151, 30))
+    ax.set_xticks(ticks, [f"{(-math.degrees(t)) % 360:.0f}" for t in ticks])  # RA grows to the left, as on the sky
+    ax.set(xlabel="RA [deg]", ylabel="Dec [deg]")
+    ax.grid(True)
+    figures.append(_save(fig, out / "sky.png"))
+    return figures

@@ -8,12 +8,12 @@ import pytest
 from mpipaint.cli import CONFIG_SECTIONS
 from mpipaint.config import build, load_yaml
 from mpipaint.errors import InputError
-from mpipaint.options import (DemoOptions, EvaluateOptions, JobOptions, PaintOptions,
-                              PrepareOptions, SelectOptions, SynthConfig, TrainOptions)
+from mpipaint.options import (DemoOptions, EvaluateOptions, ExportSimputOptions, JobOptions, LightconeOptions,
+                              PaintOptions, PrepareOptions, SelectOptions, SynthConfig, TrainOptions)
 
 OPTIONS = {"synth": SynthConfig, "select": SelectOptions, "prepare": PrepareOptions, "train": TrainOptions,
            "paint": PaintOptions, "evaluate": EvaluateOptions, "calibrate": EvaluateOptions, "demo": DemoOptions,
-           "jobs": JobOptions}
+           "jobs": JobOptions, "lightcone": LightconeOptions, "export-simput": ExportSimputOptions}
 REQUIRED_PATHS = {"select": {"source": "x", "out": "y"}, "prepare": {"run": "x", "halos": "y", "out": "z"},
                   "train": {"data": "x", "out": "y"}, "paint": {"box": "x", "models": ["m"], "out": "y"},
                   "evaluate": {"models": ["m"], "data": "x", "out": "y"},

@@ -7,47 +7,14 @@ import pandas as pd
 import pytest
 
 from conftest import run_mpipaint
-from mpipaint import __version__
-from mpipaint.io import painted
+from painted_files import BOX_CKPC, H, OMEGA_M, SIGMA, write_painted
 from mpipaint.io.lightcone import LightconeCatalog
-from mpipaint.science.summaries import SUMMARY
 from mpipaint.io.arf import read_arf
 from mpipaint.maps.apec_files import apec_dir
 from mpipaint.sky.absorption import TBABS_FILE, transmission
 from mpipaint.sky.spectra import ObservedBand
 
 pytestmark = pytest.mark.mpi
-H, OMEGA_M = 0.6774, 0.3089
-BOX_CKPC = 300_000.0
-SIGMA = {"xray": 0.15, "gas": 0.05, "temperature": 0.08}
-
-
-def write_painted(path, snapshot: int, redshift: float, centres_ckpc, velocity=None, seed=0, axes=(0, 1, 2)):
-    """A complete painted catalog of halos at comoving `centres_ckpc`, their painted values drawn per halo
-    and axis (Lx, Mgas, T with sigma_dex), as `mpipaint paint` lays it out."""
-    a = 1.0 / (1.0 + redshift)
-    n, rng = len(centres_ckpc), np.random.default_rng(seed)
-    velocity = np.full((n, 3), np.nan) if velocity is None else velocity
-    table = pd.DataFrame({"halo_id": np.arange(n) * 7 + 3, "snapshot": snapshot, "redshift": redshift,
-                          "m200c": 10 ** rng.uniform(14, 15, n), "r200c": rng.uniform(800, 2000, n),
-                          **{f"centre_{c}": centres_ckpc[:, k] * a for k, c in enumerate("xyz")},
-                          **{f"velocity_{c}": velocity[:, k] for k, c in enumerate("xyz")}})
-    row_columns = painted.columns({t: 1 for t in SIGMA}, (), SIGMA)
-    attrs = {"mpipaint_version": __version__, "npix": 64, "width_kpc": 4000.0, "deposition_mode": "group",
-             "axes": np.asarray(axes), "box_size_kpc": BOX_CKPC * a, "snapshot": snapshot, "scale_factor": a,
-             "hubble": H, "omega_m": OMEGA_M, "omega_lambda": 1 - OMEGA_M}
-    with h5py.File(path, "w") as f:
-        painted.create(f, table, len(axes), 64, row_columns, (), attrs)
-        rows = []
-        for i in range(n):
-            values = {name: np.zeros(len(axes)) for name in row_columns}
-            values.update({"mdm_proj": np.full(len(axes), 1e14), "lx": 10 ** rng.uniform(42, 45, len(axes)),
-                           "mgas": 10 ** rng.uniform(12.5, 14, len(axes)), "t_mean": rng.uniform(1, 10, len(axes)),
-                           **{f"{SUMMARY[t][0]}_sigma_dex": np.full(len(axes), s) for t, s in SIGMA.items()}})
-            rows.append((i, values, None))
-        painted.write_rows(f, rows, f.flush)
-        f.attrs["complete"] = True
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -228,6 +195,32 @@ def test_realisations_scatter_as_the_painted_sigma_and_any_rank_count_gives_the_
         axis = [np.cos(np.radians(20)) * np.cos(np.radians(40)), np.cos(np.radians(20)) * np.sin(np.radians(40)),
                 np.sin(np.radians(20))]
         assert (direction @ axis >= np.cos(np.radians(50)) - 1e-12).all()
+
+
+def test_a_light_cone_list_of_ones_own_joins_to_the_painted_values(two_snapshots, tmp_path):
+    """A list (ra, dec, z, snapshot, halo_id) written from a tiled light-cone, given back with --halos,
+    gives the same rows: the same painted projection, values, redshifts and fluxes; a halo the catalogs
+    have not painted is refused naming the list's row."""
+    tiled = _lightcone(tmp_path, "tiled.hdf5", *two_snapshots, extra=("--cone", "30", "10", "25"))
+    with LightconeCatalog(tiled) as lc:
+        columns = {name: lc.column(name) for name in ("ra", "dec", "z_cos", "snapshot", "halo_id", "axis", "lx",
+                                                      "t_mean", "z_obs", "flux_x", "d_l")}
+    listed = tmp_path / "mine.csv"
+    pd.DataFrame({"ra [deg]": columns["ra"], "dec [deg]": columns["dec"], "z": columns["z_cos"],
+                  "snapshot": columns["snapshot"], "halo_id": columns["halo_id"]}).to_csv(listed, index=False)
+    joined = _lightcone(tmp_path, "joined.hdf5", *two_snapshots, extra=("--halos", listed))
+    with LightconeCatalog(joined) as lc:
+        order = np.lexsort((lc.column("halo_id"), lc.column("z_cos")))
+        again = {name: lc.column(name)[order] for name in columns}
+    reference = np.lexsort((columns["halo_id"], columns["z_cos"]))
+    for name in ("snapshot", "halo_id", "axis", "lx", "t_mean"):
+        np.testing.assert_array_equal(again[name], columns[name][reference], err_msg=name)
+    for name in ("z_obs", "flux_x", "d_l"):
+        np.testing.assert_allclose(again[name], columns[name][reference], rtol=1e-9, err_msg=name)
+    with open(listed, "a") as handle:
+        handle.write("10.0,5.0,0.1,91,99999\n")
+    result = run_mpipaint("lightcone", *two_snapshots, "--halos", listed, "--out", tmp_path / "bad.hdf5", check=False)
+    assert result.returncode == 2 and "names halo 99999 of snapshot 91" in result.stderr
 
 
 def test_healpix_maps_hold_every_halo_and_its_flux(two_snapshots, tmp_path):

@@ -4,9 +4,15 @@ N x K, for realisations) dataset per column, each with `units` and `description`
 whole and renamed into place (`outputs.create_complete`), so a file there is always complete."""
 from __future__ import annotations
 
-import numpy as np
+import re
+from pathlib import Path
 
-from mpipaint.io.hdf5 import FinishedFile, require_dataset
+import h5py
+import numpy as np
+import pandas as pd
+
+from mpipaint.errors import InputError
+from mpipaint.io.hdf5 import FinishedFile, open_hdf5, require_dataset
 from mpipaint.io.outputs import create_complete, existing_output
 
 KIND = "light-cone catalog"
@@ -41,3 +47,53 @@ class LightconeCatalog(FinishedFile):
 
     def __len__(self) -> int:
         return len(self.file["ra"])
+
+
+LIST_COLUMNS = {"ra": "deg", "dec": "deg", "z": "", "snapshot": "", "halo_id": ""}
+
+
+def read_halo_list(path, snapshots) -> dict:
+    """A user's own light-cone halo list: CSV with a header row (`ra [deg]`, `dec [deg]`, `z`, `snapshot`,
+    `halo_id`; units in brackets as `--catalog` tables state them) or HDF5 with one dataset per column (`units`
+    attributes); z is the cosmological redshift. Every row must name one of `snapshots`."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: light-cone halo list not found")
+    if h5py.is_hdf5(path):
+        with open_hdf5(path) as f:
+            values = {name: require_dataset(f, name)[()] for name in LIST_COLUMNS}
+            units = {name: f[name].attrs.get("units", "") for name in LIST_COLUMNS}
+    else:
+        try:
+            frame = pd.read_csv(path, comment="#", skipinitialspace=True)
+        except (OSError, ValueError, pd.errors.ParserError) as exc:
+            raise InputError(f"{path}: not a readable CSV light-cone list: {exc}") from None
+        values, units = {}, {}
+        for header in frame.columns:
+            match = re.match(r"^\s*(\w+)\s*(?:\[(.*)\])?\s*$", str(header))
+            if match and match[1].lower() in LIST_COLUMNS:
+                values[match[1].lower()], units[match[1].lower()] = frame[header].to_numpy(), match[2] or ""
+    missing = [name for name in LIST_COLUMNS if name not in values]
+    if missing:
+        raise InputError(f"{path}: light-cone list lacks column(s) {missing} (expected ra [deg], dec [deg], z, "
+                         "snapshot, halo_id)")
+    wrong = [name for name, unit in LIST_COLUMNS.items() if unit and str(units[name] or unit) != unit]
+    if wrong:
+        raise InputError(f"{path}: column(s) {wrong} in {[units[w] for w in wrong]}, expected deg")
+    try:
+        listed = {name: np.asarray(values[name], np.float64 if name in ("ra", "dec", "z") else np.int64)
+                  for name in LIST_COLUMNS}
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{path}: a light-cone list column is not numeric ({exc})") from None
+    bad = ~(np.isfinite(listed["ra"]) & np.isfinite(listed["dec"]) & (np.abs(listed["dec"]) <= 90)
+            & np.isfinite(listed["z"]) & (listed["z"] >= 0))
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise InputError(f"{path}: row {row} has ra {listed['ra'][row]}, dec {listed['dec'][row]}, z "
+                         f"{listed['z'][row]}: expected finite values, |dec| <= 90 and z >= 0")
+    unknown = sorted(set(listed["snapshot"].tolist()) - set(snapshots))
+    if unknown:
+        raise InputError(f"{path}: rows name snapshot(s) {unknown[:5]}, but only {sorted(snapshots)} are painted")
+    listed["ra"] = listed["ra"] % 360.0
+    return listed
+
