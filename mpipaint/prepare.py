@@ -25,7 +25,7 @@ from mpipaint.io.outputs import (create_complete, differing_settings, existing_o
 from mpipaint.io.particle_types import DM, GAS
 from mpipaint.io.snapshot import Snapshot, find_snapshot
 from mpipaint.maps import xray
-from mpipaint.maps.gas import dm_maps, gas_maps
+from mpipaint.maps.gas import GAS_MAPS, dm_maps, gas_maps
 from mpipaint.options import PrepareOptions
 from mpipaint.parallel import COMM, get_logger, owners_by_cost, stopping
 from mpipaint.parallel.engine import PhaseTimes, open_writer, work_through
@@ -80,7 +80,7 @@ def run_prepare(options: PrepareOptions) -> None:
     snapshots = {int(n): Snapshot(find_snapshot(options.run, int(n))) for n in np.unique(table["snapshot"])}
     _require_members_in(table, snapshots, options.halos)
     with_gas = all(s.num_particles(GAS) > 0 for s in snapshots.values())
-    targets = ("dm", "gas", "temperature", "xray") if with_gas else ("dm",)
+    targets = ("dm", *GAS_MAPS) if with_gas else ("dm",)
     naxes = len(options.axes)
     attrs = _file_attrs(options, with_gas, table, snapshots)
     if COMM.rank == 0:  # what a resume must find unchanged besides the settings (io.fingerprints)
@@ -125,11 +125,23 @@ def run_prepare(options: PrepareOptions) -> None:
             raise Preempted(rest) if stopping.requested_anywhere() else RuntimeError(rest)
 
 
+def _require_map_kinds(path, targets) -> None:
+    """A training set begun before a map kind existed cannot gain it: an image's maps are made together."""
+    with h5py.File(path, "r") as f:
+        missing = [name for name in targets if name not in f]
+    if missing:
+        raise InputError(f"{path}: a training set without the {', '.join(missing)} map(s) (written by an older "
+                         "mpipaint); prepare makes every map of an image in one pass and cannot add maps to the "
+                         "images it holds: write a new training set with another --out (this one stays usable "
+                         "for its own targets)")
+
+
 def _open_or_create(options, table, targets, attrs, naxes, log):
     """Rank 0: the done flags of the training set at --out, laid out whole first if there is none."""
     path = Path(options.out)
     if existing_output(path, KIND):
         refuse_other_settings(path, KIND, differing_settings(path, attrs))
+        _require_map_kinds(path, targets)
         done, without_maps = trainingset.done_flags(path)
         if without_maps:
             log.warning("%s: %d images marked done have no maps on disk; mapping them again", path, without_maps)

@@ -1,8 +1,8 @@
 """The training-set file written by `mpipaint prepare`: one image per halo and projection axis.
 
-Datasets (N x npix x npix, one image per chunk, gzip): `dm` always; `gas`, `temperature`, `xray` for a
-full-physics run. float32, except `xray` in float64: cluster cores reach 1e40 erg/s/kpc^2, beyond
-float32. Per image: `halo_id`, `snapshot`, `redshift`, `axis` (0=x, 1=y, 2=z), `m200c`, `r200c`,
+Datasets (N x npix x npix, one image per chunk, gzip): `dm` always; `gas`, `temperature`, `xray` and `y`
+(Compton-y) for a full-physics run. float32, except `xray` (cluster cores reach 1e40 erg/s/kpc^2, beyond
+float32) and `y` in float64. Per image: `halo_id`, `snapshot`, `redshift`, `axis` (0=x, 1=y, 2=z), `m200c`, `r200c`,
 `dmo_halo_id`, `box_size` [physical kpc], and `done` (1 once the image is written; a re-run fills in the
 rest). The root attribute `complete` becomes True only when every image is done. Root attributes also
 carry the maps' `MapSpec` and the run's settings. `lay_out`, `write_images` and `done_flags` write it (for
@@ -20,7 +20,7 @@ from mpipaint.io.hdf5 import FinishedFile, require_dataset
 from mpipaint.maps.gas import MAP_DESCRIPTIONS, MAP_UNITS
 from mpipaint.maps.geometry import MapSpec
 
-MAP_DTYPES = {"dm": "float32", "gas": "float32", "temperature": "float32", "xray": "float64"}
+MAP_DTYPES = {"dm": "float32", "gas": "float32", "temperature": "float32", "xray": "float64", "y": "float64"}
 TARGET_MAPS = ("gas", "temperature", "xray")  # the truth a full-physics set holds beside `dm`
 PER_IMAGE = {
     "halo_id": ("int64", ""), "snapshot": ("int32", ""), "redshift": ("float64", ""), "axis": ("int8", ""),
