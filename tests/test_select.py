@@ -9,7 +9,7 @@ import pytest
 from conftest import run_mpipaint
 from mpipaint.errors import InputError
 from mpipaint.io.group_catalog import GroupCatalog, find_group_catalog
-from mpipaint.io.halotable import SCHEMA, read_halo_table
+from mpipaint.io.halotable import OPTIONAL_SCHEMA, SCHEMA, read_halo_table
 from mpipaint.io.particle_types import DM
 from mpipaint.io.snapshot import Snapshot, find_snapshot
 
@@ -24,9 +24,9 @@ def table_path(universe, tmp_path_factory):
 
 def test_schema_units_and_pandas(table_path):
     table = read_halo_table(table_path)
-    assert list(table.columns) == list(SCHEMA)
+    assert list(table.columns) == list(SCHEMA) + list(OPTIONAL_SCHEMA)
     with h5py.File(table_path) as f:
-        for column, (_, unit, _) in SCHEMA.items():
+        for column, (_, unit, _) in (SCHEMA | OPTIONAL_SCHEMA).items():
             assert f["halos"][column].attrs["units"] == unit
     assert table.attrs["units"]["m200c"] == "Msun" and table.attrs["units"]["centre_x"] == "kpc"
     assert set(table["snapshot"]) == {67, 99}
