@@ -16,35 +16,34 @@ from soxs.thermal_spectra import CIEGenerator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mpipaint.maps.apec_files import APEC_SHA256, APEC_VERSION, require_apec_tables  # noqa: E402
-from mpipaint.sky.spectra import (ENERGY_RANGE_KEV, KT_RANGE_KEV, LOG_BIN_WIDTH, SPECTRA_METALLICITY_SOLAR,  # noqa: E402
-                                  SPECTRA_PATH)
+from mpipaint.sky import spectra  # noqa: E402
 
 NUM_TEMPERATURES = 120
 FINE_BIN_KEV = 0.0005
 
 
 def main():
-    nfine = int(round((ENERGY_RANGE_KEV[1] - ENERGY_RANGE_KEV[0]) / FINE_BIN_KEV))
-    generator = CIEGenerator("apec", ENERGY_RANGE_KEV[0], ENERGY_RANGE_KEV[1], nfine,
+    nfine = int(round((spectra.ENERGY_RANGE_KEV[1] - spectra.ENERGY_RANGE_KEV[0]) / FINE_BIN_KEV))
+    generator = CIEGenerator("apec", spectra.ENERGY_RANGE_KEV[0], spectra.ENERGY_RANGE_KEV[1], nfine,
                              model_root=str(require_apec_tables()), model_vers=APEC_VERSION, abund_table="angr")
-    nbins = int(round(np.log(ENERGY_RANGE_KEV[1] / ENERGY_RANGE_KEV[0]) / LOG_BIN_WIDTH))
-    edges = np.geomspace(*ENERGY_RANGE_KEV, nbins + 1)
-    kt = np.geomspace(*KT_RANGE_KEV, NUM_TEMPERATURES)
+    nbins = int(round(np.log(spectra.ENERGY_RANGE_KEV[1] / spectra.ENERGY_RANGE_KEV[0]) / spectra.LOG_BIN_WIDTH))
+    edges = np.geomspace(*spectra.ENERGY_RANGE_KEV, nbins + 1)
+    kt = np.geomspace(*spectra.KT_RANGE_KEV, NUM_TEMPERATURES)
     photons, energy = np.empty((len(kt), nbins)), np.empty((len(kt), nbins))
     for i, value in enumerate(kt):
-        spectrum = generator.get_spectrum(value, SPECTRA_METALLICITY_SOLAR, 0.0, 1.0)
+        spectrum = generator.get_spectrum(value, spectra.SPECTRA_METALLICITY_SOLAR, 0.0, 1.0)
         fine_edges = spectrum.ebins.to_value("keV")
         fine_photons = spectrum.flux.to_value("ph/(cm**2*s*keV)") * np.diff(fine_edges)
         fine_energy = fine_photons * spectrum.emid.to_value("keV")
         for out, fine in ((photons, fine_photons), (energy, fine_energy)):
             cumulative = np.concatenate([[0.0], np.cumsum(fine)])
             out[i] = np.diff(np.interp(edges, fine_edges, cumulative))
-    np.savez_compressed(SPECTRA_PATH, kt_kev=kt, edges_kev=edges, photons=photons.astype(np.float32),
-                        energy_kev=energy.astype(np.float32), metallicity_solar=SPECTRA_METALLICITY_SOLAR,
+    np.savez_compressed(spectra.SPECTRA_PATH, kt_kev=kt, edges_kev=edges, photons=photons.astype(np.float32),
+                        energy_kev=energy.astype(np.float32), metallicity_solar=spectra.SPECTRA_METALLICITY_SOLAR,
                         source=f"AtomDB APEC {APEC_VERSION} via soxs CIEGenerator, angr abundances, "
                                f"{FINE_BIN_KEV * 1e3:g} eV grid; sha256 "
                                + ", ".join(f"{k}={v}" for k, v in APEC_SHA256.items()))
-    print(f"wrote {SPECTRA_PATH}: {len(kt)} temperatures x {nbins} bins")
+    print(f"wrote {spectra.SPECTRA_PATH}: {len(kt)} temperatures x {nbins} bins")
 
 
 if __name__ == "__main__":

@@ -197,16 +197,23 @@ def _plain_velocities(path, values: dict, units: dict) -> np.ndarray | None:
     return velocity
 
 
-def _plain_csv(path: Path) -> tuple[dict, dict]:
+def csv_columns(path: Path, what: str) -> tuple[dict, dict]:
+    """({name: values}, {name: unit or None}) of a CSV with a header row whose names carry their units in
+    brackets (`x [cMpc/h]`), names in lower case; `what` names the table in errors."""
     try:
         frame = pd.read_csv(path, comment="#", skipinitialspace=True)
     except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise InputError(f"{path}: not a readable CSV halo table: {exc}") from None
+        raise InputError(f"{path}: not a readable CSV {what}: {exc}") from None
     values, units = {}, {}
     for header in frame.columns:
         match = re.match(r"^\s*(\w+)\s*(?:\[(.*)\])?\s*$", str(header))
         if match:
             values[match[1].lower()], units[match[1].lower()] = frame[header].to_numpy(), match[2]
+    return values, units
+
+
+def _plain_csv(path: Path) -> tuple[dict, dict]:
+    values, units = csv_columns(path, "halo table")
     _require_columns(path, values, units)
     return values, units
 

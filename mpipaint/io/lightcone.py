@@ -4,14 +4,13 @@ N x K, for realisations) dataset per column, each with `units` and `description`
 whole and renamed into place (`outputs.create_complete`), so a file there is always complete."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import h5py
 import numpy as np
-import pandas as pd
 
 from mpipaint.errors import InputError
+from mpipaint.io.halolists import csv_columns
 from mpipaint.io.hdf5 import FinishedFile, open_hdf5, require_dataset
 from mpipaint.io.outputs import create_complete, existing_output
 
@@ -64,15 +63,8 @@ def read_halo_list(path, snapshots) -> dict:
             values = {name: require_dataset(f, name)[()] for name in LIST_COLUMNS}
             units = {name: f[name].attrs.get("units", "") for name in LIST_COLUMNS}
     else:
-        try:
-            frame = pd.read_csv(path, comment="#", skipinitialspace=True)
-        except (OSError, ValueError, pd.errors.ParserError) as exc:
-            raise InputError(f"{path}: not a readable CSV light-cone list: {exc}") from None
-        values, units = {}, {}
-        for header in frame.columns:
-            match = re.match(r"^\s*(\w+)\s*(?:\[(.*)\])?\s*$", str(header))
-            if match and match[1].lower() in LIST_COLUMNS:
-                values[match[1].lower()], units[match[1].lower()] = frame[header].to_numpy(), match[2] or ""
+        values, units = csv_columns(path, "light-cone list")
+        units = {name: unit or "" for name, unit in units.items()}
     missing = [name for name in LIST_COLUMNS if name not in values]
     if missing:
         raise InputError(f"{path}: light-cone list lacks column(s) {missing} (expected ra [deg], dec [deg], z, "
