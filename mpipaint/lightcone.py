@@ -18,6 +18,7 @@ from mpipaint.cosmology import Cosmology
 from mpipaint.errors import InputError
 from mpipaint.io.lightcone import read_halo_list, write_lightcone
 from mpipaint.io.painted import PER_HALO, PER_HALO_VECTORS, PaintedCatalog
+from mpipaint.maps.geometry import IMAGE_AXES
 from mpipaint.options import LightconeOptions
 from mpipaint.parallel import COMM, get_logger, my_share
 from mpipaint.science.summaries import SUMMARY
@@ -25,9 +26,30 @@ from mpipaint.io.arf import read_arf
 from mpipaint.sky import lightcone as geometry
 from mpipaint.io.skymaps import write_healpix
 from mpipaint.sky.absorption import transmission
-from mpipaint.sky.healpix import MAP_MODE, point_source_maps
+from mpipaint.sky.healpix import painted_map_maps, point_source_maps
 from mpipaint.sky.observed import energy_flux, lognormal_draws, observed_redshift
 from mpipaint.sky.spectra import SPECTRA_METALLICITY_SOLAR, ObservedBand
+
+def _painted_map_maps(options: LightconeOptions, rows: dict, snapshots) -> tuple[np.ndarray, np.ndarray]:
+    """HEALPix maps with each light-cone halo spread as its painted X-ray map (`sky.healpix`)."""
+    ra, dec = np.radians(rows["ra"]), np.radians(rows["dec"])
+    centres = np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=1)
+    centres *= rows["comoving_distance"][:, None]
+    images, pixel = [None] * len(ra), np.empty(len(ra))
+    for snapshot in snapshots:
+        mine = np.flatnonzero(rows["snapshot"] == snapshot.snapshot)
+        index = {int(h): k for k, h in enumerate(snapshot.halo_id)}
+        axis_index = {int(a): k for k, a in enumerate(snapshot.axes)}
+        with PaintedCatalog(snapshot.path) as catalog:
+            maps = catalog.file["map_xray"]
+            for row in mine:
+                images[row] = maps[index[int(rows["halo_id"][row])], axis_index[int(rows["axis"][row])]]
+        pixel[mine] = snapshot.pixel_ckpc
+    turns = [geometry.replica_turn(None if tuple(r) == USER_LIST_REPLICA else options.shuffle_replicas, r)
+             for r in rows["replica"]]
+    image_axes = [IMAGE_AXES[int(a)] for a in rows["axis"]]
+    return painted_map_maps(options.healpix, centres, rows["flux_x"], images, image_axes, turns, pixel)
+
 
 def healpix_path(out) -> Path:
     """Where `--healpix` writes its maps: OUT_healpix.fits beside the light-cone."""
@@ -55,6 +77,8 @@ class PaintedSnapshot:
             self.cosmology = Cosmology(a, float(redshift[0]) if len(redshift) else 1.0 / a - 1.0, h, om, ol, box)
             self.box_ckpc = box / a
             self.axes = catalog.axes
+            self.pixel_ckpc = catalog.spec.pixel_kpc / a
+            self.has_xray_maps = "map_xray" in catalog
             self.halo_id = catalog.column("halo_id")
             self.centre_ckpc = catalog.column("centre") / a
             unknown = np.full((len(redshift), 3), np.nan)
@@ -266,10 +290,14 @@ def run_lightcone(options: LightconeOptions) -> None:
     write_lightcone(options.out, _described(rows, snapshots), shells, attrs)
     if options.healpix is not None and "flux_x" in rows:
         sky_path = healpix_path(options.out)
-        surface, counts = point_source_maps(options.healpix, rows["ra"], rows["dec"], rows["flux_x"])
+        with_maps = all(snapshot.has_xray_maps for snapshot in snapshots)
+        surface, counts = (_painted_map_maps(options, rows, snapshots) if with_maps
+                           else point_source_maps(options.healpix, rows["ra"], rows["dec"], rows["flux_x"]))
+        mode = "MAPS" if with_maps else "POINT"
         write_healpix(sky_path, {"XRAY_SB": (surface, "erg/s/cm^2/sr"), "HALOS": (counts, "count")},
-                      {"MAPMODE": MAP_MODE, "BAND_E1": options.band[0], "BAND_E2": options.band[1],
+                      {"MAPMODE": mode, "BAND_E1": options.band[0], "BAND_E2": options.band[1],
                        "ZMIN": options.zmin, "ZMAX": options.zmax, "LCFILE": Path(options.out).name})
-        log.info("wrote HEALPix maps (NSIDE %d, halos as point sources) to %s", options.healpix, sky_path)
+        log.info("wrote HEALPix maps (NSIDE %d, halos as %s) to %s", options.healpix,
+                 "their painted maps" if with_maps else "point sources", sky_path)
     log.info("wrote %d light-cone halos from %d snapshots and %d replica shells to %s", len(rows["ra"]),
              len(snapshots), len(units), options.out)

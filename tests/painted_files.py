@@ -14,9 +14,10 @@ SIGMA = {"xray": 0.15, "gas": 0.05, "temperature": 0.08}
 
 
 def write_painted(path, snapshot: int, redshift: float, centres_ckpc, velocity=None, seed=0, axes=(0, 1, 2),
-                  box_ckpc: float = BOX_CKPC):
+                  box_ckpc: float = BOX_CKPC, with_maps: bool = False):
     """A complete painted catalog of halos at comoving `centres_ckpc`, their painted values drawn per halo
-    and axis (Lx, Mgas, T with sigma_dex), as `mpipaint paint` lays it out."""
+    and axis (Lx, Mgas, T with sigma_dex), as `mpipaint paint` lays it out; `with_maps`: X-ray maps as
+    `paint --maps` stores them, a Gaussian of 3 pixels off the map's centre along its first axis."""
     a = 1.0 / (1.0 + redshift)
     n, rng = len(centres_ckpc), np.random.default_rng(seed)
     velocity = np.full((n, 3), np.nan) if velocity is None else velocity
@@ -29,14 +30,16 @@ def write_painted(path, snapshot: int, redshift: float, centres_ckpc, velocity=N
              "axes": np.asarray(axes), "box_size_kpc": box_ckpc * a, "snapshot": snapshot, "scale_factor": a,
              "hubble": H, "omega_m": OMEGA_M, "omega_lambda": 1 - OMEGA_M}
     with h5py.File(path, "w") as f:
-        painted.create(f, table, len(axes), 64, row_columns, (), attrs)
+        painted.create(f, table, len(axes), 64, row_columns, ("xray",) if with_maps else (), attrs)
+        grid = np.arange(64) - 31.5
+        blob = np.exp(-0.5 * (((grid[:, None] - 10) / 3) ** 2 + (grid[None, :] / 3) ** 2))
         rows = []
         for i in range(n):
             values = {name: np.zeros(len(axes)) for name in row_columns}
             values.update({"mdm_proj": np.full(len(axes), 1e14), "lx": 10 ** rng.uniform(42, 45, len(axes)),
                            "mgas": 10 ** rng.uniform(12.5, 14, len(axes)), "t_mean": rng.uniform(1, 10, len(axes)),
                            **{f"{SUMMARY[t][0]}_sigma_dex": np.full(len(axes), s) for t, s in SIGMA.items()}})
-            rows.append((i, values, None))
+            rows.append((i, values, {"xray": np.broadcast_to(blob, (len(axes), 64, 64))} if with_maps else None))
         painted.write_rows(f, rows, f.flush)
         f.attrs["complete"] = True
     return path

@@ -271,6 +271,32 @@ def test_soxs_reads_the_simput_export_and_finds_each_source_s_flux(two_snapshots
         assert integrated == pytest.approx(flux[bright[k]], rel=0.01), k
 
 
+def test_painted_maps_spread_each_halo_on_the_sky_and_keep_its_flux(tmp_path):
+    """With painted X-ray maps, each halo is laid on the HEALPix sky as its map (MAPMODE MAPS): its flux is
+    conserved to 1e-6, it covers many pixels, and its flux-weighted centre sits where the map puts its
+    emission: 10 pixels (625 kpc) along the first image axis of a projection along x, i.e. along +y."""
+    healpy = pytest.importorskip("healpy")
+    fits = pytest.importorskip("astropy.io.fits")
+    centre = np.array([[60_000.0, 2_000.0, 3_000.0]])  # 60 cMpc from the observer at the box corner, z = 0
+    painted = write_painted(tmp_path / "painted.hdf5", 99, 0.0, centre, axes=(0,), with_maps=True)
+    out = tmp_path / "lc.hdf5"
+    run_mpipaint("lightcone", painted, "--out", out, "--zmax", "0.03", "--cone", "0", "0", "20", "--healpix",
+                 "2048", ranks=2)
+    surface, counts = healpy.read_map(tmp_path / "lc_healpix.fits", field=(0, 1))
+    with LightconeCatalog(out) as lc:
+        flux, replica = lc.column("flux_x"), lc.column("replica")
+    assert list(map(tuple, replica)) == [(0, 0, 0)] and counts.sum() == 1
+    assert surface.sum() * healpy.nside2pixarea(2048) == pytest.approx(flux.sum(), rel=1e-6)
+    lit = np.flatnonzero(surface > 0)
+    assert len(lit) > 50
+    weighted = (np.stack(healpy.pix2vec(2048, lit), axis=1) * surface[lit, None]).sum(axis=0)
+    expected = centre[0] + [0.0, 10 * 4000.0 / 64, 0.0]
+    angle = np.degrees(np.arccos(weighted @ expected / np.linalg.norm(weighted) / np.linalg.norm(expected)))
+    assert angle < 0.03, angle  # against 0.6 deg between the halo's centre and its emission's
+    with fits.open(tmp_path / "lc_healpix.fits") as hdus:
+        assert hdus[1].header["MAPMODE"] == "MAPS"
+
+
 def test_snapshots_of_two_boxes_or_a_cone_off_the_sky_are_refused(two_snapshots, tmp_path):
     other = write_painted(tmp_path / "other.hdf5", 99, 0.0, np.random.default_rng(1).uniform(0, 1e5, (5, 3)))
     with h5py.File(other, "a") as f:
