@@ -1,8 +1,9 @@
 """`mpipaint lightcone`: painted catalogs of several snapshots of one box -> a light-cone catalog.
 
 Each snapshot fills the comoving-distance shell nearest it (`sky.lightcone`); the work units, (snapshot,
-replica) pairs, are dealt to ranks, and rank 0 writes the rows in unit order, so the file is the same for
-any rank count. Per halo: sky position, cosmological and observed redshift (with the line-of-sight
+replica) pairs, are dealt to ranks, each rank spills each unit's rows at once (`io.lightcone.SpilledRows`)
+and rank 0 copies them in unit order into the catalog, so memory per rank is one unit's rows and the file is
+the same for any rank count. Per halo: sky position, cosmological and observed redshift (with the line-of-sight
 peculiar velocity where the painted catalog has halo velocities, else z_obs = z_cos and
 `velocity_known` = 0), distances, the painted values of the projection nearest the line of sight,
 observer-frame 0.5-2 keV flux with its APEC K-correction (`sky.observed`), and seeded realisations.
@@ -16,9 +17,9 @@ import numpy as np
 from mpipaint import __version__
 from mpipaint.cosmology import Cosmology
 from mpipaint.errors import InputError
-from mpipaint.io.lightcone import read_halo_list, write_lightcone
-from mpipaint.io.painted import PER_HALO, PER_HALO_VECTORS, PaintedCatalog
-from mpipaint.maps.geometry import IMAGE_AXES
+from mpipaint.io.lightcone import (LightconeCatalog, SpilledRows, check_output, read_halo_list,
+                                   remove_spill_directory, spill_directory, write_lightcone)
+from mpipaint.io.painted import PER_HALO, PER_HALO_VECTORS, PaintedCatalog, halo_maps
 from mpipaint.options import LightconeOptions
 from mpipaint.parallel import COMM, get_logger, my_share
 from mpipaint.science.summaries import SUMMARY
@@ -30,25 +31,36 @@ from mpipaint.sky.healpix import painted_map_maps, point_source_maps
 from mpipaint.sky.observed import energy_flux, lognormal_draws, observed_redshift
 from mpipaint.sky.spectra import SPECTRA_METALLICITY_SOLAR, ObservedBand
 
-def _painted_map_maps(options: LightconeOptions, rows: dict, snapshots) -> tuple[np.ndarray, np.ndarray]:
-    """HEALPix maps with each light-cone halo spread as its painted X-ray map (`sky.healpix`)."""
-    ra, dec = np.radians(rows["ra"]), np.radians(rows["dec"])
-    centres = np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=1)
-    centres *= rows["comoving_distance"][:, None]
-    images, pixel = [None] * len(ra), np.empty(len(ra))
-    for snapshot in snapshots:
-        mine = np.flatnonzero(rows["snapshot"] == snapshot.snapshot)
-        index = {int(h): k for k, h in enumerate(snapshot.halo_id)}
-        axis_index = {int(a): k for k, a in enumerate(snapshot.axes)}
-        with PaintedCatalog(snapshot.path) as catalog:
-            maps = catalog.file["map_xray"]
-            for row in mine:
-                images[row] = maps[index[int(rows["halo_id"][row])], axis_index[int(rows["axis"][row])]]
-        pixel[mine] = snapshot.pixel_ckpc
-    turns = [geometry.replica_turn(None if tuple(r) == USER_LIST_REPLICA else options.shuffle_replicas, r)
-             for r in rows["replica"]]
-    image_axes = [IMAGE_AXES[int(a)] for a in rows["axis"]]
-    return painted_map_maps(options.healpix, centres, rows["flux_x"], images, image_axes, turns, pixel)
+ROWS_PER_MAP_CHUNK = 1 << 18  # light-cone rows read at a time to make the sky maps
+
+
+def _sky_maps(options: LightconeOptions, snapshots, with_maps: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(X-ray surface brightness, halo counts) HEALPix maps of the written light-cone, read back in chunks of
+    rows in file order (the same sums for any rank count): each halo as its painted X-ray map (`with_maps`)
+    or as a point source."""
+    paths = {snapshot.snapshot: snapshot.path for snapshot in snapshots}
+    surface, counts = 0.0, 0.0
+    with LightconeCatalog(options.out) as lc:
+        for start in range(0, len(lc), ROWS_PER_MAP_CHUNK):
+            rows = {name: lc.column(name, slice(start, start + ROWS_PER_MAP_CHUNK))
+                    for name in ("ra", "dec", "flux_x", "comoving_distance", "snapshot", "halo_id", "axis",
+                                 "replica")}
+            if not with_maps:
+                part = point_source_maps(options.healpix, rows["ra"], rows["dec"], rows["flux_x"])
+            else:
+                ra, dec = np.radians(rows["ra"]), np.radians(rows["dec"])
+                centres = np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=1)
+                along = geometry.rows_image_directions(rows["axis"], rows["replica"], options.shuffle_replicas)
+                part = (0.0, 0.0)
+                for number in np.unique(rows["snapshot"]):
+                    mine = np.flatnonzero(rows["snapshot"] == number)
+                    images, pixel = halo_maps(paths[int(number)], "map_xray", rows["halo_id"][mine],
+                                              rows["axis"][mine])
+                    maps = painted_map_maps(options.healpix, centres[mine] * rows["comoving_distance"][mine, None],
+                                            rows["flux_x"][mine], images, along[mine], np.full(len(mine), pixel))
+                    part = (part[0] + maps[0], part[1] + maps[1])
+            surface, counts = surface + part[0], counts + part[1]
+    return surface, counts
 
 
 def healpix_path(out) -> Path:
@@ -106,6 +118,10 @@ def _check_one_box(snapshots) -> None:
         if not np.allclose(other.cosmology.background, first.cosmology.background, rtol=1e-6):
             raise InputError(f"{other.path}: cosmology (h, Omega_m, Omega_Lambda) {other.cosmology.background}, "
                              f"but {first.path} has {first.cosmology.background}")
+    for other in snapshots[1:]:
+        if set(other.per_axis) != set(first.per_axis):
+            raise InputError(f"{other.path}: painted columns {sorted(other.per_axis)}, but {first.path} has "
+                             f"{sorted(first.per_axis)}: paint the snapshots of a light-cone with the same bundles")
     numbers = [s.snapshot for s in snapshots]
     if len(set(numbers)) != len(numbers):
         raise InputError(f"snapshot numbers {numbers} repeat among {[str(s.path) for s in snapshots]}")
@@ -156,9 +172,6 @@ def _halo_rows(snapshot: PaintedSnapshot, keep, seen: dict, directions, turn, of
     return rows
 
 
-USER_LIST_REPLICA = (-1, -1, -1)  # the `replica` of rows from a user's own light-cone list
-
-
 def _listed_rows(snapshot: PaintedSnapshot, listed: dict, options: LightconeOptions, band: ObservedBand) -> dict:
     """Rows of a user's light-cone list (`io.lightcone.read_halo_list`) that name halos of this snapshot, at
     the list's positions and redshifts; its x, y, z are taken to be the box's axes for the nearest
@@ -179,8 +192,8 @@ def _listed_rows(snapshot: PaintedSnapshot, listed: dict, options: LightconeOpti
     z_cos = listed["z"][mine]
     seen = {"ra": listed["ra"][mine], "dec": listed["dec"][mine],
             "comoving_distance": snapshot.cosmology.comoving_distance_kpc(z_cos), "z_cos": z_cos}
-    return _halo_rows(snapshot, keep, seen, directions, geometry.replica_turn(None, (0, 0, 0)), USER_LIST_REPLICA,
-                      options, band)
+    return _halo_rows(snapshot, keep, seen, directions, geometry.replica_turn(None, (0, 0, 0)),
+                      geometry.USER_LIST_REPLICA, options, band)
 
 
 def _observed_flux(rows: dict, options: LightconeOptions, band: ObservedBand) -> None:
@@ -237,67 +250,100 @@ COLUMN_UNITS = {  # name -> (units, description) of the light-cone's own columns
 }
 
 
-def _described(rows: dict, snapshots) -> dict:
-    """{name: (array, units, description)} for every column."""
-    known = {name: (unit, "") for s in snapshots for name, (_, unit) in s.per_halo.items()}
-    known.update({name: (unit, text) for s in snapshots for name, (_, unit, text) in s.per_axis.items()})
-    for name in list(rows):
+def _schema(snapshot: PaintedSnapshot, options: LightconeOptions, band: ObservedBand) -> dict:
+    """{name: (dtype, trailing shape, units, description)} of every light-cone column: the rows of no halo."""
+    seen = {"ra": np.empty(0), "dec": np.empty(0), "comoving_distance": np.empty(0), "z_cos": np.empty(0)}
+    rows = _halo_rows(snapshot, np.empty(0, np.int64), seen, np.empty((0, 3)), geometry.replica_turn(None, (0, 0, 0)),
+                      (0, 0, 0), options, band)
+    known = {name: (unit, "") for name, (_, unit) in snapshot.per_halo.items()}
+    known.update({name: (unit, text) for name, (_, unit, text) in snapshot.per_axis.items()})
+    for name in rows:
         base = name[:-len("_draws")] if name.endswith("_draws") else None
         if base in known and name not in COLUMN_UNITS:
             known[name] = (known[base][0], f"lognormal realisations of {base} (sigma: {base}_sigma_dex)")
-    return {name: (values, *(COLUMN_UNITS.get(name) or known[name])) for name, values in rows.items()}
+    return {name: (values.dtype, values.shape[1:], *(COLUMN_UNITS.get(name) or known[name]))
+            for name, values in rows.items()}
+
+
+def _spill_my_units(options: LightconeOptions, snapshots, edges, band: ObservedBand, directory) -> tuple[dict, int]:
+    """This rank's share of the work units, each made and spilled at once: ({unit index: (spill file,
+    rows)}, the number of units of all ranks). Units: (snapshot, replica) pairs of the tiled box, or the
+    snapshots of a user's own list."""
+    box = snapshots[0].box_ckpc
+    observer = np.asarray(options.observer) * box
+    if options.halos is None:
+        units = [(k, tuple(offset)) for k in range(len(snapshots))
+                 for offset in geometry.replicas_reaching(observer, box, edges[k], edges[k + 1], options.sky_region)]
+
+        def make(unit):
+            k, offset = unit
+            return _unit_rows(snapshots[k], offset, options, edges[k], edges[k + 1], band)
+    else:
+        listed = read_halo_list(options.halos, [s.snapshot for s in snapshots])
+        units = list(range(len(snapshots)))
+
+        def make(k):
+            return _listed_rows(snapshots[k], listed, options, band)
+    spilled = SpilledRows(directory, COMM.rank)
+    try:
+        for index, unit in my_share(enumerate(units)):
+            spilled.add(index, make(unit))
+    finally:
+        mine = spilled.close()
+    return mine, len(units)
 
 
 def run_lightcone(options: LightconeOptions) -> None:
     log = get_logger()
+    if COMM.rank == 0:
+        check_output(options.out)
     snapshots = [PaintedSnapshot(path) for path in options.painted]
     _check_one_box(snapshots)
     snapshots.sort(key=lambda s: s.distance_kpc)
     cosmology = snapshots[0].cosmology
     d_min, d_max = (float(d) for d in cosmology.comoving_distance_kpc([options.zmin, options.zmax]))
     edges = geometry.shell_edges([s.distance_kpc for s in snapshots], d_min, d_max)
-    box, observer = snapshots[0].box_ckpc, np.asarray(options.observer) * snapshots[0].box_ckpc
     band = observed_band(options)
-    if options.halos is None:
-        units = [(k, tuple(offset)) for k in range(len(snapshots))
-                 for offset in geometry.replicas_reaching(observer, box, edges[k], edges[k + 1], options.sky_region)]
-        mine = [(index, _unit_rows(snapshots[k], offset, options, edges[k], edges[k + 1], band))
-                for index, (k, offset) in my_share(enumerate(units))]
-    else:
-        listed = read_halo_list(options.halos, [s.snapshot for s in snapshots])
-        units = list(range(len(snapshots)))
-        mine = [(k, _listed_rows(snapshots[k], listed, options, band)) for k in my_share(units)]
-    gathered = COMM.gather(mine, root=0)
-    if COMM.rank != 0:
-        return
-    parts = [rows for _, rows in sorted((p for rank_parts in gathered for p in rank_parts), key=lambda p: p[0])]
-    rows = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]} if parts else {"ra": ()}
-    if not len(rows["ra"]):
-        raise InputError(f"{', '.join(map(str, options.painted))}: no halo lies in the light-cone (z "
-                         f"{options.zmin}..{options.zmax}, sky {options.sky})")
-    shells = {"shell_edges_kpc": (edges, "ckpc", "comoving-distance edges of the shells, nearest first"),
-              "shell_snapshots": (np.array([s.snapshot for s in snapshots], np.int32), "",
-                                  "the snapshot filling each shell")}
-    attrs = {"mpipaint_version": __version__, "painted": [str(Path(p).resolve()) for p in options.painted],
-             "hubble": cosmology.hubble, "omega_m": cosmology.omega_m, "omega_lambda": cosmology.omega_lambda,
-             "box_size_ckpc": box, "observer_box_units": np.asarray(options.observer), "zmin": options.zmin,
-             "zmax": options.zmax, "sky": options.sky, "sky_solid_angle_sr": options.sky_region.solid_angle_sr,
-             "cone_deg": np.asarray(options.cone if options.cone is not None else (), np.float64),
-             "shuffle_replicas": -1 if options.shuffle_replicas is None else options.shuffle_replicas,
-             "band_kev": np.asarray(options.band), "spectra_metallicity_solar": SPECTRA_METALLICITY_SOLAR,
-             "nh_cm2": options.nh, "arf": str(Path(options.arf).resolve()) if options.arf else "",
-             "draws": options.draws, "seed": options.seed}
-    write_lightcone(options.out, _described(rows, snapshots), shells, attrs)
-    if options.healpix is not None and "flux_x" in rows:
+    directory = COMM.bcast(spill_directory(options.out) if COMM.rank == 0 else None, root=0)
+    try:
+        mine, unit_count = _spill_my_units(options, snapshots, edges, band, directory)
+        gathered = COMM.gather(mine, root=0)
+        if COMM.rank != 0:
+            return
+        units = {index: where for rank_units in gathered for index, where in rank_units.items()}
+        if not sum(count for _, count in units.values()):
+            raise InputError(f"{', '.join(map(str, options.painted))}: no halo lies in the light-cone (z "
+                             f"{options.zmin}..{options.zmax}, sky {options.sky})")
+        shells = {"shell_edges_kpc": (edges, "ckpc", "comoving-distance edges of the shells, nearest first"),
+                  "shell_snapshots": (np.array([s.snapshot for s in snapshots], np.int32), "",
+                                      "the snapshot filling each shell")}
+        total = write_lightcone(options.out, _schema(snapshots[0], options, band), units, shells,
+                                _file_attrs(options, cosmology, snapshots[0].box_ckpc))
+    finally:
+        if COMM.rank == 0:
+            remove_spill_directory(directory)
+    if options.healpix is not None and "flux_x" in _schema(snapshots[0], options, band):
         sky_path = healpix_path(options.out)
         with_maps = all(snapshot.has_xray_maps for snapshot in snapshots)
-        surface, counts = (_painted_map_maps(options, rows, snapshots) if with_maps
-                           else point_source_maps(options.healpix, rows["ra"], rows["dec"], rows["flux_x"]))
-        mode = "MAPS" if with_maps else "POINT"
+        surface, counts = _sky_maps(options, snapshots, with_maps)
         write_healpix(sky_path, {"XRAY_SB": (surface, "erg/s/cm^2/sr"), "HALOS": (counts, "count")},
-                      {"MAPMODE": mode, "BAND_E1": options.band[0], "BAND_E2": options.band[1],
-                       "ZMIN": options.zmin, "ZMAX": options.zmax, "LCFILE": Path(options.out).name})
+                      {"MAPMODE": "MAPS" if with_maps else "POINT", "BAND_E1": options.band[0],
+                       "BAND_E2": options.band[1], "ZMIN": options.zmin, "ZMAX": options.zmax,
+                       "LCFILE": Path(options.out).name})
         log.info("wrote HEALPix maps (NSIDE %d, halos as %s) to %s", options.healpix,
                  "their painted maps" if with_maps else "point sources", sky_path)
-    log.info("wrote %d light-cone halos from %d snapshots and %d replica shells to %s", len(rows["ra"]),
-             len(snapshots), len(units), options.out)
+    log.info("wrote %d light-cone halos from %d snapshots and %d work units to %s", total, len(snapshots),
+             unit_count, options.out)
+
+
+def _file_attrs(options: LightconeOptions, cosmology: Cosmology, box_ckpc: float) -> dict:
+    """The light-cone's root attributes: the cosmology, observer, sky, band and realisations it was made with."""
+    return {"mpipaint_version": __version__, "painted": [str(Path(p).resolve()) for p in options.painted],
+            "hubble": cosmology.hubble, "omega_m": cosmology.omega_m, "omega_lambda": cosmology.omega_lambda,
+            "box_size_ckpc": box_ckpc, "observer_box_units": np.asarray(options.observer), "zmin": options.zmin,
+            "zmax": options.zmax, "sky": options.sky, "sky_solid_angle_sr": options.sky_region.solid_angle_sr,
+            "cone_deg": np.asarray(options.cone if options.cone is not None else (), np.float64),
+            "shuffle_replicas": -1 if options.shuffle_replicas is None else options.shuffle_replicas,
+            "band_kev": np.asarray(options.band), "spectra_metallicity_solar": SPECTRA_METALLICITY_SOLAR,
+            "nh_cm2": options.nh, "arf": str(Path(options.arf).resolve()) if options.arf else "",
+            "draws": options.draws, "seed": options.seed}

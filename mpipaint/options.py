@@ -292,6 +292,11 @@ class ExportSimputOptions(Options):
     lightcone: str = option(None, "light-cone catalog from mpipaint lightcone", positional=True)
     out: str = option(None, "SIMPUT file to write")
     flux_min: float = option(0.0, "sources with the light-cone's observed flux at least this [erg/s/cm^2]")
+    images: bool = option(True, "each source's painted X-ray map as its SIMPUT image, where the light-cone's "
+                                "painted catalogs have maps (paint --maps); --no-images: point sources")
+    rebin: int = option(1, "sum K x K blocks of each painted map into one image pixel (K divides npix)")
+    painted: tuple = option((), "the painted catalogs, where they are no longer at the paths the light-cone "
+                                "names", nargs="+")
 
     def __post_init__(self):
         super().__post_init__()
@@ -299,6 +304,8 @@ class ExportSimputOptions(Options):
             raise ValueError("'lightcone' and 'out' are required")
         if not self.flux_min >= 0:
             raise ValueError(f"flux_min must be >= 0, got {self.flux_min}")
+        if not self.rebin >= 1:
+            raise ValueError(f"rebin must be >= 1, got {self.rebin}")
 
 
 @dataclass(frozen=True)

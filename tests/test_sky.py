@@ -106,12 +106,9 @@ def _tbabs_as_soxs_2_read_it():
 
 
 @pytest.mark.reference
-def test_absorption_and_count_rates_agree_with_soxs(tmp_path, monkeypatch):
-    """Through N_H = 5e21 cm^-2 (tbabs) and an OGIP ARF written here, the absorbed fraction of the band flux
-    and the photons per erg seen through the ARF equal those of SOXS's own redshifted spectrum, absorbed as
-    SOXS 2.0.0 applies tbabs and seen through the ARF as SOXS reads it."""
+def _write_arf(path):
+    """An OGIP ARF, 0.1-10 keV: a Gaussian bump of 600 cm^2 at 1.5 keV on 20 cm^2."""
     fits = pytest.importorskip("astropy.io.fits")
-    response = pytest.importorskip("soxs.response")
     energy = np.linspace(0.1, 10.0, 991)
     lo, hi = energy[:-1], energy[1:]
     area = 600.0 * np.exp(-0.5 * ((0.5 * (lo + hi) - 1.5) / 0.8) ** 2) + 20.0
@@ -119,8 +116,16 @@ def test_absorption_and_count_rates_agree_with_soxs(tmp_path, monkeypatch):
                fits.Column("SPECRESP", "E", "cm**2", array=area)]
     table = fits.BinTableHDU.from_columns(columns, name="SPECRESP")
     table.header.update({"HDUCLASS": "OGIP", "HDUCLAS1": "RESPONSE", "HDUCLAS2": "SPECRESP"})
-    arf_path = tmp_path / "test.arf"
-    fits.HDUList([fits.PrimaryHDU(), table]).writeto(arf_path)
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(path)
+    return path
+
+
+def test_absorption_and_count_rates_agree_with_soxs(tmp_path, monkeypatch):
+    """Through N_H = 5e21 cm^-2 (tbabs) and an OGIP ARF written here, the absorbed fraction of the band flux
+    and the photons per erg seen through the ARF equal those of SOXS's own redshifted spectrum, absorbed as
+    SOXS 2.0.0 applies tbabs and seen through the ARF as SOXS reads it."""
+    response = pytest.importorskip("soxs.response")
+    arf_path = _write_arf(tmp_path / "test.arf")
     band = ObservedBand((0.5, 2.0), 1.0, transmission(5e21), read_arf(arf_path))
     monkeypatch.chdir(tmp_path)  # SOXS finds an ARF by its name in the working directory
     arf = response.AuxiliaryResponseFile(arf_path.name)
@@ -269,6 +274,60 @@ def test_soxs_reads_the_simput_export_and_finds_each_source_s_flux(two_snapshots
         inside = (energy - step / 2 >= source.emin) & (energy + step / 2 <= source.emax)
         integrated = (density * energy * step)[inside].sum() * 1.602176634e-9
         assert integrated == pytest.approx(flux[bright[k]], rel=0.01), k
+
+
+def _tangent_plane(positions, ra0, dec0):
+    """(east, north) [deg] of positions about (ra0, dec0) by spherical trigonometry (small offsets)."""
+    ra = np.degrees(np.arctan2(positions[:, 1], positions[:, 0]))
+    dec = np.degrees(np.arcsin(positions[:, 2] / np.linalg.norm(positions, axis=1)))
+    return np.column_stack([((ra - ra0 + 180) % 360 - 180) * np.cos(np.radians(dec0)), dec - dec0])
+
+
+@pytest.mark.reference
+def test_soxs_draws_an_extended_source_s_photons_where_its_painted_map_lies(tmp_path, monkeypatch):
+    """A halo painted with maps is an extended SIMPUT source: SOXS reads its image and WCS and draws 2e5
+    photons through an ARF; their mean sky position and covariance are those of the painted map's pixels
+    placed in 3-D along the projection's image axes (y and z for a projection along x) at 284 cMpc and
+    turned into RA/Dec by spherical trigonometry: the 625 kpc offset of the emission to 1 %, the tilted
+    map's foreshortened spread to 3 %. A --rebin that does not divide the map is refused."""
+    simput = pytest.importorskip("soxs.simput")
+    response = pytest.importorskip("soxs.response")
+    centre = np.array([250_000.0, 120_000.0, 60_000.0])  # from the observer at the box corner, z = 0
+    painted = write_painted(tmp_path / "painted.hdf5", 99, 0.0, centre[None], axes=(0,), with_maps=True)
+    ra0, dec0 = np.degrees(np.arctan2(centre[1], centre[0])), np.degrees(np.arcsin(centre[2] / np.linalg.norm(centre)))
+    out = tmp_path / "lc.hdf5"
+    run_mpipaint("lightcone", painted, "--out", out, "--zmax", "0.1", "--cone", str(ra0), str(dec0), "1", ranks=1)
+    run_mpipaint("export-simput", out, "--out", tmp_path / "c.simput", "--rebin", "2")
+    monkeypatch.chdir(tmp_path)
+    catalog = simput.SimputCatalog.from_file("c.simput")
+    assert catalog.num_sources == 1
+    source = catalog.read_source(catalog.spectra[0])
+    assert source.imhdu is not None and source.imhdu.data.shape == (32, 32)
+    arf = response.AuxiliaryResponseFile(_write_arf(tmp_path / "flat.arf").name)
+    exposure = 1.0
+    while arf.detect_events_spec(source, exposure, prng=1)["energy"].size < 2000:
+        exposure *= 10.0
+    events = arf.detect_events_spec(source, exposure * 100, prng=2)
+    photons = np.column_stack([((events["ra"] - ra0 + 180) % 360 - 180) * np.cos(np.radians(dec0)),
+                               events["dec"] - dec0])
+    assert len(photons) > 1e5
+    pixel, grid = 2 * 4000.0 / 64, (np.arange(32) + 0.5 - 16) * 2 * 4000.0 / 64
+    fine = np.arange(64) - 31.5
+    blob = np.exp(-0.5 * (((fine[:, None] - 10) / 3) ** 2 + (fine[None, :] / 3) ** 2))
+    weights = blob.reshape(32, 2, 32, 2).sum(axis=(1, 3)).ravel()
+    y, z = np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, 1.0])
+    blocks = centre + grid[:, None, None] * y + grid[None, :, None] * z
+    sky = _tangent_plane(blocks.reshape(-1, 3), ra0, dec0)
+    mean = weights @ sky / weights.sum()
+    jacobian = np.stack([_tangent_plane((centre + axis)[None], ra0, dec0)[0] for axis in (y, z)], axis=1)
+    covariance = np.cov(sky.T, aweights=weights, bias=True) + jacobian @ jacobian.T * pixel ** 2 / 12
+    offset = np.linalg.norm(mean)
+    assert np.linalg.norm(photons.mean(axis=0) - mean) < 0.01 * offset, (photons.mean(axis=0), mean)
+    spread = np.cov(photons.T)
+    assert np.abs(spread - covariance).max() < 0.03 * np.abs(covariance).max(), (spread, covariance)
+    assert not np.allclose(covariance[0, 0], covariance[1, 1], rtol=0.05)  # the tilt shows
+    result = run_mpipaint("export-simput", out, "--out", tmp_path / "bad.simput", "--rebin", "3", check=False)
+    assert result.returncode == 2 and "does not divide" in result.stderr and not (tmp_path / "bad.simput").exists()
 
 
 def test_painted_maps_spread_each_halo_on_the_sky_and_keep_its_flux(tmp_path):

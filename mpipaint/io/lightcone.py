@@ -1,9 +1,15 @@
 """The light-cone catalog written by `mpipaint lightcone`: one row per halo seen on the sky, one 1-D (or
 N x K, for realisations) dataset per column, each with `units` and `description` attributes; the shells
-(`shell_edges_kpc`, `shell_snapshots`), the cosmology, observer and sky as root attributes. Written
-whole and renamed into place (`outputs.create_complete`), so a file there is always complete."""
+(`shell_edges_kpc`, `shell_snapshots`), the cosmology, observer and sky as root attributes.
+
+Rows are made by many ranks, work unit by work unit, and each unit's rows go at once to its rank's spill
+file (`SpilledRows`) in a private directory beside the output, so no rank holds more than one unit; rank 0
+then copies the units in their order into the catalog, which is laid out whole and renamed into place
+(`outputs.create_complete`): a file there is always complete, and the same for any rank count."""
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import h5py
@@ -12,23 +18,81 @@ import numpy as np
 from mpipaint.errors import InputError
 from mpipaint.io.halolists import csv_columns
 from mpipaint.io.hdf5 import FinishedFile, open_hdf5, require_dataset
-from mpipaint.io.outputs import create_complete, existing_output
+from mpipaint.io.outputs import create_complete, existing_output, make_parent
 
 KIND = "light-cone catalog"
 
 
-def write_lightcone(path, columns: dict, shells: dict, attrs: dict) -> None:
-    """`columns`: {name: (array, units, description)}; `shells`: {name: (array, units, description)}."""
+def check_output(path) -> None:
+    """Before any work: --out is free or a light-cone catalog mpipaint wrote."""
     existing_output(path, KIND, contains="ra")
 
+
+def spill_directory(out) -> Path:
+    """A new private directory beside `out` for the ranks' spill files (rank 0 makes it)."""
+    out = Path(out)
+    make_parent(out)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".rows", dir=out.parent))
+
+
+def remove_spill_directory(directory) -> None:
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+class SpilledRows:
+    """One rank's light-cone rows, a group per work unit, in its own file of the spill directory."""
+
+    def __init__(self, directory, rank: int):
+        self.path = Path(directory) / f"rank{rank}.hdf5"
+        self.file = h5py.File(self.path, "w")
+        self.counts: dict[int, int] = {}
+
+    def add(self, index: int, rows: dict) -> None:
+        group = self.file.create_group(f"u{index}")
+        for name, values in rows.items():
+            group.create_dataset(name, data=np.asarray(values))
+        self.counts[index] = len(rows["ra"])
+
+    def close(self) -> dict[int, tuple[str, int]]:
+        """{unit index: (spill file, rows)} of this rank's units."""
+        self.file.close()
+        return {index: (str(self.path), count) for index, count in self.counts.items()}
+
+
+def write_lightcone(path, schema: dict, units: dict, shells: dict, attrs: dict) -> int:
+    """`schema`: {name: (dtype, trailing shape, units, description)} of the row columns; `units`: {unit index:
+    (spill file, rows)} of every rank, copied in index order; `shells`: {name: (array, units, description)}.
+    Returns the number of rows."""
+    check_output(path)
+    order = sorted(units)
+    total = sum(units[index][1] for index in order)
+
     def lay_out(f):
-        for name, (values, unit, description) in {**columns, **shells}.items():
+        columns = {}
+        for name, (dtype, trailing, unit, description) in schema.items():
+            columns[name] = f.create_dataset(name, shape=(total, *trailing), dtype=dtype)
+            columns[name].attrs.update({"units": unit, "description": description})
+        spills, start = {}, 0
+        try:
+            for index in order:
+                spill, count = units[index]
+                if spill not in spills:
+                    spills[spill] = h5py.File(spill, "r")
+                group = spills[spill][f"u{index}"]
+                for name, dset in columns.items():
+                    dset[start:start + count] = group[name][()]
+                start += count
+        finally:
+            for spill in spills.values():
+                spill.close()
+        for name, (values, unit, description) in shells.items():
             dset = f.create_dataset(name, data=np.asarray(values))
             dset.attrs.update({"units": unit, "description": description})
         f.attrs.update(attrs)
         f.attrs["complete"] = True
 
     create_complete(path, lay_out)
+    return total
 
 
 class LightconeCatalog(FinishedFile):
@@ -41,8 +105,8 @@ class LightconeCatalog(FinishedFile):
         for name in ("ra", "dec", "z_cos", "z_obs", "snapshot", "halo_id", "replica"):
             require_dataset(self.file, name)
 
-    def column(self, name: str) -> np.ndarray:
-        return require_dataset(self.file, name)[()]
+    def column(self, name: str, rows: slice = slice(None)) -> np.ndarray:
+        return require_dataset(self.file, name)[rows]
 
     def __len__(self) -> int:
         return len(self.file["ra"])

@@ -29,6 +29,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
+from mpipaint.errors import InputError
 from mpipaint.io.halotable import OPTIONAL_SCHEMA
 from mpipaint.io.hdf5 import FinishedFile, create_allocated, require_attr, require_dataset
 from mpipaint.maps.gas import MAP_UNITS
@@ -166,3 +167,22 @@ class PaintedCatalog(FinishedFile):
     def maps(self, name: str, row: int) -> np.ndarray:
         """One halo's maps of `name` (n_axes x npix x npix)."""
         return self.file[name][row]
+
+
+def halo_maps(path, name: str, halo_ids, axes) -> tuple[np.ndarray, float]:
+    """One painted catalog's maps `name` of halos `halo_ids`, each for its projection along box axis
+    `axes[k]` (n x npix x npix), and the maps' comoving pixel size [ckpc]: what the sky needs of `paint
+    --maps`. A halo or axis the catalog has not painted is an InputError naming the file."""
+    with PaintedCatalog(path) as catalog:
+        if name not in catalog:
+            raise InputError(f"{path}: no {name} maps (paint with --maps to have them)")
+        index = {int(h): k for k, h in enumerate(catalog.column("halo_id"))}
+        axis_index = {a: k for k, a in enumerate(catalog.axes)}
+        missing = [(int(h), int(a)) for h, a in zip(halo_ids, axes) if int(h) not in index or int(a) not in axis_index]
+        if missing:
+            raise InputError(f"{path}: no painted map of halo {missing[0][0]} along axis {missing[0][1]} "
+                             f"({len(missing)} such)")
+        maps = catalog.file[name]
+        images = np.stack([maps[index[int(h)], axis_index[int(a)]] for h, a in zip(halo_ids, axes)]) if len(axes) \
+            else np.empty((0, catalog.spec.npix, catalog.spec.npix), maps.dtype)
+        return images, catalog.spec.pixel_kpc / float(require_attr(catalog.file, "scale_factor"))

@@ -33,34 +33,27 @@ def point_source_maps(nside: int, ra_deg, dec_deg, flux) -> tuple[np.ndarray, np
     return summed / healpy.nside2pixarea(nside), np.bincount(pixels, minlength=size).astype(np.float64)
 
 
-def painted_map_maps(nside: int, centres, flux, images, image_axes, turns, pixel_ckpc) -> tuple[np.ndarray, np.ndarray]:
+def painted_map_maps(nside: int, centres, flux, images, along, pixel_ckpc) -> tuple[np.ndarray, np.ndarray]:
     """(surface brightness, halo counts) maps with every halo spread as its painted image.
 
     centres: (N, 3) comoving positions relative to the observer; flux: (N,); images: (N, npix, npix)
-    painted surface brightness (any units: only shares count); image_axes: (N, 2) the box axes of the
-    image's first and second index; turns: per halo (permutation, signs) of its replica; pixel_ckpc: (N,)
-    the comoving size of a map pixel."""
+    painted surface brightness (any units: only shares count); along: (N, 2, 3) unit vectors of the image's
+    first and second index in the observer's frame (`sky.lightcone.image_directions`); pixel_ckpc: (N,) the
+    comoving size of a map pixel."""
     import healpy  # noqa: PLC0415
 
     check_nside(nside)
     size = healpy.nside2npix(nside)
     summed = np.zeros(size)
     counts = np.bincount(healpy.vec2pix(nside, *np.asarray(centres).T), minlength=size).astype(np.float64)
-    for centre, total, image, (first, second), turn, pixel in zip(centres, flux, images, image_axes, turns,
-                                                                   pixel_ckpc):
+    for centre, total, image, (first, second), pixel in zip(centres, flux, images, along, pixel_ckpc):
         weights = np.asarray(image, np.float64)
         share = weights.sum()
         if not share > 0:
             summed[healpy.vec2pix(nside, *centre)] += total
             continue
-        npix = weights.shape[0]
-        offsets = (np.arange(npix) + 0.5 - 0.5 * npix) * pixel
-        box = np.zeros((npix, npix, 3))
-        box[:, :, first] = offsets[:, None]
-        box[:, :, second] = offsets[None, :]
-        permutation, signs = turn
-        positions = centre + box.reshape(-1, 3)[:, permutation] * signs
-        pixels = healpy.vec2pix(nside, *positions.T)
+        offsets = (np.arange(weights.shape[0]) + 0.5 - 0.5 * weights.shape[0]) * pixel
+        positions = centre + offsets[:, None, None] * first + offsets[None, :, None] * second
+        pixels = healpy.vec2pix(nside, *positions.reshape(-1, 3).T)
         summed += np.bincount(pixels, weights=total * weights.ravel() / share, minlength=size)
     return summed / healpy.nside2pixarea(nside), counts
-

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mpipaint.maps.geometry import IMAGE_AXES
+
 SKY_KINDS = ("full", "octant", "cone")
 
 
@@ -119,6 +121,36 @@ def turned(vectors, turn) -> np.ndarray:
     """Vectors (velocities) of the box in a turned replica's frame."""
     permutation, signs = turn
     return np.asarray(vectors, np.float64)[:, permutation] * signs
+
+
+def image_directions(image_axes, turn) -> np.ndarray:
+    """(2, 3) unit vectors, in the replica frame, along a painted map's first and second index: the box axes
+    `image_axes` turned with the replica."""
+    return turned(np.eye(3)[list(image_axes)], turn)
+
+
+USER_LIST_REPLICA = (-1, -1, -1)  # the `replica` of rows from a user's own light-cone list: not turned
+
+
+def rows_image_directions(axes, replicas, seed: int | None) -> np.ndarray:
+    """(N, 2, 3): per light-cone row, `image_directions` of its painted projection along box axis `axes[k]`
+    in replica `replicas[k]` turned by `seed` (`--shuffle-replicas`)."""
+    return np.stack([image_directions(IMAGE_AXES[int(a)], replica_turn(None if tuple(r) == USER_LIST_REPLICA
+                                                                        else seed, r))
+                     for a, r in zip(axes, replicas)]).reshape(-1, 2, 3)
+
+
+def tangent_plane_matrix(ra_deg: float, dec_deg: float, along, pixel_ckpc: float, distance_ckpc: float) -> np.ndarray:
+    """The FITS CD matrix [deg per pixel] of a painted map seen at (ra, dec) and comoving distance: FITS
+    axis 1 runs along the map's second index, axis 2 along its first (`along`, from `image_directions`);
+    rows are the east and north components of the gnomonic (TAN) projection at the map's centre, to first
+    order in the map's size (4 Mpc at >= 100 Mpc: 1e-3 and below), foreshortening of a tilted map included."""
+    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
+    east = np.array([-np.sin(ra), np.cos(ra), 0.0])
+    north = np.array([-np.sin(dec) * np.cos(ra), -np.sin(dec) * np.sin(ra), np.cos(dec)])
+    first, second = np.asarray(along, np.float64)
+    scale = np.degrees(pixel_ckpc / distance_ckpc)
+    return scale * np.array([[east @ second, east @ first], [north @ second, north @ first]])
 
 
 def nearest_axis(directions, turn, painted_axes) -> np.ndarray:
