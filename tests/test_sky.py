@@ -366,3 +366,18 @@ def test_snapshots_of_two_boxes_or_a_cone_off_the_sky_are_refused(two_snapshots,
                           check=False)
     assert result.returncode == 2 and "-90 <= DEC <= 90" in result.stderr
     assert not (tmp_path / "lc.hdf5").exists()
+
+
+def test_an_arf_that_is_not_ogip_or_a_band_below_apec_is_refused_and_nothing_is_left(two_snapshots, tmp_path):
+    fits = pytest.importorskip("astropy.io.fits")
+    not_arf = tmp_path / "image.fits"
+    fits.HDUList([fits.PrimaryHDU(np.zeros((4, 4)))]).writeto(not_arf)
+    result = run_mpipaint("lightcone", two_snapshots[0], "--arf", not_arf, "--out", tmp_path / "lc.hdf5", check=False)
+    assert result.returncode == 2 and "image.fits" in result.stderr
+    result = run_mpipaint("lightcone", two_snapshots[0], "--band", "0.01", "2", "--out", tmp_path / "lc.hdf5",
+                          check=False)
+    assert result.returncode == 2 and "band" in result.stderr
+    result = run_mpipaint("lightcone", two_snapshots[0], "--zmin", "0.9", "--zmax", "0.95", "--cone", "10", "10",
+                          "0.01", "--out", tmp_path / "lc.hdf5", check=False)
+    assert result.returncode == 2 and "no halo lies" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["image.fits"]  # no catalog, no spill directory
