@@ -2,7 +2,7 @@
 pipelines (soxs, pyxsim users).
 
 One file per halo and projection axis, `halo_<id>_snap<NNN>_<axis>.fits`: an empty primary HDU with the
-halo's metadata, then one image HDU per map (`DM`, and `XRAY`, `GAS`, `TEMPERATURE` as painted) with its
+halo's metadata, then one image HDU per map (`DM`, and `XRAY`, `GAS`, `TEMPERATURE`, `Y` as painted) with its
 `BUNIT`. Image axis 1 and 2 are the box axes named in `IMAXIS1`/`IMAXIS2` (yt's convention); a linear
 world coordinate system gives offsets from the halo centre in physical kpc.
 """

@@ -5,7 +5,8 @@ section of a config.
 Templates use `${name}` placeholders (Python string.Template; `$$` is a literal `$`). An `#SBATCH` line
 whose value is empty (no account, no partition, no GPUs) is left out, so nothing site-specific appears
 unless configured; `modules` become `module load` lines and `setup` lines (e.g. activating a virtual
-environment) follow them. The job runs the same `mpipaint VERB --config CONFIG` a user would run by hand.
+environment) follow them. The job runs the same `mpipaint VERB --config CONFIG [ARGS]` a user would run by
+hand; `--args` (flags that win over the config) lets one config drive a job per target or variant.
 """
 from __future__ import annotations
 
@@ -29,6 +30,15 @@ def template_path(name: str) -> Path:
     raise InputError(f"{name}: no such job template (known: {', '.join(known)}; or give a file path)")
 
 
+def _extra_args(args: str | None) -> str:
+    """`--args` as shell words after the config (each quoted: a value cannot run a command), or nothing."""
+    try:
+        words = shlex.split(args or "")
+    except ValueError as exc:
+        raise InputError(f"--args {args!r}: not a list of shell words ({exc})") from None
+    return "".join(f" {shlex.quote(word)}" for word in words)
+
+
 def render(options: JobOptions) -> str:
     path = template_path(options.template)
     name = path.name.removesuffix(".sbatch")
@@ -39,7 +49,7 @@ def render(options: JobOptions) -> str:
               "cpus_per_task": options.cpus_per_task, "time": options.time, "account": options.account or "",
               "partition": options.partition or "", "setup": "\n".join(setup),
               "config": shlex.quote(str(Path(options.config).resolve())), "launcher": options.launcher,
-              "stop_before_s": options.stop_before_s}
+              "stop_before_s": options.stop_before_s, "args": _extra_args(options.args)}
     lines = []
     for line in path.read_text().splitlines():
         try:

@@ -34,33 +34,60 @@ from mpipaint.sky.spectra import SPECTRA_METALLICITY_SOLAR, ObservedBand
 ROWS_PER_MAP_CHUNK = 1 << 18  # light-cone rows read at a time to make the sky maps
 
 
-def _sky_maps(options: LightconeOptions, snapshots, with_maps: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(X-ray surface brightness, halo counts) HEALPix maps of the written light-cone, read back in chunks of
-    rows in file order (the same sums for any rank count): each halo as its painted X-ray map (`with_maps`)
-    or as a point source."""
+SKY_LAYERS = {  # HEALPix column -> (light-cone column spread on the sky, painted map that shapes it, units, mode key)
+    "XRAY_SB": ("flux_x", "map_xray", "erg/s/cm^2/sr", "MAPMODE"),
+    "Y": ("y_sr", "map_y", "", "YMAPMODE"),  # Y [sr] per steradian: the mean Compton-y over each pixel
+}
+
+
+def _sky_maps(options: LightconeOptions, snapshots, layers: dict) -> tuple[dict, np.ndarray]:
+    """({HEALPix column: map}, halo counts) of the written light-cone, read back in chunks of rows in file
+    order (the same sums for any rank count). `layers`: {column: with_maps} for columns of SKY_LAYERS: each
+    halo's value spread as its painted map (with_maps) or put into the pixel of its centre."""
     paths = {snapshot.snapshot: snapshot.path for snapshot in snapshots}
-    surface, counts = 0.0, 0.0
+    sums, counts = dict.fromkeys(layers, 0.0), 0.0
     with LightconeCatalog(options.out) as lc:
         for start in range(0, len(lc), ROWS_PER_MAP_CHUNK):
+            values = {SKY_LAYERS[c][0] for c in layers}
             rows = {name: lc.column(name, slice(start, start + ROWS_PER_MAP_CHUNK))
-                    for name in ("ra", "dec", "flux_x", "comoving_distance", "snapshot", "halo_id", "axis",
-                                 "replica")}
-            if not with_maps:
-                part = point_source_maps(options.healpix, rows["ra"], rows["dec"], rows["flux_x"])
-            else:
-                ra, dec = np.radians(rows["ra"]), np.radians(rows["dec"])
-                centres = np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=1)
-                along = geometry.rows_image_directions(rows["axis"], rows["replica"], options.shuffle_replicas)
-                part = (0.0, 0.0)
-                for number in np.unique(rows["snapshot"]):
-                    mine = np.flatnonzero(rows["snapshot"] == number)
-                    images, pixel = halo_maps(paths[int(number)], "map_xray", rows["halo_id"][mine],
-                                              rows["axis"][mine])
-                    maps = painted_map_maps(options.healpix, centres[mine] * rows["comoving_distance"][mine, None],
-                                            rows["flux_x"][mine], images, along[mine], np.full(len(mine), pixel))
-                    part = (part[0] + maps[0], part[1] + maps[1])
-            surface, counts = surface + part[0], counts + part[1]
-    return surface, counts
+                    for name in ("ra", "dec", "comoving_distance", "snapshot", "halo_id", "axis", "replica", *values)}
+            ra, dec = np.radians(rows["ra"]), np.radians(rows["dec"])
+            centres = np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=1)
+            along = geometry.rows_image_directions(rows["axis"], rows["replica"], options.shuffle_replicas)
+            for column, with_maps in layers.items():
+                value, map_name = SKY_LAYERS[column][:2]
+                if not with_maps:
+                    part, halos = point_source_maps(options.healpix, rows["ra"], rows["dec"], rows[value])
+                else:
+                    part, halos = 0.0, 0.0
+                    for number in np.unique(rows["snapshot"]):
+                        mine = np.flatnonzero(rows["snapshot"] == number)
+                        images, pixel = halo_maps(paths[int(number)], map_name, rows["halo_id"][mine],
+                                                  rows["axis"][mine])
+                        maps = painted_map_maps(options.healpix, centres[mine] * rows["comoving_distance"][mine, None],
+                                                rows[value][mine], images, along[mine], np.full(len(mine), pixel))
+                        part, halos = part + maps[0], halos + maps[1]
+                sums[column] = sums[column] + part
+            counts = counts + halos  # any layer's: each halo is counted at its centre's pixel
+    return sums, counts
+
+
+def _write_sky_maps(options: LightconeOptions, snapshots, schema: dict) -> None:
+    """OUT_healpix.fits: the HEALPix maps of every SKY_LAYERS column the light-cone has values for, each
+    from painted maps where every snapshot stored them (`paint --maps`), else as point sources."""
+    layers = {column: all(SKY_LAYERS[column][1] in snapshot.map_names for snapshot in snapshots)
+              for column in SKY_LAYERS if SKY_LAYERS[column][0] in schema}
+    if not layers:
+        return
+    sky_path = healpix_path(options.out)
+    sums, counts = _sky_maps(options, snapshots, layers)
+    modes = {SKY_LAYERS[column][3]: "MAPS" if with_maps else "POINT" for column, with_maps in layers.items()}
+    write_healpix(sky_path, {**{column: (sums[column], SKY_LAYERS[column][2]) for column in layers},
+                             "HALOS": (counts, "count")},
+                  {**modes, "BAND_E1": options.band[0], "BAND_E2": options.band[1], "ZMIN": options.zmin,
+                   "ZMAX": options.zmax, "LCFILE": Path(options.out).name})
+    get_logger().info("wrote HEALPix maps %s (NSIDE %d, halos as %s) to %s", ", ".join(layers), options.healpix,
+                      ", ".join(f"{k} {v}" for k, v in modes.items()), sky_path)
 
 
 def healpix_path(out) -> Path:
@@ -90,7 +117,7 @@ class PaintedSnapshot:
             self.box_ckpc = box / a
             self.axes = catalog.axes
             self.pixel_ckpc = catalog.spec.pixel_kpc / a
-            self.has_xray_maps = "map_xray" in catalog
+            self.map_names = set(catalog.map_names)
             self.halo_id = catalog.column("halo_id")
             self.centre_ckpc = catalog.column("centre") / a
             unknown = np.full((len(redshift), 3), np.nan)
@@ -169,7 +196,18 @@ def _halo_rows(snapshot: PaintedSnapshot, keep, seen: dict, directions, turn, of
     _observed_flux(rows, options, band)
     if options.draws:
         _draws(rows, options, band)
+    _sky_compton_y(rows)
     return rows
+
+
+def _sky_compton_y(rows: dict) -> None:
+    """y_sr (and y_sr_draws): the painted cylindrical Y [physical kpc^2] over d_A^2, the integrated Compton-y
+    of the 4 Mpc square on the sky [sr], where the catalog paints y."""
+    name = SUMMARY["y"][0]
+    for suffix in ("", "_draws"):
+        if name + suffix in rows:
+            values = rows[name + suffix]
+            rows["y_sr" + suffix] = values / (rows["d_a"] ** 2).reshape((-1,) + (1,) * (values.ndim - 1))
 
 
 def _listed_rows(snapshot: PaintedSnapshot, listed: dict, options: LightconeOptions, band: ObservedBand) -> dict:
@@ -247,6 +285,8 @@ COLUMN_UNITS = {  # name -> (units, description) of the light-cone's own columns
     "flux_x_absorbed": ("erg/s/cm^2", "flux_x through the Galactic column nh_cm2 (tbabs)"),
     "rate": ("counts/s", "count rate in band_kev through the instrument's ARF (of the absorbed spectrum)"),
     "flux_x_draws": ("erg/s/cm^2", "flux_x of each realisation (drawn Lx and temperature)"),
+    "y_sr": ("sr", "integrated Compton-y on the sky: y_int / d_a^2 (the painted map's 4 Mpc square)"),
+    "y_sr_draws": ("sr", "y_sr of each realisation (drawn y_int)"),
 }
 
 
@@ -322,16 +362,8 @@ def run_lightcone(options: LightconeOptions) -> None:
     finally:
         if COMM.rank == 0:
             remove_spill_directory(directory)
-    if options.healpix is not None and "flux_x" in _schema(snapshots[0], options, band):
-        sky_path = healpix_path(options.out)
-        with_maps = all(snapshot.has_xray_maps for snapshot in snapshots)
-        surface, counts = _sky_maps(options, snapshots, with_maps)
-        write_healpix(sky_path, {"XRAY_SB": (surface, "erg/s/cm^2/sr"), "HALOS": (counts, "count")},
-                      {"MAPMODE": "MAPS" if with_maps else "POINT", "BAND_E1": options.band[0],
-                       "BAND_E2": options.band[1], "ZMIN": options.zmin, "ZMAX": options.zmax,
-                       "LCFILE": Path(options.out).name})
-        log.info("wrote HEALPix maps (NSIDE %d, halos as %s) to %s", options.healpix,
-                 "their painted maps" if with_maps else "point sources", sky_path)
+    if options.healpix is not None:
+        _write_sky_maps(options, snapshots, _schema(snapshots[0], options, band))
     log.info("wrote %d light-cone halos from %d snapshots and %d work units to %s", total, len(snapshots),
              unit_count, options.out)
 

@@ -331,7 +331,7 @@ class DemoOptions(Options):
     members: int = 1  # ensemble members per target (per-halo uncertainties from 2 on)
     total_weight: float = 0.01  # train: weight of the map-total term of the loss
     split: tuple = (0.8, 0.1, 0.1)  # train/validation/test fractions of the halos
-    targets: tuple = ("xray", "gas", "temperature")
+    targets: tuple = ("xray", "gas", "temperature", "y")
 
     def __post_init__(self):
         super().__post_init__()
@@ -366,6 +366,8 @@ class JobOptions(Options):
     launcher: str = option("srun", "what starts the MPI ranks", choices=LAUNCHERS)
     stop_before_s: int = option(120, "paint, prepare and train: seconds before the time limit that SLURM sends "
                                 "SIGUSR1, on which they stop resumably and the job requeues itself")
+    args: str = option(None, "more flags for the job's mpipaint command, as one quoted string that wins over the "
+                       "config (e.g. \"--target y --out bundles/y\": one config, a job per target)")
 
     def __post_init__(self):
         super().__post_init__()

@@ -168,12 +168,13 @@ def _warm_up(predictors, projector, batch_halos: int) -> float:
 
 
 def correction_tables(options: PaintOptions, targets) -> dict:
-    """{quantity: (target, table)} of the correction file for the painted targets that have one (Lx, Mgas)."""
+    """{quantity: (target, table)} of the correction file for the painted targets that have one (Lx, Mgas, Y)."""
     if options.corrections is None:
         return {}
     corrected = [t for t in targets if t in corrections.QUANTITIES]
     if not corrected:
-        raise InputError(f"{options.corrections}: corrections exist for Lx and Mgas, but the bundles paint "
+        raise InputError(f"{options.corrections}: corrections exist for "
+                         f"{', '.join(q for q, _ in corrections.QUANTITIES.values())}, but the bundles paint "
                          f"{', '.join(targets)}")
     return {corrections.QUANTITIES[t][0]: (t, read_table(options.corrections, options.correction_input,
                                                                      corrections.QUANTITIES[t][0]))

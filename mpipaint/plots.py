@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402 - after choosing the file backend
 
 LABELS = {"xray": r"$S_X$ [erg s$^{-1}$ kpc$^{-2}$]", "gas": r"$\Sigma_{\rm gas}$ [M$_\odot$ kpc$^{-2}$]",
           "temperature": r"$T_{\rm sl}$ [keV]", "lx": r"$L_X$ (0.5-2 keV) [erg s$^{-1}$]",
-          "mgas": r"$M_{\rm gas}$ [M$_\odot$]"}
+          "mgas": r"$M_{\rm gas}$ [M$_\odot$]", "y": r"Compton $y$", "y_int": r"$Y$ [kpc$^2$]"}
 SOURCE_STYLE = {"true": ("k", "-", "FP truth"), "true_all": ("0.55", "-", "FP truth, all halos"),
                 "fp": ("C0", "--", "predicted, FP DM maps"), "dmo": ("C1", "-.", "predicted, DMO DM maps"),
                 "fp2": ("C2", ":", "predicted, FP-2 DM maps"), "fp3": ("C3", ":", "predicted, FP-3 DM maps")}
@@ -26,8 +26,8 @@ def evaluation_figures(summary: dict, out: Path, options) -> list[Path]:
     figures = [_pdfs(summary, out / "pixel_pdfs.png"), _profiles(summary, out / "profiles.png", options)]
     if summary["distribution_functions"]:
         figures.append(_distribution_functions(summary, out / "distribution_functions.png"))
-    if summary.get("scaling_relation_points"):
-        figures.append(_scaling(summary, out / "lx_mdm.png"))
+    for quantity in summary.get("scaling_relation_points", {}):
+        figures.append(_scaling(summary, quantity, out / f"{quantity}_mdm.png"))
     return figures
 
 
@@ -90,20 +90,20 @@ def _distribution_functions(summary, path):
     return _save(fig, path)
 
 
-def _scaling(summary, path):
-    """Fig 9: Lx against projected DM mass with the fitted relations."""
+def _scaling(summary, quantity, path):
+    """Fig 9: a quantity (Lx, Y) against projected DM mass with the fitted relations."""
     fig, axes = _panels(1)
     ax = axes[0]
-    for name, points in summary["scaling_relation_points"].items():
+    for name, points in summary["scaling_relation_points"][quantity].items():
         colour, _, label = _style(name)
-        ax.scatter(points["mdm_proj"], points["lx"], s=8, color=colour, label=label, alpha=0.7)
-        fit = summary["scaling_relation"].get(name, {})
+        ax.scatter(points["mdm_proj"], points[quantity], s=8, color=colour, label=label, alpha=0.7)
+        fit = summary["scaling_relation"][quantity].get(name, {})
         if "slope" in fit:
             masses = sorted(points["mdm_proj"])
             masses = [masses[0], masses[-1]]
             ax.plot(masses, [10 ** (fit["norm"] + fit["slope"] * math.log10(m / fit["pivot"]))
                              for m in masses], color=colour)
-    ax.set(xscale="log", yscale="log", xlabel=r"$M_{\rm DM}$ in the map [M$_\odot$]", ylabel=LABELS["lx"])
+    ax.set(xscale="log", yscale="log", xlabel=r"$M_{\rm DM}$ in the map [M$_\odot$]", ylabel=LABELS[quantity])
     ax.legend(fontsize=7)
     return _save(fig, path)
 

@@ -93,3 +93,22 @@ def test_an_isothermal_beta_model_projects_to_its_analytic_y_profile():
     closed = SIGMA_T_OVER_MEC2 * n_e0 * u.BOLTZMANN_ERG_K * temperature * np.sqrt(np.pi) * r_c * u.KPC_CM * (
         special.gamma(1.5 * beta - 0.5) / special.gamma(1.5 * beta)) * (1 + (r_c / r_c) ** 2) ** (0.5 - 1.5 * beta)
     assert analytic(r_c) == pytest.approx(closed, rel=0.1)
+
+
+def test_a_training_set_prepared_before_y_trains_its_own_targets_and_refuses_y(small_trainset, tmp_path):
+    """An FP set without `y` (as prepare wrote them before y existed) is refused for `--target y` with the
+    file named and how to get the maps (exit 2, no bundle)."""
+    import shutil
+
+    import h5py
+
+    from conftest import run_mpipaint
+
+    old = tmp_path / "before_y.hdf5"
+    shutil.copy(small_trainset, old)
+    with h5py.File(old, "a") as f:
+        del f["y"]
+    result = run_mpipaint("train", "--data", old, "--out", tmp_path / "bundle", "--target", "y", check=False)
+    assert result.returncode == 2, result.stderr
+    assert f"{old}: no 'y' maps" in result.stderr and "run mpipaint prepare again" in result.stderr
+    assert not (tmp_path / "bundle").exists()

@@ -10,6 +10,7 @@ import pytest
 from conftest import run_mpipaint
 from mpipaint.errors import InputError
 from mpipaint.io.corrections import FORMAT, read_table
+from mpipaint.maps.gas import MAP_UNITS
 from mpipaint.model.bundle import save_bundle
 from mpipaint.model.keras_env import keras
 from mpipaint.model.norm import RunningStats
@@ -59,30 +60,69 @@ def identity_bundle(trainset, target, out):
         halos = np.unique(np.stack([f["snapshot"][()], f["halo_id"][()]], axis=1), axis=0).tolist()
     norm = stats.fit("minmax").to_dict()
     model, architecture = identity_unet(npix)
-    meta = {"target": target, "target_units": "Msun/kpc^2", "npix": npix, "width_kpc": width,
+    meta = {"target": target, "target_units": MAP_UNITS[target], "npix": npix, "width_kpc": width,
             "deposition_mode": "group", "mask": False, "input_normalisation": norm, "target_normalisation": norm,
             "split_halos": {"train": halos, "validation": [], "test": halos}}
     return save_bundle(out, model.get_weights(), architecture, meta)
 
 
 def test_a_perfect_predictor_has_zero_error(small_trainset, tmp_path):
-    """Truth = the DM map itself, model = identity: MPE is float32 rounding, PDFs and profiles coincide."""
+    """Truth = the DM map itself, model = identity, for gas and y: MPE is float32 rounding, PDFs and profiles
+    coincide, and the Y-M_DM relation of truth and prediction is Y = M_DM: slope 1, no scatter."""
     trainset = tmp_path / "perfect.hdf5"
     shutil.copy(small_trainset, trainset)
     with h5py.File(trainset, "a") as f:
         f["gas"][...] = f["dm"][()]
-    bundle = identity_bundle(trainset, "gas", tmp_path / "identity")
-    run_mpipaint("evaluate", "--model", bundle, "--data", trainset, "--split", "all", "--out", tmp_path / "report",
-                 "--bootstrap", "10")
+        f["y"][...] = f["dm"][()]
+    bundles = [identity_bundle(trainset, target, tmp_path / target) for target in ("gas", "y")]
+    run_mpipaint("evaluate", "--model", bundles[0], "--model", bundles[1], "--data", trainset, "--split", "all",
+                 "--out", tmp_path / "report", "--bootstrap", "10")
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
-    gas = summary["targets"]["gas"]
-    assert abs(gas["mpe_median_percent"]) < 1e-4 and abs(gas["mpe_mean_percent"]) < 1e-4
-    assert gas["pdf_true"] == gas["pdf_predicted"]
-    np.testing.assert_allclose(gas["profile_predicted"]["median"], gas["profile_true"]["median"], rtol=1e-5)
-    phi = summary["distribution_functions"]["mgas"]
-    assert phi["fp"]["counts"] == phi["true"]["counts"]
-    assert {p.name for p in (tmp_path / "report").glob("*.png")} == {"pixel_pdfs.png", "profiles.png",
-                                                                      "distribution_functions.png"}
+    for target in ("gas", "y"):
+        values = summary["targets"][target]
+        assert abs(values["mpe_median_percent"]) < 1e-4 and abs(values["mpe_mean_percent"]) < 1e-4
+        assert values["pdf_true"] == values["pdf_predicted"]
+        np.testing.assert_allclose(values["profile_predicted"]["median"], values["profile_true"]["median"], rtol=1e-5)
+    assert summary["targets"]["y"]["quantity"] == "y_int" and summary["targets"]["y"]["units"] == "kpc^2"
+    for quantity in ("mgas", "y_int"):
+        phi = summary["distribution_functions"][quantity]
+        assert phi["fp"]["counts"] == phi["true"]["counts"]
+    relation = summary["scaling_relation"]["y_int"]
+    assert set(summary["scaling_relation"]) == {"y_int"}  # no X-ray bundle: no Lx-M_DM relation
+    for source in ("true", "fp"):  # Y [kpc^2] = the projected DM mass [Msun] here, by construction
+        assert relation[source]["slope"] == pytest.approx(1.0, abs=1e-6)
+        assert relation[source]["norm"] == pytest.approx(np.log10(1e14), abs=1e-6)
+        assert relation[source]["scatter"] < 1e-6 and relation[source]["count"] == summary["images"]
+    points = summary["scaling_relation_points"]["y_int"]["true"]
+    np.testing.assert_allclose(points["y_int"], points["mdm_proj"], rtol=1e-6)
+    assert {p.name for p in (tmp_path / "report").glob("*.png")} == {
+        "pixel_pdfs.png", "profiles.png", "distribution_functions.png", "y_int_mdm.png"}
+
+
+def test_a_perfect_y_predictor_calibrates_to_unit_weights_and_paints_y_int_with_its_units(small_trainset, universe,
+                                                                                         tmp_path):
+    """y = the DM map and an identity y bundle: calibrate's y_int tables are 1 wherever defined; paint writes
+    y_int [kpc^2] with its bound fraction and correction weight, and y_int is the map's DM mass (the identity
+    paints the DM map) wherever no pixel is at the bound."""
+    trainset = tmp_path / "perfect.hdf5"
+    shutil.copy(small_trainset, trainset)
+    with h5py.File(trainset, "a") as f:
+        f["y"][...] = f["dm"][()]
+    bundle = identity_bundle(trainset, "y", tmp_path / "y")
+    tables = tmp_path / "corrections.hdf5"
+    run_mpipaint("calibrate", "--model", bundle, "--data", trainset, "--split", "all", "--out", tables,
+                 "--precision", "fp32")  # an identity is exact only at full precision
+    table = read_table(tables, "fp", "y_int")
+    defined = np.isfinite(table["ratio"])
+    assert defined.sum() >= 3 and np.all(table["ratio"][defined] == 1.0)
+    out = tmp_path / "painted.hdf5"
+    run_mpipaint("paint", universe / "FP" / "output" / "snapdir_099", "--model", bundle, "--out", out,
+                 "--corrections", tables, "--correction-input", "fp", "--precision", "fp32", ranks=2)
+    with h5py.File(out) as f:
+        assert f["y_int"].attrs["units"] == "kpc^2" and f["y_int_weight"].shape == f["y_int"].shape
+        y, mass, bound = f["y_int"][()], f["mdm_proj"][()], f["y_int_at_bound"][()]
+    assert (bound == 0).mean() > 0.5
+    np.testing.assert_allclose(y[bound == 0], mass[bound == 0], rtol=1e-4)
 
 
 def test_a_split_is_evaluated_only_on_the_bundles_own_training_set(xray_bundle, small_trainset, tmp_path):
@@ -114,7 +154,8 @@ def test_evaluate_gives_the_same_numbers_on_two_ranks(reports):
     assert set(one["distribution_functions"]["lx"]) == {"true", "fp", "true_all", "dmo"}
     truth = one["distribution_functions"]["lx"]["true_all"]
     assert sum(truth["counts"]) == 23  # one value per FP halo, both snapshots
-    assert one["scaling_relation"]["true"]["count"] == 69 and one["scaling_relation"]["true"]["slope"] > 0.5
+    relation = one["scaling_relation"]["lx"]["true"]
+    assert relation["count"] == 69 and relation["slope"] > 0.5
 
 
 def test_calibrate_gives_the_same_tables_on_two_ranks(reports):

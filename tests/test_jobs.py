@@ -1,6 +1,7 @@
 """SLURM templates: every one renders from a config, passes `bash -n`, carries the #SBATCH lines asked
 for (and none that were not), and runs the same `mpipaint VERB --config` a user would."""
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -70,6 +71,40 @@ def test_a_stopped_job_requeues_itself_and_a_failed_one_does_not(config, tmp_pat
         ran = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
         assert ran.returncode == code, ran.stderr
         assert ((tmp_path / "requeued").read_text() if (tmp_path / "requeued").exists() else None) == requeued
+
+
+def test_one_config_trains_each_target_with_its_own_flags_and_they_cannot_run_code(tmp_path):
+    """--args puts flags after the site's config (flags win): the README's Compton-y job trains with the
+    y overlay into its own bundle. Each flag is one quoted shell word: the rendered job, run with an srun that
+    records its arguments, passes them to mpipaint exactly and runs nothing a value holds."""
+    configs = Path(__file__).parents[1] / "configs"
+    script = tmp_path / "train_y.sbatch"
+    overlay = configs / "train-y.yaml"
+    script.write_text(render("train", "--config", configs / "tng300.yaml", "--args",
+                             f"--config {overlay} --data tng300/maps_fp.hdf5 "
+                             "--out 'tng300/bundles/y $(touch hacked)'").stdout)
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text(f'#!/bin/bash\nprintf "%s\\n" "$@" > {tmp_path}/argv\n')
+    (bin_dir / "srun").chmod(0o755)
+    ran = subprocess.run(["bash", str(script)], env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert argv == ["mpipaint", "train", "--config", str((configs / "tng300.yaml").resolve()), "--config",
+                    str(overlay), "--data", "tng300/maps_fp.hdf5", "--out", "tng300/bundles/y $(touch hacked)"]
+    assert not (tmp_path / "hacked").exists()
+    from mpipaint.cli import CONFIG_SECTIONS, build_parser  # the job's flags make the options of that target
+    from mpipaint.config import cli_values, section
+    from mpipaint.options import TrainOptions
+    args = build_parser(argv[1:]).parse_args(argv[1:])
+    options = section(args.config, "train", TrainOptions, cli_values(args, TrainOptions, "train"), CONFIG_SECTIONS)
+    assert (options.target, options.scheme, options.space, options.mask, options.base_filters) == (
+        "y", "minmax", "log", False, 64)
+    assert (options.data, options.out) == ("tng300/maps_fp.hdf5", "tng300/bundles/y $(touch hacked)")
+    unbalanced = render("train", "--config", configs / "tng300.yaml", "--args", "--out 'open", check=False)
+    assert unbalanced.returncode == 2 and "not a list of shell words" in unbalanced.stderr
 
 
 def test_nothing_site_specific_without_a_value(tmp_path):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_mpipaint
-from painted_files import BOX_CKPC, H, OMEGA_M, SIGMA, write_painted
+from painted_files import BOX_CKPC, H, OMEGA_M, SIGMA, Y_MAP_OFFSET, write_painted
 from mpipaint.io.lightcone import LightconeCatalog
 from mpipaint.io.arf import read_arf
 from mpipaint.maps.apec_files import apec_dir
@@ -194,6 +194,7 @@ def test_realisations_scatter_as_the_painted_sigma_and_any_rank_count_gives_the_
         assert abs(spread.mean()) < 4 * SIGMA["xray"] / np.sqrt(n)
         assert spread.std() == pytest.approx(SIGMA["xray"], rel=4 / np.sqrt(2 * n))
         assert a["flux_x_draws"].shape == draws.shape and (a["flux_x_draws"][()] > 0).all()
+        np.testing.assert_allclose(a["y_sr_draws"][()], a["y_int_draws"][()] / a["d_a"][()][:, None] ** 2, rtol=1e-12)
         direction = np.stack([np.cos(np.radians(a["dec"][()])) * np.cos(np.radians(a["ra"][()])),
                               np.cos(np.radians(a["dec"][()])) * np.sin(np.radians(a["ra"][()])),
                               np.sin(np.radians(a["dec"][()]))], axis=1)
@@ -234,16 +235,21 @@ def test_healpix_maps_hold_every_halo_and_its_flux(two_snapshots, tmp_path):
     healpy = pytest.importorskip("healpy")
     fits = pytest.importorskip("astropy.io.fits")
     out = _lightcone(tmp_path, "lc.hdf5", *two_snapshots, extra=("--healpix", "16", "--sky", "octant"))
-    surface, counts = healpy.read_map(tmp_path / "lc_healpix.fits", field=(0, 1))
+    surface, y_map, counts = healpy.read_map(tmp_path / "lc_healpix.fits", field=(0, 1, 2))
     with LightconeCatalog(out) as lc:
         flux, ra, dec = lc.column("flux_x"), lc.column("ra"), lc.column("dec")
+        y_sr, y_int, d_a = lc.column("y_sr"), lc.column("y_int"), lc.column("d_a")
+        assert lc.file["y_sr"].attrs["units"] == "sr" and lc.file["y_int"].attrs["units"] == "kpc^2"
+    np.testing.assert_allclose(y_sr, y_int / d_a**2, rtol=1e-12)  # d_a: checked against astropy above
     assert counts.sum() == len(flux)
     assert surface.sum() * healpy.nside2pixarea(16) == pytest.approx(flux.sum(), rel=1e-12)
+    assert y_map.sum() * healpy.nside2pixarea(16) == pytest.approx(y_sr.sum(), rel=1e-12)  # mean y x pixel area
     brightest = np.argmax(flux)
     pixel = healpy.ang2pix(16, ra[brightest], dec[brightest], lonlat=True)
     assert surface[pixel] * healpy.nside2pixarea(16) >= flux[brightest]
     with fits.open(tmp_path / "lc_healpix.fits") as hdus:
         assert hdus[1].header["MAPMODE"] == "POINT" and hdus[1].header["NSIDE"] == 16
+        assert hdus[1].header["YMAPMODE"] == "POINT" and hdus[1].header["TTYPE2"] == "Y"
     result = run_mpipaint("lightcone", two_snapshots[0], "--healpix", "12", "--out", tmp_path / "bad.hdf5",
                           check=False)
     assert result.returncode == 2 and "power of 2" in result.stderr and not (tmp_path / "bad.hdf5").exists()
@@ -331,9 +337,10 @@ def test_soxs_draws_an_extended_source_s_photons_where_its_painted_map_lies(tmp_
 
 
 def test_painted_maps_spread_each_halo_on_the_sky_and_keep_its_flux(tmp_path):
-    """With painted X-ray maps, each halo is laid on the HEALPix sky as its map (MAPMODE MAPS): its flux is
-    conserved to 1e-6, it covers many pixels, and its flux-weighted centre sits where the map puts its
-    emission: 10 pixels (625 kpc) along the first image axis of a projection along x, i.e. along +y."""
+    """With painted X-ray and y maps, each halo is laid on the HEALPix sky as its maps (MAPMODE, YMAPMODE
+    MAPS): its flux and its Y are conserved to 1e-6, they cover many pixels, and their weighted centres sit
+    where the maps put them: the X-ray 10 pixels (625 kpc) along the first image axis of a projection along
+    x (+y), the y Y_MAP_OFFSET pixels along the second (+z)."""
     healpy = pytest.importorskip("healpy")
     fits = pytest.importorskip("astropy.io.fits")
     centre = np.array([[60_000.0, 2_000.0, 3_000.0]])  # 60 cMpc from the observer at the box corner, z = 0
@@ -341,19 +348,22 @@ def test_painted_maps_spread_each_halo_on_the_sky_and_keep_its_flux(tmp_path):
     out = tmp_path / "lc.hdf5"
     run_mpipaint("lightcone", painted, "--out", out, "--zmax", "0.03", "--cone", "0", "0", "20", "--healpix",
                  "2048", ranks=2)
-    surface, counts = healpy.read_map(tmp_path / "lc_healpix.fits", field=(0, 1))
+    surface, y_map, counts = healpy.read_map(tmp_path / "lc_healpix.fits", field=(0, 1, 2))
     with LightconeCatalog(out) as lc:
-        flux, replica = lc.column("flux_x"), lc.column("replica")
+        flux, y_sr, replica = lc.column("flux_x"), lc.column("y_sr"), lc.column("replica")
     assert list(map(tuple, replica)) == [(0, 0, 0)] and counts.sum() == 1
-    assert surface.sum() * healpy.nside2pixarea(2048) == pytest.approx(flux.sum(), rel=1e-6)
-    lit = np.flatnonzero(surface > 0)
-    assert len(lit) > 50
-    weighted = (np.stack(healpy.pix2vec(2048, lit), axis=1) * surface[lit, None]).sum(axis=0)
-    expected = centre[0] + [0.0, 10 * 4000.0 / 64, 0.0]
-    angle = np.degrees(np.arccos(weighted @ expected / np.linalg.norm(weighted) / np.linalg.norm(expected)))
-    assert angle < 0.03, angle  # against 0.6 deg between the halo's centre and its emission's
+    pixel_kpc = 4000.0 / 64
+    for sky, total, offset in ((surface, flux.sum(), [0.0, 10 * pixel_kpc, 0.0]),
+                               (y_map, y_sr.sum(), [0.0, 0.0, Y_MAP_OFFSET * pixel_kpc])):
+        assert sky.sum() * healpy.nside2pixarea(2048) == pytest.approx(total, rel=1e-6)
+        lit = np.flatnonzero(sky > 0)
+        assert len(lit) > 50
+        weighted = (np.stack(healpy.pix2vec(2048, lit), axis=1) * sky[lit, None]).sum(axis=0)
+        expected = centre[0] + offset
+        angle = np.degrees(np.arccos(weighted @ expected / np.linalg.norm(weighted) / np.linalg.norm(expected)))
+        assert angle < 0.03, angle  # against 0.5-0.6 deg between the halo's centre and its emission's
     with fits.open(tmp_path / "lc_healpix.fits") as hdus:
-        assert hdus[1].header["MAPMODE"] == "MAPS"
+        assert hdus[1].header["MAPMODE"] == "MAPS" and hdus[1].header["YMAPMODE"] == "MAPS"
 
 
 def test_snapshots_of_two_boxes_or_a_cone_off_the_sky_are_refused(two_snapshots, tmp_path):

@@ -1,8 +1,8 @@
 """The correction-table file that `calibrate` writes and `paint --corrections` reads (the tables themselves:
 `science.corrections`).
 
-File layout (HDF5): group `<input>/<quantity>` (quantity `lx` [erg/s] or `mgas` [Msun]) with datasets
-`bin_edges` [quantity units], `phi_true`, `phi_true_error`, `phi_predicted`, `phi_predicted_error`
+File layout (HDF5): group `<input>/<quantity>` (quantity `lx` [erg/s], `mgas` [Msun] or `y_int` [kpc^2]) with
+datasets `bin_edges` [quantity units], `phi_true`, `phi_true_error`, `phi_predicted`, `phi_predicted_error`
 [cMpc^-3 dex^-1], `counts_true`, `counts_predicted`, `ratio`, `ratio_error` (Poisson, both samples;
 NaN where a bin cannot be calibrated); attributes `units`, `volume_true_mpc3`, `volume_predicted_mpc3`.
 Root attributes: `format`, `models`, `trainset`, `mpipaint_version`.

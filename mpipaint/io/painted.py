@@ -4,7 +4,8 @@ Per halo: `halo_id`, `snapshot`, `redshift`, `m200c` [Msun], `r200c` [kpc], `cen
 `velocity` [km/s] (N x 3, peculiar; NaN where the catalog has none), `done` (1 once the row is written).
 Per halo and axis (N x n_axes): `mdm_proj` [Msun], projected DM mass in the map; and for each target: `lx`
 [erg/s] (0.5-2 keV, sum of the X-ray map), `mgas` [Msun] (sum of the gas map), `t_mean` [keV] (mean of the
-temperature map over pixels holding DM), each the mean over the target's ensemble members, with
+temperature map over pixels holding DM), `y_int` [physical kpc^2] (Compton-Y: sum of the y map x pixel area),
+each the mean over the target's ensemble members, with
 `<quantity>_std` (their standard deviation) when there are several,
 `<quantity>_sigma_dex` (the halo's uncertainty: the members' spread in log10 and the bundles' residual
 scatter on their validation halos, in quadrature; when the bundles record it), and `<quantity>_at_bound`
@@ -15,7 +16,7 @@ training run's by more than `science.ranges.RESOLUTION_TOLERANCE`, or a map with
 extrapolations). With
 --maps: `map_dm` and `map_<target>` (ensemble mean; N x n_axes x npix x npix). With correction tables
 (`science/corrections.py`), for
-`lx` and `mgas`: `<quantity>_weight` (N x n_axes), the number-density weight that turns counts of
+`lx`, `mgas` and `y_int`: `<quantity>_weight` (N x n_axes), the number-density weight that turns counts of
 painted halos into the corrected distribution function (NaN outside the calibrated range), and
 `<quantity>_outside_calibration` (1 there). Root attribute `complete` is True only at the end.
 

@@ -29,8 +29,9 @@ def write_healpix(path, maps: dict, header: dict) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".creating", dir=path.parent))
     partial = staging / path.name
     names = list(maps)
+    dtypes = ["float64"] * len(names)  # one per map: healpy mis-shapes three maps given a single dtype
     healpy.write_map(str(partial), [maps[n][0] for n in names], column_names=names,
-                     column_units=[maps[n][1] for n in names], coord="C", dtype="float64",
+                     column_units=[maps[n][1] for n in names], coord="C", dtype=dtypes,
                      extra_header=[("ORIGIN", ORIGIN), *header.items()])
     os.replace(partial, path)
     staging.rmdir()

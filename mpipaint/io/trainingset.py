@@ -21,7 +21,7 @@ from mpipaint.maps.gas import MAP_DESCRIPTIONS, MAP_UNITS
 from mpipaint.maps.geometry import MapSpec
 
 MAP_DTYPES = {"dm": "float32", "gas": "float32", "temperature": "float32", "xray": "float64", "y": "float64"}
-TARGET_MAPS = ("gas", "temperature", "xray")  # the truth a full-physics set holds beside `dm`
+TARGET_MAPS = ("gas", "temperature", "xray", "y")  # the truth a full-physics set holds beside `dm`
 PER_IMAGE = {
     "halo_id": ("int64", ""), "snapshot": ("int32", ""), "redshift": ("float64", ""), "axis": ("int8", ""),
     "m200c": ("float64", "Msun"), "r200c": ("float64", "kpc"), "dmo_halo_id": ("int64", ""),
@@ -101,6 +101,10 @@ class TrainingSet(FinishedFile):
 
     def require_target(self, target: str) -> None:
         if target not in self.file:
+            if "xray" in self.file:  # a full-physics set made before its prepare wrote this map
+                raise InputError(f"{self.path}: no '{target}' maps: this full-physics set was prepared before "
+                                 f"mpipaint wrote them; run mpipaint prepare again with another --out to have "
+                                 f"them (a set's maps are made in one pass, so it is not extended in place)")
             raise InputError(f"{self.path}: no '{target}' maps (a DM-only training set?)")
 
     def halo_keys(self) -> np.ndarray:

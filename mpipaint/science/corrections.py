@@ -20,8 +20,8 @@ import numpy as np
 from mpipaint.science.stats import DistributionFunction
 from mpipaint.science.summaries import SUMMARY
 
-# target -> (quantity, units), as in the painted catalog: corrections exist for Lx and Mgas
-QUANTITIES = {target: SUMMARY[target][:2] for target in ("xray", "gas")}
+# target -> (quantity, units), as in the painted catalog: corrections exist for Lx, Mgas and Y
+QUANTITIES = {target: SUMMARY[target][:2] for target in ("xray", "gas", "y")}
 
 
 def ratio_table(true: DistributionFunction, predicted: DistributionFunction) -> dict:

@@ -1,7 +1,7 @@
 """How well bundles paint, from predictions and truth on training-set maps (the paper's sections 3.1-3.7):
 MPE with intervals, pixel PDFs and profiles, distribution functions in the volume a sample stands for,
-the Lx-M_DM relation, uncertainty coverage, out-of-range diagnostics, and the correction tables calibrate
-writes. No MPI and no model: `mpipaint evaluate` gathers each `Sample` and hands it here.
+the Lx-M_DM and Y-M_DM relations, uncertainty coverage, out-of-range diagnostics, and the correction tables
+calibrate writes. No MPI and no model: `mpipaint evaluate` gathers each `Sample` and hands it here.
 
 Distribution functions use one value per halo (the mean over its projections) in the volume the sample
 stands for: snapshots x comoving box volume x the fraction of the box's selected halos in the sample.
@@ -15,7 +15,8 @@ import numpy as np
 from mpipaint.science import corrections, stats, summaries
 from mpipaint.science.ranges import out_of_range
 
-MASS_PIVOT_MSUN = 1e14  # pivot of the Lx-M_DM relation
+MASS_PIVOT_MSUN = 1e14  # pivot of the scaling relations against M_DM
+RELATION_TARGETS = ("xray", "y")  # targets whose per-halo quantity (Lx, Y) is fitted against M_DM
 
 
 @dataclass
@@ -91,8 +92,9 @@ def distribution_functions(target, residual_dex, split: Sample, full: Sample, in
 
 
 def correction_tables(residuals: dict, split: Sample, full: Sample, inputs: dict, per_dex: int) -> dict:
-    """{input: {quantity: corrections.ratio_table}}: true over predicted phi of Lx and Mgas for the FP maps of
-    the split ('fp') and for every input against the whole FP truth; `residuals`: target -> residual dex."""
+    """{input: {quantity: corrections.ratio_table}}: true over predicted phi of each corrected quantity (Lx,
+    Mgas, Y) for the FP maps of the split ('fp') and for every input against the whole FP truth; `residuals`:
+    target -> residual dex."""
     tables = {}
     for target in (t for t in residuals if t in corrections.QUANTITIES):
         quantity = corrections.QUANTITIES[target][0]
@@ -107,9 +109,9 @@ def evaluation(residuals: dict, split: Sample, full: Sample, inputs: dict, refer
                per_dex: int, bootstrap: int) -> dict:
     """The science of `summary.json`: per target MPE with intervals, pixel PDFs and profile quartiles (and the
     uncertainty coverage where a `reference` sample gives the residual scatter); distribution functions of
-    Lx and Mgas; the Lx-M_DM relation per input; out-of-range diagnostics. `residuals`: target -> the
-    bundles' validation residual [dex] (None where not recorded)."""
-    result = {"targets": {}, "distribution_functions": {}, "scaling_relation": {},
+    Lx, Mgas and Y; the Lx-M_DM and Y-M_DM relations per input; out-of-range diagnostics. `residuals`: target
+    -> the bundles' validation residual [dex] (None where not recorded)."""
+    result = {"targets": {}, "distribution_functions": {}, "scaling_relation": {}, "scaling_relation_points": {},
               "range_diagnostics": {name: range_diagnostics(s) for name, s in {"fp": split, **inputs}.items()}}
     for target, residual in residuals.items():
         quantity, units = summaries.SUMMARY[target][0], summaries.SUMMARY[target][1]
@@ -125,30 +127,36 @@ def evaluation(residuals: dict, split: Sample, full: Sample, inputs: dict, refer
         if target in corrections.QUANTITIES:
             functions = distribution_functions(target, residual, split, full, inputs, per_dex)
             result["distribution_functions"][quantity] = {k: v.to_dict() for k, v in functions.items()}
-    if "xray" in residuals:
-        result.update(scaling_relations(split, inputs, reference, bootstrap))
-        truth = result["scaling_relation"]["true"]
-        if "slope" in truth:
-            for name, sample in {"fp": split, **inputs}.items():
-                result["range_diagnostics"][name]["lx_vs_true_relation"] = lx_against_relation(sample, truth)
+    relations = [target for target in RELATION_TARGETS if target in residuals]
+    if relations:
+        result.update(scaling_relations(split, inputs, reference, bootstrap, relations))
+    truth = result["scaling_relation"].get(summaries.SUMMARY["xray"][0], {}).get("true", {})
+    if "slope" in truth:
+        for name, sample in {"fp": split, **inputs}.items():
+            result["range_diagnostics"][name]["lx_vs_true_relation"] = lx_against_relation(sample, truth)
     return result
 
 
-def scaling_relations(split: Sample, inputs: dict, reference: Sample | None, bootstrap: int) -> dict:
-    """Lx-M_DM fits (stats.fit_scaling_relation) of the truth, the FP prediction and each input's prediction,
-    and their points; the FP fit's scatter with the validation residual added where a reference exists."""
-    relations = {"true": (split.mdm_proj, split.true["xray"]), "fp": (split.mdm_proj, split.predicted["xray"])}
-    relations.update({name: (s.mdm_proj, s.predicted["xray"]) for name, s in inputs.items()})
-    fits = {}
-    for name, (mass, lx) in relations.items():
-        try:
-            fits[name] = vars(stats.fit_scaling_relation(mass, lx, MASS_PIVOT_MSUN, bootstrap))
-        except ValueError as exc:
-            fits[name] = {"error": str(exc)}
-    if reference is not None and "scatter" in fits["fp"]:
-        errors = stats.log_ratios_dex(reference.true["xray"], reference.predicted["xray"])
-        fits["fp"]["scatter_with_residual"] = float(np.hypot(fits["fp"]["scatter"], np.std(errors)))  # spread only
-    points = {name: {"mdm_proj": m.tolist(), "lx": lx.tolist()} for name, (m, lx) in relations.items()}
+def scaling_relations(split: Sample, inputs: dict, reference: Sample | None, bootstrap: int, targets) -> dict:
+    """Per quantity of `targets` (Lx, Y): its fit against M_DM (stats.fit_scaling_relation) for the truth, the
+    FP prediction and each input's prediction, and their points; the FP fit's scatter with the validation
+    residual added where a reference exists (what a painted population spread by sigma_dex shows)."""
+    fits, points = {}, {}
+    for target in targets:
+        quantity = summaries.SUMMARY[target][0]
+        relations = {"true": (split.mdm_proj, split.true[target]), "fp": (split.mdm_proj, split.predicted[target])}
+        relations.update({name: (s.mdm_proj, s.predicted[target]) for name, s in inputs.items()})
+        fits[quantity] = {}
+        for name, (mass, values) in relations.items():
+            try:
+                fits[quantity][name] = vars(stats.fit_scaling_relation(mass, values, MASS_PIVOT_MSUN, bootstrap))
+            except ValueError as exc:
+                fits[quantity][name] = {"error": str(exc)}
+        fp = fits[quantity]["fp"]
+        if reference is not None and "scatter" in fp:
+            errors = stats.log_ratios_dex(reference.true[target], reference.predicted[target])
+            fp["scatter_with_residual"] = float(np.hypot(fp["scatter"], np.std(errors)))  # spread only
+        points[quantity] = {name: {"mdm_proj": m.tolist(), quantity: v.tolist()} for name, (m, v) in relations.items()}
     return {"scaling_relation": fits, "scaling_relation_points": points}
 
 

@@ -13,6 +13,8 @@ SUMMARY = {  # target -> (dataset, units, description)
     "xray": ("lx", "erg/s", "0.5-2 keV rest-frame luminosity: sum of the painted X-ray map"),
     "gas": ("mgas", "Msun", "hot-gas mass: sum of the painted gas map"),
     "temperature": ("t_mean", "keV", "mean painted temperature over pixels holding dark matter"),
+    "y": ("y_int", "kpc^2", "cylindrical Compton-Y of the map's square: sum of the painted y map x pixel area "
+                            "(physical kpc^2; Y / d_A^2 is in sr)"),
 }
 
 
