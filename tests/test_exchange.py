@@ -10,7 +10,8 @@ from mpipaint.io.particle_types import DM
 from mpipaint.io.snapshot import Snapshot, find_snapshot
 from mpipaint.maps.geometry import MapSpec
 from mpipaint.parallel import balance_by_cost
-from mpipaint.halos.slabs import members_by_cube, members_by_range
+from mpipaint.halos.cube_search import CubeSearch
+from mpipaint.halos.slabs import members_by_range
 from one_map import dm_map
 
 
@@ -20,16 +21,38 @@ def brute_force_cube(positions, centres, width, box):
     return np.argwhere(np.all(np.abs(d) <= width / 2, axis=2))
 
 
-@pytest.mark.parametrize("width", [150.0, 600.0])  # many cells, and fewer than 3 cells per side
+@pytest.mark.parametrize("width", [150.0, 400.0, 600.0])  # 3, 2 and 1 cells per side
 def test_cube_membership_matches_brute_force(width):
+    """Every (particle, halo) pair with the particle in the halo's periodic cube, and no other, for any
+    number of cells per side; halos on the box's edges and on cell boundaries, particles just outside [0, box)."""
     rng = np.random.default_rng(5)
     box = 1000.0
-    positions = rng.uniform(0, box, (20000, 3))
-    centres = np.vstack([rng.uniform(0, box, (30, 3)), [[2.0, 998.0, 500.0], [999.0, 1.0, 0.5]]])  # edge halos
-    particle, halo = members_by_cube(positions, centres, width, box)
+    positions = np.vstack([rng.uniform(0, box, (20000, 3)), rng.uniform(-1e-6, 0, (50, 3)),
+                           box + rng.uniform(0, 1e-6, (50, 3))])
+    centres = np.vstack([rng.uniform(0, box, (30, 3)), [[2.0, 998.0, 500.0], [999.0, 1.0, 0.5]],
+                         [[width, 2 * width, 0.0], [box / 3, box / 2, box / 6]]])  # on cell boundaries
+    search = CubeSearch(centres, width, box)
+    particle, halo = search.members(positions)
     found = sorted(zip(particle.tolist(), halo.tolist()))
     expected = sorted(map(tuple, brute_force_cube(positions, centres, width, box).tolist()))
     assert found == expected and len(found) > 1000
+
+
+def test_a_halo_search_grid_grows_with_the_halos_and_finds_every_pair():
+    """1e5 halos in a box 2000 cube widths across: a grid of at most one cell per halo (46^3, not capped and
+    not 2000^3), and every pair found, brute force over the halos for a sample of particles in and near cubes."""
+    rng = np.random.default_rng(1)
+    box, width = 2_000_000.0, 1000.0
+    centres = rng.uniform(0, box, (100_000, 3))
+    search = CubeSearch(centres, width, box)
+    assert search.ncell == 46 and len(search.cell_start) == 46**3 + 1
+    positions = (centres[:1000] + rng.uniform(-0.6 * width, 0.6 * width, (1000, 3))) % box
+    particle, halo = search.members(positions)
+    found = sorted(zip(particle.tolist(), halo.tolist()))
+    expected = [(first + p, h) for first in range(0, len(positions), 100)  # brute force, 100 particles at a time
+                for p, h in brute_force_cube(positions[first:first + 100], centres, width, box).tolist()]
+    assert found == sorted(expected)
+    assert 500 < len(found) < 1000  # a particle within 0.6 widths per axis lies in its own cube with p = 0.58
 
 
 def test_range_membership_matches_brute_force():

@@ -6,24 +6,21 @@ Membership of a particle in a halo:
   snapshots). Gives exactly the particles the `offsets` strategy reads, in the same (global index) order,
   so both strategies make bit-identical maps.
 - `cube`: every particle inside the halo's cube of side `width` centred on the halo, periodic by minimum
-  image. Needs no ordering of the snapshot, so it serves unsorted boxes and non-TNG input.
+  image (`halos.cube_search`, its cost per particle independent of the number of halos). Needs no ordering
+  of the snapshot, so it serves unsorted boxes and non-TNG input.
 
 Memory per rank: one chunk of `chunk_particles` particles for reading, plus the particles of the halos the
 rank owns; never the box.
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 from mpi4py import MPI
 
+from mpipaint.halos.cube_search import CubeSearch
 from mpipaint.io.snapshot import Snapshot
-from mpipaint.maps.geometry import minimum_image
 from mpipaint.parallel import COMM
 from mpipaint.parallel.exchange import alltoallv
-
-MAX_CELLS_PER_SIDE = 128  # halo-search grid: at most 128^3 cells (16 MB of cell starts)
-
 
 def slab(total: int, rank: int, size: int) -> tuple[int, int]:
     """This rank's contiguous share [lo, hi) of `total` particles."""
@@ -41,51 +38,6 @@ def members_by_range(starts, counts, lo: int, hi: int) -> tuple[np.ndarray, np.n
     if not particles:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     return np.concatenate(particles), np.concatenate(halos)
-
-
-@numba.njit(cache=True)
-def _cube_pairs(pos, centres, half, box, ncell, cell_start, cell_halos, fill, out_particle, out_halo):
-    """Count (fill=False) or list (fill=True) the (particle, halo) pairs with the particle in the halo's cube."""
-    n = 0
-    span = 1 if ncell >= 3 else 0  # with fewer than 3 cells per side all halos sit in cell 0
-    for p in range(pos.shape[0]):
-        cx = int(np.floor(pos[p, 0] / box * ncell)) % ncell
-        cy = int(np.floor(pos[p, 1] / box * ncell)) % ncell
-        cz = int(np.floor(pos[p, 2] / box * ncell)) % ncell
-        for dx in range(-span, span + 1):
-            for dy in range(-span, span + 1):
-                for dz in range(-span, span + 1):
-                    cell = (((cx + dx) % ncell) * ncell + (cy + dy) % ncell) * ncell + (cz + dz) % ncell
-                    for k in range(cell_start[cell], cell_start[cell + 1]):
-                        h = cell_halos[k]
-                        if (abs(minimum_image(pos[p, 0] - centres[h, 0], box)) <= half
-                                and abs(minimum_image(pos[p, 1] - centres[h, 1], box)) <= half
-                                and abs(minimum_image(pos[p, 2] - centres[h, 2], box)) <= half):
-                            if fill:
-                                out_particle[n] = p
-                                out_halo[n] = h
-                            n += 1
-    return n
-
-
-def members_by_cube(positions, centres, width: float, box: float) -> tuple[np.ndarray, np.ndarray]:
-    """(particle index, halo index) of every particle within a halo's periodic cube of side `width`.
-    Halos are binned on a grid of cells no smaller than half the cube, so each particle checks the halos
-    of its own and the 26 neighbouring cells only."""
-    half = 0.5 * width
-    ncell = int(min(MAX_CELLS_PER_SIDE, max(1, np.floor(box / half))))
-    ncell = ncell if ncell >= 3 else 1
-    centres = np.ascontiguousarray(centres, dtype=np.float64) % box
-    cells = np.floor(centres / box * ncell).astype(np.int64) % ncell
-    flat = (cells[:, 0] * ncell + cells[:, 1]) * ncell + cells[:, 2]
-    cell_halos = np.argsort(flat, kind="stable").astype(np.int64)
-    cell_start = np.searchsorted(flat[cell_halos], np.arange(ncell**3 + 1)).astype(np.int64)
-    positions = np.ascontiguousarray(positions, dtype=np.float64)
-    empty = np.empty(0, np.int64)
-    n = _cube_pairs(positions, centres, half, box, ncell, cell_start, cell_halos, False, empty, empty)
-    particle, halo = np.empty(n, np.int64), np.empty(n, np.int64)
-    _cube_pairs(positions, centres, half, box, ncell, cell_start, cell_halos, True, particle, halo)
-    return particle, halo
 
 
 def _columns(values: dict[str, np.ndarray]) -> list[tuple[str, int, np.dtype]]:
@@ -111,6 +63,7 @@ def gather_particles(snapshot: Snapshot, ptype: int, fields, halos, owners, memb
         total = int((starts + counts).max()) if len(needed) else 0
     lo, hi = slab(total, COMM.rank, COMM.size)
     rounds = COMM.allreduce(-(-(hi - lo) // chunk_particles), op=MPI.MAX)
+    search = CubeSearch(centres, width, snapshot.box_size_kpc) if membership != "group" else None
     received, layout = [], None
     for r in range(rounds):
         a, b = min(lo + r * chunk_particles, hi), min(lo + (r + 1) * chunk_particles, hi)
@@ -118,7 +71,7 @@ def gather_particles(snapshot: Snapshot, ptype: int, fields, halos, owners, memb
         if membership == "group":
             particle, local_halo = members_by_range(starts, counts, a, b)
         else:
-            particle, local_halo = members_by_cube(values["Coordinates"], centres, width, snapshot.box_size_kpc)
+            particle, local_halo = search.members(values["Coordinates"])
         layout = _columns(values)
         records = np.column_stack([needed[local_halo].astype(np.float64), (a + particle).astype(np.float64)]
                                   + [values[name][particle].reshape(len(particle), ncol)
