@@ -25,8 +25,8 @@ from random_bundle import write_random_bundle
 
 BOXES = {"default (100 Mpc/h, 32 halos/snap)": ["--halos", "32", "--dm-particles", "250000"],
          "4x (160 Mpc/h, 128 halos/snap)": ["--halos", "128", "--dm-particles", "1000000", "--box-size", "160000"]}
-SUMMARY = re.compile(r"summary: (\d+) halos, (\d+) particles in ([0-9.]+) s: ([0-9.]+) halos/s, ([0-9.e+]+) "
-                     r"particles/s; max over ranks: (.*); peak memory per rank \[MB\]: (.*)")
+SUMMARY = re.compile(r"summary: (\d+) halos, (\d+) DM particles projected in ([0-9.]+) s: ([0-9.]+) halos/s, "
+                     r"([0-9.e+]+) particles/s; max over ranks: (.*); peak memory per rank \[MB\]: (.*)")
 INFERENCE = re.compile(r"inference ([0-9.e+-]+) s per halo")
 
 

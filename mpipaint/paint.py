@@ -117,6 +117,7 @@ class HaloPainter:
         self.particles, self.predictors = particles, predictors
         self.axes, self.with_maps, self.times, self.coarser = axes, with_maps, times, coarser
         self.residuals, self.tables, self.projector = residuals, tables, projector
+        self.deposited = 0  # DM particles this rank projected: the halos' members or their cubes' particles
 
     def start(self, indices):
         faults.reached("halo-start", COMM.rank)
@@ -124,6 +125,7 @@ class HaloPainter:
         for index in indices:
             with self.times("read"):
                 halos.append((*self.particles.dm(index), self.particles.row(index)))
+            self.deposited += len(halos[-1][1])
         with self.times("project"):
             maps = self.projector.project(halos)
         with self.times("infer"):
@@ -263,7 +265,7 @@ def run_paint(options: PaintOptions) -> None:
         writer = open_writer(out, painted.write_rows, _parallel_io(), _progress(len(table), done, mine))
         work_through(groups, painter.start, painter.finish, writer, times)
         _finish(out, options.out, len(table))
-        _report(log, times, table.iloc[todo], time.monotonic() - start)
+        _report(log, times, len(todo), painter.deposited, time.monotonic() - start)
         log.info("wrote %s", options.out)
 
 
@@ -275,16 +277,17 @@ def _progress(total, done, mine) -> Progress:
     return Progress("halos", total, int(done.sum()))
 
 
-def _report(log, times: PhaseTimes, painted_rows, elapsed):
-    """Rank 0 logs throughput, the slowest rank's time per phase, and every rank's peak memory."""
+def _report(log, times: PhaseTimes, halos: int, deposited: int, elapsed):
+    """Rank 0 logs throughput (halos painted, DM particles projected by all ranks), the slowest rank's time
+    per phase, and every rank's peak memory."""
     phases = COMM.gather(times.seconds, root=0)
     peak_mb = COMM.gather(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, root=0)
+    particles = COMM.reduce(deposited, root=0)  # summed
     if COMM.rank != 0:
         return
-    particles = int(painted_rows["count_type1"].sum())
     slowest = {phase: max(p[phase] for p in phases) for phase in phases[0]}
-    log.info("summary: %d halos, %d particles in %.2f s: %.3f halos/s, %.4g particles/s; max over ranks: %s; "
-             "peak memory per rank [MB]: %s", len(painted_rows), particles, elapsed, len(painted_rows) / elapsed,
+    log.info("summary: %d halos, %d DM particles projected in %.2f s: %.3f halos/s, %.4g particles/s; max over "
+             "ranks: %s; peak memory per rank [MB]: %s", halos, particles, elapsed, halos / elapsed,
              particles / elapsed, ", ".join(f"{k} {v:.2f} s" for k, v in slowest.items()),
              " ".join(f"{m:.0f}" for m in peak_mb))
 

@@ -70,7 +70,7 @@ def test_the_reader_gives_what_prepare_wrote_and_refuses_damage(serial, tmp_path
     """TrainingSet (what train, evaluate and the demo read through) against the raw file; a non-finite pixel
     or an unfinished set is an error naming the file (and the image and its halo)."""
     with TrainingSet(serial) as data, h5py.File(serial) as f:
-        assert data.spec == MapSpec(64, 4000.0, "group") and data.targets == ("gas", "temperature", "xray")
+        assert data.spec == MapSpec(64, 4000.0, "group") and data.targets == ("gas", "temperature", "xray", "y")
         np.testing.assert_array_equal(data.halo_keys()[:, 1], f["halo_id"][()])
         np.testing.assert_array_equal(data.maps("xray", [0, 4]), f["xray"][[0, 4]].astype(np.float64))
         halo, snapshot = int(f["halo_id"][4]), int(f["snapshot"][4])
