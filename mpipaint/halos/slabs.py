@@ -10,7 +10,8 @@ Membership of a particle in a halo:
   of the snapshot, so it serves unsorted boxes and non-TNG input.
 
 Memory per rank: one chunk of `chunk_particles` particles for reading, plus the particles of the halos the
-rank owns; never the box.
+rank owns, received as float64 records (8 bytes per value: 48 for a DM particle) that are kept per halo and
+turned into the fields' own dtypes halo by halo; never the box, and no sorted copy of all the records.
 """
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def gather_particles(snapshot: Snapshot, ptype: int, fields, halos, owners, memb
     lo, hi = slab(total, COMM.rank, COMM.size)
     rounds = COMM.allreduce(-(-(hi - lo) // chunk_particles), op=MPI.MAX)
     search = CubeSearch(centres, width, snapshot.box_size_kpc) if membership != "group" else None
-    received, layout = [], None
+    pieces, layout = {}, None
     for r in range(rounds):
         a, b = min(lo + r * chunk_particles, hi), min(lo + (r + 1) * chunk_particles, hi)
         values = {name: snapshot.read(ptype, name, a, b) for name in fields}
@@ -76,22 +77,31 @@ def gather_particles(snapshot: Snapshot, ptype: int, fields, halos, owners, memb
         records = np.column_stack([needed[local_halo].astype(np.float64), (a + particle).astype(np.float64)]
                                   + [values[name][particle].reshape(len(particle), ncol)
                                      for name, ncol, _ in layout])
-        received.append(alltoallv(records, owners[needed[local_halo]]))
-    return _by_halo(np.concatenate(received) if received else np.empty((0, 2)), layout)
+        _file_by_halo(alltoallv(records, owners[needed[local_halo]]), pieces)
+    return _by_halo(pieces, layout)
 
 
-def _by_halo(records: np.ndarray, layout) -> dict[int, dict[str, np.ndarray]]:
-    """Split received records into per-halo field arrays, each halo's particles by global index."""
-    if layout is None or not len(records):
-        return {}
-    records = records[np.lexsort((records[:, 1], records[:, 0]))]
-    halo = records[:, 0].astype(np.int64)
-    bounds = np.flatnonzero(np.diff(halo)) + 1
-    out = {}
+def _file_by_halo(records: np.ndarray, pieces: dict) -> None:
+    """Append one round's received records to `pieces` ({halo: [records]}), a copy per halo, so that the
+    round's buffer is freed now and each halo's records once that halo is converted (`_by_halo`)."""
+    if not len(records):
+        return
+    records = records[np.argsort(records[:, 0], kind="stable")]
+    bounds = np.flatnonzero(np.diff(records[:, 0])) + 1
     for part in np.split(records, bounds):
+        pieces.setdefault(int(part[0, 0]), []).append(part.copy())
+
+
+def _by_halo(pieces: dict, layout) -> dict[int, dict[str, np.ndarray]]:
+    """Each halo's records as field arrays in their own dtypes, its particles by global index; every halo's
+    records are freed as soon as it is converted, so the records and the fields never coexist whole."""
+    out = {}
+    for halo in sorted(pieces):
+        part = np.concatenate(pieces.pop(halo))
+        part = part[np.argsort(part[:, 1], kind="stable")]
         fields, column = {}, 2
         for name, ncol, dtype in layout:  # float32/int fields round-trip float64 exactly
             fields[name] = (part[:, column] if ncol == 1 else part[:, column:column + ncol]).astype(dtype)
             column += ncol
-        out[int(part[0, 0])] = fields
+        out[halo] = fields
     return out
