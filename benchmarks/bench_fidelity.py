@@ -9,8 +9,8 @@ OUT/report/ (summary.json with pixel PDFs and profiles, figures, demo_summary.js
 
 Targets: |median MPE| <= 10 % for Mgas and Lx and <= 5 % for T and Y; predicted Lx-M_DM scatter >= 80 % of
 the true scatter, Y-M_DM scatter within 20 % of it; corrected DMO phi(Lx) within Poisson errors in >= 80 % of
-bins at the snapshot that the corrections were not calibrated on. That check has 8 bins at one snapshot, and a perfect prediction puts
-about 68 % of bins within 1 sigma, so the benchmark repeats it leaving out each snapshot in turn
+bins at the snapshot that the corrections were not calibrated on. That check has 8 bins at one snapshot,
+and a perfect prediction puts about 68 % of bins within 1 sigma, so the benchmark repeats it leaving out each snapshot in turn
 (calibrate on the others, paint the DMO box there: OUT/report/held_out.json) and reports the fraction
 with its binomial error and chi^2 over all of them. Painted values are the net's expectation given the DM map, which
 scatters less than the truth (the paper's U-nets shrink the Lx-M scatter too); population statistics

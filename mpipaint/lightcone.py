@@ -46,14 +46,15 @@ def _sky_maps(options: LightconeOptions, snapshots, layers: dict) -> tuple[dict,
     halo's value spread as its painted map (with_maps) or put into the pixel of its centre."""
     paths = {snapshot.snapshot: snapshot.path for snapshot in snapshots}
     sums, counts = dict.fromkeys(layers, 0.0), 0.0
+    names = ("ra", "dec", "comoving_distance", "snapshot", "halo_id", "axis", "replica",
+             *dict.fromkeys(SKY_LAYERS[column][0] for column in layers))
     with LightconeCatalog(options.out) as lc:
         for start in range(0, len(lc), ROWS_PER_MAP_CHUNK):
-            values = {SKY_LAYERS[c][0] for c in layers}
-            rows = {name: lc.column(name, slice(start, start + ROWS_PER_MAP_CHUNK))
-                    for name in ("ra", "dec", "comoving_distance", "snapshot", "halo_id", "axis", "replica", *values)}
-            ra, dec = np.radians(rows["ra"]), np.radians(rows["dec"])
-            centres = np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=1)
-            along = geometry.rows_image_directions(rows["axis"], rows["replica"], options.shuffle_replicas)
+            rows = {name: lc.column(name, slice(start, start + ROWS_PER_MAP_CHUNK)) for name in names}
+            if any(layers.values()):  # where on the sky each map pixel lands: only for layers spread as maps
+                ra, dec = np.radians(rows["ra"]), np.radians(rows["dec"])
+                centres = np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=1)
+                along = geometry.rows_image_directions(rows["axis"], rows["replica"], options.shuffle_replicas)
             for column, with_maps in layers.items():
                 value, map_name = SKY_LAYERS[column][:2]
                 if not with_maps:

@@ -30,30 +30,23 @@ class CubeSearch:
         self.margin = ROUNDING_MARGIN * self.box
         spacing = self.box / max(len(centres), 1) ** (1 / 3)
         self.ncell = max(1, int(np.floor(self.box / max(float(width) + 4 * self.margin, spacing))))
-        flat = _flat_cells(centres, self.ncell, self.box)
-        self.halo_order = np.argsort(flat, kind="stable").astype(np.int64)
-        self.sorted_centres = np.ascontiguousarray(centres[self.halo_order])
-        self.cell_start = np.searchsorted(flat[self.halo_order], np.arange(self.ncell**3 + 1)).astype(np.int64)
+        self.halo_order, self.sorted_centres, self.cell_start = _by_cell(centres, self.ncell, self.box)
 
     def members(self, positions) -> tuple[np.ndarray, np.ndarray]:
         """(particle index, halo index) of every particle of `positions` (N x 3, box units) in a halo's
         cube, grouped by the particles' cells (in no particular order within them)."""
         positions = np.ascontiguousarray(positions, dtype=np.float64)
-        visit, in_cell_order = _by_cell(positions, self.ncell, self.box)
+        visit, in_cell_order, _ = _by_cell(positions, self.ncell, self.box)
         particle, halo = _pairs(in_cell_order, self.sorted_centres, self.halo_order, self.cell_start,
                                 self.half, self.box, self.ncell, self.margin)
         return visit[particle], halo
 
 
-def _flat_cells(points, ncell: int, box: float) -> np.ndarray:
-    cells = np.floor(points * (ncell / box)).astype(np.int64) % ncell
-    return (cells[:, 0] * ncell + cells[:, 1]) * ncell + cells[:, 2]
-
-
 @numba.njit(cache=True)
 def _by_cell(pos, ncell, box):
-    """(the particles' indices ordered by the cell they lie in, their positions in that order): a counting
-    sort, whose positions a search then reads in sequence."""
+    """(the points' indices ordered by the cell they lie in, their positions in that order, the index where
+    each cell's points start: ncell^3 + 1 values): a stable counting sort, the one binning of halos and
+    particles alike, so both are put in cells by the same arithmetic."""
     scale = ncell / box
     cell = np.empty(pos.shape[0], np.int64)
     start = np.zeros(ncell**3 + 1, np.int64)
@@ -65,13 +58,14 @@ def _by_cell(pos, ncell, box):
         start[c + 1] += 1
     for c in range(ncell**3):
         start[c + 1] += start[c]
+    cell_start = start.copy()
     order, ordered = np.empty(pos.shape[0], np.int64), np.empty_like(pos)
     for p in range(pos.shape[0]):
         k = start[cell[p]]
         order[k] = p
         ordered[k, 0], ordered[k, 1], ordered[k, 2] = pos[p, 0], pos[p, 1], pos[p, 2]
         start[cell[p]] = k + 1
-    return order, ordered
+    return order, ordered, cell_start
 
 
 @numba.njit(cache=True)

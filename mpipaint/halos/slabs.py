@@ -23,6 +23,7 @@ from mpipaint.io.snapshot import Snapshot
 from mpipaint.parallel import COMM
 from mpipaint.parallel.exchange import alltoallv
 
+
 def slab(total: int, rank: int, size: int) -> tuple[int, int]:
     """This rank's contiguous share [lo, hi) of `total` particles."""
     return total * rank // size, total * (rank + 1) // size

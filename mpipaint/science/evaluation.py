@@ -127,9 +127,8 @@ def evaluation(residuals: dict, split: Sample, full: Sample, inputs: dict, refer
         if target in corrections.QUANTITIES:
             functions = distribution_functions(target, residual, split, full, inputs, per_dex)
             result["distribution_functions"][quantity] = {k: v.to_dict() for k, v in functions.items()}
-    relations = [target for target in RELATION_TARGETS if target in residuals]
-    if relations:
-        result.update(scaling_relations(split, inputs, reference, bootstrap, relations))
+    result.update(scaling_relations(split, inputs, reference, bootstrap,
+                                    [target for target in RELATION_TARGETS if target in residuals]))
     truth = result["scaling_relation"].get(summaries.SUMMARY["xray"][0], {}).get("true", {})
     if "slope" in truth:
         for name, sample in {"fp": split, **inputs}.items():
