@@ -1,8 +1,10 @@
 """Paint at the size of real suites, part 1: the `cube` halo search (which particles lie in which halo's
-map cube) per box particle, against the halo count, beside reading the same particles from HDF5.
+map cube) per box particle, against the halo count, beside reading the same particles from HDF5; and the
+memory of slab reading per particle received.
 
     python benchmarks/bench_scale.py search [--halos 1000 10000 100000 1000000] [--particles 4000000]
         [--baseline COMMIT]
+    python benchmarks/bench_scale.py gather SNAPDIR HALOS.hdf5 [--chunk 20000] [--baseline COMMIT]
 
 Boxes grow with their halo count at a fixed halo number density (`--density`, per cMpc^3: 3e-4 is about
 the abundance of halos above 1e13 Msun), so that a bigger box is what a bigger halo count means in a real
@@ -13,6 +15,12 @@ the microseconds per particle of `CubeSearch.members` and of the `--baseline` co
 pairs found (identical for both), and the microseconds per particle of reading the chunk's coordinates from
 an HDF5 file (float32, gzip off) as every read strategy must; then the fitted growth of the per-particle
 cost over the halo counts.
+
+`gather`: `halos.slabs.gather_particles` on one rank (no mpirun needed) for the DM of every halo of the
+table at the snapshot's time, by group and by cube membership, in chunks of `--chunk` particles (small, so
+that the chunk itself weighs little beside what arrives); printed: the peak of traced allocations
+(tracemalloc, which numpy reports to) per particle received, for this tree and the `--baseline` commit's
+module, and the bytes per particle of the fields returned.
 """
 import argparse
 import importlib.util
@@ -33,9 +41,9 @@ WIDTH_KPC = 4000.0  # the paper's map width (physical kpc; comoving at z = 0)
 CLUMP_KPC = 300.0
 
 
-def baseline_search(commit: str, directory: Path):
-    """`members_by_cube` of mpipaint/halos/slabs.py at `commit`, imported from git's copy written into
-    `directory` (numba caches by file), so the repository keeps one implementation."""
+def module_at(commit: str, directory: Path):
+    """mpipaint/halos/slabs.py as it was at `commit`, imported from git's copy written into `directory`
+    (numba caches by file), so the repository keeps one implementation."""
     source = subprocess.run(["git", "show", f"{commit}:mpipaint/halos/slabs.py"], capture_output=True, text=True,
                             check=True, cwd=Path(__file__).resolve().parents[1]).stdout
     path = directory / f"slabs_{commit}.py"
@@ -43,7 +51,7 @@ def baseline_search(commit: str, directory: Path):
     spec = importlib.util.spec_from_file_location(f"slabs_{commit}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.members_by_cube
+    return module
 
 
 def chunk(rng, centres, box: float, count: int) -> np.ndarray:
@@ -71,7 +79,7 @@ def read_seconds(positions: np.ndarray) -> float:
 
 def search(args) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="bench_scale_"))
-    baseline = baseline_search(args.baseline, scratch) if args.baseline else None
+    baseline = module_at(args.baseline, scratch).members_by_cube if args.baseline else None
     rng = np.random.default_rng(3)
     print(f"machine: {line()}; {args.particles:.0e} particles per chunk, {args.density:g} halos per cMpc^3, "
           f"cubes {WIDTH_KPC:g} kpc")
@@ -106,6 +114,37 @@ def search(args) -> None:
               f"largest / smallest {max(costs) / min(costs):.2f}")
 
 
+def gather(args) -> None:
+    import tracemalloc  # noqa: PLC0415
+
+    from mpipaint.halos import slabs  # noqa: PLC0415 - this tree's
+    from mpipaint.io.halotable import read_halo_table  # noqa: PLC0415
+    from mpipaint.io.particle_types import DM  # noqa: PLC0415
+    from mpipaint.io.snapshot import Snapshot  # noqa: PLC0415
+
+    snapshot = Snapshot(args.snapdir)
+    table = read_halo_table(args.halos)
+    table = table[np.isclose(table["scale_factor"], snapshot.header.scale_factor, rtol=1e-6)].reset_index(drop=True)
+    owners = np.zeros(len(table), np.int64)
+    modules = {"this tree": slabs}
+    if args.baseline:
+        modules[args.baseline] = module_at(args.baseline, Path(tempfile.mkdtemp(prefix="bench_scale_")))
+    print(f"machine: {line()}; {args.snapdir}, {len(table)} halos, chunks of {args.chunk} particles")
+    print("| membership | module | particles received | peak [B/particle] | fields returned [B/particle] |\n"
+          "| --- | --- | --- | --- | --- |")
+    for membership in ("group", "cube"):
+        for name, module in modules.items():
+            run = (snapshot, DM, ("Coordinates", "Masses"), table, owners, membership, WIDTH_KPC, args.chunk)
+            module.gather_particles(*run)  # compiled before measuring
+            tracemalloc.start()
+            out = module.gather_particles(*run)
+            kept, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            received = sum(len(fields["Masses"]) for fields in out.values())
+            print(f"| {membership} | {name} | {received} | {peak / received:.0f} | {kept / received:.0f} |")
+            del out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="part", required=True)
@@ -115,8 +154,13 @@ def main() -> None:
     part.add_argument("--density", type=float, default=3e-4, help="halos per cMpc^3")
     part.add_argument("--baseline", default=None, help="git commit whose members_by_cube to time beside")
     part.add_argument("--baseline-max-halos", type=int, default=1_000_000)
+    part = sub.add_parser("gather", help="slab reading's memory per particle received, one rank")
+    part.add_argument("snapdir", help="a snapshot (directory or file)")
+    part.add_argument("halos", help="halo table from mpipaint select")
+    part.add_argument("--chunk", type=int, default=20_000)
+    part.add_argument("--baseline", default=None, help="git commit whose halos/slabs.py to measure beside")
     args = parser.parse_args()
-    search(args)
+    {"search": search, "gather": gather}[args.part](args)
 
 
 if __name__ == "__main__":
