@@ -38,7 +38,7 @@ import pandas as pd
 
 from mpipaint import __version__, faults
 from mpipaint.errors import InputError, Preempted
-from mpipaint.halos.particles import HaloParticles, read_strategy_for
+from mpipaint.halos.particles import HaloParticles, members_by_id, read_strategy_for
 from mpipaint.halos.select import select_catalog
 from mpipaint.io import painted
 from mpipaint.io.corrections import read_table
@@ -203,14 +203,15 @@ def run_paint(options: PaintOptions) -> None:
 
     bundles = load_bundle_set(options.models, precision=precision, backend=options.backend)
     spec = bundles.spec
-    try:
-        strategy = read_strategy_for(spec.deposition_mode, options.read_strategy)
-    except ValueError as exc:
-        raise InputError(f"{options.models[0]}: bundles trained on '{spec.deposition_mode}' maps: {exc}") from None
     tables = correction_tables(options, list(bundles))
     snapshot = Snapshot(options.box)
     table, catalog = halo_table(options, snapshot) if COMM.rank == 0 else (None, None)
     table, catalog = COMM.bcast((table, catalog), root=0)
+    try:
+        strategy = read_strategy_for(spec.deposition_mode, options.read_strategy, members_by_id(table))
+    except ValueError as exc:
+        raise InputError(f"{options.models[0]}: bundles trained on '{spec.deposition_mode}' maps, halos of "
+                         f"{catalog}: {exc}") from None
     if spec.deposition_mode == "group" and len(table) and (table["count_type1"] == 0).all():
         raise InputError(f"{catalog}: a halo list without particle membership (Rockstar, a plain table) is painted "
                          f"from every particle in the map's cube, but {options.models[0]} was trained on FoF-member "
@@ -240,6 +241,8 @@ def run_paint(options: PaintOptions) -> None:
     attrs.update(_input_fingerprints(options, snapshot, table))
     if trained_mass is not None:
         attrs["trained_dm_particle_mass_msun"] = float(trained_mass)
+    if "m200c_definition" in table.attrs:  # the catalog has no M200c: what stands in for it
+        attrs["m200c_definition"] = table.attrs["m200c_definition"]
     if tables:
         attrs.update({"corrections": str(Path(options.corrections).resolve()),
                       "correction_input": options.correction_input})

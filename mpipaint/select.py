@@ -27,6 +27,16 @@ def _work_units(options: SelectOptions):
     return list(zip(files, (int(s) for s in snaps)))
 
 
+def _catalog_attrs(parts, work) -> dict:
+    """What the parts' catalogs record beyond rows (`halos.select.membership_attrs`): one table can name one
+    catalog's member-ID lists, so catalogs with such lists are selected one snapshot per table."""
+    kinds = {tuple(sorted(part.attrs.items())) for part in parts}
+    if len(kinds) > 1:
+        raise InputError(f"{work[0][0]}: the snapshots' catalogs record different memberships or mass definitions "
+                         f"({[dict(k) for k in kinds]}): select one snapshot per halo table")
+    return dict(kinds.pop()) if kinds else {}
+
+
 def run_select(options: SelectOptions) -> pd.DataFrame | None:
     """Select on all ranks (snapshots dealt round-robin); rank 0 writes the table and returns it."""
     log = get_logger()
@@ -44,7 +54,7 @@ def run_select(options: SelectOptions) -> pd.DataFrame | None:
         return None
     parts = [part for _, part in sorted((p for rank_parts in gathered for p in rank_parts), key=lambda p: p[0])]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({c: [] for c in SCHEMA})
-    write_halo_table(options.out, table, {
+    write_halo_table(options.out, table, {**_catalog_attrs(parts, work),
         "source": str(options.source), "catalog_type": options.catalog_type,
         "dmo_source": str(options.dmo or ""), "min_m200c_msun": options.min_m200c,
         "snapshots": np.asarray([n for _, n in work], dtype=np.int64), "mpipaint_version": __version__})

@@ -56,3 +56,34 @@ def write_gadget_binary(path, particles: dict, mass_table, cosmology: dict, snap
                     _record(handle, name.ljust(4).encode() + struct.pack(order + "i", len(payload) + 8), order)
                 _record(handle, payload, order)
     return files
+
+
+def write_gadget3_fof(directory, snapnum: int, lengths, positions, velocities, masses, length_type, mass_type,
+                      member_ids, num_files: int = 1, order: str = "<", id_dtype="u4", sfr=None) -> Path:
+    """Write Gadget-III FoF files, groups_NNN/group_tab_NNN.K and group_ids_NNN.K (P-Gadget3's fof.c layout,
+    as Pylians' readfof reads it), groups split evenly over `num_files`, each file's IDs those of its groups.
+    Returns the groups_NNN directory."""
+    directory = Path(directory) / f"groups_{snapnum:03d}"
+    directory.mkdir(parents=True)
+    lengths = np.asarray(lengths, np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    total_groups, total_ids = len(lengths), int(lengths.sum())
+    for k, groups in enumerate(np.array_split(np.arange(total_groups), num_files)):
+        n = len(groups)
+        first = int(offsets[groups[0]]) if n else total_ids
+        nids = int(lengths[groups].sum())
+        head = struct.pack(order + "iiiqi", n, total_groups, nids, total_ids, num_files)
+        arrays = [(lengths[groups], "i4"), (offsets[groups], "i4"), (np.asarray(masses)[groups], "f4"),
+                  (np.asarray(positions)[groups], "f4"), (np.asarray(velocities)[groups], "f4"),
+                  (np.asarray(length_type)[groups], "i4"), (np.asarray(mass_type)[groups], "f4")]
+        if sfr is not None:
+            arrays.append((np.asarray(sfr)[groups], "f4"))
+        with open(directory / f"group_tab_{snapnum:03d}.{k}", "wb") as handle:
+            handle.write(head)
+            for values, kind in arrays:
+                handle.write(np.ascontiguousarray(values, dtype=np.dtype(order + kind)).tobytes())
+        with open(directory / f"group_ids_{snapnum:03d}.{k}", "wb") as handle:
+            handle.write(head + struct.pack(order + "i", first))
+            ids = np.asarray(member_ids)[first:first + nids]
+            handle.write(np.ascontiguousarray(ids, dtype=np.dtype(order + id_dtype)).tobytes())
+    return directory

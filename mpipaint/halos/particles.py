@@ -16,6 +16,7 @@ import numpy as np
 
 from mpipaint import units as u
 from mpipaint.errors import InputError
+from mpipaint.io.halo_catalog_kinds import open_member_ids
 from mpipaint.io.particle_types import DM, GAS
 from mpipaint.io.snapshot import Snapshot
 from mpipaint.maps.gas import GasCells
@@ -28,13 +29,22 @@ GAS_FIELDS = ("Coordinates", "Masses", "Density", "InternalEnergy", "ElectronAbu
               "GFM_Metallicity")
 
 
-def read_strategy_for(mode: str, strategy: str | None) -> str:
+def read_strategy_for(mode: str, strategy: str | None, by_ids: bool = False) -> str:
     """The read strategy to use for maps of deposition `mode` (maps.geometry.DEPOSITION_MODES; by default
-    offsets for group mode, slabs for cube); refuses cube maps by offsets (a cube is not an index range)."""
-    strategy = strategy or ("slabs" if mode == "cube" else "offsets")
+    offsets for group mode, slabs for cube and for group members known by particle ID, `by_ids`); refuses
+    offsets for those two (neither is an index range of the snapshot)."""
+    strategy = strategy or ("slabs" if mode == "cube" or by_ids else "offsets")
     if mode == "cube" and strategy == "offsets":
         raise ValueError("'cube' deposition needs the 'slabs' read strategy")
+    if by_ids and mode == "group" and strategy == "offsets":
+        raise ValueError("group members known by particle ID (a box in no group order) need the 'slabs' read "
+                         "strategy")
     return strategy
+
+
+def members_by_id(table) -> bool:
+    """Whether the halo table's members are found by particle ID (its catalog lists member IDs)."""
+    return bool(table.attrs.get("member_ids_catalog"))
 
 
 def _range(row, ptype):
@@ -65,19 +75,25 @@ class HaloParticles:
 
     def __init__(self, snapshots: dict, table, mode: str, strategy: str, owners=None, width: float = 0.0,
                  chunk_particles: int = 4_000_000, with_gas: bool = False):
-        read_strategy_for(mode, strategy)
+        by_ids = mode == "group" and members_by_id(table)
+        try:
+            read_strategy_for(mode, strategy, by_ids)
+        except ValueError as exc:
+            raise InputError(f"{table.attrs.get('member_ids_catalog', 'halo table')}: {exc}") from None
         self.snapshots, self.table, self.mode, self.strategy = snapshots, table, mode, strategy
         self._gathered = {DM: {}, GAS: {}}
         self._columns = {name: table[name].to_numpy() for name in table.columns}
         if strategy == "slabs":
             from mpipaint.halos.slabs import gather_particles  # noqa: PLC0415 - MPI for slabs only
 
+            member_ids = open_member_ids(table.attrs["member_ids_catalog"]) if by_ids else None
             snapnums = table["snapshot"].to_numpy()
             for snapnum, snapshot in snapshots.items():
                 here = np.where(snapnums == snapnum, owners, -1)
                 for ptype, fields in ((DM, DM_FIELDS), (GAS, GAS_FIELDS)) if with_gas else ((DM, DM_FIELDS),):
-                    self._gathered[ptype].update(gather_particles(snapshot, ptype, fields, table, here, mode,
-                                                                  width, chunk_particles))
+                    self._gathered[ptype].update(gather_particles(snapshot, ptype, fields, table, here,
+                                                                  "ids" if by_ids else mode, width, chunk_particles,
+                                                                  member_ids))
 
     def row(self, index: int) -> dict:
         """The halo table's row `index` as {column: value}: pandas' iloc costs about 0.2 ms a row, as much as

@@ -6,13 +6,14 @@ ranks and writes."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mpipaint.errors import InputError
 from mpipaint.halos.match import match_bijective
-from mpipaint.io.group_catalog import GroupCatalog, find_group_catalog
+from mpipaint.io.group_catalog import GROUP_CATALOG, GroupCatalog, find_group_catalog
 from mpipaint.io.halo_catalog import HaloCatalog
 from mpipaint.io.halo_catalog_kinds import open_halo_catalog
 from mpipaint.io.particle_types import NTYPES
@@ -25,11 +26,16 @@ def above(halos: HaloCatalog, min_mass: float) -> np.ndarray:
 
 
 def select_subfind(output_dir, snapnum: int, min_m200c: float, dmo_dir=None) -> pd.DataFrame:
-    """Halos of one snapshot of a TNG-layout run with M200c >= min_m200c, with matched DMO ids."""
+    """Halos of one snapshot of a run in the TNG/Gadget layout (snapdir_NNN/ or snapshot_NNN beside groups_NNN/,
+    any group-catalog kind) with M200c >= min_m200c, with matched DMO ids (TNG/Gadget-4 catalogs only)."""
     snapshot = Snapshot(find_snapshot(output_dir, snapnum))
-    catalog = GroupCatalog(find_group_catalog(output_dir, snapnum))
-    halos = catalog.halos(snapshot)
+    path = find_group_catalog(output_dir, snapnum)
+    halos = open_halo_catalog(path, snapshot)
     if dmo_dir is not None:
+        if halos.kind != GROUP_CATALOG.name:
+            raise InputError(f"{path}: a {halos.kind}; FP and DMO halos are matched through the particle "
+                             "offsets of TNG/Gadget-4 group catalogs")
+        catalog = GroupCatalog(path)
         dmo_snapshot = Snapshot(find_snapshot(dmo_dir, snapnum))
         dmo_catalog = GroupCatalog(find_group_catalog(dmo_dir, snapnum))
         dmo_catalog.check_matches(dmo_snapshot)
@@ -70,10 +76,27 @@ def select_halos(halos: HaloCatalog, snapnum: int, min_mass: float) -> pd.DataFr
         "m200c": halos.m200c_msun[chosen], "r200c": halos.r200c_kpc[chosen], "box_size": box,
     }
     counts = halos.counts[chosen] if halos.has_membership else np.zeros((len(chosen), NTYPES), np.int64)
-    offsets = np.where(counts > 0, halos.offsets[chosen], -1) if halos.has_membership else counts - 1
+    offsets = (np.where(counts > 0, halos.offsets[chosen], -1) if halos.offsets is not None
+               else np.full_like(counts, -1))
     table.update({f"offset_type{t}": offsets[:, t] for t in range(NTYPES)})  # the halo table's column order
     table.update({f"count_type{t}": counts[:, t] for t in range(NTYPES)})
     table["dmo_halo_id"] = -1 if halos.dmo_halo_id is None else halos.dmo_halo_id[chosen]
     velocity = np.full((len(chosen), 3), np.nan) if halos.velocity_kms is None else halos.velocity_kms[chosen]
     table.update({f"velocity_{c}": velocity[:, k] for k, c in enumerate("xyz")})
-    return pd.DataFrame(table)
+    ranges = (halos.member_ranges[chosen] if halos.member_ranges is not None
+              else np.tile(np.array([-1, 0], np.int64), (len(chosen), 1)))
+    table.update({"member_offset": ranges[:, 0], "member_count": ranges[:, 1]})
+    result = pd.DataFrame(table)
+    result.attrs.update(membership_attrs(halos))
+    return result
+
+
+def membership_attrs(halos: HaloCatalog) -> dict:
+    """What a halo table records about its catalog beyond the rows: where members are found by ID (the
+    catalog whose member-ID lists `member_offset`/`member_count` index) and what m200c means if not M200c."""
+    attrs = {}
+    if halos.member_ids_catalog is not None:
+        attrs["member_ids_catalog"] = str(Path(halos.member_ids_catalog).resolve())
+    if halos.m200c_definition is not None:
+        attrs["m200c_definition"] = halos.m200c_definition
+    return attrs

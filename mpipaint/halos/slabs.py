@@ -5,6 +5,12 @@ Membership of a particle in a halo:
 - `group`: FoF membership, i.e. the halo's particle index range (group-ordered TNG/AREPO/Gadget-4
   snapshots). Gives exactly the particles the `offsets` strategy reads, in the same (global index) order,
   so both strategies make bit-identical maps.
+- `ids`: FoF membership by particle ID, for catalogs that list their members' IDs (Gadget-III's group_ids)
+  beside boxes in no group order. The (ID, halo) pairs of the needed halos are spread over the ranks by ID
+  (rank = ID mod ranks), each read once from the catalog's lists; every particle read is sent to the rank
+  that holds its ID's pair, which forwards it to the halo's owner. Memory per rank: 16 bytes per member of
+  the needed halos over the ranks, beside the records below; each halo's particles in global index order.
+  Every member listed must be found in the snapshot exactly once, else the lists are of another box.
 - `cube`: every particle inside the halo's cube of side `width` centred on the halo, periodic by minimum
   image (`halos.cube_search`, its cost per particle independent of the number of halos). Needs no ordering
   of the snapshot, so it serves unsorted boxes and non-TNG input.
@@ -18,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 from mpi4py import MPI
 
+from mpipaint.errors import InputError
 from mpipaint.halos.cube_search import CubeSearch
 from mpipaint.io.snapshot import Snapshot
 from mpipaint.parallel import COMM
@@ -48,12 +55,13 @@ def _columns(values: dict[str, np.ndarray]) -> list[tuple[str, int, np.dtype]]:
 
 
 def gather_particles(snapshot: Snapshot, ptype: int, fields, halos, owners, membership: str, width: float,
-                     chunk_particles: int) -> dict[int, dict[str, np.ndarray]]:
+                     chunk_particles: int, member_ids=None) -> dict[int, dict[str, np.ndarray]]:
     """Particles of every halo this rank owns, in physical units: {halo: {field: array}}, each halo's
     particles in global index order. Collective over COMM.
 
-    halos: DataFrame with centre_x/y/z [kpc], offset_type{ptype}, count_type{ptype}; owners[h] is the rank
-    that owns halo h, or -1 for halos nobody needs now (already painted).
+    halos: DataFrame with centre_x/y/z [kpc], offset_type{ptype}, count_type{ptype} (and member_offset,
+    member_count for `ids`); owners[h] is the rank that owns halo h, or -1 for halos nobody needs now
+    (already painted); member_ids: the catalog's member-ID lists (`ids` membership).
     """
     owners = np.asarray(owners, dtype=np.int64)
     needed = np.flatnonzero(owners >= 0)
@@ -65,21 +73,74 @@ def gather_particles(snapshot: Snapshot, ptype: int, fields, halos, owners, memb
         total = int((starts + counts).max()) if len(needed) else 0
     lo, hi = slab(total, COMM.rank, COMM.size)
     rounds = COMM.allreduce(-(-(hi - lo) // chunk_particles), op=MPI.MAX)
-    search = CubeSearch(centres, width, snapshot.box_size_kpc) if membership != "group" else None
-    pieces, layout = {}, None
+    search = CubeSearch(centres, width, snapshot.box_size_kpc) if membership == "cube" else None
+    directory = IDDirectory(member_ids, halos, needed) if membership == "ids" else None
+    pieces, layout, found = {}, None, 0
     for r in range(rounds):
         a, b = min(lo + r * chunk_particles, hi), min(lo + (r + 1) * chunk_particles, hi)
         values = {name: snapshot.read(ptype, name, a, b) for name in fields}
+        layout = _columns(values)
+        if membership == "ids":
+            records = directory.members(snapshot.read(ptype, "ParticleIDs", a, b), a, values, layout)
+            found += len(records)
+            _file_by_halo(alltoallv(records, owners[records[:, 0].astype(np.int64)]), pieces)
+            continue
         if membership == "group":
             particle, local_halo = members_by_range(starts, counts, a, b)
         else:
             particle, local_halo = search.members(values["Coordinates"])
-        layout = _columns(values)
         records = np.column_stack([needed[local_halo].astype(np.float64), (a + particle).astype(np.float64)]
                                   + [values[name][particle].reshape(len(particle), ncol)
                                      for name, ncol, _ in layout])
         _file_by_halo(alltoallv(records, owners[needed[local_halo]]), pieces)
+    if membership == "ids":
+        directory.check_found(COMM.allreduce(found), int(counts.sum()), snapshot, ptype)
     return _by_halo(pieces, layout)
+
+
+class IDDirectory:
+    """This rank's share of the (member ID, halo) pairs of the needed halos, those with ID mod ranks equal
+    to the rank, sorted by ID: built collectively from one slab of the catalog's member-ID lists per rank."""
+
+    def __init__(self, member_ids, halos, needed):
+        self.catalog = member_ids
+        starts = halos["member_offset"].to_numpy(np.int64)[needed]
+        lengths = halos["member_count"].to_numpy(np.int64)[needed]
+        lo, hi = slab(member_ids.total, COMM.rank, COMM.size)
+        position, local_halo = members_by_range(starts, lengths, lo, hi)
+        ids = member_ids.read(lo, hi)[position] if len(position) else np.empty(0, np.uint64)
+        pairs = np.column_stack([ids.view(np.float64), needed[local_halo].astype(np.float64)])
+        pairs = alltoallv(pairs, (ids % np.uint64(COMM.size)).astype(np.int64))
+        keys = np.ascontiguousarray(pairs[:, 0]).view(np.uint64)
+        order = np.argsort(keys, kind="stable")
+        self.ids, self.halo = keys[order], pairs[order, 1]
+        repeated = np.flatnonzero(self.ids[1:] == self.ids[:-1])
+        if len(repeated):
+            raise InputError(f"{member_ids.files[0].parent}: particle ID {int(self.ids[repeated[0]])} is a member "
+                             f"of groups {int(self.halo[repeated[0]])} and {int(self.halo[repeated[0] + 1])}: FoF "
+                             "groups cannot share particles")
+
+    def members(self, particle_ids, first: int, values: dict, layout) -> np.ndarray:
+        """Records (halo, global index, fields...) of the particles [first, first + len) that are members,
+        on this rank; collective (the particles travel to the ranks holding their IDs)."""
+        particle_ids = np.asarray(particle_ids).astype(np.uint64)
+        records = np.column_stack([particle_ids.view(np.float64),
+                                   np.arange(first, first + len(particle_ids), dtype=np.float64)]
+                                  + [values[name].reshape(len(particle_ids), ncol) for name, ncol, _ in layout])
+        records = alltoallv(records, (particle_ids % np.uint64(COMM.size)).astype(np.int64))
+        keys = np.ascontiguousarray(records[:, 0]).view(np.uint64)
+        where = np.minimum(np.searchsorted(self.ids, keys), max(len(self.ids) - 1, 0))
+        member = (self.ids[where] == keys) if len(self.ids) else np.zeros(len(keys), bool)
+        records = records[member]
+        records[:, 0] = self.halo[where[member]]
+        return records
+
+    def check_found(self, found: int, listed: int, snapshot: Snapshot, ptype: int) -> None:
+        """Every listed member of this type must have been found once (IDs are unique in a snapshot)."""
+        if found != listed:
+            raise InputError(f"{self.catalog.files[0].parent}: the groups list {listed} PartType{ptype} members, "
+                             f"but {found} of {snapshot.path}'s particles carry their IDs: the member IDs of "
+                             "another run or snapshot?")
 
 
 def _file_by_halo(records: np.ndarray, pieces: dict) -> None:

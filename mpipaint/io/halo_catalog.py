@@ -13,6 +13,7 @@ from mpipaint.cosmology import Cosmology
 from mpipaint.errors import InputError
 from mpipaint.io.hdf5 import open_hdf5
 
+BINARY_PROBE_BYTES = 1024
 BOX_TOLERANCE = 1e-3  # fraction of the box side a centre may lie outside it (round-off of wrapped positions)
 
 
@@ -21,9 +22,11 @@ class HaloCatalog:
     """Halos of one snapshot from a catalog of any kind, in physical units.
 
     ids; centres [kpc]; M200c [Msun] and R200c [kpc]; the mass a cut uses [Msun] and its name; peculiar
-    velocities [km/s] where the catalog has them; particle membership where it has it (first particle and
-    count per type, -1 / 0 for none: `group` deposition), else None (`cube` deposition); the matched DMO twin
-    (-1: none); the snapshot number each row names where the catalog records one."""
+    velocities [km/s] where the catalog has them; particle membership where it has it (`group` deposition),
+    else None (`cube` deposition): by snapshot order (first particle and count per type, -1 / 0 for none) or by
+    particle ID (`member_ranges`: first position and length in the concatenated member-ID lists of the
+    catalog at `member_ids_catalog`, with `counts` per type); the matched DMO twin (-1: none); the snapshot number each row names
+    where the catalog records one; what the m200c column means where it is not M200c (`m200c_definition`)."""
 
     path: Path
     kind: str
@@ -39,6 +42,9 @@ class HaloCatalog:
     counts: np.ndarray | None = None  # (N, NTYPES) int64
     dmo_halo_id: np.ndarray | None = None
     snapshot: np.ndarray | None = None
+    member_ranges: np.ndarray | None = None  # (N, 2) int64
+    member_ids_catalog: Path | None = None
+    m200c_definition: str | None = None
 
     def __post_init__(self):
         """Refuse what would paint wrong numbers without a word: non-finite centres or masses, negative
@@ -63,7 +69,7 @@ class HaloCatalog:
 
     @property
     def has_membership(self) -> bool:
-        return self.offsets is not None
+        return self.counts is not None
 
 
 def _repeated(ids) -> np.ndarray:
@@ -78,11 +84,13 @@ def _repeated(ids) -> np.ndarray:
 class CatalogKind:
     """One kind of halo catalog: its name, why a path is not of it (`mismatch` gives None for a path it
     recognises from its content, else the reason) and its reader, `read(path, snapshot, mass_column,
-    hosts_only)` -> HaloCatalog (snapshot: the io.snapshot.Snapshot the halos belong to, or None)."""
+    hosts_only)` -> HaloCatalog (snapshot: the io.snapshot.Snapshot the halos belong to, or None) and, for
+    kinds whose membership is by particle ID, how its member-ID lists are opened."""
 
     name: str
     mismatch: Callable[[Path], str | None]
     read: Callable
+    member_ids: Callable | None = None  # path -> its member-ID lists (`total`, `read(lo, hi)` -> uint64)
 
 
 def require_snapshot_and_m200c(path, snapshot, mass_column: str, why_snapshot: str) -> None:
@@ -96,7 +104,8 @@ def require_snapshot_and_m200c(path, snapshot, mass_column: str, why_snapshot: s
 def layout(path: Path) -> str:
     """What a catalog path holds, the partition every kind's `mismatch` reads: 'directory', 'group catalog'
     (HDF5 with a Header holding Ngroups_Total), 'halo table' (HDF5 with a `halos` group), 'hdf5' (other),
-    'header text' (text whose first non-empty line is a '#' line) or 'text'."""
+    'binary' (a NUL byte among the first BINARY_PROBE_BYTES, as no text has), 'header text' (text whose first
+    non-empty line is a '#' line) or 'text'."""
     if path.is_dir():
         return "directory"
     if h5py.is_hdf5(path):
@@ -105,6 +114,9 @@ def layout(path: Path) -> str:
             if isinstance(header, h5py.Group) and "Ngroups_Total" in header.attrs:
                 return "group catalog"
             return "halo table" if isinstance(f.get("halos"), h5py.Group) else "hdf5"
+    with open(path, "rb") as handle:
+        if b"\0" in handle.read(BINARY_PROBE_BYTES):
+            return "binary"
     with open(path, errors="replace") as handle:
         first = next((line for line in handle if line.strip()), "")
     return "header text" if first.startswith("#") else "text"

@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 
 from mpipaint.errors import InputError
+from mpipaint.io.gadget3_groups import GADGET3_FOF
 from mpipaint.io.group_catalog import GROUP_CATALOG
 from mpipaint.io.halo_catalog import CatalogKind, HaloCatalog
 from mpipaint.io.halolists import PLAIN_TABLE, ROCKSTAR
 from mpipaint.io.halotable import HALO_TABLE
 from mpipaint.io.registry import the_one_recognising
 
-KINDS = (GROUP_CATALOG, HALO_TABLE, ROCKSTAR, PLAIN_TABLE)
+KINDS = (GROUP_CATALOG, GADGET3_FOF, HALO_TABLE, ROCKSTAR, PLAIN_TABLE)
 SAME_BOX_RTOL = 1e-4  # a catalog's scale factor and box side against its snapshot's (headers' rounding)
 
 
@@ -43,3 +44,12 @@ def open_halo_catalog(path, snapshot=None, mass_column: str = "m200c", hosts_onl
             raise InputError(f"{path}: halos in a box of {halos.cosmology.box_size_kpc:.6g} kpc, but {snapshot.path} "
                              f"is a box of {box:.6g} kpc (physical): a list of another run?")
     return halos
+
+
+def open_member_ids(path):
+    """The member-ID lists of the catalog at `path` (a kind whose membership is by particle ID), which a halo
+    table's `member_offset` / `member_count` index."""
+    kind = catalog_kind(Path(path))
+    if kind.member_ids is None:
+        raise InputError(f"{path}: a {kind.name} gives membership by snapshot order, not member-ID lists")
+    return kind.member_ids(Path(path))

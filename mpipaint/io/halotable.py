@@ -38,8 +38,13 @@ SCHEMA = {
     "dmo_halo_id": ("int64", "", "bijectively matched halo in the DMO twin (-1: none or not matched)"),
 }
 # columns tables written before they existed lack (read as NaN): peculiar velocity where the catalog has it
-OPTIONAL_SCHEMA = {f"velocity_{c}": ("float64", "km/s", f"peculiar velocity along {c} (NaN: the catalog has none)")
-                   for c in "xyz"}
+VELOCITY_COLUMNS = ("velocity_x", "velocity_y", "velocity_z")
+OPTIONAL_SCHEMA = {**{name: ("float64", "km/s", f"peculiar velocity along {name[-1]} (NaN: the catalog has none)")
+                      for name in VELOCITY_COLUMNS},
+                   "member_offset": ("int64", "", "first position in the member-ID lists of the catalog named by "
+                                     "the file's member_ids_catalog (-1: membership by snapshot order or none)"),
+                   "member_count": ("int64", "", "number of member IDs there (0: none)")}
+OPTIONAL_DEFAULTS = {"member_offset": -1, "member_count": 0}  # tables written before these columns existed
 
 
 def write_halo_table(path, table: pd.DataFrame, attrs: dict) -> None:
@@ -53,7 +58,8 @@ def write_halo_table(path, table: pd.DataFrame, attrs: dict) -> None:
     def lay_out(f):
         group = f.create_group("halos")
         for column, (dtype, unit, description) in (SCHEMA | OPTIONAL_SCHEMA).items():
-            values = table[column].to_numpy() if column in table else np.full(len(table), np.nan)
+            values = (table[column].to_numpy() if column in table
+                      else np.full(len(table), OPTIONAL_DEFAULTS.get(column, np.nan)))
             dset = group.create_dataset(column, data=values.astype(dtype))
             dset.attrs["units"] = unit
             dset.attrs["description"] = description
@@ -79,7 +85,7 @@ def read_halo_table(path) -> pd.DataFrame:
         table = pd.DataFrame({c: group[c][()] for c in SCHEMA})
         for column, (_, unit, _) in OPTIONAL_SCHEMA.items():
             present = isinstance(group.get(column), h5py.Dataset) and group[column].attrs.get("units") == unit
-            table[column] = group[column][()] if present else np.nan
+            table[column] = group[column][()] if present else OPTIONAL_DEFAULTS.get(column, np.nan)
         table.attrs["units"] = {c: unit for c, (_, unit, _) in (SCHEMA | OPTIONAL_SCHEMA).items()}
         table.attrs.update({k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()})
     _check_values(path, table)
@@ -136,12 +142,15 @@ def _read(path, snapshot, mass_column, hosts_only) -> HaloCatalog:
                        column["m200c"], "m200c",
                        offsets=np.stack([column[offset] for offset, _ in type_columns], axis=1),
                        counts=np.stack([column[count] for _, count in type_columns], axis=1),
-                       velocity_kms=_velocities(column), dmo_halo_id=column["dmo_halo_id"], snapshot=column["snapshot"])
+                       velocity_kms=_velocities(column), dmo_halo_id=column["dmo_halo_id"], snapshot=column["snapshot"],
+                       member_ranges=np.stack([column["member_offset"], column["member_count"]], axis=1),
+                       member_ids_catalog=table.attrs.get("member_ids_catalog"),
+                       m200c_definition=table.attrs.get("m200c_definition"))
 
 
 def _velocities(column: dict) -> np.ndarray | None:
     """(N, 3) peculiar velocities [km/s] where the table has them for every row, else None."""
-    velocity = np.stack([column[name] for name in OPTIONAL_SCHEMA], axis=1)
+    velocity = np.stack([column[name] for name in VELOCITY_COLUMNS], axis=1)
     return velocity if len(velocity) and np.isfinite(velocity).all() else None
 
 

@@ -31,7 +31,7 @@ import h5py
 import numpy as np
 
 from mpipaint.errors import InputError
-from mpipaint.io.halotable import OPTIONAL_SCHEMA
+from mpipaint.io.halotable import VELOCITY_COLUMNS
 from mpipaint.io.hdf5 import FinishedFile, create_allocated, require_attr, require_dataset
 from mpipaint.maps.gas import MAP_UNITS
 from mpipaint.maps.geometry import MapSpec
@@ -40,7 +40,6 @@ from mpipaint.science.summaries import SUMMARY
 PER_HALO = {"halo_id": ("int64", ""), "snapshot": ("int32", ""), "redshift": ("float64", ""),
             "m200c": ("float64", "Msun"), "r200c": ("float64", "kpc")}
 PER_HALO_VECTORS = ("centre", "velocity")  # (N, 3) per halo, not per axis
-VELOCITY_COLUMNS = tuple(OPTIONAL_SCHEMA)  # the halo table's velocity_x, _y, _z
 
 
 def columns(members: dict, corrected=(), residuals=None) -> dict:

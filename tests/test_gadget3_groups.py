@@ -1,0 +1,146 @@
+"""Gadget-III binary FoF catalogs (Quijote's format): files written by the test to P-Gadget3's layout, from
+the example DMO box's own groups, beside a Gadget binary copy of the box in shuffled order, so that members
+can only be found by their IDs."""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+from conftest import run_mpipaint
+from gadget_files import write_gadget3_fof, write_gadget_binary
+
+from mpipaint.errors import InputError
+from mpipaint.io.gadget3_groups import M200C_DEFINITION, Gadget3FoF
+from mpipaint.io.group_catalog import GroupCatalog, find_group_catalog
+from mpipaint.io.halo_catalog_kinds import catalog_kind, open_halo_catalog
+from mpipaint.io.particle_types import DM
+from mpipaint.io.snapshot import Snapshot
+
+FP32 = ("--precision", "fp32")
+
+
+def shuffled_run(universe, out, num_files=2, order="<", id_dtype="u4", sfr=False, seed=5):
+    """The DMO run at snapshot 99 as Gadget-III would leave it: a two-file format-1 Gadget binary snapshot with
+    the particles in random order, and its FoF groups (those of the example's TNG catalog, DM members, centres
+    at the catalog's centres) as group_tab/group_ids files. Returns (run directory, TNG snapshot, catalog)."""
+    snapshot = Snapshot(universe / "DMO" / "output" / "snapdir_099")
+    catalog = GroupCatalog(find_group_catalog(universe / "DMO" / "output", 99))
+    ids = snapshot.read(DM, "ParticleIDs", physical=False)
+    order_in_box = np.random.default_rng(seed).permutation(len(ids))
+    header = snapshot.header
+    particles = {DM: {"POS": snapshot.read(DM, "Coordinates", physical=False)[order_in_box],
+                      "VEL": snapshot.read(DM, "Velocities", physical=False)[order_in_box],
+                      "ID": ids[order_in_box].astype(id_dtype)}}
+    cosmology = {"time": header.scale_factor, "redshift": header.redshift, "box_size": header.box_size,
+                 "omega0": header.omega_m, "omega_lambda": header.omega_lambda, "hubble": header.hubble}
+    out.mkdir(parents=True)
+    write_gadget_binary(out / "snapshot_099", particles, list(header.mass_table), cosmology, 1, order=order,
+                        num_files=2)
+    groups = catalog.groups("GroupLenType", "GroupMassType", "GroupPos", "GroupFirstSub")
+    centres = np.where((groups["GroupFirstSub"] >= 0)[:, None],
+                       catalog.subhalos("SubhaloPos")["SubhaloPos"][np.maximum(groups["GroupFirstSub"], 0)],
+                       groups["GroupPos"])
+    length_type = groups["GroupLenType"].copy()
+    length_type[:, [t for t in range(6) if t != DM]] = 0  # a DMO run's groups hold DM alone
+    offsets = catalog.group_offsets()[:, DM]
+    members = np.concatenate([ids[o:o + n] for o, n in zip(offsets, length_type[:, DM])])
+    mass_type = groups["GroupMassType"] * (length_type > 0)
+    velocities = snapshot.read(DM, "Velocities", physical=False)  # GroupVel: members' mean velocity times a
+    group_vel = np.array([velocities[o:o + n].mean(axis=0) if n else np.zeros(3)
+                          for o, n in zip(offsets, length_type[:, DM])]) * header.scale_factor**1.5
+    write_gadget3_fof(out, 99, length_type[:, DM], centres, group_vel, mass_type.sum(axis=1), length_type,
+                      mass_type, members, num_files=num_files, order=order, id_dtype=id_dtype,
+                      sfr=np.zeros(len(centres)) if sfr else None)
+    return out, snapshot, catalog
+
+
+@pytest.mark.parametrize("num_files, order, id_dtype, sfr", [(1, "<", "u4", False), (3, ">", "u8", True),
+                                                              (4, "<", "u8", False)])
+def test_gadget3_fof_gives_the_groups_written(universe, tmp_path, num_files, order, id_dtype, sfr):
+    """Every layout real runs use (one or several files, either byte order, 32/64-bit IDs, with and without
+    GroupSFR) reads back as the TNG catalog it was written from: the same groups, centres, velocities and DM
+    counts, the FoF mass standing in for M200c and named so, and each group's member IDs in its range."""
+    run, snapshot, catalog = shuffled_run(universe, tmp_path / "run", num_files, order, id_dtype, sfr)
+    box = Snapshot(run / "snapshot_099")
+    assert catalog_kind(run / "groups_099").name == "Gadget-III FoF catalog"
+    halos = open_halo_catalog(run / "groups_099", box)
+    reference = catalog.halos(snapshot)
+    np.testing.assert_array_equal(halos.halo_id, reference.halo_id)
+    np.testing.assert_allclose(halos.centre_kpc, reference.centre_kpc, rtol=1e-7)
+    offsets = catalog.group_offsets()[:, DM]
+    velocities = snapshot.read(DM, "Velocities")  # peculiar, km/s
+    mean_velocity = [velocities[o:o + n].mean(axis=0) for o, n in zip(offsets, halos.counts[:, DM])]
+    np.testing.assert_allclose(halos.velocity_kms, mean_velocity, rtol=1e-5, atol=1e-3)
+    np.testing.assert_array_equal(halos.counts[:, DM], reference.counts[:, DM])
+    groups = catalog.groups("GroupMassType")["GroupMassType"][:, DM]
+    np.testing.assert_allclose(halos.m200c_msun, snapshot.units.to_physical("GroupMass", groups), rtol=1e-6)
+    assert halos.m200c_definition == M200C_DEFINITION and halos.cut_mass_msun is halos.m200c_msun
+    ids = Gadget3FoF(run / "groups_099").member_ids()
+    snapshot_ids = snapshot.read(DM, "ParticleIDs", physical=False)
+    for group in (0, len(halos) // 2, len(halos) - 1):
+        start, length = halos.member_ranges[group]
+        np.testing.assert_array_equal(ids.read(start, start + length),
+                                      snapshot_ids[offsets[group]:offsets[group] + length])
+
+
+@pytest.mark.tf
+def test_a_shuffled_gadget3_box_paints_as_its_group_ordered_twin(universe, xray_bundle, tmp_path):
+    """Group maps depend on which particles are members: the shuffled binary box painted through its FoF
+    member IDs (by `mpipaint select` of the run directory and by `paint` finding groups_099 beside the box,
+    on 1 and 2 ranks) gives the rows of the group-ordered HDF5 box painted through TNG offsets, for every
+    halo both select; the file says what stands in for M200c."""
+    run, _, _ = shuffled_run(universe, tmp_path / "run", num_files=3, order=">")
+    reference_path = tmp_path / "tng.hdf5"
+    run_mpipaint("paint", *FP32, universe / "DMO" / "output" / "snapdir_099", "--model", xray_bundle[0],
+                 "--out", reference_path, "--min-m200c", "3e13")
+    run_mpipaint("select", run, "--snap", "99", "--out", tmp_path / "halos.hdf5", "--min-m200c", "3e13")
+    with h5py.File(tmp_path / "halos.hdf5") as f:
+        assert f.attrs["m200c_definition"] == M200C_DEFINITION
+        assert (f["halos/member_count"][()] == f["halos/count_type1"][()]).all()
+    with h5py.File(reference_path) as f:
+        reference = {name: f[name][()] for name in ("halo_id", "lx", "mdm_proj")}
+    for ranks, catalog in ((1, ()), (2, ("--catalog", tmp_path / "halos.hdf5"))):
+        out = tmp_path / f"gadget3_{ranks}.hdf5"
+        run_mpipaint("paint", *FP32, run / "snapshot_099", "--model", xray_bundle[0], "--out", out,
+                     "--min-m200c", "3e13", *catalog, "--chunk-particles", "20000", ranks=ranks)
+        with h5py.File(out) as f:
+            assert f.attrs["complete"] and f.attrs["read_strategy"] == "slabs"
+            assert f.attrs["m200c_definition"] == M200C_DEFINITION
+            got = {name: f[name][()] for name in ("halo_id", "lx", "mdm_proj")}
+        common, mine, theirs = np.intersect1d(got["halo_id"], reference["halo_id"], return_indices=True)
+        assert len(common) >= 10
+        # the same members summed in another order: DM totals agree to float rounding (1e-8 seen); the net
+        # moves Lx by up to 3e-4 for pixels that differ in their last bits
+        np.testing.assert_allclose(got["mdm_proj"][mine], reference["mdm_proj"][theirs], rtol=1e-7,
+                                   err_msg=f"{ranks} ranks")
+        np.testing.assert_allclose(got["lx"][mine], reference["lx"][theirs], rtol=2e-3, err_msg=f"{ranks} ranks")
+
+
+def test_damaged_or_foreign_gadget3_files_are_refused_naming_the_file(universe, tmp_path):
+    run, _, _ = shuffled_run(universe, tmp_path / "run", num_files=2)
+    groups = run / "groups_099"
+    tab = groups / "group_tab_099.1"
+    tab.write_bytes(tab.read_bytes()[:-4])
+    with pytest.raises(InputError, match=r"group_tab_099.1: not a Gadget-III group_tab file"):
+        Gadget3FoF(groups).groups()
+    (groups / "group_ids_099.1").unlink()
+    with pytest.raises(InputError, match=r"group_ids_099.1: group file missing \(NTask = 2"):
+        Gadget3FoF(groups)
+
+
+@pytest.mark.mpi
+def test_member_ids_of_another_run_are_an_error_before_anything_is_written(universe, xray_bundle, tmp_path):
+    """IDs that the box's particles do not carry (the lists of another run) stop paint with exit 2 and a
+    message naming the catalog; no output is left."""
+    run, _, _ = shuffled_run(universe, tmp_path / "run", num_files=1)
+    ids_file = run / "groups_099" / "group_ids_099.0"
+    raw = bytearray(ids_file.read_bytes())
+    ids = np.frombuffer(raw, "<u4", offset=28)
+    raw[28:] = (ids + np.uint32(10_000_000)).tobytes()
+    ids_file.write_bytes(bytes(raw))
+    out = tmp_path / "x.hdf5"
+    result = run_mpipaint("paint", *FP32, run / "snapshot_099", "--model", xray_bundle[0], "--out", out,
+                          ranks=2, check=False)
+    assert result.returncode == 2, result.stderr
+    assert "groups_099: the groups list" in result.stderr and "another run or snapshot" in result.stderr
+    assert not out.exists() or not h5py.File(out).attrs.get("complete", False)
