@@ -1,7 +1,8 @@
-"""The slab read strategy: halo membership by index range and by periodic cube against brute force, and
-cube-mode training maps that are the same for 1 and 2 ranks and hold exactly the cube's particles."""
+"""The slab read strategy: halo membership by index range, by particle ID and by periodic cube against brute
+force, and cube-mode training maps that are the same for 1 and 2 ranks and hold exactly the cube's particles."""
 import h5py
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import run_mpipaint
@@ -11,7 +12,7 @@ from mpipaint.io.snapshot import Snapshot, find_snapshot
 from mpipaint.maps.geometry import MapSpec
 from mpipaint.parallel import balance_by_cost
 from mpipaint.halos.cube_search import CubeSearch
-from mpipaint.halos.slabs import members_by_range
+from mpipaint.halos.slabs import IDDirectory, members_by_range
 from one_map import dm_map
 
 
@@ -64,6 +65,38 @@ def test_range_membership_matches_brute_force():
     inside = np.flatnonzero(owner[80:930] >= 0)
     np.testing.assert_array_equal(particle, inside)
     np.testing.assert_array_equal(halo, owner[80:930][inside])
+
+
+class ListedIDs:
+    """Member-ID lists held in memory, as a catalog kind's reader gives them (`path`, `total`, `read`)."""
+
+    def __init__(self, ids):
+        self.path, self.ids, self.total = "in memory", np.asarray(ids, np.uint64), len(ids)
+
+    def read(self, lo, hi):
+        return self.ids[lo:hi]
+
+
+def test_id_membership_matches_brute_force_with_nested_halos_and_64_bit_ids():
+    """Every (particle, halo) pair whose ID the halo lists, once per halo for particles of nested halos (an AHF
+    host and its subhalo), IDs above 2^53 carried bit-exact, unneeded halos and non-members left out; the
+    fields arrive with their particle."""
+    rng = np.random.default_rng(11)
+    ids = np.unique(rng.integers(2**60, 2**63, 6000, dtype=np.uint64))[:5000]
+    assert len(ids) == 5000 and (ids.astype(np.float64).astype(np.uint64) != ids).any()  # not float64-exact
+    ranges = [(0, 400), (400, 300), (700, 1), (701, 0), (701, 600)]  # halo 4 lists halo 0's first 200 again
+    member_list = np.concatenate([ids[:700], ids[700:701], ids[1000:1400], ids[:200]])
+    halos = pd.DataFrame({"member_offset": [r[0] for r in ranges], "member_count": [r[1] for r in ranges]})
+    needed = np.array([0, 2, 3, 4])  # halo 1 is painted already
+    directory = IDDirectory(ListedIDs(member_list), halos, needed)
+    shuffled = rng.permutation(len(ids))
+    values = {"Masses": np.arange(len(ids), dtype=np.float64)[shuffled]}
+    records = directory.members(ids[shuffled], 10, values, [("Masses", 1, np.dtype(np.float64))])
+    got = sorted((int(h), int(i) - 10) for h, i in records[:, :2])
+    position = {int(pid): k for k, pid in enumerate(ids[shuffled])}
+    expected = sorted((h, position[int(pid)]) for h in needed for pid in member_list[ranges[h][0]:sum(ranges[h])])
+    assert got == expected and len(got) == 400 + 1 + 600
+    np.testing.assert_array_equal(records[:, 2], values["Masses"][records[:, 1].astype(np.int64) - 10])
 
 
 def test_lpt_balances_costs():

@@ -8,7 +8,8 @@ Membership of a particle in a halo:
 - `ids`: FoF membership by particle ID, for catalogs that list their members' IDs (Gadget-III's group_ids)
   beside boxes in no group order. The (ID, halo) pairs of the needed halos are spread over the ranks by ID
   (rank = ID mod ranks), each read once from the catalog's lists; every particle read is sent to the rank
-  that holds its ID's pair, which forwards it to the halo's owner. Memory per rank: 16 bytes per member of
+  that holds its ID's pairs, which forwards it to the owner of each halo it belongs to (one, for FoF groups;
+  a host and its subhaloes, for AHF). Memory per rank: 16 bytes per member of
   the needed halos over the ranks, beside the records below; each halo's particles in global index order.
   Every member listed must be found in the snapshot exactly once, else the lists are of another box.
 - `cube`: every particle inside the halo's cube of side `width` centred on the halo, periodic by minimum
@@ -113,34 +114,31 @@ class IDDirectory:
         pairs = alltoallv(pairs, (ids % np.uint64(COMM.size)).astype(np.int64))
         keys = np.ascontiguousarray(pairs[:, 0]).view(np.uint64)
         order = np.argsort(keys, kind="stable")
-        self.ids, self.halo = keys[order], pairs[order, 1]
-        repeated = np.flatnonzero(self.ids[1:] == self.ids[:-1])
-        if len(repeated):
-            raise InputError(f"{member_ids.files[0].parent}: particle ID {int(self.ids[repeated[0]])} is a member "
-                             f"of groups {int(self.halo[repeated[0]])} and {int(self.halo[repeated[0] + 1])}: FoF "
-                             "groups cannot share particles")
+        self.ids, self.halo = keys[order], pairs[order, 1]  # an ID twice: a particle of nested halos (AHF)
 
     def members(self, particle_ids, first: int, values: dict, layout) -> np.ndarray:
-        """Records (halo, global index, fields...) of the particles [first, first + len) that are members,
-        on this rank; collective (the particles travel to the ranks holding their IDs)."""
+        """Records (halo, global index, fields...) of the particles [first, first + len) that are members, one
+        per halo a particle belongs to, on this rank; collective (the particles travel to the ranks holding
+        their IDs)."""
         particle_ids = np.asarray(particle_ids).astype(np.uint64)
         records = np.column_stack([particle_ids.view(np.float64),
                                    np.arange(first, first + len(particle_ids), dtype=np.float64)]
                                   + [values[name].reshape(len(particle_ids), ncol) for name, ncol, _ in layout])
         records = alltoallv(records, (particle_ids % np.uint64(COMM.size)).astype(np.int64))
         keys = np.ascontiguousarray(records[:, 0]).view(np.uint64)
-        where = np.minimum(np.searchsorted(self.ids, keys), max(len(self.ids) - 1, 0))
-        member = (self.ids[where] == keys) if len(self.ids) else np.zeros(len(keys), bool)
-        records = records[member]
-        records[:, 0] = self.halo[where[member]]
+        lo, hi = np.searchsorted(self.ids, keys, "left"), np.searchsorted(self.ids, keys, "right")
+        matches = hi - lo
+        records = np.repeat(records, matches, axis=0)
+        pair = np.repeat(lo - np.concatenate([[0], np.cumsum(matches)[:-1]]), matches) + np.arange(len(records))
+        records[:, 0] = self.halo[pair]
         return records
 
     def check_found(self, found: int, listed: int, snapshot: Snapshot, ptype: int) -> None:
         """Every listed member of this type must have been found once (IDs are unique in a snapshot)."""
         if found != listed:
-            raise InputError(f"{self.catalog.files[0].parent}: the groups list {listed} PartType{ptype} members, "
-                             f"but {found} of {snapshot.path}'s particles carry their IDs: the member IDs of "
-                             "another run or snapshot?")
+            raise InputError(f"{self.catalog.path}: the halos list {listed} PartType{ptype} members, but {found} "
+                             f"of {snapshot.path}'s particles carry their IDs: the member IDs of another run or "
+                             "snapshot?")
 
 
 def _file_by_halo(records: np.ndarray, pieces: dict) -> None:

@@ -174,6 +174,7 @@ class MemberIDs:
 
     def __init__(self, files, total: int):
         self.files, self.total = [Path(f) for f in files], int(total)
+        self.path = self.files[0].parent
         self._layout = None
 
     def _files(self) -> list[tuple[Path, FileHeader, int, np.dtype]]:

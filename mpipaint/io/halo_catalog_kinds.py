@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from mpipaint.errors import InputError
+from mpipaint.io.ahf import AHF
 from mpipaint.io.gadget3_groups import GADGET3_FOF
 from mpipaint.io.group_catalog import GROUP_CATALOG
 from mpipaint.io.halo_catalog import CatalogKind, HaloCatalog
@@ -18,7 +19,7 @@ from mpipaint.io.halolists import PLAIN_TABLE, ROCKSTAR
 from mpipaint.io.halotable import HALO_TABLE
 from mpipaint.io.registry import the_one_recognising
 
-KINDS = (GROUP_CATALOG, GADGET3_FOF, HALO_TABLE, ROCKSTAR, PLAIN_TABLE)
+KINDS = (GROUP_CATALOG, GADGET3_FOF, AHF, HALO_TABLE, ROCKSTAR, PLAIN_TABLE)
 SAME_BOX_RTOL = 1e-4  # a catalog's scale factor and box side against its snapshot's (headers' rounding)
 
 
@@ -47,8 +48,8 @@ def open_halo_catalog(path, snapshot=None, mass_column: str = "m200c", hosts_onl
 
 
 def open_member_ids(path):
-    """The member-ID lists of the catalog at `path` (a kind whose membership is by particle ID), which a halo
-    table's `member_offset` / `member_count` index."""
+    """The member-ID lists of the catalog at `path` (a kind whose membership is by particle ID: `path`,
+    `total`, `read(lo, hi)` -> uint64), which a halo table's `member_offset` / `member_count` index."""
     kind = catalog_kind(Path(path))
     if kind.member_ids is None:
         raise InputError(f"{path}: a {kind.name} gives membership by snapshot order, not member-ID lists")

@@ -257,9 +257,24 @@ def _require_columns(path, values: dict, units: dict) -> None:
                              f"{'integer' if name == 'halo_id' else 'number'} ({int(bad.sum())} such rows)")
 
 
+def header_naming(path: Path, columns) -> list[str] | None:
+    """The column names of the first of a text file's leading '#' lines that names all of `columns` (any
+    case, `(index)` suffixes dropped), or None."""
+    with open(path, errors="replace") as handle:
+        for line in handle:
+            if not line.startswith("#"):
+                break
+            names = _column_names(line)
+            if set(columns) <= set(names):
+                return names
+    return None
+
+
 def _rockstar_mismatch(path: Path) -> str | None:
     found = layout(path)
-    return None if found == "header text" else f"{found}, not text whose first line is a '#' header"
+    if found != "header text":
+        return f"{found}, not text whose first line is a '#' header"
+    return None if header_naming(path, ("id", "x", "y", "z")) else "no '#' line names the columns id, x, y, z"
 
 
 def _plain_mismatch(path: Path) -> str | None:

@@ -1,7 +1,9 @@
-"""Gadget-III binary FoF catalogs (Quijote's format): files written by the test to P-Gadget3's layout, from
-the example DMO box's own groups, beside a Gadget binary copy of the box in shuffled order, so that members
-can only be found by their IDs."""
+"""Catalogs that list their members by particle ID, Gadget-III binary FoF (Quijote's format) and AHF: files
+written by the test to each format's layout from the example DMO box's own groups, beside a Gadget binary
+copy of the box in shuffled order, so that members can only be found by their IDs."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -19,10 +21,11 @@ from mpipaint.io.snapshot import Snapshot
 FP32 = ("--precision", "fp32")
 
 
-def shuffled_run(universe, out, num_files=2, order="<", id_dtype="u4", sfr=False, seed=5):
-    """The DMO run at snapshot 99 as Gadget-III would leave it: a two-file format-1 Gadget binary snapshot with
-    the particles in random order, and its FoF groups (those of the example's TNG catalog, DM members, centres
-    at the catalog's centres) as group_tab/group_ids files. Returns (run directory, TNG snapshot, catalog)."""
+def shuffled_box(universe, out, order="<", id_dtype="u4", seed=5) -> dict:
+    """The DMO run at snapshot 99 as Gadget-III would leave it: a two-file format-1 Gadget binary snapshot
+    `out/snapshot_099` with the particles in random order; returns what a halo finder would say of its groups
+    (those of the example's TNG catalog: DM members, centres at the catalog's centres, code units), with the
+    TNG snapshot and catalog."""
     snapshot = Snapshot(universe / "DMO" / "output" / "snapdir_099")
     catalog = GroupCatalog(find_group_catalog(universe / "DMO" / "output", 99))
     ids = snapshot.read(DM, "ParticleIDs", physical=False)
@@ -43,15 +46,22 @@ def shuffled_run(universe, out, num_files=2, order="<", id_dtype="u4", sfr=False
     length_type = groups["GroupLenType"].copy()
     length_type[:, [t for t in range(6) if t != DM]] = 0  # a DMO run's groups hold DM alone
     offsets = catalog.group_offsets()[:, DM]
-    members = np.concatenate([ids[o:o + n] for o, n in zip(offsets, length_type[:, DM])])
-    mass_type = groups["GroupMassType"] * (length_type > 0)
     velocities = snapshot.read(DM, "Velocities", physical=False)  # GroupVel: members' mean velocity times a
     group_vel = np.array([velocities[o:o + n].mean(axis=0) if n else np.zeros(3)
                           for o, n in zip(offsets, length_type[:, DM])]) * header.scale_factor**1.5
-    write_gadget3_fof(out, 99, length_type[:, DM], centres, group_vel, mass_type.sum(axis=1), length_type,
-                      mass_type, members, num_files=num_files, order=order, id_dtype=id_dtype,
-                      sfr=np.zeros(len(centres)) if sfr else None)
-    return out, snapshot, catalog
+    return {"snapshot": snapshot, "catalog": catalog, "centres": centres, "velocities": group_vel,
+            "length_type": length_type, "mass_type": groups["GroupMassType"] * (length_type > 0),
+            "members": [ids[o:o + n] for o, n in zip(offsets, length_type[:, DM])]}
+
+
+def shuffled_run(universe, out, num_files=2, order="<", id_dtype="u4", sfr=False):
+    """`shuffled_box` with its groups as Gadget-III FoF files: (run directory, TNG snapshot, catalog)."""
+    box = shuffled_box(universe, out, order, id_dtype)
+    write_gadget3_fof(out, 99, box["length_type"][:, DM], box["centres"], box["velocities"],
+                      box["mass_type"].sum(axis=1), box["length_type"], box["mass_type"],
+                      np.concatenate(box["members"]), num_files=num_files, order=order, id_dtype=id_dtype,
+                      sfr=np.zeros(len(box["centres"])) if sfr else None)
+    return out, box["snapshot"], box["catalog"]
 
 
 @pytest.mark.parametrize("num_files, order, id_dtype, sfr", [(1, "<", "u4", False), (3, ">", "u8", True),
@@ -142,5 +152,103 @@ def test_member_ids_of_another_run_are_an_error_before_anything_is_written(unive
     result = run_mpipaint("paint", *FP32, run / "snapshot_099", "--model", xray_bundle[0], "--out", out,
                           ranks=2, check=False)
     assert result.returncode == 2, result.stderr
-    assert "groups_099: the groups list" in result.stderr and "another run or snapshot" in result.stderr
+    assert "groups_099: the halos list" in result.stderr and "another run or snapshot" in result.stderr
     assert not out.exists() or not h5py.File(out).attrs.get("complete", False)
+
+
+AHF_COLUMNS = ("ID(1)", "hostHalo(2)", "numSubStruct(3)", "Mvir(4)", "npart(5)", "Xc(6)", "Yc(7)", "Zc(8)", "VXc(9)",
+               "VYc(10)", "VZc(11)", "Rvir(12)", "Rmax(13)")
+AHF_ID_BASE = 1000  # AHF's halo IDs are its own, not the TNG group index
+
+
+def write_ahf(directory, box: dict, with_types: bool = True) -> Path:
+    """`box`'s groups as AHF >= 1.0 leaves them, PREFIX.z0.000.AHF_halos and .AHF_particles (kpc/h comoving,
+    Msun/h, peculiar km/s; IDs AHF_ID_BASE + group), plus one subhalo of the first group (ID 99999, half its
+    particles, 50 kpc/h off its centre) listed after it, as AHF nests them."""
+    snapshot = box["snapshot"]
+    a = snapshot.header.scale_factor
+    rows, particles = [], []
+    for group, members in enumerate(box["members"]):
+        mvir = box["mass_type"][group].sum() * 1e10
+        rows.append((AHF_ID_BASE + group, -1, int(group == 0), mvir, len(members), *box["centres"][group],
+                     *(box["velocities"][group] / a**1.5 * np.sqrt(a)), 500.0, 100.0))
+        particles.append((AHF_ID_BASE + group, members))
+        if group == 0:
+            half = members[:len(members) // 2]
+            rows.append((99999, AHF_ID_BASE, 0, mvir / 2, len(half), *(box["centres"][0] + 50.0), 0.0, 0.0, 0.0,
+                         200.0, 50.0))
+            particles.append((99999, half))
+    halos = Path(directory) / "box.z0.000.AHF_halos"
+    with open(halos, "w") as handle:
+        handle.write("#" + "\t".join(AHF_COLUMNS) + "\n")
+        for row in rows:
+            handle.write("\t".join(f"{v:.9g}" if isinstance(v, float) else str(v) for v in row) + "\n")
+    with open(halos.with_name("box.z0.000.AHF_particles"), "w") as handle:
+        handle.write(f"{len(rows)}\n")
+        for halo_id, members in particles:
+            handle.write(f"{len(members)}\t{halo_id}\n")
+            handle.writelines(f"{pid}\t1\n" if with_types else f"{pid}\n" for pid in members)
+    return halos
+
+
+@pytest.mark.parametrize("with_types", [True, False])
+def test_ahf_gives_the_groups_written(universe, tmp_path, with_types):
+    """AHF_halos by its column names, units converted, hosts only (the subhalo is dropped, kept with
+    hosts_only=False), members counted from AHF_particles, Mvir named as the stand-in for M200c."""
+    box = shuffled_box(universe, tmp_path / "run")
+    path = write_ahf(tmp_path / "run", box, with_types)
+    binary = Snapshot(tmp_path / "run" / "snapshot_099")
+    assert catalog_kind(path).name == "AHF"
+    halos = open_halo_catalog(path, binary)
+    reference = box["catalog"].halos(box["snapshot"])
+    np.testing.assert_array_equal(halos.halo_id, AHF_ID_BASE + reference.halo_id)
+    np.testing.assert_allclose(halos.centre_kpc, reference.centre_kpc, rtol=1e-7)
+    np.testing.assert_array_equal(halos.counts[:, DM], reference.counts[:, DM])
+    np.testing.assert_allclose(halos.m200c_msun, box["snapshot"].units.to_physical(
+        "GroupMass", box["mass_type"].sum(axis=1)), rtol=1e-7)
+    np.testing.assert_allclose(halos.velocity_kms, peculiar_velocities(box), rtol=1e-6, atol=1e-3)
+    assert halos.m200c_definition.startswith("AHF's Mvir")
+    everything = open_halo_catalog(path, binary, hosts_only=False)
+    assert len(everything) == len(halos) + 1 and everything.halo_id[1] == 99999
+    assert everything.member_ranges[1].tolist() == [len(box["members"][0]), len(box["members"][0]) // 2]
+
+
+def peculiar_velocities(box) -> np.ndarray:
+    """Peculiar velocities [km/s] of `box`'s groups, from the members' mean snapshot velocity."""
+    a = box["snapshot"].header.scale_factor
+    return box["velocities"] / a
+
+
+def test_ahf_particles_of_another_catalog_are_refused_naming_the_file(universe, tmp_path):
+    box = shuffled_box(universe, tmp_path / "run")
+    path = write_ahf(tmp_path / "run", box)
+    binary = Snapshot(tmp_path / "run" / "snapshot_099")
+    particles = path.with_name("box.z0.000.AHF_particles")
+    lines = particles.read_text().splitlines()
+    particles.write_text("\n".join([str(int(lines[0]) - 1)] + lines[1:]) + "\n")
+    with pytest.raises(InputError, match=r"AHF_particles: begins with .* halos, the AHF_halos beside it lists"):
+        open_halo_catalog(path, binary)
+    lines[1] = lines[1].replace(str(len(box["members"][0])), str(len(box["members"][0]) + 1), 1)
+    particles.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"halo particle counts differ from the npart column"):
+        open_halo_catalog(path, binary)
+
+
+@pytest.mark.tf
+def test_a_shuffled_box_paints_through_ahf_as_through_its_group_catalog(universe, xray_bundle, tmp_path):
+    """Hosts of an AHF catalog painted from the shuffled binary box on 2 ranks, members by ID: the same DM in
+    every map as the group-ordered box painted through TNG offsets."""
+    box = shuffled_box(universe, tmp_path / "run")
+    path = write_ahf(tmp_path / "run", box)
+    reference_path = tmp_path / "tng.hdf5"
+    run_mpipaint("paint", *FP32, universe / "DMO" / "output" / "snapdir_099", "--model", xray_bundle[0],
+                 "--out", reference_path, "--min-m200c", "3e13")
+    out = tmp_path / "ahf.hdf5"
+    run_mpipaint("paint", *FP32, tmp_path / "run" / "snapshot_099", "--model", xray_bundle[0], "--catalog", path,
+                 "--out", out, "--min-m200c", "3e13", ranks=2)
+    with h5py.File(out) as f, h5py.File(reference_path) as g:
+        assert f.attrs["complete"] and f.attrs["m200c_definition"].startswith("AHF's Mvir")
+        common, mine, theirs = np.intersect1d(f["halo_id"][()] - AHF_ID_BASE, g["halo_id"][()],
+                                              return_indices=True)
+        assert len(common) >= 10
+        np.testing.assert_allclose(f["mdm_proj"][()][mine], g["mdm_proj"][()][theirs], rtol=1e-7)
