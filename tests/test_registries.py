@@ -83,10 +83,38 @@ def _hlist(rows, h, box_ckpc, scale, velocity) -> str:
     return "\n".join(lines) + "\n"
 
 
+SWIFT_MPC_CM, SWIFT_1E10_MSUN_G = 3.08567758e24, 1.98841586e43  # SWIFT's internal units, as SOAP files carry
+
+
+def _soap(path, frame, velocity, snapshot) -> None:
+    """A SOAP catalog of `frame`'s halos (centrals) and one satellite, as SWIFT/FLAMINGO write it: comoving Mpc
+    and 1e10 Msun with swiftsimio's conversion attributes, no h."""
+    a, header = snapshot.header.scale_factor, snapshot.header
+    comoving_mpc = u.KPC_CM / (SWIFT_MPC_CM * a)  # physical kpc (mpipaint's kpc) to SWIFT's comoving Mpc
+    centre = frame[[f"centre_{c}" for c in "xyz"]].to_numpy() * comoving_mpc
+    with h5py.File(path, "w") as f:
+        f.create_group("Header").attrs.update({"Code": "SOAP", "Scale-factor": [a], "Redshift": [header.redshift],
+                                               "BoxSize": [snapshot.box_size_kpc / a / 1e3] * 3})  # comoving Mpc
+        f.create_group("Cosmology").attrs.update({"h": [header.hubble], "Omega_m": [header.omega_m],
+                                                  "Omega_lambda": [header.omega_lambda]})
+        columns = {"InputHalos/HaloCentre": (np.vstack([centre, centre[:1] + 0.05]), SWIFT_MPC_CM * a),
+                   "InputHalos/IsCentral": (np.r_[np.ones(len(frame), int), 0], 1.0),
+                   "InputHalos/HaloCatalogueIndex": (np.r_[frame["halo_id"].to_numpy(), 10**6], 1.0),
+                   "SO/200_crit/TotalMass": (np.r_[frame["m200c"].to_numpy(), 1e12] * u.MSUN_G / SWIFT_1E10_MSUN_G,
+                                             SWIFT_1E10_MSUN_G),
+                   "SO/200_crit/SORadius": (np.r_[frame["r200c"].to_numpy(), 100.0] * comoving_mpc, SWIFT_MPC_CM * a),
+                   "BoundSubhalo/CentreOfMassVelocity": (np.vstack([velocity, velocity[:1]]), 1e5)}
+        for name, (values, factor) in columns.items():
+            f[name] = values
+            f[name].attrs.update({"Conversion factor to physical CGS (including cosmological corrections)": [factor],
+                                  "h-scale exponent": [0.0]})
+
+
 def test_every_catalog_kind_gives_the_same_halos(universe_copy, tmp_path):
     """The group catalog (with GroupVel written as TNG stores it, peculiar velocity times a), select's halo
-    table, a consistent-trees list and a plain CSV of the same halos: the same ids, centres, masses and
-    velocities from `open_halo_catalog`; membership exactly where the kind has it."""
+    table, a consistent-trees list, a plain CSV and a SOAP catalog (with a satellite, left out) of the same
+    halos: the same ids, centres, masses and velocities from `open_halo_catalog`; membership exactly where
+    the kind has it."""
     output = universe_copy / "FP" / "output"
     snapshot = Snapshot(find_snapshot(output, 67))
     a, h = snapshot.header.scale_factor, snapshot.header.hubble
@@ -126,7 +154,9 @@ def test_every_catalog_kind_gives_the_same_halos(universe_copy, tmp_path):
                   "z [kpc]": frame["centre_z"], "m200c [Msun]": frame["m200c"],
                   **{f"{c} [km/s]": group_halos.velocity_kms[chosen, k] for k, c in enumerate(("vx", "vy", "vz"))}
                   }).to_csv(csv, index=False)
-    for path, kind in ((hlist, "rockstar"), (csv, "plain table")):
+    soap = tmp_path / "halo_properties_0067.hdf5"
+    _soap(soap, frame, group_halos.velocity_kms[chosen], snapshot)
+    for path, kind in ((hlist, "rockstar"), (csv, "plain table"), (soap, "SOAP")):
         halos = open_halo_catalog(path, snapshot)
         assert halos.kind == kind and not halos.has_membership
         np.testing.assert_array_equal(halos.halo_id, group_halos.halo_id[chosen], err_msg=kind)

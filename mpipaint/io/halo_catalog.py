@@ -103,7 +103,8 @@ def require_snapshot_and_m200c(path, snapshot, mass_column: str, why_snapshot: s
 
 def layout(path: Path) -> str:
     """What a catalog path holds, the partition every kind's `mismatch` reads: 'directory', 'group catalog'
-    (HDF5 with a Header holding Ngroups_Total), 'halo table' (HDF5 with a `halos` group), 'hdf5' (other),
+    (HDF5 with a Header holding Ngroups_Total), 'soap catalog' (HDF5 whose Header says Code = SOAP), 'halo
+    table' (HDF5 with a `halos` group), 'hdf5' (other),
     'binary' (a NUL byte among the first BINARY_PROBE_BYTES, as no text has), 'header text' (text whose first
     non-empty line is a '#' line) or 'text'."""
     if path.is_dir():
@@ -113,6 +114,8 @@ def layout(path: Path) -> str:
             header = f.get("Header")
             if isinstance(header, h5py.Group) and "Ngroups_Total" in header.attrs:
                 return "group catalog"
+            if isinstance(header, h5py.Group) and _text(header.attrs.get("Code")) == "SOAP":
+                return "soap catalog"
             return "halo table" if isinstance(f.get("halos"), h5py.Group) else "hdf5"
     with open(path, "rb") as handle:
         if b"\0" in handle.read(BINARY_PROBE_BYTES):
@@ -120,3 +123,11 @@ def layout(path: Path) -> str:
     with open(path, errors="replace") as handle:
         first = next((line for line in handle if line.strip()), "")
     return "header text" if first.startswith("#") else "text"
+
+
+def _text(value) -> str | None:
+    """An HDF5 string attribute as str (h5py gives bytes or str, alone or in a one-element array)."""
+    if value is None:
+        return None
+    value = np.ravel(value)[0] if np.ndim(value) else value
+    return value.decode() if isinstance(value, bytes) else str(value)
