@@ -101,6 +101,7 @@ def predict_sample(bundles: BundleSet, path, indices, options: EvaluateOptions, 
         return None
     sample = _assemble(path, [r for part in gathered for r in part], list(bundles), with_truth, with_predictions)
     sample.coarser = coarser_than_trained(particle_mass, bundles.trained_particle_mass_msun)
+    sample.particle_mass_msun = particle_mass
     return sample
 
 
@@ -235,10 +236,12 @@ def run_calibrate(options: EvaluateOptions) -> None:
     if not tables:
         raise InputError("calibrate needs an X-ray or gas bundle: corrections exist for Lx and Mgas only")
     make_parent(options.out)
+    masses = {name: sample.particle_mass_msun for name, sample in {"fp": split, **inputs}.items()}
     write_tables(options.out, tables, {
         "models": [str(Path(m).resolve()) for m in options.models], "trainset": str(Path(options.data).resolve()),
         "split": options.split, "inputs": json.dumps(options.named_inputs()), "mpipaint_version": __version__,
-        "snapshots": np.asarray(options.snapshots if options.snapshots else [], dtype=np.int64)})
+        "snapshots": np.asarray(options.snapshots if options.snapshots else [], dtype=np.int64)},
+        {name: mass for name, mass in masses.items() if mass is not None})
     for source, by_quantity in tables.items():
         for quantity, table in by_quantity.items():
             usable = np.isfinite(table["ratio"])

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from mpipaint import units as u
 from mpipaint.config import Options, option
-from mpipaint.halos.particles import READ_STRATEGIES, READ_STRATEGY_HELP, read_strategy_for
+from mpipaint.halos.particles import (READ_STRATEGIES, READ_STRATEGY_HELP, SUBSAMPLE_HELP, check_subsample,
+                                      read_strategy_for)
 from mpipaint.io.halolists import MASS_COLUMNS
 from mpipaint.io.trainingset import TARGET_MAPS
 from mpipaint.maps.geometry import DEPOSITION_MODES, MapSpec, check_axes
@@ -101,10 +102,12 @@ class PrepareOptions(Options):
                                   "halos/particles.py)", choices=DEPOSITION_MODES)
     read_strategy: str = option(None, READ_STRATEGY_HELP, choices=READ_STRATEGIES)
     chunk_particles: int = option(4_000_000, "slabs: particles read per rank per step")
+    subsample: float = option(1.0, SUBSAMPLE_HELP)
 
     def __post_init__(self):
         super().__post_init__()
         object.__setattr__(self, "read_strategy", read_strategy_for(self.deposition_mode, self.read_strategy))
+        check_subsample(self.subsample)
         if not (self.run and self.halos and self.out):
             raise ValueError("'run', 'halos' and 'out' are required")
         if not 8 <= self.npix <= MAX_NPIX or self.width <= 0:
@@ -228,6 +231,7 @@ class PaintOptions(Options):
     precision: str = option(DEFAULT_PRECISION, PRECISION_HELP, choices=PRECISIONS)
     backend: str = option("tf", BACKEND_HELP, choices=BACKENDS)
     batch_halos: int = option(1, "halos whose maps go through a net in one call (8-16 keep a GPU busy)")
+    subsample: float = option(1.0, SUBSAMPLE_HELP)
 
     def __post_init__(self):
         super().__post_init__()
@@ -237,6 +241,7 @@ class PaintOptions(Options):
             raise ValueError("chunk_particles must be positive")
         if not self.box:
             raise ValueError("'box' is required")
+        check_subsample(self.subsample)
         check_axes(self.axes)
 
 

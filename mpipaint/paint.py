@@ -41,7 +41,7 @@ from mpipaint.errors import InputError, Preempted
 from mpipaint.halos.particles import HaloParticles, members_by_id, read_strategy_for
 from mpipaint.halos.select import select_catalog
 from mpipaint.io import painted
-from mpipaint.io.corrections import read_table
+from mpipaint.io.corrections import calibrated_particle_mass, read_table
 from mpipaint.io.group_catalog import find_group_catalog
 from mpipaint.io.fingerprints import snapshot_fingerprint, table_fingerprint
 from mpipaint.io.hdf5 import space_checked, unallocated
@@ -113,10 +113,11 @@ class HaloPainter:
     the particles, where they stay."""
 
     def __init__(self, particles: HaloParticles, predictors, projector, axes, with_maps, times, coarser, residuals,
-                 tables):
+                 tables, sparser: bool = False):
         self.particles, self.predictors = particles, predictors
         self.axes, self.with_maps, self.times, self.coarser = axes, with_maps, times, coarser
         self.residuals, self.tables, self.projector = residuals, tables, projector
+        self.sparser_than_calibrated = sparser
         self.deposited = 0  # DM particles this rank projected: the halos' members or their cubes' particles
 
     def start(self, indices):
@@ -148,7 +149,8 @@ class HaloPainter:
                                      "out_of_range", int(self.particles.row(index)["halo_id"]),
                                      [a for a, m in zip(self.axes, values["mdm_proj"]) if m <= 0])
             halo_maps = {"dm": dm[mine], **{t: r.mean_images for t, r in halo.items()}} if self.with_maps else None
-            rows.append((index, {**values, **_weights(values, self.tables)}, halo_maps))
+            rows.append((index, {**values, **_weights(values, self.tables, self.sparser_than_calibrated)},
+                         halo_maps))
         return rows
 
 
@@ -183,12 +185,13 @@ def correction_tables(options: PaintOptions, targets) -> dict:
             for t in corrected}
 
 
-def _weights(values: dict, tables: dict) -> dict:
-    """Correction weights and out-of-calibration flags of one halo's row values."""
+def _weights(values: dict, tables: dict, sparser: bool) -> dict:
+    """Correction weights and out-of-calibration flags of one halo's row values; every row is outside the
+    calibration when the box's DM is sparser than that of the input the tables were calibrated on."""
     result = {}
     for quantity, (_, table) in tables.items():
         weight, outside = corrections.correction_weights(values[quantity], table)
-        result[f"{quantity}_weight"], result[f"{quantity}_outside_calibration"] = weight, outside
+        result[f"{quantity}_weight"], result[f"{quantity}_outside_calibration"] = weight, outside | sparser
     return result
 
 
@@ -224,7 +227,7 @@ def run_paint(options: PaintOptions) -> None:
     infer_s_per_halo = _warm_up(predictors, projector, options.batch_halos) / options.batch_halos
     log.info("nets compiled; inference %.3g s per halo (%s, %s)", infer_s_per_halo, options.backend, precision)
     trained_mass = bundles.trained_particle_mass_msun
-    box_mass = snapshot.typical_mass_msun(DM)
+    box_mass = snapshot.typical_mass_msun(DM) / options.subsample  # what a painted particle weighs
     coarser = coarser_than_trained(box_mass, trained_mass)
     if coarser and COMM.rank == 0:
         log.warning("%s: DM particles of %.3g Msun, %.1fx the training run's: every row is flagged out_of_range",
@@ -243,9 +246,19 @@ def run_paint(options: PaintOptions) -> None:
         attrs["trained_dm_particle_mass_msun"] = float(trained_mass)
     if "m200c_definition" in table.attrs:  # the catalog has no M200c: what stands in for it
         attrs["m200c_definition"] = table.attrs["m200c_definition"]
+    sparser = False
     if tables:
+        calibrated_mass = calibrated_particle_mass(options.corrections, options.correction_input)
+        sparser = coarser_than_trained(box_mass, calibrated_mass)
         attrs.update({"corrections": str(Path(options.corrections).resolve()),
-                      "correction_input": options.correction_input})
+                      "correction_input": options.correction_input, "sparser_than_calibration": sparser})
+        if calibrated_mass is not None:
+            attrs["calibrated_dm_particle_mass_msun"] = calibrated_mass
+        if sparser and COMM.rank == 0:
+            log.warning("%s: DM particles of %.3g Msun, %.1fx those the '%s' tables were calibrated on: every row "
+                        "is flagged outside the calibration", options.box, box_mass, box_mass / calibrated_mass,
+                        options.correction_input)
+    attrs["subsample_fraction"] = options.subsample
     residuals = bundles.residuals
     row_columns = painted.columns({t: len(b) for t, b in bundles.items()}, list(tables), residuals)
     map_targets = ("dm", *bundles) if options.maps else ()
@@ -262,9 +275,9 @@ def run_paint(options: PaintOptions) -> None:
         start, times = time.monotonic(), PhaseTimes()
         with times("read"):
             particles = HaloParticles({snapnum: snapshot}, table, spec.deposition_mode, strategy, owners,
-                                      spec.width_kpc, options.chunk_particles)
+                                      spec.width_kpc, options.chunk_particles, subsample=options.subsample)
         painter = HaloPainter(particles, predictors, projector, options.axes, options.maps, times, coarser,
-                              residuals, tables)
+                              residuals, tables, sparser)
         writer = open_writer(out, painted.write_rows, _parallel_io(), _progress(len(table), done, mine))
         work_through(groups, painter.start, painter.finish, writer, times)
         _finish(out, options.out, len(table))

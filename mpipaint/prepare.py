@@ -46,7 +46,8 @@ def _halo_maps(particles: HaloParticles, index, options, with_gas):
 
 def _file_attrs(options, with_gas, table, snapshots):
     attrs = {"run": str(Path(options.run).resolve()), "halo_table": str(Path(options.halos).resolve()),
-             "dm_particle_mass_msun": max(s.typical_mass_msun(DM) for s in snapshots.values()),
+             "dm_particle_mass_msun": max(s.typical_mass_msun(DM) for s in snapshots.values()) / options.subsample,
+             "subsample_fraction": options.subsample,
              **options.spec.attrs(), "pixel_kpc": options.spec.pixel_kpc,
              "axes": np.asarray(options.axes, dtype=np.int64), "num_halos": len(table),
              "mpipaint_version": __version__}
@@ -101,7 +102,7 @@ def run_prepare(options: PrepareOptions) -> None:
         log.info("%d of %d halos to map on %d ranks, %d projections each", len(todo), len(table), COMM.size,
                  naxes)
         particles = HaloParticles(snapshots, table, options.deposition_mode, options.read_strategy, owners,
-                                  options.width, options.chunk_particles, with_gas)
+                                  options.width, options.chunk_particles, with_gas, options.subsample)
         out = h5py.File(options.out, "r+") if COMM.rank == 0 else None
         try:
             writer = open_writer(out, trainingset.write_images, False,

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import run_mpipaint
 from mpipaint.errors import InputError
-from mpipaint.io.corrections import FORMAT, read_table
+from mpipaint.io.corrections import FORMAT, calibrated_particle_mass, read_table
 from mpipaint.maps.gas import MAP_UNITS
 from mpipaint.model.bundle import save_bundle
 from mpipaint.model.keras_env import keras
@@ -123,6 +123,23 @@ def test_a_perfect_y_predictor_calibrates_to_unit_weights_and_paints_y_int_with_
         y, mass, bound = f["y_int"][()], f["mdm_proj"][()], f["y_int_at_bound"][()]
     assert (bound == 0).mean() > 0.5
     np.testing.assert_allclose(y[bound == 0], mass[bound == 0], rtol=1e-4)
+    assert calibrated_particle_mass(tables, "fp") == dm_particle_mass(trainset)
+    with h5py.File(out) as f:
+        assert not f.attrs["sparser_than_calibration"] and not f["y_int_outside_calibration"][()].all()
+    sparse = tmp_path / "painted_quarter.hdf5"  # a quarter of the DM, 4x the mass the tables were calibrated on
+    run_mpipaint("paint", universe / "FP" / "output" / "snapdir_099", "--model", bundle, "--out", sparse,
+                 "--corrections", tables, "--correction-input", "fp", "--precision", "fp32", "--subsample", "0.25")
+    with h5py.File(sparse) as f:
+        assert f.attrs["subsample_fraction"] == 0.25 and f.attrs["sparser_than_calibration"]
+        assert f["y_int_outside_calibration"][()].all()
+        quarter = f["mdm_proj"][()]
+    counts = mass / dm_particle_mass(trainset)  # DM particles in each map
+    assert np.all(np.abs(quarter / mass - 1) < 5 * np.sqrt(0.75 / (0.25 * counts)))  # binomial: 5 sigma
+
+
+def dm_particle_mass(trainset) -> float:
+    with h5py.File(trainset) as f:
+        return float(f.attrs["dm_particle_mass_msun"])
 
 
 def test_a_split_is_evaluated_only_on_the_bundles_own_training_set(xray_bundle, small_trainset, tmp_path):

@@ -25,6 +25,9 @@ READ_STRATEGIES = ("offsets", "slabs")
 READ_STRATEGY_HELP = ("read each halo's particle range (offsets; the default for group deposition) or slabs "
                       "of the particle arrays + exchange (slabs; the only way for cube deposition)")
 DM_FIELDS = ("Coordinates", "Masses")
+SUBSAMPLE_HELP = ("keep this fraction of the DM particles, chosen by a hash of their IDs (the same on any rank count), "
+                  "masses scaled by its inverse: a sparser input kind to calibrate or paint")
+_SPLITMIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
 GAS_FIELDS = ("Coordinates", "Masses", "Density", "InternalEnergy", "ElectronAbundance", "StarFormationRate",
               "GFM_Metallicity")
 
@@ -40,6 +43,22 @@ def read_strategy_for(mode: str, strategy: str | None, by_ids: bool = False) -> 
         raise ValueError("group members known by particle ID (a box in no group order) need the 'slabs' read "
                          "strategy")
     return strategy
+
+
+def check_subsample(fraction: float) -> None:
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"subsample must be a fraction in (0, 1], not {fraction}")
+
+
+def kept_by_id(ids, fraction: float) -> np.ndarray:
+    """Whether each particle is in the deterministic `fraction` of a run: the splitmix64 hash of its ID (a
+    bijection of 64-bit integers that scatters neighbouring IDs) below fraction x 2^64, so a particle is kept
+    or dropped alike on any rank count, read strategy or chunking."""
+    z = np.asarray(ids).astype(np.uint64) + _SPLITMIX[0]
+    z = (z ^ (z >> np.uint64(30))) * _SPLITMIX[1]
+    z = (z ^ (z >> np.uint64(27))) * _SPLITMIX[2]
+    z ^= z >> np.uint64(31)
+    return z < np.uint64(min(fraction * 2.0**64, 2.0**64 - 2**11))  # the largest float64 below 2^64
 
 
 def members_by_id(table) -> bool:
@@ -74,13 +93,15 @@ class HaloParticles:
     this rank's halos beforehand by the slab exchange (collective: every rank constructs it together)."""
 
     def __init__(self, snapshots: dict, table, mode: str, strategy: str, owners=None, width: float = 0.0,
-                 chunk_particles: int = 4_000_000, with_gas: bool = False):
+                 chunk_particles: int = 4_000_000, with_gas: bool = False, subsample: float = 1.0):
         by_ids = mode == "group" and members_by_id(table)
         try:
             read_strategy_for(mode, strategy, by_ids)
         except ValueError as exc:
             raise InputError(f"{table.attrs.get('member_ids_catalog', 'halo table')}: {exc}") from None
         self.snapshots, self.table, self.mode, self.strategy = snapshots, table, mode, strategy
+        self.subsample = subsample
+        self._dm_fields = DM_FIELDS + ("ParticleIDs",) if subsample < 1.0 else DM_FIELDS
         self._gathered = {DM: {}, GAS: {}}
         self._columns = {name: table[name].to_numpy() for name in table.columns}
         if strategy == "slabs":
@@ -90,7 +111,8 @@ class HaloParticles:
             snapnums = table["snapshot"].to_numpy()
             for snapnum, snapshot in snapshots.items():
                 here = np.where(snapnums == snapnum, owners, -1)
-                for ptype, fields in ((DM, DM_FIELDS), (GAS, GAS_FIELDS)) if with_gas else ((DM, DM_FIELDS),):
+                for ptype, fields in (((DM, self._dm_fields), (GAS, GAS_FIELDS)) if with_gas
+                                      else ((DM, self._dm_fields),)):
                     self._gathered[ptype].update(gather_particles(snapshot, ptype, fields, table, here,
                                                                   "ids" if by_ids else mode, width, chunk_particles,
                                                                   member_ids))
@@ -108,8 +130,13 @@ class HaloParticles:
         return self._gathered[ptype].pop(index, empty)  # each halo is mapped once: free it then
 
     def dm(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        fields = self._fields(DM, DM_FIELDS, index)
-        return fields["Coordinates"].reshape(-1, 3), fields["Masses"]
+        """Positions [kpc] and masses [Msun] of the halo's DM: of the subsample only, masses / fraction."""
+        fields = self._fields(DM, self._dm_fields, index)
+        positions, masses = fields["Coordinates"].reshape(-1, 3), fields["Masses"]
+        if self.subsample == 1.0:
+            return positions, masses
+        kept = kept_by_id(fields["ParticleIDs"], self.subsample)
+        return positions[kept], masses[kept] / self.subsample
 
     def gas(self, index: int) -> GasCells:
         return _gas_cells(self._fields(GAS, GAS_FIELDS, index))

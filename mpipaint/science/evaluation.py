@@ -33,6 +33,7 @@ class Sample:
     at_bound: dict = field(default_factory=dict)  # target -> per-image fraction of output pixels at the bound
     dm_outside: np.ndarray = None  # per-image fraction of DM pixels above the trained input range
     coarser: bool = False  # DM particles heavier than the training run's (science.ranges.coarser_than_trained)
+    particle_mass_msun: float | None = None  # of the input's DM (of its subsample: mass / fraction), where recorded
     true: dict = field(default_factory=dict)
     profiles_predicted: dict = field(default_factory=dict)  # target -> (N, bins)
     profiles_true: dict = field(default_factory=dict)
