@@ -64,6 +64,16 @@ def shuffled_run(universe, out, num_files=2, order="<", id_dtype="u4", sfr=False
     return out, box["snapshot"], box["catalog"]
 
 
+@pytest.fixture(scope="module")
+def tng_painted(universe, xray_bundle, tmp_path_factory) -> dict:
+    """The group-ordered DMO box painted through its TNG offsets (halos above 3e13 Msun): the reference rows."""
+    out = tmp_path_factory.mktemp("tng_painted") / "tng.hdf5"
+    run_mpipaint("paint", *FP32, universe / "DMO" / "output" / "snapdir_099", "--model", xray_bundle[0],
+                 "--out", out, "--min-m200c", "3e13")
+    with h5py.File(out) as f:
+        return {name: f[name][()] for name in ("halo_id", "lx", "mdm_proj")}
+
+
 @pytest.mark.parametrize("num_files, order, id_dtype, sfr", [(1, "<", "u4", False), (3, ">", "u8", True),
                                                               (4, "<", "u8", False)])
 def test_gadget3_fof_gives_the_groups_written(universe, tmp_path, num_files, order, id_dtype, sfr):
@@ -94,21 +104,17 @@ def test_gadget3_fof_gives_the_groups_written(universe, tmp_path, num_files, ord
 
 
 @pytest.mark.tf
-def test_a_shuffled_gadget3_box_paints_as_its_group_ordered_twin(universe, xray_bundle, tmp_path):
+def test_a_shuffled_gadget3_box_paints_as_its_group_ordered_twin(universe, xray_bundle, tng_painted, tmp_path):
     """Group maps depend on which particles are members: the shuffled binary box painted through its FoF
     member IDs (by `mpipaint select` of the run directory and by `paint` finding groups_099 beside the box,
     on 1 and 2 ranks) gives the rows of the group-ordered HDF5 box painted through TNG offsets, for every
     halo both select; the file says what stands in for M200c."""
     run, _, _ = shuffled_run(universe, tmp_path / "run", num_files=3, order=">")
-    reference_path = tmp_path / "tng.hdf5"
-    run_mpipaint("paint", *FP32, universe / "DMO" / "output" / "snapdir_099", "--model", xray_bundle[0],
-                 "--out", reference_path, "--min-m200c", "3e13")
     run_mpipaint("select", run, "--snap", "99", "--out", tmp_path / "halos.hdf5", "--min-m200c", "3e13")
     with h5py.File(tmp_path / "halos.hdf5") as f:
         assert f.attrs["m200c_definition"] == M200C_DEFINITION
         assert (f["halos/member_count"][()] == f["halos/count_type1"][()]).all()
-    with h5py.File(reference_path) as f:
-        reference = {name: f[name][()] for name in ("halo_id", "lx", "mdm_proj")}
+    reference = tng_painted
     for ranks, catalog in ((1, ()), (2, ("--catalog", tmp_path / "halos.hdf5"))):
         out = tmp_path / f"gadget3_{ranks}.hdf5"
         run_mpipaint("paint", *FP32, run / "snapshot_099", "--model", xray_bundle[0], "--out", out,
@@ -234,21 +240,98 @@ def test_ahf_particles_of_another_catalog_are_refused_naming_the_file(universe, 
         open_halo_catalog(path, binary)
 
 
-@pytest.mark.tf
-def test_a_shuffled_box_paints_through_ahf_as_through_its_group_catalog(universe, xray_bundle, tmp_path):
-    """Hosts of an AHF catalog painted from the shuffled binary box on 2 ranks, members by ID: the same DM in
-    every map as the group-ordered box painted through TNG offsets."""
+def write_velociraptor(directory, box: dict, num_files: int = 2) -> Path:
+    """`box`'s groups as VELOCIraptor's HDF5 output in `num_files` files (PREFIX.properties.K and the
+    catalog_groups / catalog_particles / .unbound beside it): physical, h-free Mpc and 1e10 Msun, UnitInfo as
+    text as VELOCIraptor stores it; the first host gives half its particles to a substructure (ID 999999,
+    in the last file), and every object lists its last tenth of particles as unbound."""
+    snapshot, reference = box["snapshot"], box["catalog"].halos(box["snapshot"])
+    objects = [(int(i) + 1, -1, box["members"][k], reference.centre_kpc[k], reference.m200c_msun[k],
+                reference.r200c_kpc[k], box["velocities"][k] / snapshot.header.scale_factor)
+               for k, i in enumerate(reference.halo_id)]
+    first = objects[0][2]
+    objects[0] = (objects[0][0], -1, first[: len(first) // 2], *objects[0][3:])
+    substructure = (999999, objects[0][0], first[len(first) // 2:], objects[0][3] + 30.0, 1e12, 50.0, np.zeros(3))
+    parts = [list(part) for part in np.array_split(np.arange(len(objects)), num_files)]
+    files = [[objects[k] for k in part] for part in parts]
+    files[-1].append(substructure)
+    prefix = Path(directory) / "vr_099"
+    for k, objects_here in enumerate(files):
+        suffix = f".{k}"
+        count = {"Num_of_files": [num_files], "Num_of_groups": [len(objects_here)],
+                 "Total_num_of_groups": [len(objects) + 1]}
+        with h5py.File(f"{prefix}.properties{suffix}", "w") as f:
+            for name, value in count.items():
+                f[name] = np.asarray(value)
+            units = f.create_group("UnitInfo")
+            for key, value in {"Comoving_or_Physical": b"0", "Length_unit_to_kpc": b"1000.000000",
+                               "Mass_unit_to_solarmass": b"10000000000.000000", "Velocity_unit_to_kms": b"1.000000"
+                               }.items():
+                units.attrs[key] = value
+            f.create_group("SimulationInfo").attrs["ScaleFactor"] = snapshot.header.scale_factor
+            f["ID"] = np.array([o[0] for o in objects_here], np.int64)
+            f["hostHaloID"] = np.array([o[1] for o in objects_here], np.int64)
+            for axis, name in enumerate(("Xc", "Yc", "Zc")):
+                f[name] = np.array([o[3][axis] / 1e3 for o in objects_here])
+            for axis, name in enumerate(("VXc", "VYc", "VZc")):
+                f[name] = np.array([o[6][axis] for o in objects_here])
+            f["Mass_200crit"] = np.array([o[4] / 1e10 for o in objects_here])
+            f["R_200crit"] = np.array([o[5] / 1e3 for o in objects_here])
+        bound = [o[2][: len(o[2]) - len(o[2]) // 10] for o in objects_here]
+        unbound = [o[2][len(o[2]) - len(o[2]) // 10:] for o in objects_here]
+        with h5py.File(f"{prefix}.catalog_groups{suffix}", "w") as f:
+            for name, value in count.items():
+                f[name] = np.asarray(value)
+            f["Group_Size"] = np.array([len(o[2]) for o in objects_here], np.int64)
+            f["Offset"] = np.concatenate([[0], np.cumsum([len(b) for b in bound])[:-1]]).astype(np.int64)
+            f["Offset_unbound"] = np.concatenate([[0], np.cumsum([len(u) for u in unbound])[:-1]]).astype(np.int64)
+            f["Parent_halo_ID"] = np.array([o[1] for o in objects_here], np.int64)
+        for kind, lists in (("catalog_particles", bound), ("catalog_particles.unbound", unbound)):
+            with h5py.File(f"{prefix}.{kind}{suffix}", "w") as f:
+                f["Num_of_files"] = [num_files]
+                f["Particle_IDs"] = np.concatenate(lists).astype(np.int64)
+    return Path(f"{prefix}.properties.0")
+
+
+def test_velociraptor_gives_hosts_with_their_substructures_particles(universe, tmp_path):
+    """Hosts of a two-file VELOCIraptor output read as the TNG groups they were written from (ids + 1): centres,
+    M200c, R200c, velocities in the files' units; every host's members are all its FoF particles again (its
+    own bound and unbound ones and its substructure's, found in another file)."""
     box = shuffled_box(universe, tmp_path / "run")
-    path = write_ahf(tmp_path / "run", box)
-    reference_path = tmp_path / "tng.hdf5"
-    run_mpipaint("paint", *FP32, universe / "DMO" / "output" / "snapdir_099", "--model", xray_bundle[0],
-                 "--out", reference_path, "--min-m200c", "3e13")
-    out = tmp_path / "ahf.hdf5"
+    path = write_velociraptor(tmp_path / "run", box)
+    binary = Snapshot(tmp_path / "run" / "snapshot_099")
+    assert catalog_kind(path).name == "VELOCIraptor"
+    halos = open_halo_catalog(path, binary)
+    reference = box["catalog"].halos(box["snapshot"])
+    np.testing.assert_array_equal(halos.halo_id, reference.halo_id + 1)
+    for got, expected in ((halos.centre_kpc, reference.centre_kpc), (halos.m200c_msun, reference.m200c_msun),
+                          (halos.r200c_kpc, reference.r200c_kpc)):
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+    np.testing.assert_allclose(halos.velocity_kms, peculiar_velocities(box), rtol=1e-12)
+    np.testing.assert_array_equal(halos.counts[:, DM], reference.counts[:, DM])
+    members = catalog_kind(path).member_ids(path)
+    for host in (0, 1, len(halos) - 1):
+        start, length = halos.member_ranges[host]
+        assert sorted(members.read(start, start + length).tolist()) == sorted(box["members"][host].tolist())
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("kind", ["AHF", "VELOCIraptor"])
+def test_a_shuffled_box_paints_through_an_id_catalog_as_through_its_group_catalog(universe, xray_bundle,
+                                                                                  tng_painted, tmp_path, kind):
+    """Hosts of an AHF or a VELOCIraptor catalog painted from the shuffled binary box on 2 ranks, members by
+    ID: the same DM in every map as the group-ordered box painted through TNG offsets; the file names the
+    stand-in for M200c where the catalog has none (AHF's Mvir)."""
+    box = shuffled_box(universe, tmp_path / "run")
+    write, id_offset = {"AHF": (write_ahf, AHF_ID_BASE), "VELOCIraptor": (write_velociraptor, 1)}[kind]
+    path = write(tmp_path / "run", box)
+    out = tmp_path / "painted.hdf5"
     run_mpipaint("paint", *FP32, tmp_path / "run" / "snapshot_099", "--model", xray_bundle[0], "--catalog", path,
                  "--out", out, "--min-m200c", "3e13", ranks=2)
-    with h5py.File(out) as f, h5py.File(reference_path) as g:
-        assert f.attrs["complete"] and f.attrs["m200c_definition"].startswith("AHF's Mvir")
-        common, mine, theirs = np.intersect1d(f["halo_id"][()] - AHF_ID_BASE, g["halo_id"][()],
-                                              return_indices=True)
-        assert len(common) >= 10
-        np.testing.assert_allclose(f["mdm_proj"][()][mine], g["mdm_proj"][()][theirs], rtol=1e-7)
+    with h5py.File(out) as f:
+        assert f.attrs["complete"]
+        assert f.attrs.get("m200c_definition", "").startswith("AHF's Mvir") == (kind == "AHF")
+        got = {name: f[name][()] for name in ("halo_id", "mdm_proj")}
+    common, mine, theirs = np.intersect1d(got["halo_id"] - id_offset, tng_painted["halo_id"], return_indices=True)
+    assert len(common) >= 10
+    np.testing.assert_allclose(got["mdm_proj"][mine], tng_painted["mdm_proj"][theirs], rtol=1e-7)

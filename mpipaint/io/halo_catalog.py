@@ -103,8 +103,9 @@ def require_snapshot_and_m200c(path, snapshot, mass_column: str, why_snapshot: s
 
 def layout(path: Path) -> str:
     """What a catalog path holds, the partition every kind's `mismatch` reads: 'directory', 'group catalog'
-    (HDF5 with a Header holding Ngroups_Total), 'soap catalog' (HDF5 whose Header says Code = SOAP), 'halo
-    table' (HDF5 with a `halos` group), 'hdf5' (other),
+    (HDF5 with a Header holding Ngroups_Total), 'soap catalog' (HDF5 whose Header says Code = SOAP),
+    'velociraptor properties' (HDF5 with Total_num_of_groups and UnitInfo), 'halo table' (HDF5 with a
+    `halos` group), 'hdf5' (other),
     'binary' (a NUL byte among the first BINARY_PROBE_BYTES, as no text has), 'header text' (text whose first
     non-empty line is a '#' line) or 'text'."""
     if path.is_dir():
@@ -116,6 +117,8 @@ def layout(path: Path) -> str:
                 return "group catalog"
             if isinstance(header, h5py.Group) and _text(header.attrs.get("Code")) == "SOAP":
                 return "soap catalog"
+            if "Total_num_of_groups" in f and isinstance(f.get("UnitInfo"), h5py.Group):
+                return "velociraptor properties"
             return "halo table" if isinstance(f.get("halos"), h5py.Group) else "hdf5"
     with open(path, "rb") as handle:
         if b"\0" in handle.read(BINARY_PROBE_BYTES):

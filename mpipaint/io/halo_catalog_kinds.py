@@ -19,8 +19,9 @@ from mpipaint.io.halolists import PLAIN_TABLE, ROCKSTAR
 from mpipaint.io.halotable import HALO_TABLE
 from mpipaint.io.registry import the_one_recognising
 from mpipaint.io.soap import SOAP
+from mpipaint.io.velociraptor import VELOCIRAPTOR
 
-KINDS = (GROUP_CATALOG, GADGET3_FOF, AHF, SOAP, HALO_TABLE, ROCKSTAR, PLAIN_TABLE)
+KINDS = (GROUP_CATALOG, GADGET3_FOF, AHF, SOAP, VELOCIRAPTOR, HALO_TABLE, ROCKSTAR, PLAIN_TABLE)
 SAME_BOX_RTOL = 1e-4  # a catalog's scale factor and box side against its snapshot's (headers' rounding)
 
 
