@@ -72,11 +72,15 @@ class SelectOptions(Options):
     snapshots: tuple = option((), "snapshot numbers (for Rockstar, one per list file)", flag="--snap",
                               item_type=int)
     min_m200c: float = option(1e14, "mass cut in Msun (on M200c, or --mass-column)")
-    catalog_type: str = option("subfind", "halo catalog format (rockstar: out_*.list, halos_*.ascii or "
-                               "consistent-trees hlist_*.list)", choices=("subfind", "rockstar"))
+    catalog_type: str = option("subfind", "subfind: a run's output/ directory; rockstar: catalog files of any kind "
+                               "(out_*.list, halos_*.ascii, hlist_*.list, AHF_halos, VELOCIraptor properties, SOAP, "
+                               "groups_NNN/; with --box where the kind needs its snapshot)",
+                               choices=("subfind", "rockstar"))
     mass_column: str = option("m200c", "Rockstar lists: the mass the cut applies to", choices=MASS_COLUMNS)
     subhalos: bool = option(False, "Rockstar lists: keep subhalos too (pid != -1)")
     dmo: str = option(None, "the DMO twin's output/ directory: adds matched DMO halo ids")
+    box: str = option(None, "--catalog-type rockstar: the snapshot the catalog(s) belong to, for kinds that need it "
+                      "(AHF, VELOCIraptor, Gadget-III, plain tables: its box, cosmology and particle IDs)")
 
     def __post_init__(self):
         super().__post_init__()

@@ -46,7 +46,8 @@ def run_select(options: SelectOptions) -> pd.DataFrame | None:
         if options.catalog_type == "subfind":
             part = select_subfind(source, snapnum, options.min_m200c, options.dmo)
         else:
-            part = select_rockstar(source, snapnum, options.min_m200c, options.mass_column, not options.subhalos)
+            part = select_rockstar(source, snapnum, options.min_m200c, options.mass_column, not options.subhalos,
+                                   options.box)
         log.info("snapshot %d: %d halos with M200c >= %.3g Msun", snapnum, len(part), options.min_m200c)
         mine.append((index, part))
     gathered = COMM.gather(mine, root=0)

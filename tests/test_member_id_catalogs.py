@@ -15,6 +15,7 @@ from mpipaint.errors import InputError
 from mpipaint.io.gadget3_groups import M200C_DEFINITION, Gadget3FoF
 from mpipaint.io.group_catalog import GroupCatalog, find_group_catalog
 from mpipaint.io.halo_catalog_kinds import catalog_kind, open_halo_catalog
+from mpipaint.io.halotable import read_halo_table
 from mpipaint.io.particle_types import DM
 from mpipaint.io.snapshot import Snapshot
 
@@ -217,6 +218,15 @@ def test_ahf_gives_the_groups_written(universe, tmp_path, with_types):
     everything = open_halo_catalog(path, binary, hosts_only=False)
     assert len(everything) == len(halos) + 1 and everything.halo_id[1] == 99999
     assert everything.member_ranges[1].tolist() == [len(box["members"][0]), len(box["members"][0]) // 2]
+    if with_types:  # `select` of the file with its snapshot: the rows and membership of the catalog
+        table = tmp_path / "halos.hdf5"
+        run_mpipaint("select", path, "--catalog-type", "rockstar", "--snap", "99", "--box",
+                     tmp_path / "run" / "snapshot_099", "--out", table, "--min-m200c", "3e13")
+        rows = read_halo_table(table)
+        chosen = halos.m200c_msun >= 3e13
+        np.testing.assert_array_equal(rows["halo_id"], halos.halo_id[chosen])
+        np.testing.assert_array_equal(rows[["member_offset", "member_count"]], halos.member_ranges[chosen])
+        assert rows.attrs["member_ids_catalog"] == str(path.resolve())
 
 
 def peculiar_velocities(box) -> np.ndarray:

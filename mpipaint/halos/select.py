@@ -56,10 +56,12 @@ def select_catalog(snapshot: Snapshot, catalog, snapnum: int, min_mass: float, m
 
 
 def select_rockstar(path, snapnum: int, min_mass: float, mass_column: str = "m200c",
-                    hosts_only: bool = True) -> pd.DataFrame:
-    """Halos of one list that states its own cosmology and box (a Rockstar-family list) with `mass_column`
-    >= min_mass [Msun] (hosts only by default)."""
-    return select_halos(open_halo_catalog(path, None, mass_column, hosts_only), snapnum, min_mass)
+                    hosts_only: bool = True, box=None) -> pd.DataFrame:
+    """Halos of one catalog file with `mass_column` >= min_mass [Msun] (hosts only by default): of a kind that
+    states its own cosmology and box (Rockstar-family lists, SOAP), or of any kind with `box`, the snapshot it
+    belongs to."""
+    snapshot = Snapshot(box) if box is not None else None
+    return select_halos(open_halo_catalog(path, snapshot, mass_column, hosts_only), snapnum, min_mass)
 
 
 def select_halos(halos: HaloCatalog, snapnum: int, min_mass: float) -> pd.DataFrame:
