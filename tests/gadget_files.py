@@ -87,3 +87,44 @@ def write_gadget3_fof(directory, snapnum: int, lengths, positions, velocities, m
             ids = np.asarray(member_ids)[first:first + nids]
             handle.write(np.ascontiguousarray(ids, dtype=np.dtype(order + id_dtype)).tobytes())
     return directory
+
+
+SUBFIND_GROUP_ORDER = (("GroupLen", "u4"), ("GroupOffset", "u4"), ("GroupMass", "f4"), ("GroupPos", "f4"),
+                       ("Group_M_Mean200", "f4"), ("Group_R_Mean200", "f4"), ("Group_M_Crit200", "f4"),
+                       ("Group_R_Crit200", "f4"), ("Group_M_TopHat200", "f4"), ("Group_R_TopHat200", "f4"),
+                       ("Group_VelDisp", "f4"), ("GroupContaminationCount", "u4"), ("GroupContaminationMass", "f4"),
+                       ("GroupNsubs", "u4"), ("GroupFirstSub", "u4"))
+SUBFIND_SUB_ORDER = (("SubLen", "u4"), ("SubOffset", "u4"), ("SubParent", "u4"), ("SubMass", "f4"), ("SubPos", "f4"),
+                     ("SubVel", "f4"), ("SubCM", "f4"), ("SubSpin", "f4"), ("SubVelDisp", "f4"), ("SubVmax", "f4"),
+                     ("SubVmaxRad", "f4"), ("SubHalfMassRad", "f4"), ("SubMostBoundID", None), ("SubGrNr", "u4"),
+                     ("SubMassType", "f4"))
+
+
+def write_gadget3_subfind(directory, snapnum: int, groups: dict, subs: dict, member_ids, num_files: int = 1,
+                          order: str = "<", id_dtype="u4") -> Path:
+    """Write Gadget-III Subfind files, groups_NNN/subhalo_tab_NNN.K and subhalo_ids_NNN.K (P-Gadget3's
+    subfind.c layout, as Pylians' readsubf reads it): `groups` and `subs` hold every field of
+    SUBFIND_GROUP_ORDER / SUBFIND_SUB_ORDER that the run stores (Group_VelDisp and SubMassType optional);
+    groups split evenly over the files, each subhalo in its group's file, each file's IDs its groups'."""
+    directory = Path(directory) / f"groups_{snapnum:03d}"
+    directory.mkdir(parents=True, exist_ok=True)
+    lengths = np.asarray(groups["GroupLen"], np.int64)
+    offsets = np.asarray(groups["GroupOffset"], np.int64)
+    total_ids, total_groups, total_subs = int(lengths.sum()), len(lengths), len(subs["SubLen"])
+    for k, mine in enumerate(np.array_split(np.arange(total_groups), num_files)):
+        my_subs = np.flatnonzero(np.isin(subs["SubGrNr"], mine))
+        first = int(offsets[mine[0]]) if len(mine) else total_ids
+        nids = int(lengths[mine].sum())
+        head = struct.pack(order + "iiiqi", len(mine), total_groups, nids, total_ids, num_files)
+        with open(directory / f"subhalo_tab_{snapnum:03d}.{k}", "wb") as handle:
+            handle.write(head + struct.pack(order + "ii", len(my_subs), total_subs))
+            for fields, rows, layout in ((groups, mine, SUBFIND_GROUP_ORDER), (subs, my_subs, SUBFIND_SUB_ORDER)):
+                for name, kind in layout:
+                    if name in fields:
+                        values = np.asarray(fields[name])[rows]
+                        handle.write(np.ascontiguousarray(values, np.dtype(order + (kind or id_dtype))).tobytes())
+        with open(directory / f"subhalo_ids_{snapnum:03d}.{k}", "wb") as handle:
+            handle.write(head + struct.pack(order + "i", first))
+            handle.write(np.ascontiguousarray(np.asarray(member_ids)[first:first + nids],
+                                              np.dtype(order + id_dtype)).tobytes())
+    return directory

@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 from conftest import run_mpipaint
-from gadget_files import write_gadget3_fof, write_gadget_binary
+from gadget_files import write_gadget3_fof, write_gadget3_subfind, write_gadget_binary
 
 from mpipaint.errors import InputError
 from mpipaint.io.gadget3_groups import M200C_DEFINITION, Gadget3FoF
@@ -141,7 +141,7 @@ def test_damaged_or_foreign_gadget3_files_are_refused_naming_the_file(universe, 
     with pytest.raises(InputError, match=r"group_tab_099.1: not a Gadget-III group_tab file"):
         Gadget3FoF(groups).groups()
     (groups / "group_ids_099.1").unlink()
-    with pytest.raises(InputError, match=r"group_ids_099.1: group file missing \(NTask = 2"):
+    with pytest.raises(InputError, match=r"group_ids_099.1: catalog file missing \(NTask = 2"):
         Gadget3FoF(groups)
 
 
@@ -161,6 +161,56 @@ def test_member_ids_of_another_run_are_an_error_before_anything_is_written(unive
     assert result.returncode == 2, result.stderr
     assert "groups_099: the halos list" in result.stderr and "another run or snapshot" in result.stderr
     assert not out.exists() or not h5py.File(out).attrs.get("complete", False)
+
+
+def write_subfind(directory, box: dict, num_files: int = 2, order: str = ">", id_dtype="u8",
+                  optional: bool = True) -> Path:
+    """`box`'s groups as Gadget-III Subfind files in `directory`/groups_099 (beside any FoF files there), from
+    the TNG catalog's own M200c, R200c, centres and subhalos; with `optional`, the velocity-dispersion and
+    per-type mass blocks some runs write."""
+    catalog = box["catalog"]
+    tng = catalog.groups("GroupPos", "Group_M_Crit200", "Group_R_Crit200", "GroupNsubs", "GroupFirstSub")
+    lengths = box["length_type"][:, DM]
+    n = len(lengths)
+    groups = {"GroupLen": lengths, "GroupOffset": np.concatenate([[0], np.cumsum(lengths)[:-1]]),
+              "GroupMass": box["mass_type"].sum(axis=1), "GroupPos": tng["GroupPos"],
+              **{name: tng[f"Group_{kind}_Crit200"] for kind in "MR" for name in
+                 (f"Group_{kind}_Mean200", f"Group_{kind}_Crit200", f"Group_{kind}_TopHat200")},
+              "GroupContaminationCount": np.zeros(n), "GroupContaminationMass": np.zeros(n),
+              "GroupNsubs": tng["GroupNsubs"], "GroupFirstSub": np.maximum(tng["GroupFirstSub"], 0)}
+    sub = catalog.subhalos("SubhaloPos", "SubhaloGrNr")
+    m = len(sub["SubhaloPos"])
+    subs = {"SubLen": np.zeros(m), "SubOffset": np.zeros(m), "SubParent": np.zeros(m), "SubMass": np.zeros(m),
+            "SubPos": sub["SubhaloPos"], **{name: np.zeros((m, 3)) for name in ("SubVel", "SubCM", "SubSpin")},
+            **{name: np.zeros(m) for name in ("SubVelDisp", "SubVmax", "SubVmaxRad", "SubHalfMassRad")},
+            "SubMostBoundID": np.zeros(m), "SubGrNr": sub["SubhaloGrNr"]}
+    if optional:
+        groups["Group_VelDisp"], subs["SubMassType"] = np.ones((n, 3)), np.ones((m, 6))
+    return write_gadget3_subfind(directory, 99, groups, subs, np.concatenate(box["members"]), num_files, order,
+                                 id_dtype)
+
+
+@pytest.mark.parametrize("num_files, order, id_dtype, optional", [(1, "<", "u4", False), (3, ">", "u8", True)])
+def test_gadget3_subfind_gives_m200c_and_centres_and_wins_over_fof_files(universe, tmp_path, num_files, order,
+                                                                          id_dtype, optional):
+    """Subfind files (written beside the FoF files, as P-Gadget3 leaves them) read back as the TNG catalog they
+    were written from: its M200c, R200c and centres (the first subhalo's), DM counts and member IDs; the
+    directory is read as Subfind, no stand-in for M200c named."""
+    run, snapshot, catalog = shuffled_run(universe, tmp_path / "run", num_files=2)
+    box = shuffled_box(universe, tmp_path / "other")
+    groups = write_subfind(run, box, num_files, order, id_dtype, optional)
+    assert catalog_kind(groups).name == "Gadget-III Subfind catalog"
+    halos = open_halo_catalog(groups, Snapshot(run / "snapshot_099"))
+    reference = catalog.halos(snapshot)
+    np.testing.assert_array_equal(halos.halo_id, reference.halo_id)
+    for got, expected in ((halos.centre_kpc, reference.centre_kpc), (halos.m200c_msun, reference.m200c_msun),
+                          (halos.r200c_kpc, reference.r200c_kpc)):
+        np.testing.assert_allclose(got, expected, rtol=1e-7)
+    np.testing.assert_array_equal(halos.counts[:, DM], reference.counts[:, DM])
+    assert halos.m200c_definition is None and halos.velocity_kms is None
+    members = catalog_kind(groups).member_ids(groups)
+    start, length = halos.member_ranges[-1]
+    np.testing.assert_array_equal(members.read(start, start + length), box["members"][-1])
 
 
 AHF_COLUMNS = ("ID(1)", "hostHalo(2)", "numSubStruct(3)", "Mvir(4)", "npart(5)", "Xc(6)", "Yc(7)", "Zc(8)", "VXc(9)",
@@ -326,14 +376,15 @@ def test_velociraptor_gives_hosts_with_their_substructures_particles(universe, t
 
 
 @pytest.mark.tf
-@pytest.mark.parametrize("kind", ["AHF", "VELOCIraptor"])
+@pytest.mark.parametrize("kind", ["AHF", "VELOCIraptor", "Gadget-III Subfind"])
 def test_a_shuffled_box_paints_through_an_id_catalog_as_through_its_group_catalog(universe, xray_bundle,
                                                                                   tng_painted, tmp_path, kind):
-    """Hosts of an AHF or a VELOCIraptor catalog painted from the shuffled binary box on 2 ranks, members by
-    ID: the same DM in every map as the group-ordered box painted through TNG offsets; the file names the
+    """Hosts of an AHF, VELOCIraptor or Gadget-III Subfind catalog painted from the shuffled binary box on 2
+    ranks, members by ID: the same DM in every map as the group-ordered box painted through TNG offsets; the file names the
     stand-in for M200c where the catalog has none (AHF's Mvir)."""
     box = shuffled_box(universe, tmp_path / "run")
-    write, id_offset = {"AHF": (write_ahf, AHF_ID_BASE), "VELOCIraptor": (write_velociraptor, 1)}[kind]
+    write, id_offset = {"AHF": (write_ahf, AHF_ID_BASE), "VELOCIraptor": (write_velociraptor, 1),
+                        "Gadget-III Subfind": (write_subfind, 0)}[kind]
     path = write(tmp_path / "run", box)
     out = tmp_path / "painted.hdf5"
     run_mpipaint("paint", *FP32, tmp_path / "run" / "snapshot_099", "--model", xray_bundle[0], "--catalog", path,

@@ -35,6 +35,7 @@ GROUP_FIELDS = (("GroupLen", "i4", 1), ("GroupOffset", "i4", 1), ("GroupMass", "
 SFR_FIELD = ("GroupSFR", "f4", 1)
 M200C_DEFINITION = "FoF mass (GroupMass of Gadget-III's group_tab) standing in for M200c; R200c from it"
 _TAB_NAME = re.compile(r"^group_tab_(?P<snap>\d{3})\.(?P<index>\d+)$")
+SUBFIND_TAB_NAME = re.compile(r"^subhalo_tab_(?P<snap>\d{3})\.(?P<index>\d+)$")  # `io.gadget3_subfind`
 
 
 @dataclass(frozen=True)
@@ -76,26 +77,38 @@ def read_header(path: Path, ids_file: bool = False) -> FileHeader:
                      f"NTask) agrees with its size of {size} bytes in neither byte order")
 
 
+def files_label(tab_name: re.Pattern) -> str:
+    """How messages name the files a pattern matches: group_tab_NNN.K."""
+    return tab_name.pattern[1:tab_name.pattern.index("(")] + "NNN.K"
+
+
+def file_set(path, tab_name: re.Pattern, ids_stem: str, num_files) -> tuple[Path, list[Path], list[Path]]:
+    """(directory, tab files, ID files) of a Gadget-III catalog at `path` (its groups_NNN/ or one file of it):
+    the files `tab_name` names, K = 0 .. num_files(first tab file) - 1, and `ids_stem`_NNN.K beside each."""
+    path = Path(path)
+    directory = path if path.is_dir() else path.parent
+    tabs = [p for p in directory.iterdir() if tab_name.match(p.name)]
+    if not tabs:
+        raise InputError(f"{path}: no {files_label(tab_name)} files")
+    match = tab_name.match(tabs[0].name)
+    stem, snap = match.group(0)[:match.start("snap")], match["snap"]
+    count = num_files(directory / f"{stem}{snap}.0")
+    tab_files = [directory / f"{stem}{snap}.{k}" for k in range(count)]
+    ids_files = [directory / f"{ids_stem}_{snap}.{k}" for k in range(count)]
+    for file in tab_files + ids_files:
+        if not file.is_file():
+            raise InputError(f"{file}: catalog file missing (NTask = {count} in {tab_files[0]})")
+    return directory, tab_files, ids_files
+
+
 class Gadget3FoF:
     """The FoF groups of one snapshot: every group_tab file of `groups_NNN/` and its group_ids files."""
 
     def __init__(self, path):
-        path = Path(path)
-        self.directory = path if path.is_dir() else path.parent
-        tabs = sorted((p for p in self.directory.iterdir() if _TAB_NAME.match(p.name)),
-                      key=lambda p: int(_TAB_NAME.match(p.name)["index"]))
-        if not tabs:
-            raise InputError(f"{path}: no group_tab_NNN.K files")
-        self.snapshot_number = int(_TAB_NAME.match(tabs[0].name)["snap"])
-        first = read_header(tabs[0])
+        self.directory, self.tab_files, self.ids_files = file_set(path, _TAB_NAME, "group_ids",
+                                                                  lambda tab: read_header(tab).num_files)
+        first = read_header(self.tab_files[0])
         self.num_groups, self.num_ids, self.order = first.total_groups, first.total_ids, first.order
-        self.tab_files = [self.directory / f"group_tab_{self.snapshot_number:03d}.{k}"
-                          for k in range(first.num_files)]
-        self.ids_files = [self.directory / f"group_ids_{self.snapshot_number:03d}.{k}"
-                          for k in range(first.num_files)]
-        for file in self.tab_files + self.ids_files:
-            if not file.is_file():
-                raise InputError(f"{file}: group file missing (NTask = {first.num_files} in {tabs[0]})")
 
     def groups(self) -> dict[str, np.ndarray]:
         """Every group field over all group_tab files, in the files' byte order turned native."""
@@ -210,24 +223,31 @@ class MemberIDs:
         return np.concatenate(out)
 
 
-def _mismatch(path: Path) -> str | None:
-    """None for a directory of group_tab_NNN.K files, or one of them, whose header agrees with its size."""
-    tabs = ([p for p in path.iterdir() if _TAB_NAME.match(p.name)] if path.is_dir()
-            else [path] if _TAB_NAME.match(path.name) else [])
-    if not tabs:
-        found = layout(path)
-        return f"{found} without group_tab_NNN.K files" if found == "directory" else f"{found}, not a group_tab_NNN.K"
-    try:
-        read_header(tabs[0])
-    except InputError as exc:
-        return str(exc)
-    return None
+def binary_catalog_kind(name: str, tab_name: re.Pattern, check_header, catalog, beside=None) -> CatalogKind:
+    """A Gadget-III binary catalog kind: recognised as a directory of (or one of) the files `tab_name` names
+    whose first header `check_header` accepts, unless files `beside` names lie there too (a kind read in
+    preference); read by `catalog(path).halos(snapshot)`, member IDs by `catalog(path).member_ids()`."""
+    def mismatch(path: Path) -> str | None:
+        tabs = ([p for p in path.iterdir() if tab_name.match(p.name)] if path.is_dir()
+                else [path] if tab_name.match(path.name) else [])
+        files = files_label(tab_name)
+        if not tabs:
+            found = layout(path)
+            return f"{found} without {files} files" if found == "directory" else f"{found}, not a {files}"
+        if beside is not None and any(beside.match(p.name) for p in tabs[0].parent.iterdir()):
+            return f"{files_label(beside)} files lie beside these: the directory is read as their catalog"
+        try:
+            check_header(tabs[0])
+        except InputError as exc:
+            return str(exc)
+        return None
+
+    def read(path, snapshot, mass_column, hosts_only) -> HaloCatalog:
+        require_snapshot_and_m200c(path, snapshot, mass_column, "a Gadget-III catalog's code units are its "
+                                   "snapshot's and its members are found there by ID")
+        return catalog(path).halos(snapshot)
+
+    return CatalogKind(name, mismatch, read, lambda path: catalog(path).member_ids())
 
 
-def _read(path, snapshot, mass_column, hosts_only) -> HaloCatalog:
-    require_snapshot_and_m200c(path, snapshot, mass_column, "a Gadget-III catalog's code units are its "
-                               "snapshot's and its members are found there by ID")
-    return Gadget3FoF(path).halos(snapshot)
-
-
-GADGET3_FOF = CatalogKind("Gadget-III FoF catalog", _mismatch, _read, lambda path: Gadget3FoF(path).member_ids())
+GADGET3_FOF = binary_catalog_kind("Gadget-III FoF catalog", _TAB_NAME, read_header, Gadget3FoF, SUBFIND_TAB_NAME)
