@@ -110,7 +110,7 @@ class PrepareOptions(Options):
 
     def __post_init__(self):
         super().__post_init__()
-        object.__setattr__(self, "read_strategy", read_strategy_for(self.deposition_mode, self.read_strategy))
+        read_strategy_for(self.deposition_mode, self.read_strategy)  # refused combinations; prepare chooses
         check_subsample(self.subsample)
         if not (self.run and self.halos and self.out):
             raise ValueError("'run', 'halos' and 'out' are required")

@@ -15,7 +15,7 @@ import numpy as np
 
 from mpipaint import __version__
 from mpipaint.errors import InputError, Preempted
-from mpipaint.halos.particles import HaloParticles
+from mpipaint.halos.particles import HaloParticles, members_by_id, read_strategy_for
 from mpipaint.io import trainingset
 from mpipaint.io.fingerprints import snapshot_fingerprint, table_fingerprint
 from mpipaint.io.halotable import read_halo_table
@@ -80,6 +80,10 @@ def run_prepare(options: PrepareOptions) -> None:
     table = read_halo_table(options.halos)
     snapshots = {int(n): Snapshot(find_snapshot(options.run, int(n))) for n in np.unique(table["snapshot"])}
     _require_members_in(table, snapshots, options.halos)
+    try:  # the default for members known by particle ID is slabs, as for cube deposition
+        strategy = read_strategy_for(options.deposition_mode, options.read_strategy, members_by_id(table))
+    except ValueError as exc:
+        raise InputError(f"{options.halos}: {exc}") from None
     with_gas = all(s.num_particles(GAS) > 0 for s in snapshots.values())
     targets = ("dm", *GAS_MAPS) if with_gas else ("dm",)
     naxes = len(options.axes)
@@ -101,8 +105,8 @@ def run_prepare(options: PrepareOptions) -> None:
         mine = [int(h) for h in np.flatnonzero(owners == COMM.rank)]
         log.info("%d of %d halos to map on %d ranks, %d projections each", len(todo), len(table), COMM.size,
                  naxes)
-        particles = HaloParticles(snapshots, table, options.deposition_mode, options.read_strategy, owners,
-                                  options.width, options.chunk_particles, with_gas, options.subsample)
+        particles = HaloParticles(snapshots, table, options.deposition_mode, strategy, owners, options.width,
+                                  options.chunk_particles, with_gas, options.subsample)
         out = h5py.File(options.out, "r+") if COMM.rank == 0 else None
         try:
             writer = open_writer(out, trainingset.write_images, False,
