@@ -258,7 +258,7 @@ def run_paint(options: PaintOptions) -> None:
             log.warning("%s: DM particles of %.3g Msun, %.1fx those the '%s' tables were calibrated on: every row "
                         "is flagged outside the calibration", options.box, box_mass, box_mass / calibrated_mass,
                         options.correction_input)
-    attrs["subsample_fraction"] = options.subsample
+    attrs["subsample_fraction"] = options.subsample * snapshot.header.subsample_fraction  # of the run's DM
     residuals = bundles.residuals
     row_columns = painted.columns({t: len(b) for t, b in bundles.items()}, list(tables), residuals)
     map_targets = ("dm", *bundles) if options.maps else ()

@@ -99,6 +99,10 @@ class HaloParticles:
             read_strategy_for(mode, strategy, by_ids)
         except ValueError as exc:
             raise InputError(f"{table.attrs.get('member_ids_catalog', 'halo table')}: {exc}") from None
+        partial = [s.path for s in snapshots.values() if s.header.halo_particles_only]
+        if mode == "cube" and partial:
+            raise InputError(f"{partial[0]}: holds the particles of halos alone, not every particle of a map's cube: "
+                             "paint it with bundles trained on 'group' maps")
         self.snapshots, self.table, self.mode, self.strategy = snapshots, table, mode, strategy
         self.subsample = subsample
         self._dm_fields = DM_FIELDS + ("ParticleIDs",) if subsample < 1.0 else DM_FIELDS

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from mpipaint.errors import InputError
+from mpipaint.io.abacus import COMPASO
 from mpipaint.io.ahf import AHF
 from mpipaint.io.gadget3_groups import GADGET3_FOF
 from mpipaint.io.gadget3_subfind import GADGET3_SUBFIND
@@ -22,7 +23,7 @@ from mpipaint.io.registry import the_one_recognising
 from mpipaint.io.soap import SOAP
 from mpipaint.io.velociraptor import VELOCIRAPTOR
 
-KINDS = (GROUP_CATALOG, GADGET3_FOF, GADGET3_SUBFIND, AHF, SOAP, VELOCIRAPTOR, HALO_TABLE, ROCKSTAR, PLAIN_TABLE)
+KINDS = (GROUP_CATALOG, GADGET3_FOF, GADGET3_SUBFIND, COMPASO, AHF, SOAP, VELOCIRAPTOR, HALO_TABLE, ROCKSTAR, PLAIN_TABLE)
 SAME_BOX_RTOL = 1e-4  # a catalog's scale factor and box side against its snapshot's (headers' rounding)
 
 

@@ -27,6 +27,8 @@ class SnapshotHeader:
     omega_m: float
     omega_lambda: float
     flavour: str  # the SnapshotFormat's name: "tng" (Illustris/TNG/AREPO), "gadget4", "swift", "gadget-binary"
+    subsample_fraction: float = 1.0  # of the run's particles the snapshot holds (AbacusSummit's subsamples)
+    halo_particles_only: bool = False  # particles of halos alone (AbacusSummit's halo subsamples): no cube maps
 
 
 @dataclass(frozen=True)
@@ -37,12 +39,15 @@ class SnapshotFormat:
     A chunk reader has `path`, `header` (SnapshotHeader), `units` (units.CodeUnits), `counts` and `stored`
     (particles per type the header claims and the file holds) and `has(ptype, field)`, `row_format(ptype,
     field)` -> (row shape, dtype) and `read_into(ptype, field, lo, hi, out)`, fields named as TNG names them
-    (the format maps them to what it stores)."""
+    (the format maps them to what it stores). A format whose files are not named NAME.K gives its own
+    `chunk_list`, and one read from a directory of its own layout its `directory_entry`."""
 
     name: str
     description: str
     mismatch: Callable[[Path], str | None]
     open_chunk: Callable  # (path, io.hdf5.OpenFiles) -> chunk reader
+    chunk_list: Callable | None = None  # first file -> every chunk, for layouts that are not NAME.K (io.chunks)
+    directory_entry: Callable | None = None  # a directory of the format's own layout -> its first file, or None
 
 
 def per_type(values) -> np.ndarray:

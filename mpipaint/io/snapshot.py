@@ -21,7 +21,7 @@ from mpipaint.errors import InputError
 from mpipaint.io.chunks import first_chunk, sibling_chunks
 from mpipaint.io.hdf5 import OpenFiles
 from mpipaint.io.particle_types import GAS, NTYPES, SnapshotFormat
-from mpipaint.io.snapshot_formats import snapshot_format
+from mpipaint.io.snapshot_formats import directory_entry, snapshot_format
 
 # gas fields many runs do not store, the value assumed for every cell then, and the assumption as recorded
 _IONISED = u.FULLY_IONISED_ELECTRON_ABUNDANCE
@@ -33,8 +33,10 @@ ASSUMED_GAS_FIELDS = {"ElectronAbundance": (_IONISED, "ElectronAbundance not sto
 def chunk_files(path) -> tuple[list[Path], SnapshotFormat]:
     """The ordered chunk files of the snapshot at `path` (a file, one chunk, a snapdir or a stem) and their
     format, told from the first file's content."""
-    first = first_chunk(Path(path))
+    first = directory_entry(Path(path)) or first_chunk(Path(path))
     fmt = snapshot_format(first)
+    if fmt.chunk_list is not None:
+        return fmt.chunk_list(first), fmt
     num_files = fmt.open_chunk(first, OpenFiles()).header.num_files
     siblings = sibling_chunks(first, num_files)
     if num_files > 1 and not any(file.exists() for file in siblings if file != first):

