@@ -147,3 +147,17 @@ def xray_bundle(small_trainset, tmp_path_factory):
     result = run_mpipaint("train", "--data", small_trainset, "--out", bundle, "--epochs", "5", *TINY_TRAINING,
                           ranks=2)
     return bundle, result
+
+
+@pytest.fixture(scope="session")
+def cube_bundle(universe, tmp_path_factory):
+    """A tiny X-ray U-net trained on cube-deposition maps (what halo lists without membership are painted
+    with), and the DMO box's halo table at snapshot 99."""
+    out = tmp_path_factory.mktemp("cube_bundle")
+    run_mpipaint("select", universe / "FP" / "output", "--snap", "67", "99", "--out", out / "fp.hdf5")
+    run_mpipaint("prepare", universe / "FP" / "output", "--halos", out / "fp.hdf5", "--out", out / "ts.hdf5",
+                 "--npix", "32", "--deposition-mode", "cube")
+    run_mpipaint("train", "--data", out / "ts.hdf5", "--out", out / "models" / "xray", "--epochs", "2",
+                 *TINY_TRAINING)
+    run_mpipaint("select", universe / "DMO" / "output", "--snap", "99", "--out", out / "dmo.hdf5")
+    return out

@@ -122,3 +122,58 @@ def test_an_abacus_box_paints_from_its_subsamples_flagged_and_mass_conserving(mi
     expected = halos.counts[chosen][np.argsort(halos.halo_id[chosen]), DM] * mass
     assert chosen.sum() >= 5
     np.testing.assert_allclose(mdm, expected[:, None] * np.ones(mdm.shape[1]), rtol=1e-5)
+
+
+def test_a_full_timeslice_is_every_particle_once_and_gives_cube_maps_their_particles(mini):
+    """The timeslice (L0 and field files of three slabs) holds NP = 64^3 particles with unique IDs, each of
+    the run's particle mass, all inside the box; `cube` membership by slabs gives each CompaSO halo exactly
+    the particles of its periodic cube (brute force over all particles) and their mass."""
+    slices = mini.parents[1] / "slices" / "z0.000"
+    snapshot = Snapshot(slices)
+    header = reference_catalog(mini).header
+    assert snapshot.num_particles(DM) == header["NP"] == 64**3 and len(snapshot.files) == 6
+    ids = snapshot.read(DM, "ParticleIDs")
+    positions = snapshot.read(DM, "Coordinates")
+    box = snapshot.box_size_kpc
+    assert len(np.unique(ids)) == len(ids) and (positions >= 0).all() and (positions < box).all()
+    assert snapshot.typical_mass_msun(DM) == pytest.approx(header["ParticleMassHMsun"] / (header["H0"] / 100))
+    halos = open_halo_catalog(mini)
+    heaviest = np.argsort(halos.m200c_msun)[-5:]
+    table = pd.DataFrame({"snapshot": 0, "offset_type1": -1, "count_type1": 0,
+                          **{f"centre_{c}": halos.centre_kpc[heaviest, k] for k, c in enumerate("xyz")}})
+    width = 4000.0
+    particles = HaloParticles({0: snapshot}, table, "cube", "slabs", np.zeros(len(table), np.int64), width,
+                              chunk_particles=50_000)
+    for row in range(len(table)):
+        got, mass = particles.dm(row)
+        offset = positions - halos.centre_kpc[heaviest[row]]
+        offset -= box * np.round(offset / box)
+        inside = np.all(np.abs(offset) <= width / 2, axis=1)
+        assert len(got) == inside.sum() > 100
+        np.testing.assert_allclose(mass.sum(), inside.sum() * snapshot.typical_mass_msun(DM), rtol=1e-12)
+
+
+@pytest.mark.tf
+def test_an_abacus_timeslice_paints_cube_maps_of_every_particle(mini, cube_bundle, tmp_path):
+    """`paint` of the full timeslice with the CompaSO halos and cube bundles, on 2 ranks: each map's DM mass
+    is the particle mass times the particles of its periodic 4 Mpc cube (brute force), less at most those
+    within one pixel of the map's edges (cloud-in-cell spreads them over it); nothing flagged as a subsample."""
+    slices = mini.parents[1] / "slices" / "z0.000"
+    out = tmp_path / "cube.hdf5"
+    run_mpipaint("paint", slices, "--catalog", mini, "--model", cube_bundle / "models" / "xray", "--out", out,
+                 "--min-m200c", "1e13", "--precision", "fp32", ranks=2)
+    snapshot = Snapshot(slices)
+    positions, box, mass = snapshot.read(DM, "Coordinates"), snapshot.box_size_kpc, snapshot.typical_mass_msun(DM)
+    with h5py.File(out) as f:
+        assert f.attrs["complete"] and f.attrs["subsample_fraction"] == 1.0
+        centres, mdm, axes = f["centre"][()], f["mdm_proj"][()], f.attrs["axes"]
+        pixel = f.attrs["width_kpc"] / f.attrs["npix"]
+    assert len(centres) >= 5
+    for centre, masses in zip(centres, mdm):
+        offset = np.abs(positions - centre)
+        offset = np.minimum(offset, box - offset)
+        in_cube = np.all(offset <= 2000.0, axis=1)
+        for axis, painted in zip(axes, masses):
+            plane = [k for k in range(3) if k != axis]
+            clear_of_edges = in_cube & np.all(offset[:, plane] <= 2000.0 - pixel, axis=1)
+            assert clear_of_edges.sum() * mass * (1 - 1e-6) <= painted <= in_cube.sum() * mass * (1 + 1e-6)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TINY_TRAINING, run_mpipaint
+from conftest import run_mpipaint
 from gadget_files import write_gadget_binary
 from mpipaint import units as u
 from mpipaint.errors import InputError
@@ -262,20 +262,6 @@ def test_rockstar_list_without_a_needed_line_or_column_names_it(tmp_path):
                     "#Omega_M = 0.3; Omega_L = 0.7; h0 = 0.7\n1.0 1 -1 1.0 2.0 3.0\n")
     with pytest.raises(InputError, match=r"the first row has 6 values, the column header names 7"):
         select_rockstar(path, 99, 1e13)
-
-
-@pytest.fixture(scope="module")
-def cube_bundle(universe, tmp_path_factory):
-    """A tiny X-ray U-net trained on cube-deposition maps (what halo lists without membership are painted
-    with), and the DMO box's halo table at snapshot 99."""
-    out = tmp_path_factory.mktemp("cube_bundle")
-    run_mpipaint("select", universe / "FP" / "output", "--snap", "67", "99", "--out", out / "fp.hdf5")
-    run_mpipaint("prepare", universe / "FP" / "output", "--halos", out / "fp.hdf5", "--out", out / "ts.hdf5",
-                 "--npix", "32", "--deposition-mode", "cube")
-    run_mpipaint("train", "--data", out / "ts.hdf5", "--out", out / "models" / "xray", "--epochs", "2",
-                 *TINY_TRAINING)
-    run_mpipaint("select", universe / "DMO" / "output", "--snap", "99", "--out", out / "dmo.hdf5")
-    return out
 
 
 def write_binary_copy(snapshot: Snapshot, path) -> Path:

@@ -89,6 +89,23 @@ def _header_values(header: dict, path: Path) -> dict:
     return header
 
 
+def _snapshot_header(h: dict, total: int, num_files: int, fraction: float, halo_particles_only: bool):
+    """The SnapshotHeader of an Abacus particle set from its CompaSO/timeslice header: code units Mpc/h
+    (comoving) and Msun/h, every particle weighing ParticleMassHMsun / `fraction`."""
+    mass_table, totals = np.zeros(NTYPES), np.zeros(NTYPES, np.int64)
+    mass_table[DM], totals[DM] = float(h["ParticleMassHMsun"]) / fraction, total
+    return SnapshotHeader(box_size=float(h["BoxSizeHMpc"]), hubble=float(h["H0"]) / 100.0,
+                          scale_factor=float(h["ScaleFactor"]), redshift=float(h["Redshift"]), mass_table=mass_table,
+                          num_part_total=totals, num_files=num_files, omega_m=float(h["Omega_M"]),
+                          omega_lambda=float(h["Omega_DE"]), flavour="abacus", subsample_fraction=fraction,
+                          halo_particles_only=halo_particles_only)
+
+
+def _code_units(header: SnapshotHeader) -> u.CodeUnits:
+    return u.CodeUnits(u.MPC_CM, u.MSUN_G, u.KM_CM, hubble=header.hubble, scale_factor=header.scale_factor,
+                       comoving=True, velocity_sqrt_a=False)
+
+
 class AbacusChunk:
     """One superslab (halo_info_NNN.asdf) of an Abacus halo-subsample snapshot as a chunk reader; its
     subsample particles are loaded whole on first read (a superslab's, not the box's)."""
@@ -103,18 +120,9 @@ class AbacusChunk:
         self.counts[DM] = int(np.sum(halos["npoutA"], dtype=np.int64) + np.sum(halos["npoutB"], dtype=np.int64))
         self.stored = self.counts
         directory = redshift_directory(self.path)
-        total = np.zeros(NTYPES, np.int64)
-        total[DM] = _total_subsample(directory)
-        mass_table = np.zeros(NTYPES)
-        mass_table[DM] = float(h["ParticleMassHMsun"]) / fraction  # Msun/h, the code mass unit below
-        self.header = SnapshotHeader(box_size=float(h["BoxSizeHMpc"]), hubble=float(h["H0"]) / 100.0,
-                                     scale_factor=float(h["ScaleFactor"]), redshift=float(h["Redshift"]),
-                                     mass_table=mass_table, num_part_total=total,
-                                     num_files=len(info_files(directory)), omega_m=float(h["Omega_M"]),
-                                     omega_lambda=float(h["Omega_DE"]), flavour="abacus",
-                                     subsample_fraction=fraction, halo_particles_only=True)
-        self.units = u.CodeUnits(u.MPC_CM, u.MSUN_G, u.KM_CM, hubble=self.header.hubble,
-                                 scale_factor=self.header.scale_factor, comoving=True, velocity_sqrt_a=False)
+        self.header = _snapshot_header(h, _total_subsample(directory), len(info_files(directory)), fraction,
+                                       halo_particles_only=True)
+        self.units = _code_units(self.header)
         self._particles = None
 
     def has(self, ptype: int, field: str) -> bool:
@@ -137,6 +145,76 @@ class AbacusChunk:
                                for name, (column, _, _) in FIELDS.items()}
             self._particles["Coordinates"] = np.mod(self._particles["Coordinates"] + box / 2, box)
         out[...] = self._particles[field][lo:hi]
+
+
+class TimesliceChunk:
+    """One file of a full Abacus timeslice (`slices/zX.XXX/L0_pack9/slabNNN.L0.pack9.asdf` or its field_pack9
+    twin: the particles in and out of L0 halos) as a chunk reader. pack9 interleaves cell records with the
+    particles, so a file is unpacked once to count them (abacusutils' read_asdf); its particles (and IDs,
+    from the `_pid` twin) are unpacked again on first read, one file at a time."""
+
+    def __init__(self, path: Path, open_files=None):
+        _abacusutils()
+        from abacusnbody.data.read_abacus import read_asdf  # noqa: PLC0415 - optional extra
+
+        self.path = Path(path)
+        try:
+            table = read_asdf(str(self.path), load=("pos",))
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputError(f"{self.path}: abacusutils cannot read it as a timeslice file: {exc}") from None
+        h = dict(table.meta)
+        self.counts = np.zeros(NTYPES, np.int64)
+        self.counts[DM] = len(table)
+        self.stored = self.counts
+        self.header = _snapshot_header(_header_values(h, self.path), int(h.get("NP", 0)),
+                                       len(timeslice_files(self.path)), 1.0, halo_particles_only=False)
+        self.units = _code_units(self.header)
+        self._particles = {}
+
+    has, row_format = AbacusChunk.has, AbacusChunk.row_format
+
+    def read_into(self, ptype: int, field: str, lo: int, hi: int, out: np.ndarray) -> None:
+        from abacusnbody.data.read_abacus import read_asdf  # noqa: PLC0415 - optional extra
+
+        self.row_format(ptype, field)
+        if field not in self._particles:
+            if field == "ParticleIDs":
+                twin = self.path.parent.with_name(self.path.parent.name + "_pid") / self.path.name.replace(
+                    ".asdf", ".pid.asdf")
+                if not twin.is_file():
+                    raise InputError(f"{twin}: the particle IDs of {self.path} are missing")
+                self._particles[field] = np.asarray(read_asdf(str(twin), load=("pid",))["pid"])
+            else:
+                table = read_asdf(str(self.path), load=("pos", "vel"))
+                box = self.header.box_size
+                self._particles = {"Coordinates": np.mod(np.asarray(table["pos"]) + box / 2, box),
+                                   "Velocities": np.asarray(table["vel"]), **self._particles}
+        out[...] = self._particles[field][lo:hi]
+
+
+TIMESLICE_PARTS = ("L0_pack9", "field_pack9")
+_SLAB_NAME = re.compile(r"^slab\d{3}\.(L0|field)\.pack9\.asdf$")
+
+
+def timeslice_directory(path: Path) -> Path | None:
+    """The `slices/zX.XXX/` a path names (it or a file in its L0_pack9/ or field_pack9/), or None."""
+    for candidate in (Path(path), Path(path).parent.parent):
+        if all((candidate / part).is_dir() for part in TIMESLICE_PARTS):
+            return candidate
+    return None
+
+
+def timeslice_files(path: Path) -> list[Path]:
+    """Every L0 and field file of the timeslice `path` belongs to: slab by slab, L0 then field."""
+    directory = timeslice_directory(path)
+    files = [p for part in TIMESLICE_PARTS for p in (directory / part).iterdir() if _SLAB_NAME.match(p.name)]
+    return sorted(files, key=lambda p: (p.name.split(".")[0], p.parent.name != "L0_pack9"))
+
+
+def _timeslice_mismatch(path: Path) -> str | None:
+    if not _SLAB_NAME.match(path.name) or timeslice_directory(path) is None:
+        return "not a slabNNN.L0/field.pack9.asdf file of an Abacus timeslice (slices/zX.XXX/)"
+    return None
 
 
 def _total_subsample(directory: Path) -> int:
@@ -195,3 +273,7 @@ SUBSAMPLES = SnapshotFormat("abacus", "AbacusSummit halo A+B subsamples (CompaSO
                             chunk_list=lambda path: info_files(redshift_directory(path)),
                             directory_entry=lambda path: (info_files(path)[0] if redshift_directory(path) == path
                                                           else None))
+TIMESLICE = SnapshotFormat("abacus-timeslice", "AbacusSummit full timeslice (pack9)", _timeslice_mismatch,
+                           TimesliceChunk, chunk_list=timeslice_files,
+                           directory_entry=lambda path: (timeslice_files(path)[0] if timeslice_directory(path) == path
+                                                         else None))

@@ -13,7 +13,8 @@ from mpipaint.io import abacus, gadget_binary, gadget_hdf5
 from mpipaint.io.particle_types import SnapshotFormat
 from mpipaint.io.registry import the_one_recognising
 
-FORMATS = (gadget_hdf5.TNG, gadget_hdf5.GADGET4, gadget_hdf5.SWIFT, gadget_binary.FORMAT, abacus.SUBSAMPLES)
+FORMATS = (gadget_hdf5.TNG, gadget_hdf5.GADGET4, gadget_hdf5.SWIFT, gadget_binary.FORMAT, abacus.SUBSAMPLES,
+           abacus.TIMESLICE)
 
 
 def snapshot_format(path: Path) -> SnapshotFormat:
