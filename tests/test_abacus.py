@@ -99,6 +99,11 @@ def test_the_subsample_snapshot_holds_each_halos_a_and_b_particles_at_its_range(
     assert abs(kept * mass / got.m200c_msun.sum() - 1) < 4 * sigma / fraction
     with pytest.raises(InputError, match=r"holds the particles of halos alone"):  # no cube maps from it
         HaloParticles({0: snapshot}, pd.DataFrame({"snapshot": [0]}), "cube", "slabs", [0], 4000.0)
+    table = pd.DataFrame({"snapshot": [0]})
+    table.attrs["offsets_of"] = str(mini.resolve())  # the ranges index this subsample, not the timeslice
+    HaloParticles({0: snapshot}, table, "group", "offsets")
+    with pytest.raises(InputError, match=r"particle ranges index that catalog's own subsample"):
+        HaloParticles({0: Snapshot(mini.parents[1] / "slices" / "z0.000")}, table, "group", "offsets")
 
 
 @pytest.mark.tf

@@ -12,6 +12,8 @@ Read strategies:
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from mpipaint import units as u
@@ -99,6 +101,11 @@ class HaloParticles:
             read_strategy_for(mode, strategy, by_ids)
         except ValueError as exc:
             raise InputError(f"{table.attrs.get('member_ids_catalog', 'halo table')}: {exc}") from None
+        indexed = table.attrs.get("offsets_of")
+        if mode == "group" and indexed and any(Path(s.files[0]).resolve().parent.parent != Path(indexed)
+                                               for s in snapshots.values()):
+            raise InputError(f"{indexed}: the halos' particle ranges index that catalog's own subsample, not "
+                             f"{next(iter(snapshots.values())).path}: paint the subsample, or this box in 'cube' mode")
         partial = [s.path for s in snapshots.values() if s.header.halo_particles_only]
         if mode == "cube" and partial:
             raise InputError(f"{partial[0]}: holds the particles of halos alone, not every particle of a map's cube: "

@@ -95,10 +95,13 @@ def select_halos(halos: HaloCatalog, snapnum: int, min_mass: float) -> pd.DataFr
 
 def membership_attrs(halos: HaloCatalog) -> dict:
     """What a halo table records about its catalog beyond the rows: where members are found by ID (the
-    catalog whose member-ID lists `member_offset`/`member_count` index) and what m200c means if not M200c."""
+    catalog whose member-ID lists `member_offset`/`member_count` index), what m200c means if not M200c, and
+    the particle set the offsets index where it is the catalog's own."""
     attrs = {}
     if halos.member_ids_catalog is not None:
         attrs["member_ids_catalog"] = str(Path(halos.member_ids_catalog).resolve())
     if halos.m200c_definition is not None:
         attrs["m200c_definition"] = halos.m200c_definition
+    if halos.offsets_of is not None:
+        attrs["offsets_of"] = str(Path(halos.offsets_of).resolve())
     return attrs

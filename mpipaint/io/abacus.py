@@ -249,7 +249,7 @@ def read_compaso(path, snapshot=None, hosts_only: bool = True) -> HaloCatalog:
     centre = u.length_to_kpc(np.mod(np.concatenate(centres) + box / 2, box), "cMpc/h", a, h)
     return HaloCatalog(Path(directory), COMPASO.name, cosmology, np.concatenate(ids), centre, mass,
                        cosmology.r200c_kpc(mass), mass, "m200c", velocity_kms=np.concatenate(velocities),
-                       offsets=offsets, counts=per_type, m200c_definition=M200C_DEFINITION)
+                       offsets=offsets, counts=per_type, m200c_definition=M200C_DEFINITION, offsets_of=directory)
 
 
 def _catalog_mismatch(path: Path) -> str | None:

@@ -26,7 +26,8 @@ class HaloCatalog:
     else None (`cube` deposition): by snapshot order (first particle and count per type, -1 / 0 for none) or by
     particle ID (`member_ranges`: first position and length in the concatenated member-ID lists of the
     catalog at `member_ids_catalog`, with `counts` per type); the matched DMO twin (-1: none); the snapshot number each row names
-    where the catalog records one; what the m200c column means where it is not M200c (`m200c_definition`)."""
+    where the catalog records one; what the m200c column means where it is not M200c (`m200c_definition`);
+    the particle set the offsets index where it is the catalog's own (`offsets_of`: AbacusSummit subsamples)."""
 
     path: Path
     kind: str
@@ -45,6 +46,7 @@ class HaloCatalog:
     member_ranges: np.ndarray | None = None  # (N, 2) int64
     member_ids_catalog: Path | None = None
     m200c_definition: str | None = None
+    offsets_of: Path | None = None  # where offsets index a particle set of the catalog's own (not the box's)
 
     def __post_init__(self):
         """Refuse what would paint wrong numbers without a word: non-finite centres or masses, negative

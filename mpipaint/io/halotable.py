@@ -145,7 +145,7 @@ def _read(path, snapshot, mass_column, hosts_only) -> HaloCatalog:
                        velocity_kms=_velocities(column), dmo_halo_id=column["dmo_halo_id"], snapshot=column["snapshot"],
                        member_ranges=np.stack([column["member_offset"], column["member_count"]], axis=1),
                        member_ids_catalog=table.attrs.get("member_ids_catalog"),
-                       m200c_definition=table.attrs.get("m200c_definition"))
+                       m200c_definition=table.attrs.get("m200c_definition"), offsets_of=table.attrs.get("offsets_of"))
 
 
 def _velocities(column: dict) -> np.ndarray | None:
