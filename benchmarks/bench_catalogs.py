@@ -1,12 +1,14 @@
 """Read throughput of the halo catalogs that list members by particle ID, side by side with the bare read of
 the same bytes (the I/O floor): Gadget-III FoF (binary group_tab/group_ids, tests/gadget_files.py writes
 them to P-Gadget3's layout) and AHF (text AHF_halos/AHF_particles, the floor being pandas' parse of the
-particles file alone).
+particles file alone); and, with --abacus, an AbacusSummit timeslice read through mpipaint's Snapshot
+against abacusutils' read_asdf of the same files (the suite's own reader, which mpipaint calls).
 
     python benchmarks/bench_catalogs.py WORKDIR [--halos 100000] [--members 20000000] [--files 4] [--repeat 3]
+        [--abacus SLICES_DIR]
 
-Neither format's own reader installs here to compare with (Pylians' readfof is compiled with the rest of
-Pylians; pynbody's AHFCatalogue needs a pynbody snapshot), so the floor stands in for it.
+Neither Gadget-III's nor AHF's own reader installs here to compare with (Pylians' readfof is compiled with
+the rest of Pylians; pynbody's AHFCatalogue needs a pynbody snapshot), so the floor stands in for them.
 """
 import argparse
 import sys
@@ -79,6 +81,23 @@ def ahf(workdir: Path, lengths, ids, repeat: int) -> dict:
     return _row("AHF (text)", [halos, particles], n, len(ids), ours, floor, repeat)
 
 
+def abacus(slices: Path, repeat: int) -> dict:
+    from abacusnbody.data.read_abacus import read_asdf  # noqa: PLC0415
+
+    from mpipaint.io.particle_types import DM  # noqa: PLC0415
+    from mpipaint.io.snapshot import Snapshot  # noqa: PLC0415
+
+    def ours():
+        return Snapshot(slices).read(DM, "Coordinates")
+
+    paths = Snapshot(slices).files
+
+    def library():
+        return [read_asdf(str(path), load=("pos",)) for path in paths]
+
+    return _row("AbacusSummit timeslice (pack9) vs abacusutils", paths, 0, len(ours()), ours, library, repeat)
+
+
 def _row(name, paths, halos, members, ours, floor, repeat) -> dict:
     ours_s, got = best_of(repeat, ours)
     assert len(got) == members
@@ -95,6 +114,7 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=20_000_000)
     parser.add_argument("--files", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--abacus", type=Path, default=None, help="an Abacus slices/zX.XXX/ directory")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(2)
@@ -102,9 +122,11 @@ def main() -> None:
     ids = rng.permutation(args.members).astype(np.uint64) + np.uint64(1)
     start = time.perf_counter()
     rows = [gadget3(args.workdir, lengths, ids, args.files, args.repeat), ahf(args.workdir, lengths, ids, args.repeat)]
+    if args.abacus is not None:
+        rows.append(abacus(args.abacus, args.repeat))
     print(f"`python benchmarks/bench_catalogs.py {' '.join(sys.argv[1:])}` ({machine.line()}; "
           f"{time.perf_counter() - start:.0f} s in all)\n")
-    print("| format | halos | member IDs | MB | mpipaint [s] | bare read [s] | ratio | member IDs/s |")
+    print("| format | halos | member IDs (particles) | MB | mpipaint [s] | bare read or library [s] | ratio | per second |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
         print(f"| {row['format']} | {row['halos']:.0e} | {row['members']:.0e} | {row['MB']:.0f} | "
