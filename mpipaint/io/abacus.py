@@ -16,11 +16,12 @@ Particles: the halos' A and B subsamples (ParticleSubsampleA + ParticleSubsample
 each halo's A particles followed by its B particles, so that `group` deposition reads a halo's subsample as
 an index range (`npstartA/npoutA`, `npstartB/npoutB`). Every particle weighs ParticleMassHMsun / (A + B
 fraction); the snapshot says so (`subsample_fraction` in its header), painted files record it and flag
-rows against bundles trained on denser runs. Field particles (not in halos) are not read, so `cube`
-deposition of an Abacus box would miss them: only `group` deposition is offered.
+rows against bundles trained on denser runs. Field particles (not in halos) are not in it, so `cube` maps
+are refused there; they come from a full timeslice (`slices/zX.XXX/`, TIMESLICE), every particle once.
 """
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def _abacusutils():
 
 
 def redshift_directory(path: Path) -> Path | None:
-    """The `halos/zX.XXX/` a path names (it, its halo_info/, a file of that, or its `header`), or None."""
+    """The `halos/zX.XXX/` a path names (it, its halo_info/, or a file of either), or None."""
     path = Path(path)
     for candidate in (path, path.parent, path.parent.parent):
         if (candidate / "halo_info").is_dir() and any(_INFO_NAME.match(p.name)
@@ -217,13 +218,15 @@ def _timeslice_mismatch(path: Path) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=8)
 def _total_subsample(directory: Path) -> int:
-    """A + B subsample particles of every halo of the redshift directory (the halo tables alone)."""
+    """A + B subsample particles of every halo of the redshift directory (the halo tables alone); once per
+    directory and process, not once per superslab that opens."""
     return int(sum(np.sum(c.halos["npoutA"], dtype=np.int64) + np.sum(c.halos["npoutB"], dtype=np.int64)
                    for c in (_load(f, subsamples=False) for f in info_files(directory))))
 
 
-def read_compaso(path, snapshot=None, hosts_only: bool = True) -> HaloCatalog:
+def read_compaso(path) -> HaloCatalog:
     """Every CompaSO halo of the redshift directory at `path`, membership as ranges of its A+B subsample."""
     directory = redshift_directory(path)
     ids, centres, velocities, masses, counts = [], [], [], [], []
@@ -259,7 +262,7 @@ def _catalog_mismatch(path: Path) -> str | None:
 def _read(path, snapshot, mass_column, hosts_only) -> HaloCatalog:
     if mass_column != "m200c":
         raise InputError(f"{path}: this catalog's cut uses m200c (the CompaSO mass), not {mass_column!r}")
-    return read_compaso(path, snapshot, hosts_only)
+    return read_compaso(path)
 
 
 def _snapshot_mismatch(path: Path) -> str | None:

@@ -11,7 +11,7 @@ import numpy as np
 
 from mpipaint.cosmology import Cosmology
 from mpipaint.errors import InputError
-from mpipaint.io.hdf5 import open_hdf5
+from mpipaint.io.hdf5 import attr_text, open_hdf5
 
 BINARY_PROBE_BYTES = 1024
 BOX_TOLERANCE = 1e-3  # fraction of the box side a centre may lie outside it (round-off of wrapped positions)
@@ -117,7 +117,7 @@ def layout(path: Path) -> str:
             header = f.get("Header")
             if isinstance(header, h5py.Group) and "Ngroups_Total" in header.attrs:
                 return "group catalog"
-            if isinstance(header, h5py.Group) and _text(header.attrs.get("Code")) == "SOAP":
+            if isinstance(header, h5py.Group) and attr_text(header.attrs.get("Code")) == "SOAP":
                 return "soap catalog"
             if "Total_num_of_groups" in f and isinstance(f.get("UnitInfo"), h5py.Group):
                 return "velociraptor properties"
@@ -129,10 +129,3 @@ def layout(path: Path) -> str:
         first = next((line for line in handle if line.strip()), "")
     return "header text" if first.startswith("#") else "text"
 
-
-def _text(value) -> str | None:
-    """An HDF5 string attribute as str (h5py gives bytes or str, alone or in a one-element array)."""
-    if value is None:
-        return None
-    value = np.ravel(value)[0] if np.ndim(value) else value
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -210,6 +210,15 @@ def metadata_named(path, what: str):
         raise InputError(f"{path}: {what} cannot be read (damaged HDF5 metadata?): {exc}") from None
 
 
+def attr_text(value) -> str | None:
+    """An HDF5 attribute holding one value as str: h5py gives bytes or str, numbers, alone or in a
+    one-element array (VELOCIraptor stores numbers as text, SOAP strings as bytes)."""
+    if value is None:
+        return None
+    value = np.ravel(value)[0] if np.ndim(value) else value
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def require_dataset(h5file: h5py.File, name: str) -> h5py.Dataset:
     """Return the dataset `name`, or raise naming the file and the dataset that was expected."""
     obj = h5file.get(name)

@@ -24,7 +24,7 @@ import numpy as np
 
 from mpipaint.errors import InputError
 from mpipaint.io.halo_catalog import CatalogKind, HaloCatalog, layout, require_snapshot_and_m200c
-from mpipaint.io.hdf5 import open_hdf5, require_dataset
+from mpipaint.io.hdf5 import attr_text, open_hdf5, require_dataset
 from mpipaint.io.particle_types import DM, NTYPES
 
 _NAME = re.compile(r"^(?P<prefix>.+)\.properties(\.(?P<index>\d+))?$")
@@ -36,8 +36,7 @@ SCALE_FACTOR_RTOL = 1e-4
 
 def _number(value) -> float:
     """A UnitInfo/SimulationInfo attribute, stored as a number or as text (b'1000.000000')."""
-    value = np.ravel(value)[0] if np.ndim(value) else value
-    return float(value.decode() if isinstance(value, bytes) else value)
+    return float(attr_text(value))
 
 
 class VelociraptorCatalog:
