@@ -137,8 +137,10 @@ class HaloParticles:
         row = self.row(index)
         if self.strategy == "offsets":
             return _read_fields(self.snapshots[int(row["snapshot"])], ptype, fields, row)
-        empty = {name: np.empty((0, 3) if name == "Coordinates" else 0) for name in fields}
-        return self._gathered[ptype].pop(index, empty)  # each halo is mapped once: free it then
+        received = self._gathered[ptype].pop(index, None)  # each halo is mapped once: free it then
+        if received is None:
+            return {name: np.empty((0, 3) if name == "Coordinates" else 0) for name in fields}
+        return received.fields()
 
     def dm(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Positions [kpc] and masses [Msun] of the halo's DM: of the subsample only, masses / fraction."""

@@ -16,9 +16,12 @@ Membership of a particle in a halo:
   image (`halos.cube_search`, its cost per particle independent of the number of halos). Needs no ordering
   of the snapshot, so it serves unsorted boxes and non-TNG input.
 
-Memory per rank: one chunk of `chunk_particles` particles for reading, plus the particles of the halos the
-rank owns, received as float64 records (8 bytes per value: 48 for a DM particle) that are kept per halo and
-turned into the fields' own dtypes halo by halo; never the box, and no sorted copy of all the records.
+Memory per rank: one chunk of `chunk_particles` particles for reading and its records in flight (float64,
+8 bytes per value), plus the particles of the halos the rank owns as they arrived: each field in the file's
+own dtype and code units (float32 coordinates: 12 bytes), fields that every particle shares (mass-table
+masses) not at all, and the global index (8 bytes) that puts a halo's pieces in order. A halo becomes
+physical float64 fields only when it is projected (`Received.fields`), and is freed then: never the box,
+no sorted copy of all the records, no float64 copy of every halo.
 """
 from __future__ import annotations
 
@@ -50,15 +53,41 @@ def members_by_range(starts, counts, lo: int, hi: int) -> tuple[np.ndarray, np.n
     return np.concatenate(particles), np.concatenate(halos)
 
 
-def _columns(values: dict[str, np.ndarray]) -> list[tuple[str, int, np.dtype]]:
-    """(name, columns, dtype) per field: how a field travels in a float64 record and is restored."""
-    return [(name, 1 if v.ndim == 1 else v.shape[1], v.dtype) for name, v in values.items()]
+def _columns(snapshot: Snapshot, ptype: int, fields) -> list[tuple[str, int, np.dtype]]:
+    """(name, columns, dtype) of each field that travels per particle, as the snapshot stores it; fields that
+    every particle shares (Snapshot.constant) travel not at all."""
+    layout = []
+    for name in fields:
+        if snapshot.constant(ptype, name) is None:
+            values = snapshot.read(ptype, name, 0, min(1, snapshot.num_particles(ptype)), physical=False)
+            layout.append((name, 1 if values.ndim == 1 else values.shape[1], values.dtype))
+    return layout
+
+
+def _as_record_columns(values: np.ndarray, ncol: int) -> np.ndarray:
+    """A field as float64 record columns, bit-exactly: 8-byte integers (IDs above 2^53) by their bits, every
+    other dtype (float32, float64, 32-bit integers) by value."""
+    values = np.ascontiguousarray(values).reshape(len(values), ncol)
+    return values.view(np.float64) if values.dtype.kind in "iu" and values.dtype.itemsize == 8 else values
+
+
+def _from_record_columns(columns: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The inverse of _as_record_columns."""
+    if dtype.kind in "iu" and dtype.itemsize == 8:
+        return np.ascontiguousarray(columns).view(dtype)
+    return columns.astype(dtype)
+
+
+def records_of(first_column: np.ndarray, index: np.ndarray, values: dict, layout) -> np.ndarray:
+    """Float64 records (first_column, global index, each field's columns) of particles to send."""
+    return np.column_stack([first_column, index.astype(np.float64)]
+                           + [_as_record_columns(values[name], ncol) for name, ncol, _ in layout])
 
 
 def gather_particles(snapshot: Snapshot, ptype: int, fields, halos, owners, membership: str, width: float,
-                     chunk_particles: int, member_ids=None) -> dict[int, dict[str, np.ndarray]]:
-    """Particles of every halo this rank owns, in physical units: {halo: {field: array}}, each halo's
-    particles in global index order. Collective over COMM.
+                     chunk_particles: int, member_ids=None) -> dict[int, "Received"]:
+    """Particles of every halo this rank owns: {halo: Received}, whose `fields()` gives them in physical
+    units and global index order. Collective over COMM.
 
     halos: DataFrame with centre_x/y/z [kpc], offset_type{ptype}, count_type{ptype} (and member_offset,
     member_count for `ids`); owners[h] is the rank that owns halo h, or -1 for halos nobody needs now
@@ -76,27 +105,29 @@ def gather_particles(snapshot: Snapshot, ptype: int, fields, halos, owners, memb
     rounds = COMM.allreduce(-(-(hi - lo) // chunk_particles), op=MPI.MAX)
     search = CubeSearch(centres, width, snapshot.box_size_kpc) if membership == "cube" else None
     directory = IDDirectory(member_ids, halos, needed) if membership == "ids" else None
-    pieces, layout, found = {}, None, 0
+    layout = _columns(snapshot, ptype, fields)
+    received, found = {}, 0
     for r in range(rounds):
         a, b = min(lo + r * chunk_particles, hi), min(lo + (r + 1) * chunk_particles, hi)
-        values = {name: snapshot.read(ptype, name, a, b) for name in fields}
-        layout = _columns(values)
+        values = {name: snapshot.read(ptype, name, a, b, physical=False) for name, _, _ in layout}
         if membership == "ids":
             records = directory.members(snapshot.read(ptype, "ParticleIDs", a, b), a, values, layout)
             found += len(records)
-            _file_by_halo(alltoallv(records, owners[records[:, 0].astype(np.int64)]), pieces)
+            _file_by_halo(alltoallv(records, owners[records[:, 0].astype(np.int64)]), received, snapshot, ptype,
+                          fields, layout)
             continue
         if membership == "group":
             particle, local_halo = members_by_range(starts, counts, a, b)
         else:
-            particle, local_halo = search.members(values["Coordinates"])
-        records = np.column_stack([needed[local_halo].astype(np.float64), (a + particle).astype(np.float64)]
-                                  + [values[name][particle].reshape(len(particle), ncol)
-                                     for name, ncol, _ in layout])
-        _file_by_halo(alltoallv(records, owners[needed[local_halo]]), pieces)
+            particle, local_halo = search.members(snapshot.units.to_physical("Coordinates", values["Coordinates"]))
+        records = records_of(needed[local_halo].astype(np.float64), a + particle,
+                             {name: values[name][particle] for name, _, _ in layout}, layout)
+        destinations = owners[needed[local_halo]]
+        del values, particle, local_halo  # only the records travel on
+        _file_by_halo(alltoallv(records, destinations), received, snapshot, ptype, fields, layout)
     if membership == "ids":
         directory.check_found(COMM.allreduce(found), int(counts.sum()), snapshot, ptype)
-    return _by_halo(pieces, layout)
+    return received
 
 
 class IDDirectory:
@@ -121,9 +152,8 @@ class IDDirectory:
         per halo a particle belongs to, on this rank; collective (the particles travel to the ranks holding
         their IDs)."""
         particle_ids = np.asarray(particle_ids).astype(np.uint64)
-        records = np.column_stack([particle_ids.view(np.float64),
-                                   np.arange(first, first + len(particle_ids), dtype=np.float64)]
-                                  + [values[name].reshape(len(particle_ids), ncol) for name, ncol, _ in layout])
+        records = records_of(particle_ids.view(np.float64), np.arange(first, first + len(particle_ids)), values,
+                             layout)
         records = alltoallv(records, (particle_ids % np.uint64(COMM.size)).astype(np.int64))
         keys = np.ascontiguousarray(records[:, 0]).view(np.uint64)
         lo, hi = np.searchsorted(self.ids, keys, "left"), np.searchsorted(self.ids, keys, "right")
@@ -141,27 +171,47 @@ class IDDirectory:
                              "snapshot?")
 
 
-def _file_by_halo(records: np.ndarray, pieces: dict) -> None:
-    """Append one round's received records to `pieces` ({halo: [records]}), a copy per halo, so that the
-    round's buffer is freed now and each halo's records once that halo is converted (`_by_halo`)."""
+class Received:
+    """One halo's particles of one type as they arrived, in pieces: the global index and each travelling field in
+    the snapshot's dtype and code units. `fields()` turns them into the physical fields the offsets read gives
+    (the same conversion of the same values, in global index order: bit-identical maps)."""
+
+    def __init__(self, snapshot: Snapshot, ptype: int, fields, layout):
+        self.snapshot, self.ptype, self.names, self.layout = snapshot, ptype, tuple(fields), layout
+        self.index, self.pieces = [], []
+
+    def add(self, records: np.ndarray) -> None:
+        """Keep one round's records of this halo (halo, index, fields...) in their compact form."""
+        self.index.append(records[:, 1].astype(np.int64))
+        column, piece = 2, {}
+        for name, ncol, dtype in self.layout:
+            values = _from_record_columns(records[:, column:column + ncol], dtype)
+            piece[name] = values[:, 0] if ncol == 1 else values
+            column += ncol
+        self.pieces.append(piece)
+
+    def fields(self) -> dict[str, np.ndarray]:
+        """{field: physical values} in global index order."""
+        order = np.argsort(np.concatenate(self.index), kind="stable")
+        travelled = {name: np.concatenate([piece[name] for piece in self.pieces])[order] for name, _, _ in self.layout}
+        out = {}
+        for name in self.names:
+            constant = self.snapshot.constant(self.ptype, name)
+            raw = np.full(len(order), constant, np.float64) if constant is not None else travelled.pop(name)
+            out[name] = self.snapshot.units.to_physical(name, raw)
+        return out
+
+
+def _file_by_halo(records: np.ndarray, received: dict, snapshot: Snapshot, ptype: int, fields, layout) -> None:
+    """Add one round's received records to each of their halos' `Received`, so that the round's float64
+    buffer is freed now."""
     if not len(records):
         return
-    records = records[np.argsort(records[:, 0], kind="stable")]
-    bounds = np.flatnonzero(np.diff(records[:, 0])) + 1
-    for part in np.split(records, bounds):
-        pieces.setdefault(int(part[0, 0]), []).append(part.copy())
-
-
-def _by_halo(pieces: dict, layout) -> dict[int, dict[str, np.ndarray]]:
-    """Each halo's records as field arrays in their own dtypes, its particles by global index; every halo's
-    records are freed as soon as it is converted, so the records and the fields never coexist whole."""
-    out = {}
-    for halo in sorted(pieces):
-        part = np.concatenate(pieces.pop(halo))
-        part = part[np.argsort(part[:, 1], kind="stable")]
-        fields, column = {}, 2
-        for name, ncol, dtype in layout:  # float32/int fields round-trip float64 exactly
-            fields[name] = (part[:, column] if ncol == 1 else part[:, column:column + ncol]).astype(dtype)
-            column += ncol
-        out[halo] = fields
-    return out
+    order = np.argsort(records[:, 0], kind="stable")  # no sorted copy of the records: one halo's rows at a time
+    halos = records[order, 0]
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(halos)) + 1, [len(order)]])
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        halo = int(halos[lo])
+        if halo not in received:
+            received[halo] = Received(snapshot, ptype, fields, layout)
+        received[halo].add(records[order[lo:hi]])

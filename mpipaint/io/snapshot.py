@@ -142,16 +142,24 @@ class Snapshot:
         stop = total if stop is None else stop
         if not 0 <= start <= stop <= total:
             raise InputError(f"{self.path}: range {start}:{stop} of PartType{ptype} outside 0:{total}")
-        if field == "Masses" and self.header.mass_table[ptype] > 0:
-            values = np.full(stop - start, self.header.mass_table[ptype], dtype=np.float64)
-        elif ptype == GAS and field in ASSUMED_GAS_FIELDS and not self.has(GAS, field):
-            values = np.full(stop - start, ASSUMED_GAS_FIELDS[field][0], dtype=np.float64)
+        constant = self.constant(ptype, field)
+        if constant is not None:
+            values = np.full(stop - start, constant, dtype=np.float64)
         else:
             values = self._read_raw(ptype, field, start, stop)
         if np.issubdtype(values.dtype, np.floating):
             _require_finite(values, self.path, ptype, field, start)
             _require_physical(values, self.path, ptype, field, start)
         return self.units.to_physical(field, values) if physical else values
+
+    def constant(self, ptype: int, field: str) -> float | None:
+        """The code-unit value that every particle of the type has for `field` where the snapshot stores none
+        per particle (a mass-table mass, an assumed gas field), else None."""
+        if field == "Masses" and self.header.mass_table[ptype] > 0:
+            return float(self.header.mass_table[ptype])
+        if ptype == GAS and field in ASSUMED_GAS_FIELDS and not self.has(GAS, field):
+            return float(ASSUMED_GAS_FIELDS[field][0])
+        return None
 
     def has(self, ptype: int, field: str) -> bool:
         """Whether the snapshot stores `field` for `ptype` (mass-table masses count as stored)."""
