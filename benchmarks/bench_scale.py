@@ -1,10 +1,12 @@
-"""Paint at the size of real suites, part 1: the `cube` halo search (which particles lie in which halo's
-map cube) per box particle, against the halo count, beside reading the same particles from HDF5; and the
-memory of slab reading per particle received.
+"""Paint at the size of real suites: the `cube` halo search per box particle against the halo count; the
+memory of slab reading per particle received; and whole paints of generated boxes from 1e6 to 3e8
+particles and 1e2 to 1e5 halos by offsets, slabs and cube.
 
     python benchmarks/bench_scale.py search [--halos 1000 10000 100000 1000000] [--particles 4000000]
         [--baseline COMMIT]
     python benchmarks/bench_scale.py gather SNAPDIR HALOS.hdf5 [--chunk 20000] [--baseline COMMIT]
+    python benchmarks/bench_scale.py paint WORKDIR [--boxes 1e6x1000 1e7x1000 1e8x1000 1e7x100 1e7x10000]
+        [--ranks 1 2] [--reads offsets slabs cube]
 
 Boxes grow with their halo count at a fixed halo number density (`--density`, per cMpc^3: 3e-4 is about
 the abundance of halos above 1e13 Msun), so that a bigger box is what a bigger halo count means in a real
@@ -18,12 +20,23 @@ cost over the halo counts.
 
 `gather`: `halos.slabs.gather_particles` on one rank (no mpirun needed) for the DM of every halo of the
 table at the snapshot's time, by group and by cube membership, in chunks of `--chunk` particles (small, so
-that the chunk itself weighs little beside what arrives); printed: the peak of traced allocations
-(tracemalloc, which numpy reports to) per particle received, for this tree and the `--baseline` commit's
-module, and the bytes per particle of the fields returned.
+that the chunk itself weighs little beside what arrives), each halo then turned into its physical fields
+and dropped one by one as paint does; printed: the peak of traced allocations (tracemalloc, which numpy
+reports to) per particle received, for this tree and the `--baseline` commit's module, the bytes per
+particle held between the gather and the projections, and the rest of the peak per particle of a chunk
+(read buffers, members found, records in flight: what grows with `--chunk`, not with the halos).
+
+`paint`: boxes PxH written by `write_box` (DMO, TNG layout, group-ordered, P particles: H groups of M200c
+1e14-1e15 Msun and ten times as many of 1e12-1e14, half the particles in groups and half uniform, at `--halo-density`),
+painted with a tiny untrained U-net (`--npix` 64, base 4, so that host costs show) by `mpirun -n R mpipaint
+paint --batch-halos 8`: offsets, slabs (group) and cube (slabs, a cube bundle). Printed per run: the wall
+time of the command, paint's own loop time per halo, particles projected, peak memory per rank (ru_maxrss,
+TensorFlow included); then the growth exponents of the loop time per halo against particles (at fixed
+halos) and halos (at fixed particles), and the per-particle and per-halo costs of a linear fit.
 """
 import argparse
-import importlib.util
+import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -34,24 +47,12 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from baseline import module_at  # noqa: E402
 from machine import line  # noqa: E402
 from mpipaint.halos.cube_search import CubeSearch  # noqa: E402
 
 WIDTH_KPC = 4000.0  # the paper's map width (physical kpc; comoving at z = 0)
 CLUMP_KPC = 300.0
-
-
-def module_at(commit: str, directory: Path):
-    """mpipaint/halos/slabs.py as it was at `commit`, imported from git's copy written into `directory`
-    (numba caches by file), so the repository keeps one implementation."""
-    source = subprocess.run(["git", "show", f"{commit}:mpipaint/halos/slabs.py"], capture_output=True, text=True,
-                            check=True, cwd=Path(__file__).resolve().parents[1]).stdout
-    path = directory / f"slabs_{commit}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(f"slabs_{commit}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def chunk(rng, centres, box: float, count: int) -> np.ndarray:
@@ -79,7 +80,7 @@ def read_seconds(positions: np.ndarray) -> float:
 
 def search(args) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="bench_scale_"))
-    baseline = module_at(args.baseline, scratch).members_by_cube if args.baseline else None
+    baseline = module_at(args.baseline, "mpipaint/halos/slabs.py", scratch).members_by_cube if args.baseline else None
     rng = np.random.default_rng(3)
     print(f"machine: {line()}; {args.particles:.0e} particles per chunk, {args.density:g} halos per cMpc^3, "
           f"cubes {WIDTH_KPC:g} kpc")
@@ -128,21 +129,150 @@ def gather(args) -> None:
     owners = np.zeros(len(table), np.int64)
     modules = {"this tree": slabs}
     if args.baseline:
-        modules[args.baseline] = module_at(args.baseline, Path(tempfile.mkdtemp(prefix="bench_scale_")))
+        modules[args.baseline] = module_at(args.baseline, "mpipaint/halos/slabs.py",
+                                           Path(tempfile.mkdtemp(prefix="bench_scale_")))
     print(f"machine: {line()}; {args.snapdir}, {len(table)} halos, chunks of {args.chunk} particles")
-    print("| membership | module | particles received | peak [B/particle] | fields returned [B/particle] |\n"
-          "| --- | --- | --- | --- | --- |")
+    print("| membership | module | particles received | peak [B/particle] | held until projected [B/particle] | "
+          "the rest [B per chunk particle] |\n| --- | --- | --- | --- | --- | --- |")
     for membership in ("group", "cube"):
         for name, module in modules.items():
             run = (snapshot, DM, ("Coordinates", "Masses"), table, owners, membership, WIDTH_KPC, args.chunk)
             module.gather_particles(*run)  # compiled before measuring
             tracemalloc.start()
             out = module.gather_particles(*run)
-            kept, peak = tracemalloc.get_traced_memory()
+            kept = tracemalloc.get_traced_memory()[0]
+            received = 0
+            for halo in sorted(out):  # as paint: each halo made physical when projected, then dropped
+                fields = out.pop(halo)
+                received += len(fields.fields()["Masses"] if hasattr(fields, "fields") else fields["Masses"])
+                del fields
+            peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
-            received = sum(len(fields["Masses"]) for fields in out.values())
-            print(f"| {membership} | {name} | {received} | {peak / received:.0f} | {kept / received:.0f} |")
-            del out
+            print(f"| {membership} | {name} | {received} | {peak / received:.0f} | {kept / received:.0f} | "
+                  f"{(peak - kept) / args.chunk:.0f} |")
+
+
+H = 0.6774  # the generated boxes' cosmology: Planck 2015, as TNG
+BOX_META = {"hubble": H, "omega_m": 0.3089, "omega_lambda": 0.6911, "omega_b": 0.0486, "scale_factor": 1.0,
+            "redshift": 0.0}
+GROUPS_PER_HALO = 10  # groups below the cut per halo above it
+RHO_CRIT_MSUN_KPC3 = 127.0  # z = 0, h = 0.6774
+
+
+def write_box(run: Path, particles: int, halos: int, density: float, seed: int = 0) -> None:
+    """A DMO snapshot 99 with its group catalog and offsets in the TNG layout (float64 coordinates, uint64 IDs,
+    the DM mass in the MassTable): `halos` groups of M200c 1e14-1e15 Msun (dN/dlnM ~ M^-1) and ten times as many
+    of 1e12-1e14, in a box of `halos / density` cMpc^3; half the particles in groups (Gaussian of R200c / 2,
+    count by mass), in group order, the other half uniform after them (TNG's fuzz)."""
+    from mpipaint.example import tng_writer  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    box = 1000.0 * (halos / density) ** (1 / 3)  # ckpc (a = 1)
+    m200c = np.concatenate([10 ** rng.uniform(14, 15, halos), 10 ** rng.uniform(12, 14, GROUPS_PER_HALO * halos)])
+    m200c = np.sort(m200c)[::-1]  # FoF catalogues list groups by mass
+    r200c = (3 * m200c / (4 * np.pi * 200 * RHO_CRIT_MSUN_KPC3)) ** (1 / 3)
+    members = np.floor(m200c / m200c.sum() * (particles // 2)).astype(np.int64)
+    centres = rng.uniform(0, box, (len(m200c), 3))
+    inside = np.repeat(np.arange(len(m200c)), members)
+    positions = np.empty((particles, 3))
+    positions[:len(inside)] = (centres[inside] + rng.normal(0, 1, (len(inside), 3)) * (r200c[inside, None] / 2)) % box
+    positions[len(inside):] = rng.uniform(0, box, (particles - len(inside), 3))
+    mass = 2 * m200c.sum() / particles  # Msun: the groups hold half the mass
+    to_code_mass = H / 1e10
+    meta = {**BOX_META, "box_size": box * H, "mass_table": [0, mass * to_code_mass, 0, 0, 0, 0]}
+    offsets = tng_writer.write_snapshot(run, 99, {1: {"Coordinates": positions * H,
+                                                      "ParticleIDs": np.arange(1, particles + 1, dtype=np.uint64)}},
+                                        meta, max(1, particles // 20_000_000))
+    del positions
+    counts = np.zeros((len(m200c), 6), np.int32)
+    counts[:, 1] = members
+    groups = {"GroupPos": (centres * H).astype(np.float32), "GroupLenType": counts, "GroupLen": members.astype(np.int32),
+              "GroupMass": (members * mass * to_code_mass).astype(np.float32),
+              "Group_M_Crit200": (m200c * to_code_mass).astype(np.float32),
+              "Group_R_Crit200": (r200c * H).astype(np.float32), "GroupFirstSub": np.full(len(m200c), -1, np.int32),
+              "GroupNsubs": np.zeros(len(m200c), np.int32)}
+    subhalos = {"SubhaloLenType": np.zeros((0, 6), np.int32), "SubhaloPos": np.zeros((0, 3), np.float32)}
+    tng_writer.write_group_catalog(run, 99, groups, subhalos, meta, 1)
+    group_offsets = np.zeros((len(m200c), 6), np.int64)
+    group_offsets[:, 1] = np.concatenate([[0], np.cumsum(members)[:-1]])
+    tng_writer.write_offsets(run, 99, group_offsets, np.zeros((0, 6), np.int64), 1, offsets)
+
+
+PAINT_SUMMARY = re.compile(r"summary: (\d+) halos, (\d+) DM particles projected in ([0-9.]+) s.*max over ranks: "
+                           r"(.*); peak memory per rank \[MB\]: (.*)")
+READS = {"offsets": ("group", "offsets"), "slabs": ("group", "slabs"), "cube": ("cube", "slabs")}
+
+
+def paint_once(args, snapdir: Path, bundle: Path, strategy: str, ranks: int, out: Path) -> tuple:
+    """(wall [s], halos, particles projected, loop [s], the slowest rank's loop less inference [s], peak memory
+    per rank [MB]) of one paint."""
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    out.unlink(missing_ok=True)
+    command = (["mpirun", "-n", str(ranks), "--oversubscribe"] if ranks > 1 else []) + [
+        sys.executable, "-m", "mpipaint", "paint", str(snapdir), "--model", str(bundle), "--out", str(out),
+        "--read-strategy", strategy, "--chunk-particles", str(int(args.chunk)), "--batch-halos", "8",
+        "--precision", "fp32"]
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - start
+    if result.returncode:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
+    out.unlink()
+    halos, projected, loop, phases, memory = PAINT_SUMMARY.search(result.stderr).groups()
+    seconds = {name: float(value) for name, value in re.findall(r"(\w+) ([0-9.]+) s", phases)}
+    return wall, int(halos), int(projected), float(loop), float(loop) - seconds["infer"], memory
+
+
+def paint(args) -> None:
+    from random_bundle import write_random_bundle  # noqa: PLC0415
+
+    bundles = {mode: write_random_bundle(args.workdir / f"bundle_{mode}", args.npix, args.base_filters,
+                                         deposition_mode=mode) for mode in ("group", "cube")}
+    print(f"machine: {line()}; U-net base {args.base_filters}, depth 4, {args.npix}^2 maps, untrained; "
+          f"{args.halo_density:g} halos above 1e14 Msun per cMpc^3, {GROUPS_PER_HALO}x as many groups below; "
+          f"--batch-halos 8, --chunk-particles {args.chunk:.0e}")
+    print("| particles | halos | read | ranks | wall [s] | loop [s] | loop per halo [ms] | host per halo [ms] | "
+          "particles projected | peak memory per rank [MB] |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- "
+          "| --- |")
+    rows = []
+    for box in args.boxes:
+        particles, halos = (int(float(n)) for n in box.split("x"))
+        run = args.workdir / f"box_{box}"
+        if not (run / "output" / "snapdir_099").exists():
+            write_box(run, particles, halos, args.halo_density)
+        for read in args.reads:
+            mode, strategy = READS[read]
+            for ranks in args.ranks:
+                wall, painted, projected, loop, host, memory = paint_once(
+                    args, run / "output" / "snapdir_099", bundles[mode], strategy, ranks,
+                    args.workdir / f"painted_{box}_{read}_{ranks}.hdf5")
+                rows.append((particles, painted, projected, read, ranks, loop, host))
+                print(f"| {particles:.0e} | {painted} | {read} | {ranks} | {wall:.1f} | {loop:.1f} | "
+                      f"{1e3 * loop / painted:.2f} | {1e3 * host / painted:.2f} | {projected:.3g} | {memory} |",
+                      flush=True)
+    growth(rows)
+
+
+def growth(rows) -> None:
+    """Per read and rank count: exponents of the loop time per halo in box particles (at each halo count) and in
+    halos (at each particle count); and the host's part of the loop (less inference, the slowest rank) fitted
+    as a x particles projected + b x halos + c x box particles."""
+    print()
+    for read in sorted({r[3] for r in rows}):
+        for ranks in sorted({r[4] for r in rows}):
+            mine = np.array([(p, h, n, t, host) for p, h, n, k, r, t, host in rows if k == read and r == ranks])
+            if len(mine) < 3:
+                continue
+            parts = []
+            for column, other, name in ((0, 1, "particles"), (1, 0, "halos")):
+                for fixed in np.unique(mine[:, other]):
+                    at = mine[mine[:, other] == fixed]
+                    if len(np.unique(at[:, column])) > 1:
+                        slope = np.polyfit(np.log(at[:, column]), np.log(at[:, 3] / at[:, 1]), 1)[0]
+                        parts.append(f"per halo ~ {name}^{slope:.2f} at {fixed:.0e} {('halos', 'particles')[column]}")
+            (projected, per_halo, per_box), *_ = np.linalg.lstsq(mine[:, [2, 1, 0]], mine[:, 4], rcond=None)
+            print(f"{read}, {ranks} rank(s): {'; '.join(parts)}; host = {projected * 1e9:.1f} ns x particles "
+                  f"projected + {per_halo * 1e3:.2f} ms x halos + {per_box * 1e9:.1f} ns x box particles")
 
 
 def main() -> None:
@@ -159,8 +289,18 @@ def main() -> None:
     part.add_argument("halos", help="halo table from mpipaint select")
     part.add_argument("--chunk", type=int, default=20_000)
     part.add_argument("--baseline", default=None, help="git commit whose halos/slabs.py to measure beside")
+    part = sub.add_parser("paint", help="whole paints of generated boxes")
+    part.add_argument("workdir", type=Path)
+    part.add_argument("--boxes", nargs="+", default=["1e6x1000", "1e7x1000", "1e8x1000", "1e7x100", "1e7x10000"],
+                      help="PARTICLESxHALOS of each box")
+    part.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
+    part.add_argument("--reads", nargs="+", default=list(READS), choices=list(READS))
+    part.add_argument("--halo-density", type=float, default=1e-5, help="halos above 1e14 Msun per cMpc^3 (TNG300: 1.1e-5)")
+    part.add_argument("--npix", type=int, default=64)
+    part.add_argument("--base-filters", type=int, default=4)
+    part.add_argument("--chunk", type=float, default=4e6, help="slabs: particles read per rank per step")
     args = parser.parse_args()
-    {"search": search, "gather": gather}[args.part](args)
+    {"search": search, "gather": gather, "paint": paint}[args.part](args)
 
 
 if __name__ == "__main__":

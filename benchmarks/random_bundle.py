@@ -25,14 +25,15 @@ def unet_architecture(npix: int, base_filters: int = 64, depth: int = 4) -> dict
     return {"image_size": npix, "base_filters": base_filters, "depth": depth, "head": "minmax", "mask": False}
 
 
-def random_meta(npix: int) -> dict:
+def random_meta(npix: int, deposition_mode: str = "group") -> dict:
     """bundle.json's fields of an untrained X-ray bundle of npix^2 maps over 4 Mpc (NORM in and out)."""
     return {"target": "xray", "target_units": "erg/s/kpc^2", "npix": npix, "width_kpc": 4000.0,
-            "deposition_mode": "group", "mask": False, "input_normalisation": NORM.to_dict(),
+            "deposition_mode": deposition_mode, "mask": False, "input_normalisation": NORM.to_dict(),
             "target_normalisation": NORM.to_dict(), "trainset": "none: untrained weights for timing"}
 
 
-def write_random_bundle(path, npix: int, base_filters: int = 64, depth: int = 4, seed: int = 0) -> Path:
-    """An X-ray bundle of unet_architecture at `npix` with random_weights."""
+def write_random_bundle(path, npix: int, base_filters: int = 64, depth: int = 4, seed: int = 0,
+                        deposition_mode: str = "group") -> Path:
+    """An X-ray bundle of unet_architecture at `npix` with random_weights, for maps of `deposition_mode`."""
     architecture = unet_architecture(npix, base_filters, depth)
-    return save_bundle(path, random_weights(architecture, seed), architecture, random_meta(npix))
+    return save_bundle(path, random_weights(architecture, seed), architecture, random_meta(npix, deposition_mode))
