@@ -2,12 +2,14 @@
 small-U-net Horovod training at 1 and N processes.
 
     python benchmarks/bench_unet.py inference [--sizes 1 4 8] [--npix 512] [--precisions fp32 bf16] [--backends tf jax]
+        [--baseline COMMIT]
     python benchmarks/bench_unet.py training --ranks 1 2 [--npix 128 --base 16 --depth 3]
 
 Inference uses the full-size U-net of Table A1 (31,054,145 parameters; weights untrained, which does not
 change the cost), on each of `--backends` (jax needs no TensorFlow): mpipaint's chain as paint runs it
 without --maps (normalisation, the net, the bounded inverse, each map's summary: on the host around a
-TensorFlow net, on the device with JAX) beside the net alone. Training runs `train-worker` under
+TensorFlow net, on the device with JAX) beside the net alone; `--baseline COMMIT` adds the JAX net of that
+commit (model/jax_unet.py loaded from git) beside this tree's. Training runs `train-worker` under
 mpirun with Horovod's DistributedOptimizer on in-memory random maps (compute + gradient allreduce; data
 loading is not timed here)."""
 import argparse
@@ -15,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -25,6 +28,7 @@ from mpipaint.model.jax_unet import JaxUnet
 from mpipaint.model.keras_env import dtype_policy
 from mpipaint.model.unet import build_unet
 import machine
+from baseline import module_at
 from random_bundle import random_meta, random_weights, unet_architecture
 from timing import best_of
 
@@ -48,11 +52,15 @@ def inference(args):
     print("| backend | precision | batch | mpipaint chain [images/s] | net alone [images/s] | vs first | "
           "max map-sum change vs first |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    first = (args.backends[0], args.precisions[0])
-    for backend in args.backends:
+    nets = {backend: (backend, JaxUnet) for backend in args.backends}  # row label -> (backend, JAX net class)
+    if args.baseline:
+        nets[f"jax {args.baseline}"] = ("jax", module_at(args.baseline, "mpipaint/model/jax_unet.py",
+                                                         tempfile.mkdtemp(prefix="bench_unet_")).JaxUnet)
+    first = (next(iter(nets)), args.precisions[0])
+    for label, (backend, jax_net) in nets.items():
         for precision in args.precisions:
             if backend == "jax":
-                model = JaxUnet(architecture, weights, precision)
+                model = jax_net(architecture, weights, precision)
             else:
                 with dtype_policy(precision):
                     model = build_unet(**architecture)
@@ -67,10 +75,10 @@ def inference(args):
                 inputs = Predictor(bundle, batch_size=batch).normalised_inputs(x)[0]
                 seconds = best_of(args.repeat, net_alone(backend, model, inputs, batch))[0]
                 theirs = f"{batch / seconds:.3f}"
-                rates[backend, precision, batch] = batch / ours
+                rates[label, precision, batch] = batch / ours
                 change = np.max(np.abs(sums / reference[batch] - 1))
-                print(f"| {backend} | {precision} | {batch} | {batch / ours:.3f} | {theirs} | "
-                      f"{rates[backend, precision, batch] / rates[(*first, batch)]:.2f} | {change:.2e} |")
+                print(f"| {label} | {precision} | {batch} | {batch / ours:.3f} | {theirs} | "
+                      f"{rates[label, precision, batch] / rates[(*first, batch)]:.2f} | {change:.2e} |")
 
 
 def net_alone(backend: str, model, inputs, batch: int):
@@ -136,6 +144,7 @@ def main():
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--baseline", default=None, help="inference: a commit whose JAX net to time beside")
     args = parser.parse_args()
     if args.mode == "inference":
         args.npix = args.npix or 512

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU figures for BENCHMARKS.md in one short run (about 8 minutes on one H100, most of it compiling the
+# GPU figures for BENCHMARKS.md in one short run (about 12 minutes on one H100, most of it compiling the
 # full U-net at every shape), in this order, so that a run cut short still has the paint figures; each step
 # writes its table into OUT as it ends:
 #   1. where the time of one call of 24 maps goes, bf16: the host chain stage by stage, the device chain
@@ -10,7 +10,11 @@
 #      inference-only bound (bench_paint.py), then the host's file work per halo in it: reads with the
 #      chunk file reopened or kept open, rows written one halo or one group per call (bench_host_io.py);
 #   3. full U-net (Table A1, 512^2) inference images/s for each installed backend (JAX; TensorFlow too where
-#      installed) at fp32, bf16 and fp16, batch 1-32: paint's chain and the net alone (bench_unet.py).
+#      installed) at fp32, bf16 and fp16, batch 1-32: paint's chain and the net alone (bench_unet.py);
+#   4. toward the FLOP bound (2,570 images/s at 990 TFLOP/s dense bf16): the JAX net with batch norm folded
+#      into its convolutions (this tree) beside the net of $BASELINE (unfolded; needs .git), bf16, batch
+#      16-128; then the optimised HLO of one bf16 call (XLA_FLAGS dump) and how many of its convolutions
+#      cuDNN runs with the bias and ReLU fused (gpu_fusions.py).
 # Needs JAX with CUDA, h5py, mpi4py, numba, scipy (no mpirun: one rank); no TensorFlow, PyYAML or
 # downloads: the project runs from this checkout through PYTHONPATH.
 #   bash benchmarks/gpu_check.sh [OUT]        OUT: working directory (default gpu_check)
@@ -33,3 +37,9 @@ done
 python3 "$here/benchmarks/bench_host_io.py" "$out/paint/box1/DMO/output/snapdir_099" | tee "$out/host_io.md"
 python3 "$here/benchmarks/bench_unet.py" inference --npix 512 --backends $backends \
     --precisions fp32 bf16 fp16 --sizes 1 4 16 32 --repeat 3 | tee "$out/inference.md"
+baseline=()
+if git -C "$here" cat-file -e "${BASELINE:-8d782d4}^{commit}" 2>/dev/null; then baseline=(--baseline "${BASELINE:-8d782d4}"); fi
+python3 "$here/benchmarks/bench_unet.py" inference --npix 512 --backends jax --precisions bf16 \
+    --sizes 16 32 64 128 --repeat 3 "${baseline[@]}" | tee "$out/folded.md"
+XLA_FLAGS="--xla_dump_to=$out/xla --xla_dump_hlo_as_text" python3 "$here/benchmarks/gpu_fusions.py" "$out/xla" \
+    | tee "$out/fusions.md"

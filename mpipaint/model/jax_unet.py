@@ -7,9 +7,12 @@ The layers are unet.build_unet's, in its order, with tf-keras' inference semanti
 batch norm from the moving statistics (epsilon BN_EPSILON), ReLU, 2x2 max pooling, 2x2 stride-2 transposed
 convolutions (kernel (2, 2, out, in): the strides equal the kernel, so each input pixel paints its own 2x2
 block), concatenation [upsampled, skip], a 1x1 head with ReLU or sigmoid, and the optional mask. Weight
-arrays are consumed in the order tf-keras stores them (`unet.weight_shapes`). Under bf16 or fp16 every layer
-computes in that type except the full-resolution blocks, their concatenation and the head, which stay
-float32 as in the TensorFlow net (unet.FULL_RESOLUTION_DTYPE).
+arrays are consumed in the order tf-keras stores them (`unet.weight_shapes`). Each batch norm is folded into
+the convolution before it once, at load (`fold_batch_norm`: kernel x scale, (bias - mean) x scale + beta, in
+float64), so that every block is convolution + bias + ReLU, the pattern XLA hands to cuDNN as one fused
+kernel, instead of two more passes over each activation map. Under bf16 or fp16 every layer computes in that
+type except the full-resolution blocks, their concatenation and the head, which stay float32 as in the
+TensorFlow net (unet.FULL_RESOLUTION_DTYPE).
 """
 from __future__ import annotations
 
@@ -19,6 +22,30 @@ from mpipaint.model.unet import HEAD_ACTIVATION
 
 BN_EPSILON = 1e-3  # tf-keras BatchNormalization's default, which build_unet keeps
 COMPUTE_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def fold_batch_norm(architecture: dict, arrays: list) -> list[np.ndarray]:
+    """The weights in unet.weight_shapes' order with every batch norm folded into its convolution: per
+    convolution of a block (kernel, bias) alone, float32; transposed convolutions and the head unchanged."""
+    arrays, folded = iter(arrays), []
+
+    def conv_and_norm():
+        kernel, bias, gamma, beta, mean, variance = (np.asarray(next(arrays), np.float64) for _ in range(6))
+        scale = gamma / np.sqrt(variance + BN_EPSILON)
+        folded.extend([(kernel * scale).astype(np.float32), ((bias - mean) * scale + beta).astype(np.float32)])
+
+    def plain():
+        folded.extend([np.asarray(next(arrays), np.float32) for _ in range(2)])
+
+    depth = architecture["depth"]
+    for _ in range(2 * (depth + 1)):  # two convolutions per block, down to the bottom
+        conv_and_norm()
+    for _ in range(depth):
+        plain()  # the transposed convolution
+        conv_and_norm()
+        conv_and_norm()
+    plain()  # the head
+    return folded
 
 
 class JaxUnet:
@@ -32,7 +59,7 @@ class JaxUnet:
         import jax.numpy as jnp  # noqa: PLC0415
 
         self.architecture, self.precision = dict(architecture), precision
-        self.params = [jnp.asarray(a, dtype=jnp.float32) for a in arrays]
+        self.params = [jnp.asarray(a) for a in fold_batch_norm(architecture, arrays)]
         self._forward = jax.jit(self.apply)
 
     def __call__(self, inputs) -> np.ndarray:
@@ -64,14 +91,9 @@ class JaxUnet:
                                              dimension_numbers=("NHWC", "HWIO", "NHWC"))
             return y + bias
 
-        def batch_norm(x, dtype):
-            gamma, beta, mean, variance = (next(weights) for _ in range(4))
-            scale = gamma * jax.lax.rsqrt(variance + BN_EPSILON)  # in float32, as tf-keras keeps BN variables
-            return (x * scale.astype(dtype) + (beta - mean * scale).astype(dtype)).astype(dtype)
-
         def conv_block(x, dtype):
             for _ in range(2):
-                x = jax.nn.relu(batch_norm(conv(x, dtype), dtype))
+                x = jax.nn.relu(conv(x, dtype))  # batch norm folded in (fold_batch_norm)
             return x
 
         def up(x, dtype):
