@@ -139,8 +139,10 @@ def evaluation(residuals: dict, split: Sample, full: Sample, inputs: dict, refer
 
 def scaling_relations(split: Sample, inputs: dict, reference: Sample | None, bootstrap: int, targets) -> dict:
     """Per quantity of `targets` (Lx, Y): its fit against M_DM (stats.fit_scaling_relation) for the truth, the
-    FP prediction and each input's prediction, and their points; the FP fit's scatter with the validation
-    residual added where a reference exists (what a painted population spread by sigma_dex shows)."""
+    FP prediction and each input's prediction, and their points. Where a reference (the validation halos)
+    exists, the FP fit's scatter of a painted population: each value spread by the scatter the net misses
+    about the relation on the reference (`population_spread_dex`, stats.missing_scatter_dex), and, beside it,
+    by the reference's residual (`scatter_with_residual`, which counts the net's own errors twice)."""
     fits, points = {}, {}
     for target in targets:
         quantity = summaries.SUMMARY[target][0]
@@ -156,6 +158,10 @@ def scaling_relations(split: Sample, inputs: dict, reference: Sample | None, boo
         if reference is not None and "scatter" in fp:
             errors = stats.log_ratios_dex(reference.true[target], reference.predicted[target])
             fp["scatter_with_residual"] = float(np.hypot(fp["scatter"], np.std(errors)))  # spread only
+            spread = stats.missing_scatter_dex(reference.mdm_proj, reference.true[target],
+                                               reference.predicted[target], MASS_PIVOT_MSUN)
+            fp["population_spread_dex"] = spread
+            fp["scatter_of_population"] = float(np.hypot(fp["scatter"], spread))
         points[quantity] = {name: {"mdm_proj": m.tolist(), quantity: v.tolist()} for name, (m, v) in relations.items()}
     return {"scaling_relation": fits, "scaling_relation_points": points}
 

@@ -223,6 +223,21 @@ def fit_scaling_relation(x, y, pivot: float, bootstrap: int = 1000, seed: int = 
                            pivot=float(pivot), count=int(keep.sum()))
 
 
+def missing_scatter_dex(x, true, predicted, pivot: float) -> float:
+    """The lognormal width [dex] that, added to every `predicted` value, gives back the scatter of `true` about
+    its relation with `x`: sqrt(max(0, s_true^2 - s_pred^2)), each the rms about its own least-squares line in
+    log10 (pairs positive in all three). Spreading by the residual (truth about prediction) instead double-counts
+    a net's own errors where they already scatter its predictions (fidelity benchmark: Y's residual 0.088 dex
+    against a true scatter of 0.081 made a population 31 % too broad)."""
+    x, true, predicted = (np.asarray(a, float) for a in (x, true, predicted))
+    keep = (x > 0) & (true > 0) & (predicted > 0)
+    if keep.sum() < 3:
+        raise ValueError(f"a missing scatter needs at least 3 positive triples, got {int(keep.sum())}")
+    lx = np.log10(x[keep] / pivot)
+    scatter_true, scatter_predicted = (_least_squares(lx, np.log10(y[keep]))[2] for y in (true, predicted))
+    return float(np.sqrt(max(0.0, scatter_true**2 - scatter_predicted**2)))
+
+
 def radial_profile(image, pixel_kpc: float, edges_kpc) -> np.ndarray:
     """Azimuthal mean of `image` in annuli around the image centre (edges in kpc); NaN for empty annuli."""
     npix = image.shape[-1]
