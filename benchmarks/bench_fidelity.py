@@ -14,8 +14,8 @@ and a perfect prediction puts about 68 % of bins within 1 sigma, so the benchmar
 (calibrate on the others, paint the DMO box there: OUT/report/held_out.json) and reports the fraction
 with its binomial error and chi^2 over all of them. Painted values are the net's expectation given the DM map, which
 scatters less than the truth (the paper's U-nets shrink the Lx-M scatter too): the scatter target is checked on
-a population whose values are spread by the scatter the net misses about the relation on the validation
-halos (stats.missing_scatter_dex), the phi targets on values spread by each halo's sigma_dex, with the net's
+a population whose values are spread by the scatter the net misses about the relation on the training and
+validation halos (stats.missing_scatter_dex), the phi targets on values spread by each halo's sigma_dex, with the net's
 own scatter ratio printed beside.
 """
 import argparse
@@ -56,7 +56,7 @@ def targets(report: dict) -> list[tuple[str, str, bool]]:
             fp, true = relation["fp"], relation["true"]["scatter"]
             ratio, (low, high) = fp["scatter_of_population"] / true, SCATTER_RATIO_LIMITS[quantity]
             rows.append((f"{quantity}-M_DM scatter of the painted population (values spread by the scatter the "
-                         f"net misses on validation halos) / true in [{low:g}, {high:g}]",
+                         f"net misses on training and validation halos) / true in [{low:g}, {high:g}]",
                          f"{ratio:.2f} ({fp['scatter_of_population']:.3f} / {true:.3f} dex, spread "
                          f"{fp['population_spread_dex']:.3f} dex; the net's values alone {fp['scatter'] / true:.2f}, "
                          f"spread by the validation residual {fp['scatter_with_residual'] / true:.2f})",

@@ -198,7 +198,7 @@ def report_lines(evaluation: dict, agreement: dict, paint_snapshot: int) -> list
                          f"{true['scatter']:.3f} dex (scatter ratio {fp['scatter'] / true['scatter']:.2f}"
                          + (f"; a painted population {fp['scatter_of_population'] / true['scatter']:.2f}, each "
                             f"value spread by the {fp['population_spread_dex']:.3f} dex the net misses on "
-                            "validation halos" if "scatter_of_population" in fp else "") + ")")
+                            "training and validation halos" if "scatter_of_population" in fp else "") + ")")
     for name, diagnostics in evaluation.get("range_diagnostics", {}).items():
         against = diagnostics.get("lx_vs_true_relation", {})
         extra = (f"; unflagged Lx beyond 3x the true Lx-M_DM relation: {against['unflagged_beyond_factor_3']}/"

@@ -24,7 +24,7 @@ from mpipaint.model.bundle import BundleSet
 from mpipaint.options import EvaluateOptions
 from mpipaint.parallel import COMM, get_logger, my_share
 from mpipaint.science import stats, summaries
-from mpipaint.science.evaluation import Sample, correction_tables, evaluation
+from mpipaint.science.evaluation import RELATION_TARGETS, Sample, correction_tables, evaluation
 from mpipaint.science.ranges import coarser_than_trained
 
 
@@ -199,10 +199,29 @@ def _validation_sample(bundles: BundleSet, options: EvaluateOptions) -> Sample |
     return predict_sample(bundles, options.data, indices, options, with_truth=True)
 
 
+def _fitted_sample(bundles: BundleSet, options: EvaluateOptions) -> Sample | None:
+    """Predictions and truth of the halos the bundles were trained and selected on (training and validation
+    splits), where the scatter missed about a scaling relation is measured; collective; None without a
+    relation's target or without such halos in the chosen snapshots."""
+    if not set(RELATION_TARGETS) & set(bundles):
+        return None
+    split_halos = bundles.split_halos
+    indices = []
+    for name in ("train", "validation"):
+        try:
+            indices.append(split_images(options.data, split_halos, name, options.snapshots))
+        except InputError:  # none of this split in the chosen snapshots
+            continue
+    if not indices:
+        return None
+    return predict_sample(bundles, options.data, np.sort(np.concatenate(indices)), options, with_truth=True)
+
+
 def run_evaluate(options: EvaluateOptions) -> None:
     log = get_logger()
     bundles, split, full, inputs = _samples(options)
     reference = _validation_sample(bundles, options)
+    fitted = _fitted_sample(bundles, options)
     if COMM.rank != 0:
         return
     from mpipaint import plots  # noqa: PLC0415 - matplotlib on rank 0 only
@@ -214,7 +233,8 @@ def run_evaluate(options: EvaluateOptions) -> None:
                "halos": split.halo_count(), "models": [str(m) for m in options.models],
                "trainset": str(options.data), "inputs": options.named_inputs(), "mpipaint_version": __version__,
                "snapshots": list(options.snapshots) if options.snapshots else "all",
-               **evaluation(bundles.residuals, split, full, inputs, reference, options.per_dex, options.bootstrap)}
+               **evaluation(bundles.residuals, split, full, inputs, reference, fitted, options.per_dex,
+                            options.bootstrap)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True))
     figures = plots.evaluation_figures(summary, out, options)
     log.info("evaluation of %d %s images written to %s (%s)", summary["images"], options.split, out,

@@ -107,11 +107,12 @@ def correction_tables(residuals: dict, split: Sample, full: Sample, inputs: dict
 
 
 def evaluation(residuals: dict, split: Sample, full: Sample, inputs: dict, reference: Sample | None,
-               per_dex: int, bootstrap: int) -> dict:
+               fitted: Sample | None, per_dex: int, bootstrap: int) -> dict:
     """The science of `summary.json`: per target MPE with intervals, pixel PDFs and profile quartiles (and the
     uncertainty coverage where a `reference` sample gives the residual scatter); distribution functions of
     Lx, Mgas and Y; the Lx-M_DM and Y-M_DM relations per input; out-of-range diagnostics. `residuals`: target
-    -> the bundles' validation residual [dex] (None where not recorded)."""
+    -> the bundles' validation residual [dex] (None where not recorded); `fitted`: the training and validation
+    halos, where the scatter a net misses about a relation is measured (None: not measured)."""
     result = {"targets": {}, "distribution_functions": {}, "scaling_relation": {}, "scaling_relation_points": {},
               "range_diagnostics": {name: range_diagnostics(s) for name, s in {"fp": split, **inputs}.items()}}
     for target, residual in residuals.items():
@@ -128,7 +129,7 @@ def evaluation(residuals: dict, split: Sample, full: Sample, inputs: dict, refer
         if target in corrections.QUANTITIES:
             functions = distribution_functions(target, residual, split, full, inputs, per_dex)
             result["distribution_functions"][quantity] = {k: v.to_dict() for k, v in functions.items()}
-    result.update(scaling_relations(split, inputs, reference, bootstrap,
+    result.update(scaling_relations(split, inputs, reference, fitted, bootstrap,
                                     [target for target in RELATION_TARGETS if target in residuals]))
     truth = result["scaling_relation"].get(summaries.SUMMARY["xray"][0], {}).get("true", {})
     if "slope" in truth:
@@ -137,12 +138,15 @@ def evaluation(residuals: dict, split: Sample, full: Sample, inputs: dict, refer
     return result
 
 
-def scaling_relations(split: Sample, inputs: dict, reference: Sample | None, bootstrap: int, targets) -> dict:
+def scaling_relations(split: Sample, inputs: dict, reference: Sample | None, fitted: Sample | None, bootstrap: int,
+                      targets) -> dict:
     """Per quantity of `targets` (Lx, Y): its fit against M_DM (stats.fit_scaling_relation) for the truth, the
-    FP prediction and each input's prediction, and their points. Where a reference (the validation halos)
-    exists, the FP fit's scatter of a painted population: each value spread by the scatter the net misses
-    about the relation on the reference (`population_spread_dex`, stats.missing_scatter_dex), and, beside it,
-    by the reference's residual (`scatter_with_residual`, which counts the net's own errors twice)."""
+    FP prediction and each input's prediction, and their points; and the FP fit's scatter of a painted
+    population: each value spread by the scatter the net misses about the relation on the `fitted` halos
+    (`population_spread_dex`, stats.missing_scatter_dex: a difference of two variances, which the 10 % of
+    validation halos alone measure too loosely, so the training halos count too, as for the total offsets),
+    and, beside it, by the residual of the `reference` (validation) halos (`scatter_with_residual`, which
+    counts the net's own errors twice)."""
     fits, points = {}, {}
     for target in targets:
         quantity = summaries.SUMMARY[target][0]
@@ -158,8 +162,9 @@ def scaling_relations(split: Sample, inputs: dict, reference: Sample | None, boo
         if reference is not None and "scatter" in fp:
             errors = stats.log_ratios_dex(reference.true[target], reference.predicted[target])
             fp["scatter_with_residual"] = float(np.hypot(fp["scatter"], np.std(errors)))  # spread only
-            spread = stats.missing_scatter_dex(reference.mdm_proj, reference.true[target],
-                                               reference.predicted[target], MASS_PIVOT_MSUN)
+        if fitted is not None and "scatter" in fp:
+            spread = stats.missing_scatter_dex(fitted.mdm_proj, fitted.true[target], fitted.predicted[target],
+                                               MASS_PIVOT_MSUN)
             fp["population_spread_dex"] = spread
             fp["scatter_of_population"] = float(np.hypot(fp["scatter"], spread))
         points[quantity] = {name: {"mdm_proj": m.tolist(), quantity: v.tolist()} for name, (m, v) in relations.items()}
