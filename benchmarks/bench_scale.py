@@ -253,10 +253,14 @@ def paint(args) -> None:
     growth(rows)
 
 
+SCANNED = {"offsets": 2, "slabs": 0, "cube": 0}  # row column of the particles a read goes through: its halos' or the box's
+
+
 def growth(rows) -> None:
     """Per read and rank count: exponents of the loop time per halo in box particles (at each halo count) and in
-    halos (at each particle count); and the host's part of the loop (less inference, the slowest rank) fitted
-    as a x particles projected + b x halos + c x box particles."""
+    halos (at each particle count); and the host's part of the loop (less inference, the slowest rank) fitted as
+    a x particles + b x halos, the particles being those the read goes through (offsets: its halos' members;
+    slabs and cube: the whole box)."""
     print()
     for read in sorted({r[3] for r in rows}):
         for ranks in sorted({r[4] for r in rows}):
@@ -270,9 +274,10 @@ def growth(rows) -> None:
                     if len(np.unique(at[:, column])) > 1:
                         slope = np.polyfit(np.log(at[:, column]), np.log(at[:, 3] / at[:, 1]), 1)[0]
                         parts.append(f"per halo ~ {name}^{slope:.2f} at {fixed:.0e} {('halos', 'particles')[column]}")
-            (projected, per_halo, per_box), *_ = np.linalg.lstsq(mine[:, [2, 1, 0]], mine[:, 4], rcond=None)
-            print(f"{read}, {ranks} rank(s): {'; '.join(parts)}; host = {projected * 1e9:.1f} ns x particles "
-                  f"projected + {per_halo * 1e3:.2f} ms x halos + {per_box * 1e9:.1f} ns x box particles")
+            (per_particle, per_halo), *_ = np.linalg.lstsq(mine[:, [SCANNED[read], 1]], mine[:, 4], rcond=None)
+            scanned = "member" if read == "offsets" else "box"
+            print(f"{read}, {ranks} rank(s): {'; '.join(parts)}; host = {per_particle * 1e9:.1f} ns x {scanned} "
+                  f"particles + {per_halo * 1e3:.2f} ms x halos")
 
 
 def main() -> None:

@@ -17,8 +17,10 @@ sum of max(CPU, inference) per halo).
 Halos: M200c above 1e14 Msun from dN/dlnM ~ M^-1.7 (cluster mass function), capped at 3e15 Msun; FoF
 members N = 1.2 M200c / m_DM at TNG300-Dark resolution (m_DM = 1.0e8 Msun); catalogue order by mass.
 Per-halo costs, three 512^2 maps and three targets (9 images per halo):
-  read     6.6e-8 s per particle      paint of the 4x example box here: 0.05 s for 752,468 particles
-  project  3 x (1.5e-3 s + 6.3e-9 s per particle)   same run: 0.33 s for 183 maps; 160 Mpart/s per pass
+  host     paint.CPU_S_PER_PARTICLE per member particle: reading, projecting and writing, the offsets read's fit
+           over boxes of 1e6-1e8 particles and 1e2-1e4 halos on 1 rank (bench_scale.py paint; BENCHMARKS.md
+           "Scale, part 2")
+  maps     3 x 1.5e-3 s per 512^2 map      paint of the 4x example box here: 0.33 s for 183 maps
   infer    per image, by device: cpu-fp32 0.87 s, cpu-bf16 0.53 s (full U-net, this 2-core AMD EPYC:
            BENCHMARKS.md); on one H100 (gpu_check.sh, bf16): gpu-net 1/784 s (the net alone) and
            gpu-predictor 1/232 s (with the host normalisation and transfers, batch 24)
@@ -27,11 +29,11 @@ import argparse
 
 import numpy as np
 
+from mpipaint.paint import CPU_S_PER_PARTICLE
 from mpipaint.parallel import owners_by_cost
 
 M_DM_MSUN, FOF_OVER_M200C = 1.0e8, 1.2
-READ_S_PER_PARTICLE = 6.6e-8
-PROJECT_S_PER_MAP, PROJECT_S_PER_PARTICLE = 1.5e-3, 6.3e-9
+PROJECT_S_PER_MAP = 1.5e-3
 IMAGES_PER_HALO = 9  # three projections x three targets
 INFER_S_PER_IMAGE = {"cpu-fp32": 0.87, "cpu-bf16": 0.87 / 1.64, "gpu-net": 1.0 / 784, "gpu-predictor": 1.0 / 232}
 CASES = ((1_000, 64), (10_000, 256), (1_000_000, 4096))
@@ -71,7 +73,7 @@ def main():
     for halos, ranks in CASES:
         particles = halo_particles(halos, rng)
         by_particles = owners_by_cost(halos, np.arange(halos), particles, ranks)
-        cpu = READ_S_PER_PARTICLE * particles + 3 * (PROJECT_S_PER_MAP + PROJECT_S_PER_PARTICLE * particles)
+        cpu = CPU_S_PER_PARTICLE * particles + 3 * PROJECT_S_PER_MAP
         for device, per_image in INFER_S_PER_IMAGE.items():
             infer = np.full(halos, IMAGES_PER_HALO * per_image)
             ideal = {"lock-step": (cpu + infer).sum() / ranks, "free": (cpu + infer).sum() / ranks,

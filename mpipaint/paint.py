@@ -59,8 +59,9 @@ from mpipaint.parallel.progress import Progress
 from mpipaint.science import corrections, summaries
 from mpipaint.science.ranges import coarser_than_trained
 
-CPU_S_PER_PARTICLE = 8.5e-8  # read + one-pass CIC of three maps per particle (4x box, AMD EPYC, one core):
-#                            with the measured inference time per halo, the cost by which halos are dealt
+CPU_S_PER_PARTICLE = 6.2e-8  # read + one-pass CIC of three maps + write, per member particle (offsets read,
+#                            1 rank; bench_scale.py paint over 1e6-1e8 particles, AMD EPYC): with the measured
+#                            inference time per halo, the cost by which halos are dealt
 KIND = "painted catalog"  # what --out holds, in messages
 NO_MPIO_ENV = "MPIPAINT_NO_MPIO"  # =1: gather rows to rank 0 even when h5py has MPI (filesystems without MPI-IO)
 
