@@ -163,10 +163,14 @@ def scaling_relations(split: Sample, inputs: dict, reference: Sample | None, fit
             errors = stats.log_ratios_dex(reference.true[target], reference.predicted[target])
             fp["scatter_with_residual"] = float(np.hypot(fp["scatter"], np.std(errors)))  # spread only
         if fitted is not None and "scatter" in fp:
-            spread = stats.missing_scatter_dex(fitted.mdm_proj, fitted.true[target], fitted.predicted[target],
-                                               MASS_PIVOT_MSUN)
-            fp["population_spread_dex"] = spread
-            fp["scatter_of_population"] = float(np.hypot(fp["scatter"], spread))
+            try:
+                spread = stats.missing_scatter_dex(fitted.mdm_proj, fitted.true[target], fitted.predicted[target],
+                                                   MASS_PIVOT_MSUN)
+            except ValueError as exc:  # fewer than 3 usable training and validation images, as the fits record
+                fp["population_spread_error"] = str(exc)
+            else:
+                fp["population_spread_dex"] = spread
+                fp["scatter_of_population"] = float(np.hypot(fp["scatter"], spread))
         points[quantity] = {name: {"mdm_proj": m.tolist(), quantity: v.tolist()} for name, (m, v) in relations.items()}
     return {"scaling_relation": fits, "scaling_relation_points": points}
 

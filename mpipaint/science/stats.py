@@ -231,10 +231,8 @@ def missing_scatter_dex(x, true, predicted, pivot: float) -> float:
     against a true scatter of 0.081 made a population 31 % too broad)."""
     x, true, predicted = (np.asarray(a, float) for a in (x, true, predicted))
     keep = (x > 0) & (true > 0) & (predicted > 0)
-    if keep.sum() < 3:
-        raise ValueError(f"a missing scatter needs at least 3 positive triples, got {int(keep.sum())}")
-    lx = np.log10(x[keep] / pivot)
-    scatter_true, scatter_predicted = (_least_squares(lx, np.log10(y[keep]))[2] for y in (true, predicted))
+    scatter_true, scatter_predicted = (fit_scaling_relation(x[keep], y[keep], pivot, bootstrap=0).scatter
+                                       for y in (true, predicted))
     return float(np.sqrt(max(0.0, scatter_true**2 - scatter_predicted**2)))
 
 
