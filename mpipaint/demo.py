@@ -179,6 +179,9 @@ def report_lines(evaluation: dict, agreement: dict, paint_snapshot: int) -> list
         lines.append(f"  {target}: MPE of {values['quantity']}: median {_interval(values, 'mpe_median')}, mean "
                      f"{_interval(values, 'mpe_mean')} (68 % bootstrap over {values['halos']} test halos, "
                      f"{values['images']} images)")
+        if len(values.get("mpe_by_snapshot", ())) > 1:
+            lines.append("    median per snapshot: " + "; ".join(f"z = {v['redshift']:.2f}: {_interval(v, 'mpe_median')} "
+                                                             f"({v['halos']})" for v in values["mpe_by_snapshot"]))
         if "uncertainty" in values:
             u = values["uncertainty"]
             ensemble, total = u["ensemble"], u["with_residual"]
@@ -255,7 +258,7 @@ def write_report(out: Path, painted: Path, o: DemoOptions, seconds: float, light
              f"{halos} test halos, with their sampling intervals. What it cannot: the paper's accuracy at "
              "512^2 with the full U-net on TNG300 (see BENCHMARKS.md, fidelity benchmark)."]
     keep = ("quantity", "units", "mpe_median_percent", "mpe_median_interval", "mpe_mean_percent",
-            "mpe_mean_interval", "images", "halos", "members", "uncertainty")
+            "mpe_mean_interval", "images", "halos", "members", "uncertainty", "mpe_by_snapshot")
     report = {"evaluation": {t: {k: v[k] for k in keep if k in v} for t, v in evaluation["targets"].items()},
               "scaling_relation": {k: v for k, v in evaluation.get("scaling_relation", {}).items()},
               "range_diagnostics": evaluation.get("range_diagnostics", {}),

@@ -77,7 +77,7 @@ def predict_sample(bundles: BundleSet, path, indices, options: EvaluateOptions, 
         if with_truth:
             for target in bundles:
                 data.require_target(target)
-        keys = data.halo_keys()[indices]
+        keys, redshift = data.halo_keys()[indices], data.column("redshift")
         for group in my_share(_halo_groups(keys, np.asarray(indices))):
             dm = data.maps("dm", group)
             row = {"index": group, "mdm": summaries.totals("dm", dm, dm, area)}
@@ -86,7 +86,7 @@ def predict_sample(bundles: BundleSet, path, indices, options: EvaluateOptions, 
                 if with_predictions:
                     if target not in predictors:  # one traced function per bundle; every halo has naxes images
                         predictors[target] = EnsemblePredictor(members, batch_size=len(group))
-                    result = predictors[target](dm)
+                    result = predictors[target](dm, redshift[group[0]])  # a halo's images share it
                     images = result.mean_images
                     row[target] = (result.totals,) + _reductions(images, pixel, edges_kpc, norm.forward(images),
                                                                  pdf_edges) + (result.at_bound, result.dm_outside)

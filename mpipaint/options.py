@@ -155,6 +155,10 @@ class TrainOptions(Options):
                           metavar=("TRAIN", "VALIDATION", "TEST"))
     precision: str = option(TRAINING_PRECISION, "compute policy (bf16 on CPUs with AVX512_BF16/AMX or GPUs; "
                             "fp16 on GPUs only; auto as for inference; weights stay fp32)", choices=PRECISIONS)
+    # The net sees no redshift and painted Y 12 % bright at z = 0 and 4-10 % faint at z = 0.3-1 (BENCHMARKS.md);
+    # 30 halos know their median log error to ~1.25 x 0.12 dex / sqrt(30) = 0.03 dex, below those offsets.
+    min_halos_per_redshift: int = option(30, "calibrate the totals per training redshift where every one has at "
+                                         "least this many training halos (else one offset for all)")
 
     def __post_init__(self):
         super().__post_init__()
@@ -162,8 +166,9 @@ class TrainOptions(Options):
             raise ValueError("'data' and 'out' are required")
         if len(self.split) != 3 or abs(sum(self.split) - 1) > 1e-9 or min(self.split) < 0:
             raise ValueError(f"split must be three non-negative fractions summing to 1, got {self.split}")
-        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0 or self.members < 1:
-            raise ValueError("epochs, batch_size, learning_rate and members must be positive")
+        if (self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0 or self.members < 1
+                or self.min_halos_per_redshift < 1):
+            raise ValueError("epochs, batch_size, learning_rate, members and min_halos_per_redshift must be positive")
         if self.lr_patience < 1 or self.patience < 0 or not self.total_weight >= 0:
             raise ValueError("lr_patience must be positive, patience and total_weight non-negative")
 

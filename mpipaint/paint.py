@@ -111,11 +111,11 @@ class HaloPainter:
     group's maps in one call (the predictors' fixed batch, padded: a map's result does not depend on the
     maps beside it, so neither on which halos a rank holds); `finish` collects the maps and gives the rows.
     The `projector` makes the maps (`maps.projection.PROJECTORS`): on the host, or with JAX on the device from
-    the particles, where they stay."""
+    the particles, where they stay. The nets calibrate their totals at the box's `redshift`."""
 
     def __init__(self, particles: HaloParticles, predictors, projector, axes, with_maps, times, coarser, residuals,
-                 tables, sparser: bool = False):
-        self.particles, self.predictors = particles, predictors
+                 tables, redshift: float, sparser: bool = False):
+        self.particles, self.predictors, self.redshift = particles, predictors, redshift
         self.axes, self.with_maps, self.times, self.coarser = axes, with_maps, times, coarser
         self.residuals, self.tables, self.projector = residuals, tables, projector
         self.sparser_than_calibrated = sparser
@@ -131,7 +131,8 @@ class HaloPainter:
         with self.times("project"):
             maps = self.projector.project(halos)
         with self.times("infer"):
-            launched = {target: predictor.launch(maps) for target, predictor in self.predictors.items()}
+            launched = {target: predictor.launch(maps, self.redshift)
+                        for target, predictor in self.predictors.items()}
         return indices, maps, launched
 
     def finish(self, started):
@@ -170,6 +171,16 @@ def _warm_up(predictors, projector, batch_halos: int) -> float:
             predictor(maps)
         seconds = time.perf_counter() - start
     return COMM.bcast(seconds, root=0)
+
+
+def _warn_beyond_training_redshifts(bundles, redshift: float, box, log) -> None:
+    """A box outside the redshifts a net's totals were calibrated at gets the nearest one's offset: say so."""
+    for target, members in bundles.items():
+        table = members[0].meta.get("total_offset_by_redshift")
+        if table and not table["redshift"][0] <= redshift <= table["redshift"][-1]:
+            log.warning("%s: z = %.3g lies outside the redshifts %s the %s nets were trained and calibrated at: "
+                        "their totals take the nearest one's offset, and their errors there are unmeasured", box,
+                        redshift, table["redshift"], target)
 
 
 def correction_tables(options: PaintOptions, targets) -> dict:
@@ -221,6 +232,8 @@ def run_paint(options: PaintOptions) -> None:
                          f"from every particle in the map's cube, but {options.models[0]} was trained on FoF-member "
                          "('group') maps: use bundles trained with --deposition-mode cube")
     snapnum = int(table["snapshot"].iloc[0]) if len(table) else -1
+    if COMM.rank == 0:
+        _warn_beyond_training_redshifts(bundles, snapshot.redshift, options.box, log)
     batch = options.batch_halos * len(options.axes)
     predictors = {target: EnsemblePredictor(b, batch_size=batch, keep_maps=options.maps)
                   for target, b in bundles.items()}
@@ -278,7 +291,7 @@ def run_paint(options: PaintOptions) -> None:
             particles = HaloParticles({snapnum: snapshot}, table, spec.deposition_mode, strategy, owners,
                                       spec.width_kpc, options.chunk_particles, subsample=options.subsample)
         painter = HaloPainter(particles, predictors, projector, options.axes, options.maps, times, coarser,
-                              residuals, tables, sparser)
+                              residuals, tables, snapshot.redshift, sparser)
         writer = open_writer(out, painted.write_rows, _parallel_io(), _progress(len(table), done, mine))
         work_through(groups, painter.start, painter.finish, writer, times)
         _finish(out, options.out, len(table))

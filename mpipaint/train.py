@@ -18,7 +18,8 @@ improvement, at most callbacks.LR_HALVINGS times; training stops after `patience
 floor, and the bundle holds the weights of the best validation epoch. (Stopping on the first plateau ended
 members after 12 of 40 epochs: a batch-4 validation loss jumps by 10x between epochs at the initial rate.)
 The finished net then paints the training maps as `paint` would: the median offset of its map totals there
-is recorded and removed from everything it paints, and its residual scatter on the validation halos is
+(per training redshift where each has enough halos: the net sees no redshift) is recorded and removed from
+everything it paints, and its residual scatter on the validation halos is
 recorded for per-halo uncertainties (`calibrate_totals`).
 Rank 0 writes checkpoints (weights, batch-norm statistics, optimizer moments, step and learning rate, the
 schedule's state and the best weights) after every epoch; a re-run resumes from the last one and ends with
@@ -39,7 +40,7 @@ from mpipaint.config import plain
 from mpipaint.errors import InputError, Preempted
 from mpipaint.io.outputs import make_parent
 from mpipaint.io.trainingset import TrainingSet
-from mpipaint.model.bundle import MAX_TOTAL_OFFSET_DEX, Bundle, save_bundle, weights_digest
+from mpipaint.model.bundle import MAX_TOTAL_OFFSET_DEX, Bundle, save_bundle, total_offset_dex, weights_digest
 from mpipaint.model.keras_env import (PRECISION_POLICIES, inference_precision, keras, place_on_devices,
                                       require_legacy_keras)
 from mpipaint.model.training import (Pairs, batches, epoch_plan, fit_normalisations, map_and_total_loss,
@@ -130,7 +131,10 @@ def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init
     architecture = {"image_size": npix, "base_filters": options.base_filters, "depth": options.depth,
                     "head": options.scheme, "mask": options.mask}
     model = build_unet(**architecture)
-    model.compile(optimizer=hvd.DistributedOptimizer(k.optimizers.Adam(lr)), loss=loss)
+    model.compile(optimizer=hvd.DistributedOptimizer(k.optimizers.Adam(lr), num_groups=1), loss=loss)
+    # the optimizer's variables exist before the first step, so the training step is traced once, not twice
+    # (a tf.function that creates variables is traced again after its first call: 5 s of a demo net's 75 s)
+    model.optimizer.build(model.trainable_variables)
     if state["epoch"] > 0:
         _restore_checkpoint(tf, model, checkpoint_dir / state["checkpoint"])
         log.info("resuming from the checkpoint of epoch %d (%s)", state["epoch"], out)
@@ -174,20 +178,21 @@ def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init
     if len(set(digests)) != 1:
         raise RuntimeError(f"weights differ across ranks after training: {digests}")
     log.info("weights identical on %d ranks (sha256 %s)", hvd.size(), digests[0][:16])
-    offset, residual = calibrate_totals(Bundle(model, meta), options, splits, hvd, hvd_tf)
+    calibration = calibrate_totals(Bundle(model, meta), options, splits, hvd, hvd_tf)
     if hvd.rank() == 0:
         final = _read_state(checkpoint_dir, identity)
         meta.update({"init_seed": init_seed, "history": final["history"],
-                     "schedule": {"monitor": monitor, **final["schedule"]},
-                     "total_offset_dex": offset, "validation_residual_dex": residual})
+                     "schedule": {"monitor": monitor, **final["schedule"]}, **calibration})
         save_bundle(out, model.get_weights(), architecture, meta)
-        log.info("wrote bundle %s (best %s %.5g at epoch %d; totals %+.3f dex off on training halos, removed; "
+        residual = calibration["validation_residual_dex"]
+        log.info("wrote bundle %s (best %s %.5g at epoch %d; totals %+.3f dex off on training halos%s, removed; "
                  "validation residual %s dex)", out, monitor, final["schedule"]["best"],
-                 final["schedule"]["best_epoch"], offset, "-" if residual is None else f"{residual:.3f}")
+                 final["schedule"]["best_epoch"], calibration["total_offset_dex"], _by_redshift_text(calibration),
+                 "-" if residual is None else f"{residual:.3f}")
 
 
-def calibrate_totals(bundle, options: TrainOptions, splits: dict, hvd, hvd_tf) -> tuple[float, float | None]:
-    """(total_offset_dex, validation_residual_dex) of a trained net, run as paint runs it (infer.Predictor).
+def calibrate_totals(bundle, options: TrainOptions, splits: dict, hvd, hvd_tf) -> dict:
+    """The bundle.json entries that calibrate a trained net's totals, measured as paint runs it (infer.Predictor).
 
     total_offset_dex: the median over training halos of log10(predicted / true) totals (means over
     projections, as the catalog's quantities), which every painted map is divided by (Bundle.total_scale).
@@ -195,43 +200,69 @@ def calibrate_totals(bundle, options: TrainOptions, splits: dict, hvd, hvd_tf) -
     final loss, so nets end with offsets of this size that differ from member to member (fidelity benchmark:
     +16 % on training, +17 % on validation and +11 % on test halos); hundreds of training halos measure it
     to about 0.01 dex. Bounded by bundle.MAX_TOTAL_OFFSET_DEX.
+    total_offset_by_redshift: the same median per training redshift, where every one has at least
+    `min_halos_per_redshift` halos (paint then takes the offset at its box's redshift); else absent.
     validation_residual_dex: the rms of log10(true / predicted) over validation halos after that offset,
     None without validation images. Paint adds it to an ensemble's spread for a halo's uncertainty."""
-    train_true, train_predicted = split_halo_totals(bundle, options, splits["train"], hvd, hvd_tf)
-    errors = stats.log_ratios_dex(train_predicted, train_true)
-    offset = float(np.median(errors)) if len(errors) else 0.0
+    redshift, true, predicted = split_halo_totals(bundle, options, splits["train"], hvd, hvd_tf)
+    errors = stats.log_ratios_dex(predicted, true)
+    calibration = {"total_offset_dex": _bounded_offset(np.median(errors) if len(errors) else 0.0, "training halos")}
+    redshifts, which = np.unique(redshift, return_inverse=True)
+    counts = np.bincount(which, minlength=len(redshifts))
+    if len(redshifts) > 1 and counts.min() >= options.min_halos_per_redshift:
+        calibration["total_offset_by_redshift"] = {
+            "redshift": redshifts.tolist(), "halos": counts.tolist(),
+            "offset_dex": [_bounded_offset(np.median(errors[which == k]), f"training halos at z = {z:.3g}")
+                           for k, z in enumerate(redshifts)]}
+    elif len(redshifts) > 1:
+        get_logger().info("one total offset for training redshifts %s: %s halos each, an offset per redshift "
+                          "needs %d (--min-halos-per-redshift)", np.round(redshifts, 3).tolist(), counts.tolist(),
+                          options.min_halos_per_redshift)
+    calibration["validation_residual_dex"] = None
+    if len(splits["validation"]):
+        redshift, true, predicted = split_halo_totals(bundle, options, splits["validation"], hvd, hvd_tf)
+        offsets = np.array([total_offset_dex(calibration, z) for z in redshift])
+        calibration["validation_residual_dex"] = stats.residual_scatter_dex(true, predicted * 10.0 ** -offsets)
+    return calibration
+
+
+def _bounded_offset(offset: float, measured_on: str) -> float:
+    """`offset` [dex] within bundle.MAX_TOTAL_OFFSET_DEX, with a warning where it was not."""
     if abs(offset) > MAX_TOTAL_OFFSET_DEX:
-        get_logger().warning("totals %+.2f dex off on the training halos: offset limited to %+.2f dex; the net "
-                             "has not learned the totals", offset, np.sign(offset) * MAX_TOTAL_OFFSET_DEX)
-        offset = float(np.clip(offset, -MAX_TOTAL_OFFSET_DEX, MAX_TOTAL_OFFSET_DEX))
-    if not len(splits["validation"]):
-        return offset, None
-    true, predicted = split_halo_totals(bundle, options, splits["validation"], hvd, hvd_tf)
-    return offset, stats.residual_scatter_dex(true, predicted * 10.0 ** -offset)
+        get_logger().warning("totals %+.2f dex off on the %s: offset limited to %+.2f dex; the net has not "
+                             "learned the totals", offset, measured_on, np.sign(offset) * MAX_TOTAL_OFFSET_DEX)
+    return float(np.clip(offset, -MAX_TOTAL_OFFSET_DEX, MAX_TOTAL_OFFSET_DEX))
+
+
+def _by_redshift_text(calibration: dict) -> str:
+    table = calibration.get("total_offset_by_redshift")
+    if table is None:
+        return ""
+    return " (" + ", ".join(f"{o:+.3f} at z = {z:.3g}" for z, o in zip(table["redshift"], table["offset_dex"])) + ")"
 
 
 TOTALS_CHUNK = 64  # images read at a time when a trained net runs over a split: memory flat in split size
 
 
-def split_halo_totals(bundle, options: TrainOptions, indices, hvd, hvd_tf) -> tuple[np.ndarray, np.ndarray]:
-    """(true, predicted) totals per halo of a split (each the mean over the halo's projections), the images
-    shared among ranks and streamed; every rank gets the whole result. Predicted without the bundle's
+def split_halo_totals(bundle, options: TrainOptions, indices, hvd, hvd_tf) -> tuple[np.ndarray, ...]:
+    """(redshift, true, predicted) per halo of a split (totals: the mean over the halo's projections), the
+    images shared among ranks and streamed; every rank gets the whole result. Predicted without the bundle's
     total_scale (the totals are linear in the map, so callers apply the offset they measure)."""
     from mpipaint.model.infer import Predictor  # noqa: PLC0415 - TensorFlow is loaded by now
 
     mine = np.sort(indices)[hvd.rank()::hvd.size()]
     predictor, true, predicted = Predictor(bundle, batch_size=options.batch_size), [], []
     with TrainingSet(options.data) as data:
-        halos = data.halo_keys()
+        halos, redshift = data.halo_keys(), data.column("redshift")
         for start in range(0, len(mine), TOTALS_CHUNK):
             chunk = mine[start:start + TOTALS_CHUNK]
             dm = data.images("dm", chunk).astype(np.float64)
             true.append(totals(options.target, data.images(options.target, chunk), dm, 1.0))
-            predicted.append(totals(options.target, predictor(dm) / bundle.total_scale, dm, 1.0))
+            predicted.append(totals(options.target, predictor(dm) / bundle.total_scale(), dm, 1.0))
     parts = hvd_tf.allgather_object((mine, np.concatenate(true or [np.empty(0)]),
                                      np.concatenate(predicted or [np.empty(0)])))
     order, true, predicted = (np.concatenate([part[k] for part in parts]) for k in range(3))
-    return (stats.means_by_group(halos[order], true)[1], stats.means_by_group(halos[order], predicted)[1])
+    return tuple(stats.means_by_group(halos[order], values)[1] for values in (redshift[order], true, predicted))
 
 
 def _place_on_devices(tf, hvd, options) -> str:
@@ -268,7 +299,6 @@ def _read_state(checkpoint_dir: Path, identity: dict) -> dict:
 def _restore_checkpoint(tf, model, prefix: Path) -> None:
     """Weights and optimizer state (moments, step, learning rate) from a TensorFlow checkpoint: variables
     only, nothing that runs; every saved value must land in the rebuilt model and optimizer."""
-    model.optimizer.build(model.trainable_variables)
     try:
         tf.train.Checkpoint(model=model, optimizer=model.optimizer).read(str(prefix)).assert_consumed()
     except (AssertionError, ValueError, tf.errors.OpError) as exc:

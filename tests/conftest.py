@@ -142,10 +142,11 @@ def small_trainset(universe, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def xray_bundle(small_trainset, tmp_path_factory):
-    """A tiny X-ray U-net trained for 5 epochs by two Horovod ranks: (bundle path, training run)."""
+    """A tiny X-ray U-net trained for 5 epochs by two Horovod ranks, its totals calibrated per training
+    redshift: (bundle path, training run)."""
     bundle = tmp_path_factory.mktemp("bundle") / "xray"
     result = run_mpipaint("train", "--data", small_trainset, "--out", bundle, "--epochs", "5", *TINY_TRAINING,
-                          ranks=2)
+                          "--min-halos-per-redshift", "3", ranks=2)
     return bundle, result
 
 

@@ -96,6 +96,12 @@ def test_weights_of_another_architecture_are_refused(bundle, tmp_path):
     ({"target_normalisation": {**NORM, "floor": 0.0}}, "0 < floor"),
     ({"total_offset_dex": -30.0}, "total_offset_dex must be a number within"),  # would paint 1e30 x the bound
     ({"total_offset_dex": "0.1"}, "total_offset_dex must be a number within"),
+    ({"total_offset_by_redshift": {"redshift": [0.5, 0.0], "offset_dex": [0.1, 0.1], "halos": [30, 30]}},
+     "total_offset_by_redshift must be .* increasing redshifts"),
+    ({"total_offset_by_redshift": {"redshift": [0.0, 0.5], "offset_dex": [0.1, 3.0], "halos": [30, 30]}},
+     "total_offset_by_redshift must be"),  # would paint 1000 x the bound at z = 0.5
+    ({"total_offset_by_redshift": {"redshift": [0.0, 0.5], "offset_dex": [0.1], "halos": [30, 30]}},
+     "total_offset_by_redshift must be"),
     ({"validation_residual_dex": "0.1"}, "validation_residual_dex must be a non-negative number"),
     ({"dm_particle_mass_msun": "x"}, "dm_particle_mass_msun must be a positive number"),
     ({"npix": "32"}, "npix must be a positive integer"),
@@ -211,17 +217,21 @@ def test_the_device_chain_paints_what_the_host_chain_paints(target, target_norm,
     weights[-1] = weights[-1] + 1.0  # head bias: part of the output above the bound (z_max 1.04-1.12)
     meta = {"target": target, "target_units": "", "npix": 32, "width_kpc": 4000.0, "mask": mask,
             "deposition_mode": "group", "input_normalisation": NORM, "target_normalisation": target_norm.to_dict(),
-            "total_offset_dex": 0.05}
+            "total_offset_dex": 0.05, "total_offset_by_redshift": {"redshift": [0.0, 1.0], "offset_dex": [0.1, -0.1],
+                                                                    "halos": [30, 30]}}
     path = save_bundle(tmp_path / "b", weights, architecture, meta)
     dm = 10.0 ** np.random.default_rng(7).uniform(0, 10.3, (5, 32, 32))  # 3 % of pixels above the range
     dm[:, :4] = 0.0
-    host = EnsemblePredictor([load_bundle(path, precision="fp32", backend="tf")], batch_size=2)(dm)
-    device = EnsemblePredictor([load_bundle(path, precision="fp32", backend="jax")], batch_size=2)(dm)
+    host = EnsemblePredictor([load_bundle(path, precision="fp32", backend="tf")], batch_size=2)(dm, 0.75)
+    device = EnsemblePredictor([load_bundle(path, precision="fp32", backend="jax")], batch_size=2)(dm, 0.75)
+    pooled = EnsemblePredictor([load_bundle(path, precision="fp32", backend="jax")], batch_size=2)(dm)
+    np.testing.assert_allclose(device.totals / pooled.totals, 10.0 ** (0.05 + 0.05), rtol=1e-12)  # -0.05 at z 0.75
     assert host.at_bound.min() > 0 and host.dm_outside.min() > 0.01 and host.images.max() > 0
     np.testing.assert_allclose(device.totals, host.totals, rtol=1e-5, atol=0)
     np.testing.assert_allclose(device.images, host.images, rtol=5e-5, atol=0)
     np.testing.assert_allclose(device.dm_outside, host.dm_outside, rtol=0, atol=2 / 32**2)
     np.testing.assert_allclose(device.at_bound, host.at_bound, rtol=0, atol=2 / 32**2)
-    lean = EnsemblePredictor([load_bundle(path, precision="fp32", backend="jax")], batch_size=2, keep_maps=False)(dm)
+    lean = EnsemblePredictor([load_bundle(path, precision="fp32", backend="jax")], batch_size=2,
+                             keep_maps=False)(dm, 0.75)
     assert lean.images is None
     np.testing.assert_array_equal(lean.totals, device.totals)

@@ -55,6 +55,29 @@ def test_catalog_contents_and_units(serial, box):
         assert (f["m200c"][()] >= 1e14).all() and (f["lx"][()] > 0).all()
 
 
+def test_paint_calibrates_the_totals_at_the_box_redshift(serial, box, xray_bundle, tmp_path):
+    """A bundle whose total offsets per training redshift are edited paints every map of the box (z = 0) scaled
+    by exactly the change of the offset at z = 0, whatever its pooled offset; the rows are otherwise the
+    same (identical flags and DM)."""
+    bundle = tmp_path / "xray"
+    shutil.copytree(xray_bundle[0], bundle)
+    meta = json.loads((bundle / "bundle.json").read_text())
+    table = meta.get("total_offset_by_redshift")
+    assert table and table["redshift"][0] == 0.0  # the fixture calibrates per training redshift
+    change = 0.1 if table["offset_dex"][0] <= 0 else -0.1  # within the bounds of +-0.3 dex
+    edited = {**table, "offset_dex": [table["offset_dex"][0] + change, -0.2]}
+    (bundle / "bundle.json").write_text(json.dumps({**meta, "total_offset_dex": 0.25,
+                                                    "total_offset_by_redshift": edited}))
+    out = tmp_path / "edited.hdf5"
+    run_mpipaint("paint", *FP32, box, "--model", bundle, "--out", out, "--maps")
+    with h5py.File(serial) as before, h5py.File(out) as after:
+        assert float(after["redshift"][0]) == 0.0
+        np.testing.assert_allclose(after["lx"][()] / before["lx"][()], 10.0 ** -change, rtol=1e-12)
+        np.testing.assert_allclose(after["map_xray"][()], before["map_xray"][()] * 10.0 ** -change, rtol=1e-12)
+        for name in ("out_of_range", "mdm_proj", "map_dm"):
+            np.testing.assert_array_equal(after[name][()], before[name][()], err_msg=name)
+
+
 @pytest.mark.parametrize("ranks", [2, 4])
 def test_same_catalog_for_any_number_of_ranks(serial, box, xray_bundle, tmp_path, ranks):
     out = tmp_path / f"{ranks}.hdf5"

@@ -292,32 +292,59 @@ def test_predictor_gives_physical_maps_independent_of_batching(trained, trainset
     np.testing.assert_allclose(z_three, normalised_output(Predictor(bundle, batch_size=1), dm), rtol=0, atol=1e-6)
     assert by_three.shape == truth.shape and (by_three >= 0).all()
     z = bundle.model.predict(Predictor(bundle).normalised_inputs(dm)[0], verbose=0)[..., 0]
-    expected = bundle.target_norm.inverse_and_at_bound(z)[0] * bundle.total_scale
+    expected = bundle.target_norm.inverse_and_at_bound(z)[0] * bundle.total_scale()
     np.testing.assert_allclose(by_three, expected, rtol=1e-5)
 
 
-def test_recorded_total_offset_is_the_median_log_error_of_training_halo_totals(trained, trainset):
+@pytest.fixture(scope="module")
+def gas_trained(small_trainset, tmp_path_factory):
+    """A tiny gas U-net (its totals within the offsets' bounds after 5 epochs, unlike the X-ray one's), its
+    totals calibrated per training redshift where each has 3 training halos."""
+    bundle = tmp_path_factory.mktemp("gas") / "gas"
+    run_mpipaint("train", "--data", small_trainset, "--out", bundle, "--target", "gas", "--scheme", "4sigma",
+                 "--epochs", "5", *TINY_TRAINING, "--min-halos-per-redshift", "3", ranks=2)
+    return bundle
+
+
+def test_recorded_total_offsets_are_the_median_log_errors_of_training_halo_totals(gas_trained, trainset):
     """An independent single-process recomputation of what two ranks measured and removed: the median over
-    training halos of log10(predicted / true) map totals (limited to MAX_TOTAL_OFFSET_DEX), and painted
-    totals scaled by exactly 10**-offset."""
+    training halos of log10(predicted / true) map totals, pooled and per training redshift; painted totals
+    scaled by exactly 10**-offset at the redshift asked for (linear in z between training redshifts, the
+    nearest one's beyond); the validation residual measured after those offsets."""
     import h5py  # noqa: PLC0415
 
     from mpipaint.science.summaries import totals  # noqa: PLC0415
     from mpipaint.model.bundle import MAX_TOTAL_OFFSET_DEX  # noqa: PLC0415
     from mpipaint.model.infer import Predictor  # noqa: PLC0415
 
-    bundle = load_bundle(trained[0])
-    train_halos = {tuple(h) for h in bundle.meta["split_halos"]["train"]}
+    bundle = load_bundle(gas_trained)
+    meta, table = bundle.meta, bundle.meta["total_offset_by_redshift"]
     with h5py.File(trainset) as f:
         keys = np.stack([f["snapshot"][()], f["halo_id"][()]], axis=1)
-        images = np.flatnonzero([tuple(k) in train_halos for k in keys])
-        dm, truth = f["dm"][images], f["xray"][images]
-    painted = Predictor(bundle)(dm)
-    per_halo = [stats.means_by_group(keys[images], totals("xray", maps, dm, 1.0))[1] for maps in (truth, painted)]
-    scaled_error = np.median(np.log10(per_halo[1] / per_halo[0]))
-    measured = scaled_error + bundle.meta["total_offset_dex"]  # the net's own offset, before its removal
-    assert bundle.total_scale == pytest.approx(10.0 ** -bundle.meta["total_offset_dex"])
-    assert bundle.meta["total_offset_dex"] == pytest.approx(
-        np.clip(measured, -MAX_TOTAL_OFFSET_DEX, MAX_TOTAL_OFFSET_DEX), abs=1e-6)
-    if abs(measured) < MAX_TOTAL_OFFSET_DEX:
-        assert abs(scaled_error) < 1e-6
+        redshift = f["redshift"][()]
+        dm, truth = f["dm"][()], f["gas"][()]
+    raw = Predictor(bundle)(dm) / bundle.total_scale()  # the net's own maps, before any offset
+    true_totals, raw_totals = totals("gas", truth, dm, 1.0), totals("gas", raw, dm, 1.0)
+
+    def per_halo(split):
+        members = {tuple(h) for h in meta["split_halos"][split]}
+        images = np.flatnonzero([tuple(k) in members for k in keys])
+        return tuple(stats.means_by_group(keys[images], values[images])[1]
+                     for values in (redshift, true_totals, raw_totals))
+
+    z, true, predicted = per_halo("train")
+    errors = np.log10(predicted / true)
+    assert table["redshift"] == sorted(set(redshift.tolist())) == [0.0, 0.5]
+    assert table["halos"] == [int(np.sum(z == value)) for value in table["redshift"]]
+    assert np.ptp(table["offset_dex"]) > 1e-3 and np.all(np.abs(table["offset_dex"]) < MAX_TOTAL_OFFSET_DEX)
+    for value, offset in zip(table["redshift"], table["offset_dex"]):
+        assert offset == pytest.approx(np.median(errors[z == value]), abs=1e-6)
+        painted = Predictor(bundle)(dm[:3], value)
+        np.testing.assert_allclose(painted[raw[:3] > 0] / raw[:3][raw[:3] > 0], 10.0 ** -offset, rtol=1e-12)
+    assert meta["total_offset_dex"] == pytest.approx(np.median(errors), abs=1e-6)
+    assert bundle.total_scale() == pytest.approx(10.0 ** -meta["total_offset_dex"])
+    assert bundle.total_scale(0.25) == pytest.approx(10.0 ** -np.mean(table["offset_dex"]))  # linear in z
+    assert bundle.total_scale(2.0) == pytest.approx(10.0 ** -table["offset_dex"][-1])  # the nearest beyond
+    z, true, predicted = per_halo("validation")
+    removed = predicted * 10.0 ** -np.interp(z, table["redshift"], table["offset_dex"])
+    assert meta["validation_residual_dex"] == pytest.approx(np.sqrt(np.mean(np.log10(true / removed) ** 2)), rel=1e-6)

@@ -34,8 +34,8 @@ def test_a_dm_map_scaled_by_1e3_paints_bounded_values_and_is_flagged(xray_bundle
     predictor = EnsemblePredictor([bundle], batch_size=3)
     normal, scaled = predictor(dm), predictor(dm * 1e3)
     # erg/s/kpc^2: twice the brightest training pixel, times the bundle's total calibration (at most 2)
-    ceiling = 2 * 10 ** bundle.target_norm.high * bundle.total_scale
-    assert bundle.total_scale <= 10 ** MAX_TOTAL_OFFSET_DEX
+    ceiling = 2 * 10 ** bundle.target_norm.high * bundle.total_scale()
+    assert bundle.total_scale() <= 10 ** MAX_TOTAL_OFFSET_DEX
     assert np.isfinite(scaled.images).all() and scaled.images.max() <= ceiling * (1 + 1e-9)
     values = summaries.halo_values({"xray": scaled}, totals("dm", dm * 1e3, dm * 1e3, area))
     assert np.all(values["lx"] <= ceiling * dm[0].size * area) and np.all(values["out_of_range"] == 1)

@@ -5,8 +5,9 @@
                           target and its units, input and target normalisation constants, image size
                           and width, deposition mode, emission model, training-set fingerprint, split
                           seed and halos per split, the training options, software versions, and the
-                          net's offset of map totals on its training halos (`total_offset_dex`) and
-                          residual scatter on its validation halos (`validation_residual_dex`)
+                          net's offset of map totals on its training halos (`total_offset_dex`, and per
+                          training redshift `total_offset_by_redshift`) and residual scatter on its
+                          validation halos (`validation_residual_dex`)
 
 Bundles are shared between groups, so loading one never executes anything from it: the network is rebuilt
 by mpipaint's own code from the architecture (plain numbers), and only arrays are read into it, after their
@@ -76,11 +77,21 @@ class Bundle:
     def target_norm(self) -> Normalisation:
         return Normalisation(**self.meta["target_normalisation"])
 
-    @property
-    def total_scale(self) -> float:
-        """Factor on every painted map, 10**-total_offset_dex: removes the net's common offset of the map
-        totals measured on its training halos (train.calibrate_totals); 1 where none was measured."""
-        return 10.0 ** -float(self.meta.get("total_offset_dex", 0.0))
+    def total_scale(self, redshift: float | None = None) -> float:
+        """Factor on every painted map at `redshift`, 10**-offset: removes the net's offset of the map totals
+        measured on its training halos (train.calibrate_totals; `total_offset_dex`); 1 where none was
+        measured."""
+        return 10.0 ** -total_offset_dex(self.meta, redshift)
+
+
+def total_offset_dex(meta: dict, redshift: float | None) -> float:
+    """A bundle's offset of map totals at `redshift` [dex]: from its per-redshift table where it has one
+    (linear in z between training redshifts, the nearest one's beyond them), else its pooled offset (also
+    where no redshift is given); 0 where none was measured."""
+    table = meta.get("total_offset_by_redshift")
+    if table is None or redshift is None:
+        return float(meta.get("total_offset_dex", 0.0))
+    return float(np.interp(redshift, table["redshift"], table["offset_dex"]))
 
 
 def description_digest(path) -> str:
@@ -220,14 +231,31 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
 
 
+def _is_offset(value) -> bool:
+    return _is_number(value) and abs(value) <= MAX_TOTAL_OFFSET_DEX
+
+
+def _is_offset_table(table) -> bool:
+    """{"redshift": increasing, "offset_dex": bounded offsets, "halos": counts}, all of one length >= 1."""
+    if not isinstance(table, dict) or set(table) != {"redshift", "offset_dex", "halos"}:
+        return False
+    columns = [table[key] for key in ("redshift", "offset_dex", "halos")]
+    if not all(isinstance(c, list) and len(c) == len(columns[0]) > 0 for c in columns):
+        return False
+    redshift, offsets, halos = columns
+    return (all(_is_number(z) and z > -1 for z in redshift) and bool(np.all(np.diff(redshift) > 0))
+            and all(map(_is_offset, offsets)) and all(isinstance(n, int) and n > 0 for n in halos))
+
+
 META_RULES = {  # key -> (what it must be, test); keys not always present are checked where they are
     "target": (f"one of {tuple(SUMMARY)}", lambda v: v in SUMMARY and v != "dm"),
     "npix": ("a positive integer", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0),
     "width_kpc": ("a positive number", lambda v: _is_number(v) and v > 0),
     "deposition_mode": (f"one of {DEPOSITION_MODES}", lambda v: v in DEPOSITION_MODES),
     "weights_sha256": ("a sha256 hex digest", lambda v: isinstance(v, str) and len(v) == 64),
-    "total_offset_dex": (f"a number within +-{MAX_TOTAL_OFFSET_DEX} dex",
-                         lambda v: _is_number(v) and abs(v) <= MAX_TOTAL_OFFSET_DEX),
+    "total_offset_dex": (f"a number within +-{MAX_TOTAL_OFFSET_DEX} dex", _is_offset),
+    "total_offset_by_redshift": ("{'redshift': increasing redshifts, 'offset_dex': as many offsets within "
+                                 f"+-{MAX_TOTAL_OFFSET_DEX} dex, 'halos': as many positive counts}}", _is_offset_table),
     "validation_residual_dex": ("a non-negative number [dex]", lambda v: v is None or (_is_number(v) and v >= 0)),
     "dm_particle_mass_msun": ("a positive number [Msun]", lambda v: v is None or (_is_number(v) and v > 0)),
 }

@@ -3,8 +3,8 @@
 Inputs are normalised with the bundle's full-physics constants (never refitted on the maps at hand, as the
 paper does for DMO inputs), run through the model in fixed-size batches by one compiled function (a short
 last batch is padded, so there is a single trace), and mapped back with the exact inverse, which bounds
-every pixel (`Normalisation.z_max`), times the bundle's `total_scale` (its offset of map totals on the
-training halos removed; at most a factor 10**MAX_TOTAL_OFFSET_DEX = 2 either way). Each map is then
+every pixel (`Normalisation.z_max`), times the bundle's `total_scale` at the maps' redshift (its offset of
+map totals on the training halos removed; at most a factor 10**MAX_TOTAL_OFFSET_DEX = 2 either way). Each map is then
 summarised (`science.summaries`: Lx, Mgas, mean T).
 
 Two chains do this (`predictor_for`): `Predictor` on the host around the net (TensorFlow, where the host is
@@ -81,9 +81,10 @@ class Predictor:
         mask = (dm_maps > 0)[..., None].astype(np.float32) if self.masked else None
         return x[..., None], mask, outside
 
-    def launch(self, dm_maps) -> tuple:
-        """Start the net on every batch of `dm_maps` and return without waiting where the backend runs
-        asynchronously (TensorFlow as far as its GPU queue allows): a handle for `collect`."""
+    def launch(self, dm_maps, redshift: float | None = None) -> tuple:
+        """Start the net on every batch of `dm_maps` (of halos at `redshift`: it picks the bundle's total
+        calibration) and return without waiting where the backend runs asynchronously (TensorFlow as far as
+        its GPU queue allows): a handle for `collect`."""
         dm_maps = np.asarray(dm_maps, dtype=np.float64)
         x, mask, outside = self.normalised_inputs(dm_maps)
         launched = []
@@ -92,11 +93,11 @@ class Predictor:
             if self.masked:
                 xb = {"dm": xb, "mask": padded(mask[start:start + self.batch_size], self.batch_size)}
             launched.append(self._run(xb))
-        return launched, dm_maps, outside
+        return launched, dm_maps, outside, self.bundle.total_scale(redshift)
 
     def collect_normalised(self, launched) -> np.ndarray:
         """The model's output in normalised (0..1) space, shape (N, npix, npix), of a `launch`."""
-        outputs, dm_maps, _ = launched
+        outputs, dm_maps = launched[:2]
         z = [np.asarray(o, dtype=np.float32).reshape(-1, self.npix, self.npix) for o in outputs]
         if len(z) == 1:
             return z[0][:len(dm_maps)]  # no copy: one batch is the common case
@@ -104,16 +105,15 @@ class Predictor:
 
     def collect(self, launched, out=None) -> "Painted":
         """The Painted of a `launch` (one member); the physical maps are written into `out` if given."""
-        _, dm_maps, outside = launched
+        _, dm_maps, outside, scale = launched
         z = self.collect_normalised(launched)
         images = np.empty(z.shape) if out is None else out
-        at_bound = self.bundle.target_norm.inverse_and_at_bound(z, self.bundle.total_scale, images)[1]
+        at_bound = self.bundle.target_norm.inverse_and_at_bound(z, scale, images)[1]
         per_map = summaries.totals(self.target, images, dm_maps, self.pixel_area)
         return Painted(per_map[None], outside, at_bound, images[None])
 
-
-    def __call__(self, dm_maps) -> np.ndarray:
-        return self.collect(self.launch(dm_maps)).images[0]
+    def __call__(self, dm_maps, redshift: float | None = None) -> np.ndarray:
+        return self.collect(self.launch(dm_maps, redshift)).images[0]
 
 
 def predictor_for(bundle: Bundle, batch_size: int = 8, keep_maps: bool = True):
@@ -135,10 +135,10 @@ class EnsemblePredictor:
         self.members = [predictor_for(b, batch_size, keep_maps) for b in bundles]
         self.keep_maps = keep_maps
 
-    def launch(self, dm_maps) -> list:
-        """Start every member on `dm_maps` (see Predictor.launch; with JAX also maps.device_projection.DeviceMaps);
-        `collect` gives the Painted."""
-        return [member.launch(dm_maps) for member in self.members]
+    def launch(self, dm_maps, redshift: float | None = None) -> list:
+        """Start every member on `dm_maps` of halos at `redshift` (see Predictor.launch; with JAX also
+        maps.device_projection.DeviceMaps); `collect` gives the Painted."""
+        return [member.launch(dm_maps, redshift) for member in self.members]
 
     def collect(self, launched) -> Painted:
         results, images = [], None
@@ -149,5 +149,5 @@ class EnsemblePredictor:
         return Painted(np.concatenate([r.totals for r in results]), np.max([r.dm_outside for r in results], axis=0),
                        np.max([r.at_bound for r in results], axis=0), images)
 
-    def __call__(self, dm_maps) -> Painted:
-        return self.collect(self.launch(dm_maps))
+    def __call__(self, dm_maps, redshift: float | None = None) -> Painted:
+        return self.collect(self.launch(dm_maps, redshift))

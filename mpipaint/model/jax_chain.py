@@ -37,34 +37,36 @@ class DevicePredictor:
         self.bundle, self.batch_size, self.keep_maps = bundle, batch_size, keep_maps
         self.npix, self.target, self.pixel_area = bundle.spec.npix, bundle.target, bundle.spec.pixel_area
         target_norm = bundle.target_norm
-        # physical value of a device value of 1, times the bundle's calibration of totals
-        self.reference = (10.0**target_norm.high if target_norm.space == "log" else 1.0) * bundle.total_scale
+        # physical value of a device value of 1, before the bundle's calibration of totals
+        self.reference = 10.0**target_norm.high if target_norm.space == "log" else 1.0
         self._chain = jax.jit(functools.partial(
             _chain, bundle.model.apply, bundle.input_norm, target_norm, bundle.masked,
             self.target in summaries.MEAN_OVER_DM, keep_maps))
 
-    def launch(self, dm_maps) -> tuple:
+    def launch(self, dm_maps, redshift: float | None = None) -> tuple:
         """Start the chain on every batch of `dm_maps` (DeviceMaps, or maps on the host: float32 on the way,
-        half the bytes to copy) and return at once (JAX dispatches asynchronously): a handle for `collect`."""
+        half the bytes to copy) of halos at `redshift` (it picks the bundle's total calibration) and return at
+        once (JAX dispatches asynchronously): a handle for `collect`."""
         if not isinstance(dm_maps, DeviceMaps):
             dm_maps = DeviceMaps.from_host(dm_maps, self.batch_size, self.pixel_area)
         params = self.bundle.model.params
         return ([self._chain(params, dm_maps.array[start:start + self.batch_size])
-                 for start in range(0, len(dm_maps.array), self.batch_size)], dm_maps)
+                 for start in range(0, len(dm_maps.array), self.batch_size)], dm_maps,
+                self.reference * self.bundle.total_scale(redshift))
 
     def collect(self, launched, out=None) -> Painted:
         """Wait for a `launch` and give its Painted; the physical maps (if kept) go into `out` if given."""
-        batches, dm_maps = launched
+        batches, dm_maps, reference = launched
         n = dm_maps.count
         invalid, outside, at_bound, row_sums, dm_pixels, *maps = (
             np.concatenate([np.asarray(batch[k]) for batch in batches])[:n] for k in range(len(batches[0])))
         if invalid.any():
             check_pixels(dm_maps.host(), "map")  # names what is wrong, as the host chain does
-        sums = row_sums.sum(axis=1, dtype=np.float64) * self.reference
+        sums = row_sums.sum(axis=1, dtype=np.float64) * reference
         totals = summaries.from_sum(self.target, sums, dm_pixels, self.pixel_area)
         images = None
         if self.keep_maps:
-            images = np.multiply(maps[0], self.reference, out=np.empty(maps[0].shape) if out is None else out,
+            images = np.multiply(maps[0], reference, out=np.empty(maps[0].shape) if out is None else out,
                                  dtype=np.float64)  # in float32 the product would overflow
             images = images[None]
         pixels = self.npix * self.npix
