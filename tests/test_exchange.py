@@ -39,6 +39,26 @@ def test_cube_membership_matches_brute_force(width):
     assert found == expected and len(found) > 1000
 
 
+def test_cube_membership_from_code_units_is_that_of_the_physical_positions():
+    """Float32 positions in code units (ckpc/h at a = 0.5, h = 0.7) with their factor to physical kpc give
+    the pairs brute force finds for the physical float64 positions, on both paths of the search (particles in
+    file order, and sorted by cell where the halos' grid outgrows a cache)."""
+    rng = np.random.default_rng(8)
+    to_kpc, box = 0.5 / 0.7, 1000.0
+    code = rng.uniform(0, box / to_kpc, (20000, 3)).astype(np.float32)
+    physical = code.astype(np.float64) * to_kpc
+    for halos in (40, 40000):
+        centres = rng.uniform(0, box, (halos, 3))
+        search = CubeSearch(centres, 150.0, box)
+        particle, halo = search.members(code, to_kpc)
+        if halos < 100:
+            expected = sorted(map(tuple, brute_force_cube(physical, centres, 150.0, box).tolist()))
+        else:  # brute force is too big here: the same search on the physical positions
+            expected = sorted(zip(*map(list, search.members(physical))))
+        assert search.sort_particles == (halos > 100)
+        assert sorted(zip(particle.tolist(), halo.tolist())) == expected and len(expected) > 100
+
+
 def test_a_halo_search_grid_grows_with_the_halos_and_finds_every_pair():
     """1e5 halos in a box 2000 cube widths across: a grid of at most one cell per halo (46^3, not capped and
     not 2000^3), and every pair found, brute force over the halos for a sample of particles in and near cubes."""

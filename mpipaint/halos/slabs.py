@@ -119,7 +119,7 @@ def gather_particles(snapshot: Snapshot, ptype: int, fields, halos, owners, memb
         if membership == "group":
             particle, local_halo = members_by_range(starts, counts, a, b)
         else:
-            particle, local_halo = search.members(snapshot.units.to_physical("Coordinates", values["Coordinates"]))
+            particle, local_halo = search.members(values["Coordinates"], float(snapshot.units.length_to_kpc(1.0)))
         records = records_of(needed[local_halo].astype(np.float64), a + particle,
                              {name: values[name][particle] for name, _, _ in layout}, layout)
         destinations = owners[needed[local_halo]]
