@@ -8,10 +8,11 @@ half a side of it along each axis, so in one of at most 2 cells per axis: each p
 cells, fewer the larger the cells are than the cube, and tests their halos. The cost per particle is set
 by the halos' number density and the cube's volume, not by the number of halos: a bigger box with more
 halos costs the same per particle. Where the cells and centres do not fit in a core's cache (more than
-SORT_ABOVE_BYTES: from a few 1e4 halos; 32 MB at 1e6) each chunk of particles is visited in the order of
-their cells (a counting sort, linear in particles plus cells), so that neighbouring particles read the same
-cells and halos from cache; below it the sort costs more than it saves, and particles are visited in file
-order (BENCHMARKS.md).
+SORT_ABOVE_BYTES: from a few 1e4 halos; 32 MB at 1e6) each chunk of particles is visited bucket by bucket
+of a coarse grid of at most SORT_BUCKETS_PER_SIDE^3 (a counting sort, linear in particles), so that
+neighbouring particles read the same cells and halos from cache while the sort's scatter keeps few enough
+streams to stay in cache itself; below it the sort costs more than it saves, and particles are visited in
+file order (BENCHMARKS.md).
 """
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ ROUNDING_MARGIN = 1e-9  # of the box: cells a hair wider than the cube, so round
 # Measured on uniform particles (4e6 per chunk, AMD EPYC): file order is 2x faster than the sort with 1e3-1e4
 # halos (grid + centres 0.03-0.4 MB), the sort 1.8x faster at 1e5 (4 MB); 1 MiB is a core's L2 on most CPUs.
 SORT_ABOVE_BYTES = 1 << 20
+# 4e6 particles around 1e6 halos (99^3 cells): 0.222 us per particle sorted by cell, 0.157 by 16^3 or 32^3
+# buckets, 0.52 unsorted; 1e5 halos: 0.195, 0.152 (16^3), 0.25
+SORT_BUCKETS_PER_SIDE = 16
 
 
 class CubeSearch:
@@ -46,8 +50,8 @@ class CubeSearch:
         positions = np.ascontiguousarray(positions)
         if not self.sort_particles:
             return self._pairs(positions, to_box)
-        visit, in_cell_order, _ = _by_cell(positions, to_box, self.ncell, self.box)
-        particle, halo = self._pairs(in_cell_order, 1.0)
+        visit, in_bucket_order, _ = _by_cell(positions, to_box, min(self.ncell, SORT_BUCKETS_PER_SIDE), self.box)
+        particle, halo = self._pairs(in_bucket_order, 1.0)
         return visit[particle], halo
 
     def _pairs(self, positions, to_box: float) -> tuple[np.ndarray, np.ndarray]:
@@ -70,9 +74,9 @@ def _wrap(c, ncell):
 
 @numba.njit(cache=True)
 def _by_cell(pos, to_box, ncell, box):
-    """(the points' indices ordered by the cell they lie in, their positions times `to_box` in that order, the
-    index where each cell's points start: ncell^3 + 1 values): a stable counting sort, the one binning of halos
-    and particles alike, so both are put in cells by the same arithmetic."""
+    """(the points' indices ordered by the cell of an ncell^3 grid they lie in, their positions times `to_box` in
+    that order, the index where each cell's points start: ncell^3 + 1 values): a stable counting sort, of the
+    halos into the search's cells and of a chunk's particles into coarser buckets."""
     scale = ncell / box
     cell = np.empty(pos.shape[0], np.int64)
     start = np.zeros(ncell**3 + 1, np.int64)
