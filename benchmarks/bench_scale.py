@@ -106,7 +106,8 @@ def search(args) -> None:
         start = time.perf_counter()
         finder = CubeSearch(centres, WIDTH_KPC, box)
         build = time.perf_counter() - start
-        new, (particle, halo) = fastest(finder.members, positions)
+        seconds, (particle, halo) = fastest(finder.members, positions)
+        new = seconds / len(positions) * 1e6
         old = "-"
         if baseline is not None and halos <= args.baseline_max_halos:
             old_finder = baseline(centres, WIDTH_KPC, box)
@@ -115,7 +116,6 @@ def search(args) -> None:
             old = f"{seconds / len(positions) * 1e6:.3f}"
             if not np.array_equal(sorted_pairs(particle, halo), sorted_pairs(old_particle, old_halo)):
                 raise SystemExit(f"{halos} halos: the baseline found other pairs")
-        new /= len(positions) / 1e6
         read = read_seconds(positions) / len(positions) * 1e6
         costs.append(new)
         print(f"| {halos:.0e} | {box / 1000:.0f} | {build:.2f} | {new:.3f} | {old} | {len(particle)} | {read:.3f} |")

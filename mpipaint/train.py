@@ -262,7 +262,11 @@ def split_halo_totals(bundle, options: TrainOptions, indices, hvd, hvd_tf) -> tu
     parts = hvd_tf.allgather_object((mine, np.concatenate(true or [np.empty(0)]),
                                      np.concatenate(predicted or [np.empty(0)])))
     order, true, predicted = (np.concatenate([part[k] for part in parts]) for k in range(3))
-    return tuple(stats.means_by_group(halos[order], values)[1] for values in (redshift[order], true, predicted))
+    # a halo's images share its snapshot's redshift: taken as stored (a mean of three equal floats can be 1 ulp
+    # off, and one snapshot would then count as two redshifts), in means_by_group's halo order
+    first_image = np.unique(halos[order], axis=0, return_index=True)[1]
+    return (redshift[order][first_image], stats.means_by_group(halos[order], true)[1],
+            stats.means_by_group(halos[order], predicted)[1])
 
 
 def _place_on_devices(tf, hvd, options) -> str:
