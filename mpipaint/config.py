@@ -34,8 +34,9 @@ class Options:
     def __post_init__(self):
         for f in dataclasses.fields(self):
             choices, value = f.metadata.get("choices"), getattr(self, f.name)
-            if choices and value is not None and value not in choices:
-                raise ValueError(f"{f.name} must be one of {tuple(choices)}, not {value!r}")
+            for item in value if isinstance(value, tuple) else (value,):
+                if choices and item is not None and item not in choices:
+                    raise ValueError(f"{f.name} must be one of {tuple(choices)}, not {item!r}")
 
 
 def _shown(value) -> str:
@@ -144,6 +145,8 @@ def _check_type(value, default, annotation: str, where):
         except (TypeError, ValueError):
             ok = False
     elif isinstance(default, (tuple, list)):
+        if isinstance(value, str):  # `target: y` for a list of names
+            return (value,)
         kind, ok = "a list", isinstance(value, (list, tuple))
         if ok:
             return tuple(tuple(v) if isinstance(v, list) else v for v in value)

@@ -1,7 +1,7 @@
 """`mpipaint demo`: the whole chain on the example universe, as the commands a user would type.
 
 synth -> select (FP with its DMO match, DMO, FP-2, FP-3) -> prepare (FP maps; DM maps of DMO, FP-2, FP-3)
--> train (one small U-net per target, Horovod) -> evaluate (test split; DMO, FP-2, FP-3 inputs) ->
+-> train (one small U-net per target, one Horovod job) -> evaluate (test split; DMO, FP-2, FP-3 inputs) ->
 calibrate (correction tables, on every snapshot but the painted one) -> paint (the DMO box at the held-out
 snapshot, with DMO corrections) -> report. Every MPI step runs under `mpirun -n RANKS`. The report gives
 each target's MPE with its 68 % bootstrap interval over test halos, the Lx-M_DM relation predicted vs true,
@@ -26,7 +26,7 @@ from mpipaint.errors import InputError
 from mpipaint.io.lightcone import LightconeCatalog
 from mpipaint.io.painted import PaintedCatalog
 from mpipaint.io.trainingset import TrainingSet
-from mpipaint.options import DemoOptions
+from mpipaint.options import TARGET_RECIPES, DemoOptions
 from mpipaint.science import corrections, stats
 from mpipaint.science.evaluation import corrected_against_truth
 from mpipaint.science.summaries import totals
@@ -44,13 +44,6 @@ def get_logger() -> logging.Logger:
     return logger
 
 
-# (scheme, mask) per target: the paper's best, except gas without the mask. FoF-member DM maps leave pixels
-# empty that hold gas: at 128^2 on the example 57 % of pixels, with 10 % of Mgas, which a masked net cannot
-# paint (fidelity benchmark: Mgas -11.7 % masked, -5.2 % unmasked, same data and split). y: log minmax
-# unmasked, by measurement (BENCHMARKS.md, "Compton-y normalisation"): 4.9 % of Y (median; up to 14 %) lies
-# in DM-empty pixels at 128^2, and minmax resolves 0.080 dex per 0.01 of output against 4sigma's 0.105.
-VARIANTS = {"xray": ("minmax", True), "gas": ("4sigma", False), "temperature": ("minmax", True),
-            "y": ("minmax", False)}
 LOWER_RESOLUTION = ("DMO", "FP-2", "FP-3")
 
 
@@ -94,14 +87,20 @@ def run_demo(options: DemoOptions) -> None:
             "--out", out / f"halos_{key}.hdf5")
         run("prepare", universe / run_name / "output", "--halos", out / f"halos_{key}.hdf5", "--npix", o.npix,
             "--out", out / f"maps_{key}.hdf5")
+    bundles = out / "bundles"
     for target in o.targets:
-        scheme, mask = VARIANTS[target]
-        bundle = out / "bundles" / target
-        shutil.rmtree(bundle, ignore_errors=True)
-        run("train", "--data", out / "maps_fp.hdf5", "--out", bundle, "--target", target, "--scheme", scheme,
-            *(["--mask"] if mask else []), "--base-filters", o.base_filters, "--depth", o.depth,
-            "--epochs", o.epochs, "--batch-size", o.batch_size, "--lr", o.learning_rate, "--patience", o.patience,
-            "--members", o.members, "--total-weight", o.total_weight, "--split", *o.split, "--seed", o.seed)
+        shutil.rmtree(bundles / target, ignore_errors=True)
+    # every target in one Horovod job (one TensorFlow start-up), each with its recipe into bundles/TARGET; a
+    # target alone gets its recipe as flags and --out is its bundle
+    if len(o.targets) == 1:
+        scheme, mask = TARGET_RECIPES[o.targets[0]]
+        bundle_flags = [bundles / o.targets[0], "--scheme", scheme, *(["--mask"] if mask else [])]
+    else:
+        bundle_flags = [bundles]
+    run("train", "--data", out / "maps_fp.hdf5", "--out", *bundle_flags,
+        "--target", *o.targets, "--base-filters", o.base_filters, "--depth", o.depth,
+        "--epochs", o.epochs, "--batch-size", o.batch_size, "--lr", o.learning_rate, "--patience", o.patience,
+        "--members", o.members, "--total-weight", o.total_weight, "--split", *o.split, "--seed", o.seed)
     run("evaluate", *model_args(o), "--data", out / "maps_fp.hdf5", "--split", "test", *input_args(o),
         "--out", out / "report")
     painted = calibrate_and_paint(run, o, o.paint_snapshot)

@@ -63,12 +63,14 @@ def _halo_groups(keys, indices) -> list[np.ndarray]:
 
 
 def predict_sample(bundles: BundleSet, path, indices, options: EvaluateOptions, with_truth: bool,
-                   with_predictions: bool = True) -> Sample | None:
+                   predictors: dict | None = None) -> Sample | None:
     """Every target's bundles on the DM maps of images `indices` of training set `path` (and/or the truth's
-    reductions; the network runs only with_predictions); rank 0 gets the Sample."""
+    reductions; the network runs only where `predictors` is given: {target: EnsemblePredictor}, filled on
+    first use and kept by the caller, so that each bundle is traced once per run, not once per sample);
+    rank 0 gets the Sample."""
     from mpipaint.model.infer import EnsemblePredictor  # noqa: PLC0415
 
-    predictors, rows = {}, []
+    with_predictions, rows = predictors is not None, []
     with TrainingSet(path) as data:
         spec, particle_mass = data.spec, data.attrs.get("dm_particle_mass_msun")
         area, pixel = spec.pixel_area, spec.pixel_kpc
@@ -84,7 +86,7 @@ def predict_sample(bundles: BundleSet, path, indices, options: EvaluateOptions, 
             for target, members in bundles.items():
                 norm = members[0].target_norm
                 if with_predictions:
-                    if target not in predictors:  # one traced function per bundle; every halo has naxes images
+                    if target not in predictors:  # every halo has naxes images
                         predictors[target] = EnsemblePredictor(members, batch_size=len(group))
                     result = predictors[target](dm, redshift[group[0]])  # a halo's images share it
                     images = result.mean_images
@@ -153,7 +155,7 @@ def _check_inputs(named: dict, spec: MapSpec) -> None:
 
 def _samples(options: EvaluateOptions):
     """Bundles, the split's sample (predicted and true), the whole FP set (truth only: the reference of
-    the inputs' distribution functions) and each input's sample (predicted)."""
+    the inputs' distribution functions), each input's sample (predicted) and the bundles' predictors."""
     with TrainingSet(options.data) as data:
         spec = data.spec
     _check_inputs(options.named_inputs(), spec)
@@ -163,14 +165,15 @@ def _samples(options: EvaluateOptions):
         _require_own_trainset(bundles, options.data)
     everything = split_images(options.data, split_halos, "all", snaps)
     chosen = split_images(options.data, split_halos, options.split, snaps)
-    split = predict_sample(bundles, options.data, chosen, options, with_truth=True)
+    predictors = {}
+    split = predict_sample(bundles, options.data, chosen, options, with_truth=True, predictors=predictors)
     full = split if options.split == "all" else predict_sample(bundles, options.data, everything, options,
-                                                               with_truth=True, with_predictions=False)
+                                                               with_truth=True)
     inputs = {}
     for name, path in options.named_inputs().items():
         inputs[name] = predict_sample(bundles, path, split_images(path, split_halos, "all", snaps), options,
-                                      with_truth=False)
-    return bundles, split, full, inputs
+                                      with_truth=False, predictors=predictors)
+    return bundles, split, full, inputs, predictors
 
 
 def _require_own_trainset(bundles: BundleSet, path) -> None:
@@ -186,7 +189,7 @@ def _require_own_trainset(bundles: BundleSet, path) -> None:
                              "evaluate a split on the bundle's own training set, or use --split all")
 
 
-def _validation_sample(bundles: BundleSet, options: EvaluateOptions) -> Sample | None:
+def _validation_sample(bundles: BundleSet, options: EvaluateOptions, predictors: dict) -> Sample | None:
     """Predictions and truth of the validation halos, where residual scatters are measured for an evaluation
     of another split (collective; None where there are none)."""
     split_halos = bundles.split_halos
@@ -196,10 +199,10 @@ def _validation_sample(bundles: BundleSet, options: EvaluateOptions) -> Sample |
         indices = split_images(options.data, split_halos, "validation", options.snapshots)
     except InputError:  # no validation halo in the chosen snapshots
         return None
-    return predict_sample(bundles, options.data, indices, options, with_truth=True)
+    return predict_sample(bundles, options.data, indices, options, with_truth=True, predictors=predictors)
 
 
-def _fitted_sample(bundles: BundleSet, options: EvaluateOptions) -> Sample | None:
+def _fitted_sample(bundles: BundleSet, options: EvaluateOptions, predictors: dict) -> Sample | None:
     """Predictions and truth of the halos the bundles were trained and selected on (training and validation
     splits), where the scatter missed about a scaling relation is measured; collective; None without a
     relation's target or without such halos in the chosen snapshots."""
@@ -214,14 +217,15 @@ def _fitted_sample(bundles: BundleSet, options: EvaluateOptions) -> Sample | Non
             continue
     if not indices:
         return None
-    return predict_sample(bundles, options.data, np.sort(np.concatenate(indices)), options, with_truth=True)
+    return predict_sample(bundles, options.data, np.sort(np.concatenate(indices)), options, with_truth=True,
+                          predictors=predictors)
 
 
 def run_evaluate(options: EvaluateOptions) -> None:
     log = get_logger()
-    bundles, split, full, inputs = _samples(options)
-    reference = _validation_sample(bundles, options)
-    fitted = _fitted_sample(bundles, options)
+    bundles, split, full, inputs, predictors = _samples(options)
+    reference = _validation_sample(bundles, options, predictors)
+    fitted = _fitted_sample(bundles, options, predictors)
     if COMM.rank != 0:
         return
     from mpipaint import plots  # noqa: PLC0415 - matplotlib on rank 0 only
@@ -249,7 +253,7 @@ def run_evaluate(options: EvaluateOptions) -> None:
 def run_calibrate(options: EvaluateOptions) -> None:
     """Correction tables: true over predicted phi for FP DM maps of the split and for every input."""
     log = get_logger()
-    bundles, split, full, inputs = _samples(options)
+    bundles, split, full, inputs, _ = _samples(options)
     if COMM.rank != 0:
         return
     tables = correction_tables(bundles.residuals, split, full, inputs, options.per_dex)

@@ -1,9 +1,9 @@
 """`mpipaint lightcone`: painted catalogs of several snapshots of one box -> a light-cone catalog.
 
 Each snapshot fills the comoving-distance shell nearest it (`sky.lightcone`); the work units, (snapshot,
-replica) pairs, are dealt to ranks, each rank spills each unit's rows at once (`io.lightcone.SpilledRows`)
-and rank 0 copies them in unit order into the catalog, so memory per rank is one unit's rows and the file is
-the same for any rank count. Per halo: sky position, cosmological and observed redshift (with the line-of-sight
+replica) pairs, are dealt to ranks, each rank spills its units' rows in batches of a few MB
+(`io.lightcone.SpilledRows`) and rank 0 copies them in unit order into the catalog, so memory per rank is a
+batch and the file is the same for any rank count. Per halo: sky position, cosmological and observed redshift (with the line-of-sight
 peculiar velocity where the painted catalog has halo velocities, else z_obs = z_cos and
 `velocity_known` = 0), distances, the painted values of the projection nearest the line of sight,
 observer-frame 0.5-2 keV flux with its APEC K-correction (`sky.observed`), and seeded realisations.
@@ -307,8 +307,8 @@ def _schema(snapshot: PaintedSnapshot, options: LightconeOptions, band: Observed
 
 
 def _spill_my_units(options: LightconeOptions, snapshots, edges, band: ObservedBand, directory) -> tuple[dict, int]:
-    """This rank's share of the work units, each made and spilled at once: ({unit index: (spill file,
-    rows)}, the number of units of all ranks). Units: (snapshot, replica) pairs of the tiled box, or the
+    """This rank's share of the work units, made in turn and spilled in batches: ({unit index: where its
+    rows are spilled}, the number of units of all ranks). Units: (snapshot, replica) pairs of the tiled box, or the
     snapshots of a user's own list."""
     box = snapshots[0].box_ckpc
     observer = np.asarray(options.observer) * box
@@ -352,7 +352,7 @@ def run_lightcone(options: LightconeOptions) -> None:
         if COMM.rank != 0:
             return
         units = {index: where for rank_units in gathered for index, where in rank_units.items()}
-        if not sum(count for _, count in units.values()):
+        if not sum(where[-1] for where in units.values()):
             raise InputError(f"{', '.join(map(str, options.painted))}: no halo lies in the light-cone (z "
                              f"{options.zmin}..{options.zmax}, sky {options.sky})")
         shells = {"shell_edges_kpc": (edges, "ckpc", "comoving-distance edges of the shells, nearest first"),

@@ -4,7 +4,8 @@ checks import neither MPI nor TensorFlow (login nodes, `jobs render`)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from mpipaint import units as u
 from mpipaint.config import Options, option
@@ -17,6 +18,14 @@ from mpipaint.model.bundle import BACKEND_HELP, BACKENDS
 from mpipaint.model.keras_env import DEFAULT_PRECISION, PRECISION_HELP, PRECISIONS, TRAINING_PRECISION
 from mpipaint.sky.lightcone import SKY_KINDS, Sky
 
+# (normalisation scheme, mask) per target when several are trained in one job: the paper's best, except gas
+# without the mask. FoF-member DM maps leave pixels empty that hold gas: at 128^2 on the example 57 % of
+# pixels, with 10 % of Mgas, which a masked net cannot paint (fidelity benchmark: Mgas -11.7 % masked, -5.2 %
+# unmasked, same data and split). y: log minmax unmasked, by measurement (BENCHMARKS.md, "Compton-y
+# normalisation"): 4.9 % of Y (median; up to 14 %) lies in DM-empty pixels at 128^2, and minmax resolves
+# 0.080 dex per 0.01 of output against 4sigma's 0.105.
+TARGET_RECIPES = {"xray": ("minmax", True), "gas": ("4sigma", False), "temperature": ("minmax", True),
+                  "y": ("minmax", False)}
 SPLITS = ("train", "validation", "test", "all")  # halos of a training set that evaluate and calibrate use
 MAX_NPIX = 8192  # one image is one HDF5 chunk, which must stay below 4 GB (float64 X-ray maps: 512 MB here)
 TIME_FORMAT = re.compile(r"^(\d+-)?\d{1,2}:\d{2}:\d{2}$")  # SLURM wall time
@@ -129,10 +138,13 @@ class TrainOptions(Options):
 
     data: str = option(None, "training set from mpipaint prepare (full-physics run)")
     out: str = option(None, "model bundle directory; re-running resumes from its checkpoint")
-    target: str = option("xray", "what the net paints", choices=TARGET_MAPS)
-    scheme: str = option("minmax", "normalisation scheme", choices=("minmax", "4sigma"))
+    target: tuple = option(("xray",), "what the nets paint, one bundle each: OUT for one target; several are "
+                           "trained one after another in this job (one start-up) into OUT/TARGET, each with its "
+                           "recipe (options.TARGET_RECIPES)", choices=TARGET_MAPS)
+    scheme: str = option(None, "normalisation scheme of one target's net (default minmax)",
+                         choices=("minmax", "4sigma"))
     space: str = option("log", "normalisation space (linear: the paper's T_lin model)", choices=("log", "linear"))
-    mask: bool = option(False, "zero the output where the DM map is empty")
+    mask: bool = option(False, "zero the output of one target's net where the DM map is empty")
     epochs: int = option(20, "at most this many epochs (training stops earlier when the validation loss "
                          "stops improving)")
     batch_size: int = option(4, "images per rank per step")
@@ -164,6 +176,15 @@ class TrainOptions(Options):
         super().__post_init__()
         if not (self.data and self.out):
             raise ValueError("'data' and 'out' are required")
+        if not self.target or len(set(self.target)) != len(self.target):
+            raise ValueError(f"target must name each target once, got {self.target}")
+        if len(self.target) > 1 and (self.scheme is not None or self.mask):
+            recipes = ", ".join(f"{t} {TARGET_RECIPES[t][0]}{' + mask' if TARGET_RECIPES[t][1] else ''}"
+                                for t in self.target)
+            raise ValueError(f"scheme and mask choose one net's variant; with several targets each takes its "
+                             f"recipe ({recipes}): train a target alone for another variant")
+        if len(self.target) == 1 and self.scheme is None:
+            object.__setattr__(self, "scheme", "minmax")
         if len(self.split) != 3 or abs(sum(self.split) - 1) > 1e-9 or min(self.split) < 0:
             raise ValueError(f"split must be three non-negative fractions summing to 1, got {self.split}")
         if (self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0 or self.members < 1
@@ -171,6 +192,20 @@ class TrainOptions(Options):
             raise ValueError("epochs, batch_size, learning_rate, members and min_halos_per_redshift must be positive")
         if self.lr_patience < 1 or self.patience < 0 or not self.total_weight >= 0:
             raise ValueError("lr_patience must be positive, patience and total_weight non-negative")
+
+    @property
+    def net_target(self) -> str:
+        """The target of one net's options (those that for_each_target makes)."""
+        (target,) = self.target
+        return target
+
+    def for_each_target(self) -> list[TrainOptions]:
+        """One net's options per target: these options for one target, else each target's recipe into
+        OUT/TARGET."""
+        if len(self.target) == 1:
+            return [self]
+        return [replace(self, target=(t,), scheme=TARGET_RECIPES[t][0], mask=TARGET_RECIPES[t][1],
+                        out=str(Path(self.out) / t)) for t in self.target]
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ Rank 0 writes checkpoints (weights, batch-norm statistics, optimizer moments, st
 schedule's state and the best weights) after every epoch; a re-run resumes from the last one and ends with
 the bundle of the uninterrupted run. SIGTERM or SIGUSR1 end training at the end of the current epoch, after
 its checkpoint, with exit 143. `members` > 1 trains a deep ensemble: that many bundles on the same split from different
-initialisations, for per-halo uncertainties (`model/bundle.py`).
+initialisations, for per-halo uncertainties (`model/bundle.py`). Several targets are trained one after another
+in the one job (TensorFlow and Horovod start once), each with its recipe into OUT/TARGET.
 """
 from __future__ import annotations
 
@@ -72,15 +73,24 @@ def run_train(options: TrainOptions) -> None:
     import horovod.tensorflow.keras as hvd  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
 
-    from mpipaint.model.bundle import write_ensemble  # noqa: PLC0415
-
     hvd.init()
     stopping.install()
     precision = _place_on_devices(tf, hvd, options)
     tf.config.experimental.enable_op_determinism()  # the same command gives the same weights
     with TrainingSet(options.data) as data:
-        data.require_target(options.target)
-        attrs, spec, target_units = data.attrs, data.spec, data.units(options.target)
+        for target in options.target:  # before the first net trains, not hours later
+            data.require_target(target)
+    for one in options.for_each_target():
+        _train_target(one, hvd, hvd_tf, tf, precision)
+
+
+def _train_target(options: TrainOptions, hvd, hvd_tf, tf, precision: str) -> None:
+    """The bundle (or ensemble) of one target's net, at options.out."""
+    from mpipaint.model.bundle import write_ensemble  # noqa: PLC0415
+
+    target = options.net_target
+    with TrainingSet(options.data) as data:
+        attrs, spec, target_units = data.attrs, data.spec, data.units(target)
         trainset_fingerprint = data.fingerprint()
         halo_of = data.halo_keys()
         splits = split_by_halo(halo_of[:, 0], halo_of[:, 1], options.seed, options.split)
@@ -89,24 +99,30 @@ def run_train(options: TrainOptions) -> None:
     if len(splits["train"]) < hvd.size() * options.batch_size:
         raise InputError(f"{options.data}: {len(splits['train'])} training images cannot fill one batch of "
                          f"{options.batch_size} on each of {hvd.size()} ranks")
-    norms = fit_normalisations(options.data, options.target, splits["train"], options) if hvd.rank() == 0 else None
+    norms = fit_normalisations(options.data, target, splits["train"], options) if hvd.rank() == 0 else None
     input_norm, target_norm = hvd_tf.broadcast_object(norms, root_rank=0)
     meta = {
-        "target": options.target, "target_units": target_units, **spec.attrs(),
+        "target": target, "target_units": target_units, **spec.attrs(),
         "emission_model": str(attrs.get("emission_model", "")), "mask": options.mask,
         "dm_particle_mass_msun": float(attrs["dm_particle_mass_msun"]) if "dm_particle_mass_msun" in attrs else None,
         "input_normalisation": input_norm.to_dict(), "target_normalisation": target_norm.to_dict(),
         "trainset": str(Path(options.data).resolve()), "trainset_fingerprint": trainset_fingerprint,
         "split_seed": options.seed, "split_fractions": list(options.split),
         "split_halos": {name: np.unique(halo_of[idx], axis=0).tolist() for name, idx in splits.items()},
-        "options": plain(options), "training_precision": precision, "ranks": hvd.size(), "versions": _versions()}
+        "options": _recorded(options), "training_precision": precision, "ranks": hvd.size(),
+        "versions": _versions()}
     runs = member_runs(options)
     with exclusive_writer(options.out, get_logger()):  # two trainings on one --out clobber each other's checkpoints
         for out, init_seed in runs:
             _train_member(options, hvd, hvd_tf, tf, splits, (input_norm, target_norm), dict(meta), out, init_seed)
         if hvd.rank() == 0 and options.members > 1:
-            write_ensemble(options.out, options.target, [out.name for out, _ in runs])
+            write_ensemble(options.out, target, [out.name for out, _ in runs])
             get_logger().info("wrote an ensemble of %d bundles in %s", options.members, options.out)
+
+
+def _recorded(options: TrainOptions) -> dict:
+    """One net's options as its bundle and checkpoint record them (the target by name)."""
+    return {**plain(options), "target": options.net_target}
 
 
 def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init_seed: int) -> None:
@@ -122,7 +138,7 @@ def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init
     npix = meta["npix"]
     checkpoint_dir = out / "checkpoint"
     identity = {"trainset_fingerprint": meta["trainset_fingerprint"], "init_seed": init_seed,
-                "options": {key: v for key, v in plain(options).items()
+                "options": {key: v for key, v in _recorded(options).items()
                             if key not in ("epochs", "out", "data", "members")}}  # so K can grow
     state = _read_state(checkpoint_dir, identity) if hvd.rank() == 0 else None
     state = hvd_tf.broadcast_object(state, root_rank=0)
@@ -143,7 +159,7 @@ def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init
     steps = len(splits["train"]) // (hvd.size() * options.batch_size)
     plans = [epoch_plan(shard, init_seed, hvd.rank(), epoch, steps * options.batch_size, options.augment)
              for epoch in range(state["epoch"], options.epochs)]
-    pairs = Pairs(options.data, options.target, input_norm, target_norm, options.mask)
+    pairs = Pairs(options.data, options.net_target, input_norm, target_norm, options.mask)
     train_data = batches(tf, pairs, *(np.concatenate([plan[k] for plan in plans] or [np.empty(0, np.int64)])
                                        for k in (0, 1)), npix, options.batch_size, options.mask, True)
     val_data, monitor = None, "loss"
@@ -257,8 +273,8 @@ def split_halo_totals(bundle, options: TrainOptions, indices, hvd, hvd_tf) -> tu
         for start in range(0, len(mine), TOTALS_CHUNK):
             chunk = mine[start:start + TOTALS_CHUNK]
             dm = data.images("dm", chunk).astype(np.float64)
-            true.append(totals(options.target, data.images(options.target, chunk), dm, 1.0))
-            predicted.append(totals(options.target, predictor(dm) / bundle.total_scale(), dm, 1.0))
+            true.append(totals(options.net_target, data.images(options.net_target, chunk), dm, 1.0))
+            predicted.append(totals(options.net_target, predictor(dm) / bundle.total_scale(), dm, 1.0))
     parts = hvd_tf.allgather_object((mine, np.concatenate(true or [np.empty(0)]),
                                      np.concatenate(predicted or [np.empty(0)])))
     order, true, predicted = (np.concatenate([part[k] for part in parts]) for k in range(3))

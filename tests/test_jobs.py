@@ -101,7 +101,7 @@ def test_one_config_trains_each_target_with_its_own_flags_and_they_cannot_run_co
     args = build_parser(argv[1:]).parse_args(argv[1:])
     options = section(args.config, "train", TrainOptions, cli_values(args, TrainOptions, "train"), CONFIG_SECTIONS)
     assert (options.target, options.scheme, options.space, options.mask, options.base_filters) == (
-        "y", "minmax", "log", False, 64)
+        ("y",), "minmax", "log", False, 64)
     assert (options.data, options.out) == ("tng300/maps_fp.hdf5", "tng300/bundles/y $(touch hacked)")
     unbalanced = render("train", "--config", configs / "tng300.yaml", "--args", "--out 'open", check=False)
     assert unbalanced.returncode == 2 and "not a list of shell words" in unbalanced.stderr

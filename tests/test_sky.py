@@ -203,6 +203,28 @@ def test_realisations_scatter_as_the_painted_sigma_and_any_rank_count_gives_the_
         assert (direction @ axis >= np.cos(np.radians(50)) - 1e-12).all()
 
 
+def test_rows_spilled_in_batches_by_interleaved_ranks_land_once_each_in_unit_order(tmp_path, monkeypatch):
+    """Units dealt round-robin to three ranks, spilled and copied in batches of a few units: every row lands
+    once, in unit order, whatever the batch boundaries."""
+    from mpipaint.io import lightcone as io_lightcone
+    monkeypatch.setattr(io_lightcone, "SPILL_BATCH_BYTES", 200)  # a batch every 1-3 units
+    rng = np.random.default_rng(5)
+    units = [{"ra": rng.uniform(0, 360, n), "halo_id": rng.integers(0, 10**9, n),
+              "replica": rng.integers(-3, 3, (n, 3))} for n in rng.integers(0, 9, 40)]
+    ranks = [io_lightcone.SpilledRows(tmp_path, rank) for rank in range(3)]
+    for index, rows in enumerate(units):
+        ranks[index % 3].add(index, rows)
+    where = {index: spot for spilled in ranks for index, spot in spilled.close().items()}
+    assert len({spot[1] for spot in where.values()}) > 3  # several batches per rank
+    schema = {"ra": (np.float64, (), "deg", ""), "halo_id": (np.int64, (), "", ""),
+              "replica": (np.int64, (3,), "", "")}
+    total = io_lightcone.write_lightcone(tmp_path / "cone.hdf5", schema, where, {}, {})
+    with h5py.File(tmp_path / "cone.hdf5") as f:
+        assert total == sum(len(rows["ra"]) for rows in units) == len(f["ra"])
+        for name in schema:
+            np.testing.assert_array_equal(f[name][()], np.concatenate([rows[name] for rows in units]))
+
+
 def test_a_light_cone_list_of_ones_own_joins_to_the_painted_values(two_snapshots, tmp_path):
     """A list (ra, dec, z, snapshot, halo_id) written from a tiled light-cone, given back with --halos,
     gives the same rows: the same painted projection, values, redshifts and fluxes; a halo the catalogs

@@ -306,6 +306,30 @@ def gas_trained(small_trainset, tmp_path_factory):
     return bundle
 
 
+def test_targets_trained_in_one_job_are_the_nets_trained_alone_with_their_recipes(gas_trained, trainset,
+                                                                                       tmp_path):
+    """`--target y gas`: one Horovod job trains y, then gas, each with its recipe into OUT/TARGET; the gas net
+    trained after another in the same process is the one trained alone, bit for bit (seeds, Keras session,
+    optimizer and batch-norm statistics start afresh for each target)."""
+    from mpipaint.options import TARGET_RECIPES  # noqa: PLC0415
+
+    out = tmp_path / "bundles"
+    run_mpipaint("train", "--data", trainset, "--out", out, "--target", "y", "gas", "--epochs", "5",
+                 *TINY_TRAINING, "--min-halos-per-redshift", "3", ranks=2)
+    assert_same_bundle(out / "gas", gas_trained)
+    for target in ("y", "gas"):
+        meta = json.loads((out / target / "bundle.json").read_text())
+        assert meta["target"] == meta["options"]["target"] == target
+        assert (meta["architecture"]["head"], meta["mask"]) == TARGET_RECIPES[target]
+
+
+def test_a_variant_flag_with_several_targets_is_refused_naming_the_recipes(trainset, tmp_path):
+    result = run_mpipaint("train", "--data", trainset, "--out", tmp_path / "b", "--target", "xray", "gas",
+                          "--mask", check=False)
+    assert result.returncode == 2
+    assert "xray minmax + mask, gas 4sigma" in result.stderr and not (tmp_path / "b").exists()
+
+
 def test_recorded_total_offsets_are_the_median_log_errors_of_training_halo_totals(gas_trained, trainset):
     """An independent single-process recomputation of what two ranks measured and removed: the median over
     training halos of log10(predicted / true) map totals, pooled and per training redshift; painted totals

@@ -82,7 +82,12 @@ def batches(tf, pairs, indices, symmetries, npix, batch, mask, drop_remainder: b
 
     data = tf.data.Dataset.from_tensor_slices((np.asarray(indices, dtype=np.int64),
                                                np.asarray(symmetries, dtype=np.int64)))
-    return data.map(load, num_parallel_calls=1).batch(batch, drop_remainder=drop_remainder).prefetch(2)
+    # no autotuning: the pipeline's parallelism is fixed here, and the autotuner's thread sleeps in periods
+    # that double up to a minute, which the iterator's end waited out (2-38 s after a demo net's last epoch)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    pipeline = data.map(load, num_parallel_calls=1).batch(batch, drop_remainder=drop_remainder).prefetch(2)
+    return pipeline.with_options(options)
 
 
 def map_and_total_loss(tf, norm, total_weight: float):
