@@ -325,7 +325,7 @@ def _spill_my_units(options: LightconeOptions, snapshots, edges, band: ObservedB
 
         def make(k):
             return _listed_rows(snapshots[k], listed, options, band)
-    spilled = SpilledRows(directory, COMM.rank)
+    spilled = SpilledRows(directory, COMM.rank, COMM.size)
     try:
         for index, unit in my_share(enumerate(units)):
             spilled.add(index, make(unit))

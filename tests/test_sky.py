@@ -211,7 +211,7 @@ def test_rows_spilled_in_batches_by_interleaved_ranks_land_once_each_in_unit_ord
     rng = np.random.default_rng(5)
     units = [{"ra": rng.uniform(0, 360, n), "halo_id": rng.integers(0, 10**9, n),
               "replica": rng.integers(-3, 3, (n, 3))} for n in rng.integers(0, 9, 40)]
-    ranks = [io_lightcone.SpilledRows(tmp_path, rank) for rank in range(3)]
+    ranks = [io_lightcone.SpilledRows(tmp_path, rank, 3) for rank in range(3)]
     for index, rows in enumerate(units):
         ranks[index % 3].add(index, rows)
     where = {index: spot for spilled in ranks for index, spot in spilled.close().items()}

@@ -41,16 +41,25 @@ def remove_spill_directory(directory) -> None:
 
 # Rows a rank holds before it spills them as one batch, and rank 0 before it writes them out: one HDF5 write
 # per column and batch instead of per work unit (a full-sky demo light-cone has ~1100 units of ~10 halos and
-# 40 columns: 11 s of small writes, most of the step). Rank 0 holds one batch per rank while it copies.
+# 40 columns: 11 s of small writes, most of the step). Rank 0 holds one batch of every rank while it copies,
+# so with many ranks their batches shrink to keep that near COPY_MEMORY_BYTES.
 SPILL_BATCH_BYTES = 4 << 20
+COPY_MEMORY_BYTES = 256 << 20
+MIN_SPILL_BATCH_BYTES = 64 << 10
+
+
+def spill_batch_bytes(ranks: int) -> int:
+    """The batch size of each of `ranks` ranks' spills."""
+    return min(SPILL_BATCH_BYTES, max(MIN_SPILL_BATCH_BYTES, COPY_MEMORY_BYTES // ranks))
 
 
 class SpilledRows:
     """One rank's light-cone rows in its own file of the spill directory: units in the order they are added,
-    gathered in batches of about SPILL_BATCH_BYTES, a group per batch."""
+    gathered in batches of about spill_batch_bytes(ranks), a group per batch."""
 
-    def __init__(self, directory, rank: int):
+    def __init__(self, directory, rank: int, ranks: int):
         self.path = Path(directory) / f"rank{rank}.hdf5"
+        self.batch_bytes = spill_batch_bytes(ranks)
         self.file = h5py.File(self.path, "w")
         self.where: dict[int, tuple[str, str, int, int]] = {}
         self.pending: list[tuple[int, dict]] = []
@@ -60,7 +69,7 @@ class SpilledRows:
         rows = {name: np.asarray(values) for name, values in rows.items()}
         self.pending.append((index, rows))
         self.pending_bytes += sum(values.nbytes for values in rows.values())
-        if self.pending_bytes >= SPILL_BATCH_BYTES:
+        if self.pending_bytes >= self.batch_bytes:
             self._spill()
 
     def _spill(self) -> None:
@@ -99,7 +108,8 @@ class _BatchReader:
         if self.loaded.get(spill, ("",))[0] != batch:
             group = self.files[spill][batch]
             self.loaded[spill] = (batch, {name: group[name][()] for name in columns})
-        return {name: values[start:start + count] for name, values in self.loaded[spill][1].items()}
+        # copies: rows waiting to be written must not keep a file's previous batches alive
+        return {name: values[start:start + count].copy() for name, values in self.loaded[spill][1].items()}
 
     def close(self) -> None:
         for spill in self.files.values():
