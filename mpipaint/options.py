@@ -26,6 +26,12 @@ from mpipaint.sky.lightcone import SKY_KINDS, Sky
 # 0.080 dex per 0.01 of output against 4sigma's 0.105.
 TARGET_RECIPES = {"xray": ("minmax", True), "gas": ("4sigma", False), "temperature": ("minmax", True),
                   "y": ("minmax", False)}
+
+
+def recipes_text(targets=tuple(TARGET_RECIPES)) -> str:
+    """'xray minmax + mask, gas 4sigma, ...': the recipes of `targets`, for help and errors."""
+    return ", ".join(f"{t} {TARGET_RECIPES[t][0]}{' + mask' if TARGET_RECIPES[t][1] else ''}" for t in targets)
+
 SPLITS = ("train", "validation", "test", "all")  # halos of a training set that evaluate and calibrate use
 MAX_NPIX = 8192  # one image is one HDF5 chunk, which must stay below 4 GB (float64 X-ray maps: 512 MB here)
 TIME_FORMAT = re.compile(r"^(\d+-)?\d{1,2}:\d{2}:\d{2}$")  # SLURM wall time
@@ -140,7 +146,7 @@ class TrainOptions(Options):
     out: str = option(None, "model bundle directory; re-running resumes from its checkpoint")
     target: tuple = option(("xray",), "what the nets paint, one bundle each: OUT for one target; several are "
                            "trained one after another in this job (one start-up) into OUT/TARGET, each with its "
-                           "recipe (options.TARGET_RECIPES)", choices=TARGET_MAPS)
+                           f"recipe ({recipes_text()})", choices=TARGET_MAPS)
     scheme: str = option(None, "normalisation scheme of one target's net (default minmax)",
                          choices=("minmax", "4sigma"))
     space: str = option("log", "normalisation space (linear: the paper's T_lin model)", choices=("log", "linear"))
@@ -179,10 +185,8 @@ class TrainOptions(Options):
         if not self.target or len(set(self.target)) != len(self.target):
             raise ValueError(f"target must name each target once, got {self.target}")
         if len(self.target) > 1 and (self.scheme is not None or self.mask):
-            recipes = ", ".join(f"{t} {TARGET_RECIPES[t][0]}{' + mask' if TARGET_RECIPES[t][1] else ''}"
-                                for t in self.target)
             raise ValueError(f"scheme and mask choose one net's variant; with several targets each takes its "
-                             f"recipe ({recipes}): train a target alone for another variant")
+                             f"recipe ({recipes_text(self.target)}): train a target alone for another variant")
         if len(self.target) == 1 and self.scheme is None:
             object.__setattr__(self, "scheme", "minmax")
         if len(self.split) != 3 or abs(sum(self.split) - 1) > 1e-9 or min(self.split) < 0:
