@@ -222,15 +222,17 @@ def calibrate_totals(bundle, options: TrainOptions, splits: dict, hvd, hvd_tf) -
     None without validation images. Paint adds it to an ensemble's spread for a halo's uncertainty."""
     redshift, true, predicted = split_halo_totals(bundle, options, splits["train"], hvd, hvd_tf)
     errors = stats.log_ratios_dex(predicted, true)
-    calibration = {"total_offset_dex": _bounded_offset(np.median(errors) if len(errors) else 0.0, "training halos")}
+    say = hvd.rank() == 0  # every rank measures the same offsets; one says so
+    calibration = {"total_offset_dex": _bounded_offset(np.median(errors) if len(errors) else 0.0, "training halos",
+                                                       say)}
     redshifts, which = np.unique(redshift, return_inverse=True)
     counts = np.bincount(which, minlength=len(redshifts))
     if len(redshifts) > 1 and counts.min() >= options.min_halos_per_redshift:
         calibration["total_offset_by_redshift"] = {
             "redshift": redshifts.tolist(), "halos": counts.tolist(),
-            "offset_dex": [_bounded_offset(np.median(errors[which == k]), f"training halos at z = {z:.3g}")
+            "offset_dex": [_bounded_offset(np.median(errors[which == k]), f"training halos at z = {z:.3g}", say)
                            for k, z in enumerate(redshifts)]}
-    elif len(redshifts) > 1:
+    elif len(redshifts) > 1 and say:
         get_logger().info("one total offset for training redshifts %s: %s halos each, an offset per redshift "
                           "needs %d (--min-halos-per-redshift)", np.round(redshifts, 3).tolist(), counts.tolist(),
                           options.min_halos_per_redshift)
@@ -242,9 +244,9 @@ def calibrate_totals(bundle, options: TrainOptions, splits: dict, hvd, hvd_tf) -
     return calibration
 
 
-def _bounded_offset(offset: float, measured_on: str) -> float:
-    """`offset` [dex] within bundle.MAX_TOTAL_OFFSET_DEX, with a warning where it was not."""
-    if abs(offset) > MAX_TOTAL_OFFSET_DEX:
+def _bounded_offset(offset: float, measured_on: str, say: bool) -> float:
+    """`offset` [dex] within bundle.MAX_TOTAL_OFFSET_DEX, with a warning where it was not (if `say`)."""
+    if abs(offset) > MAX_TOTAL_OFFSET_DEX and say:
         get_logger().warning("totals %+.2f dex off on the %s: offset limited to %+.2f dex; the net has not "
                              "learned the totals", offset, measured_on, np.sign(offset) * MAX_TOTAL_OFFSET_DEX)
     return float(np.clip(offset, -MAX_TOTAL_OFFSET_DEX, MAX_TOTAL_OFFSET_DEX))
