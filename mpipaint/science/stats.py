@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.special import ndtr
-from scipy.stats import chi2
 
 KPC_PER_MPC = 1000.0
 
@@ -139,6 +137,8 @@ def poisson_agreement(a: DistributionFunction, b: DistributionFunction) -> dict:
     deviation = np.abs(a.phi - b.phi)[used]
     pulls = np.divide(deviation, sigma, out=np.zeros_like(sigma), where=sigma > 0)
     chi_square = float(np.sum(pulls**2))
+    from scipy.stats import chi2  # noqa: PLC0415 - 2 s to import: every verb loads this module, few compare phi
+
     return {"bins": int(used.sum()), "bins_within_poisson": int((deviation <= sigma).sum()),
             "chi2": chi_square, "p_value": float(chi2.sf(chi_square, int(used.sum()))) if used.any() else 1.0}
 
@@ -157,6 +157,8 @@ def bin_shares(log_values, scatter_dex, log_edges) -> np.ndarray:
     shares[np.flatnonzero(sharp)[inside], index[inside]] = 1.0
     wide = ~sharp
     if wide.any():
+        from scipy.special import ndtr  # noqa: PLC0415 - as chi2 above
+
         cumulative = ndtr((log_edges[None, :] - log_values[wide, None]) / sigma[wide, None])
         shares[wide] = np.diff(cumulative, axis=1)
     return shares
