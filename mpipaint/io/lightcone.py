@@ -53,37 +53,54 @@ def spill_batch_bytes(ranks: int) -> int:
     return min(SPILL_BATCH_BYTES, max(MIN_SPILL_BATCH_BYTES, COPY_MEMORY_BYTES // ranks))
 
 
+class _Rows:
+    """Work units' rows gathered until they hold `limit` bytes, then taken as one block per column."""
+
+    def __init__(self, limit: int):
+        self.limit, self.units, self.nbytes = limit, [], 0
+
+    def add(self, rows: dict) -> bool:
+        """Whether the rows gathered, these included, reach the limit."""
+        self.units.append(rows)
+        self.nbytes += sum(values.nbytes for values in rows.values())
+        return self.nbytes >= self.limit
+
+    def take(self) -> tuple[dict, list[int]]:
+        """({column: the units' rows concatenated}, rows per unit); the gathering starts afresh."""
+        names = self.units[0] if self.units else ()
+        block = {name: np.concatenate([rows[name] for rows in self.units]) for name in names}
+        counts = [len(rows["ra"]) for rows in self.units]
+        self.units, self.nbytes = [], 0
+        return block, counts
+
+
 class SpilledRows:
     """One rank's light-cone rows in its own file of the spill directory: units in the order they are added,
     gathered in batches of about spill_batch_bytes(ranks), a group per batch."""
 
     def __init__(self, directory, rank: int, ranks: int):
         self.path = Path(directory) / f"rank{rank}.hdf5"
-        self.batch_bytes = spill_batch_bytes(ranks)
         self.file = h5py.File(self.path, "w")
         self.where: dict[int, tuple[str, str, int, int]] = {}
-        self.pending: list[tuple[int, dict]] = []
-        self.pending_bytes = 0
+        self.pending, self.indices = _Rows(spill_batch_bytes(ranks)), []
 
     def add(self, index: int, rows: dict) -> None:
-        rows = {name: np.asarray(values) for name, values in rows.items()}
-        self.pending.append((index, rows))
-        self.pending_bytes += sum(values.nbytes for values in rows.values())
-        if self.pending_bytes >= self.batch_bytes:
+        self.indices.append(index)
+        if self.pending.add({name: np.asarray(values) for name, values in rows.items()}):
             self._spill()
 
     def _spill(self) -> None:
-        if not self.pending:
+        block, counts = self.pending.take()
+        if not counts:
             return
-        name, start = f"b{len(self.file)}", 0
+        name = f"b{len(self.file)}"
         group = self.file.create_group(name)
-        for column in self.pending[0][1]:
-            group.create_dataset(column, data=np.concatenate([rows[column] for _, rows in self.pending]))
-        for index, rows in self.pending:
-            count = len(rows["ra"])
+        for column, values in block.items():
+            group.create_dataset(column, data=values)
+        starts = np.cumsum([0, *counts[:-1]])
+        for index, start, count in zip(self.indices, starts.tolist(), counts):
             self.where[index] = (str(self.path), name, start, count)
-            start += count
-        self.pending, self.pending_bytes = [], 0
+        self.indices = []
 
     def close(self) -> dict[int, tuple[str, str, int, int]]:
         """{unit index: (spill file, batch, first row in the batch, rows)} of this rank's units."""
@@ -129,23 +146,20 @@ def write_lightcone(path, schema: dict, units: dict, shells: dict, attrs: dict) 
         for name, (dtype, trailing, unit, description) in schema.items():
             columns[name] = f.create_dataset(name, shape=(total, *trailing), dtype=dtype)
             columns[name].attrs.update({"units": unit, "description": description})
-        reader, pending, pending_bytes, written = _BatchReader(), [], 0, 0
+        reader, pending, written = _BatchReader(), _Rows(SPILL_BATCH_BYTES), 0
 
         def write_pending():
-            nonlocal pending, pending_bytes, written
-            if pending:
-                count = sum(len(rows["ra"]) for rows in pending)
+            nonlocal written
+            block, counts = pending.take()
+            count = sum(counts)
+            if count:
                 for name, dset in columns.items():
-                    dset[written:written + count] = np.concatenate([rows[name] for rows in pending])
+                    dset[written:written + count] = block[name]
                 written += count
-            pending, pending_bytes = [], 0
 
         try:
             for index in order:
-                rows = reader.rows(*units[index], columns)
-                pending.append(rows)
-                pending_bytes += sum(values.nbytes for values in rows.values())
-                if pending_bytes >= SPILL_BATCH_BYTES:
+                if pending.add(reader.rows(*units[index], columns)):
                     write_pending()
             write_pending()
         finally:
