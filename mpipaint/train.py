@@ -44,8 +44,8 @@ from mpipaint.io.trainingset import TrainingSet
 from mpipaint.model.bundle import MAX_TOTAL_OFFSET_DEX, Bundle, save_bundle, total_offset_dex, weights_digest
 from mpipaint.model.keras_env import (PRECISION_POLICIES, inference_precision, keras, place_on_devices,
                                       require_legacy_keras)
-from mpipaint.model.training import (Pairs, batches, epoch_plan, fit_normalisations, map_and_total_loss,
-                                     split_by_halo)
+from mpipaint.model.training import (CHECKPOINT_SUFFIX, Pairs, batches, epoch_plan, fit_normalisations,
+                                     map_and_total_loss, split_by_halo)
 from mpipaint.options import TrainOptions
 from mpipaint.parallel import get_logger, stopping
 from mpipaint.parallel.exclusive import exclusive_writer
@@ -128,7 +128,7 @@ def _recorded(options: TrainOptions) -> dict:
 def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init_seed: int) -> None:
     """Train one bundle (with checkpoints and resume) and write it to `out`."""
     from mpipaint.model.callbacks import (AverageBatchNormStatistics, AverageMetrics, Checkpoint,  # noqa: PLC0415
-                                          LinearWarmup, StopOnSignal, ValidationSchedule)
+                                          LinearWarmup, StopOnSignal, ValidationSchedule, restore_checkpoint)
     from mpipaint.model.unet import build_unet  # noqa: PLC0415
 
     log, k = get_logger(), keras()
@@ -152,7 +152,7 @@ def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init
     # (a tf.function that creates variables is traced again after its first call: 5 s of a demo net's 75 s)
     model.optimizer.build(model.trainable_variables)
     if state["epoch"] > 0:
-        _restore_checkpoint(tf, model, checkpoint_dir / state["checkpoint"])
+        restore_checkpoint(model, checkpoint_dir / state["checkpoint"], state["learning_rate"])
         log.info("resuming from the checkpoint of epoch %d (%s)", state["epoch"], out)
 
     shard = splits["train"][hvd.rank()::hvd.size()]
@@ -178,7 +178,7 @@ def _train_member(options, hvd, hvd_tf, tf, splits, norms, meta, out: Path, init
     hvd_tf.broadcast_variables(model.variables, root_rank=0)
     callbacks = [AverageMetrics(hvd_tf, tf),
                  LinearWarmup(lr, hvd.size(), options.warmup_epochs, steps),
-                 AverageBatchNormStatistics(hvd), schedule]
+                 AverageBatchNormStatistics(hvd_tf), schedule]
     if hvd.rank() == 0:
         callbacks.append(Checkpoint(checkpoint_dir, state, schedule, log))
     stop = StopOnSignal(hvd_tf, tf)
@@ -312,16 +312,7 @@ def _read_state(checkpoint_dir: Path, identity: dict) -> dict:
     if state.get("identity") != identity:
         raise InputError(f"{checkpoint_dir}: checkpoint was made from another training set or with other "
                          "options; remove it or choose another --out")
-    if "checkpoint" not in state:
-        raise InputError(f"{checkpoint_dir}: a checkpoint of an older mpipaint (a whole Keras model, which can "
-                         "run code when loaded); remove this checkpoint directory to train from the start")
+    if not str(state.get("checkpoint", "")).endswith(CHECKPOINT_SUFFIX) or "learning_rate" not in state:
+        raise InputError(f"{checkpoint_dir}: a checkpoint of an older mpipaint (a whole Keras model or a "
+                         "TensorFlow checkpoint); remove this checkpoint directory to train from the start")
     return state
-
-
-def _restore_checkpoint(tf, model, prefix: Path) -> None:
-    """Weights and optimizer state (moments, step, learning rate) from a TensorFlow checkpoint: variables
-    only, nothing that runs; every saved value must land in the rebuilt model and optimizer."""
-    try:
-        tf.train.Checkpoint(model=model, optimizer=model.optimizer).read(str(prefix)).assert_consumed()
-    except (AssertionError, ValueError, tf.errors.OpError) as exc:
-        raise InputError(f"{prefix}: checkpoint does not fit the network these options build ({exc})") from None

@@ -311,19 +311,22 @@ def write_weight_arrays(file, arrays) -> None:
 WEIGHT_DTYPE = np.dtype("<f4")  # what train writes (a tf-keras model's get_weights() in float32)
 
 
-def read_weight_arrays(file, expected_shapes) -> list[np.ndarray]:
+def read_weight_arrays(file, expected_shapes, dtypes=None) -> list[np.ndarray]:
     """The arrays of a weights file (`write_weight_arrays`), checked against the shapes the network that
-    will hold them expects and the dtype train writes, from each array's header before its data are read
-    (a header may claim any size), and then to be finite; anything else is an InputError naming the file."""
+    will hold them expects and the dtypes (default: WEIGHT_DTYPE for each), from each array's header before
+    its data are read (a header may claim any size), and then to be finite; anything else is an InputError
+    naming the file."""
     file = Path(file)
     expected = [tuple(s) for s in expected_shapes]
+    dtypes = [WEIGHT_DTYPE] * len(expected) if dtypes is None else [np.dtype(d).newbyteorder("<") for d in dtypes]
     try:
         with zipfile.ZipFile(file) as archive:
             names = archive.namelist()
             if sorted(names) != sorted(f"w{i}.npy" for i in range(len(expected))):
                 raise InputError(f"{file}: holds {len(names)} arrays, the network has {len(expected)} (w0.npy ... "
                                  f"w{len(expected) - 1}.npy expected)")
-            arrays = [_read_array(archive, f"w{i}.npy", shape, file) for i, shape in enumerate(expected)]
+            arrays = [_read_array(archive, f"w{i}.npy", shape, dtype, file)
+                      for i, (shape, dtype) in enumerate(zip(expected, dtypes))]
     except FileNotFoundError:
         raise InputError(f"{file.parent}: no {file.name}") from None
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
@@ -331,7 +334,7 @@ def read_weight_arrays(file, expected_shapes) -> list[np.ndarray]:
     return arrays
 
 
-def _read_array(archive: zipfile.ZipFile, name: str, shape: tuple, file: Path) -> np.ndarray:
+def _read_array(archive: zipfile.ZipFile, name: str, shape: tuple, expected_dtype, file: Path) -> np.ndarray:
     with archive.open(name) as member:
         version = np.lib.format.read_magic(member)
         header = (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)
@@ -339,9 +342,9 @@ def _read_array(archive: zipfile.ZipFile, name: str, shape: tuple, file: Path) -
         if tuple(stored_shape) != shape:
             raise InputError(f"{file}: does not fit the architecture of the network it is loaded into: array "
                              f"{name[:-4]} has shape {tuple(stored_shape)}, the network needs {shape}")
-        if dtype != WEIGHT_DTYPE or fortran:
+        if dtype != expected_dtype or fortran:
             raise InputError(f"{file}: array {name[:-4]} holds {dtype} ({'Fortran' if fortran else 'C'} order); "
-                             f"weights are {WEIGHT_DTYPE} in C order, as train writes them")
+                             f"it must be {expected_dtype} in C order, as train writes it")
         data = member.read(int(np.prod(shape)) * dtype.itemsize)
     array = np.frombuffer(data, dtype=dtype).reshape(shape)
     if not np.isfinite(array).all():

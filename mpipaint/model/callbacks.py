@@ -12,6 +12,7 @@ from mpipaint.parallel import stopping
 from mpipaint.io.outputs import make_parent
 from mpipaint.model.bundle import read_weight_arrays, write_weight_arrays
 from mpipaint.model.keras_env import keras
+from mpipaint.model.training import CHECKPOINT_SUFFIX
 
 BEST_WEIGHTS_FILE = "best_weights.npz"  # checkpoint: weights of the best validation epoch so far
 LR_HALVINGS = 5  # the learning rate's floor is 1/32 of the initial one; early stopping counts only there
@@ -49,22 +50,28 @@ class AverageMetrics(keras().callbacks.Callback):
         self.hvd_tf, self.tf = hvd_tf, tf
 
     def on_epoch_end(self, epoch, logs=None):
-        for key, value in sorted((logs or {}).items()):
-            logs[key] = float(self.hvd_tf.allreduce(self.tf.constant(float(value), dtype=self.tf.float64),
-                                                    op=self.hvd_tf.Average, name=f"metric_{key}").numpy())
+        keys = sorted(logs or {})
+        if keys:  # one collective for all: each costs a Horovod cycle
+            values = self.tf.constant([float(logs[key]) for key in keys], dtype=self.tf.float64)
+            averaged = self.hvd_tf.allreduce(values, op=self.hvd_tf.Average, name="epoch_metrics").numpy()
+            logs.update({key: float(value) for key, value in zip(keys, averaged)})
 
 
 class AverageBatchNormStatistics(keras().callbacks.Callback):
     """Average non-trainable variables (batch-norm moving mean/variance) over ranks at every epoch end:
     Horovod averages gradients only, and each rank's statistics come from its own shard."""
 
-    def __init__(self, hvd):
+    def __init__(self, hvd_tf):
         super().__init__()
-        self.hvd = hvd
+        self.hvd_tf = hvd_tf
 
     def on_epoch_end(self, epoch, logs=None):
-        for variable in self.model.non_trainable_variables:
-            variable.assign(self.hvd.allreduce(variable, op=self.hvd.Average))
+        # one grouped collective: one per variable took 57 ms per epoch of a demo net (28 variables)
+        variables = self.model.non_trainable_variables
+        averaged = self.hvd_tf.grouped_allreduce([v.value() for v in variables], op=self.hvd_tf.Average,
+                                                 name="batch_norm_statistics")
+        for variable, value in zip(variables, averaged):
+            variable.assign(value)
 
 
 class ValidationSchedule(keras().callbacks.Callback):
@@ -100,10 +107,27 @@ class ValidationSchedule(keras().callbacks.Callback):
         logs["lr"] = float(self.model.optimizer.learning_rate.numpy())
 
 
+def checkpoint_variables(model) -> list:
+    """What a checkpoint holds, in a fixed order: the model's weights (batch-norm statistics among them), then
+    the optimizer's variables (step count, moments). The learning rate goes in the state file."""
+    return [*model.weights, *model.optimizer.variables]
+
+
+def restore_checkpoint(model, file: Path, learning_rate: float) -> None:
+    """Weights and optimizer state from a checkpoint file: plain arrays (no pickles), each checked against the
+    shape and dtype of the variable it lands in (InputError naming the file otherwise)."""
+    variables = checkpoint_variables(model)
+    arrays = read_weight_arrays(file, [v.shape for v in variables], [v.dtype.as_numpy_dtype for v in variables])
+    for variable, array in zip(variables, arrays):
+        variable.assign(array)
+    model.optimizer.learning_rate.assign(learning_rate)
+
+
 class Checkpoint(keras().callbacks.Callback):
-    """Rank 0, after every epoch: weights and optimizer state as a TensorFlow checkpoint under a new prefix,
-    the best weights (replaced atomically), then the state (schedule, loss history and the prefix), replaced
-    atomically; only then are older prefixes removed, so the state always names a complete checkpoint."""
+    """Rank 0, after every epoch: weights and optimizer state as plain arrays in a new file (a TensorFlow
+    checkpoint took 0.1-0.17 s per epoch of a demo net to serialise its object graph, against 0.04 s), the best
+    weights (replaced atomically), then the state (schedule, loss history, learning rate and the file's name),
+    replaced atomically; only then are older files removed, so the state always names a complete checkpoint."""
 
     def __init__(self, directory: Path, state: dict, schedule: ValidationSchedule, log):
         super().__init__()
@@ -114,18 +138,18 @@ class Checkpoint(keras().callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
-        import tensorflow as tf  # noqa: PLC0415 - loaded by now
-
-        prefix = f"epoch-{epoch + 1}"
-        tf.train.Checkpoint(model=self.model, optimizer=self.model.optimizer).write(str(self.directory / prefix))
+        name = f"epoch-{epoch + 1}{CHECKPOINT_SUFFIX}"
+        write_weight_arrays(self.directory / name, [v.numpy() for v in checkpoint_variables(self.model)])
         if self.schedule.state["best_epoch"] == epoch + 1:
             write_weight_arrays(self.directory / BEST_WEIGHTS_FILE, self.schedule.best_weights)
         partial = self.directory / "state.partial.json"
-        partial.write_text(json.dumps({"epoch": epoch + 1, "checkpoint": prefix, "history": self.history,
-                                       "identity": self.identity, "schedule": self.schedule.state}))
+        learning_rate = float(self.model.optimizer.learning_rate.numpy())
+        partial.write_text(json.dumps({"epoch": epoch + 1, "checkpoint": name, "learning_rate": learning_rate,
+                                       "history": self.history, "identity": self.identity,
+                                       "schedule": self.schedule.state}))
         os.replace(partial, self.directory / "state.json")
         for old in self.directory.glob("epoch-*"):
-            if not old.name.startswith(prefix + "."):
+            if old.name != name:
                 old.unlink()
         self.log.info("epoch %d: %s", epoch + 1, ", ".join(f"{k} {v:.5g}" for k, v in (logs or {}).items()))
         faults.reached("epochs-checkpointed", epoch + 1)

@@ -11,6 +11,10 @@ from contextlib import contextmanager
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow turns its oneDNN CPU kernels on by itself only where the CPU has AVX512_VNNI, AVX512_BF16 or AMX;
+# on AVX2-only CPUs (AMD EPYC Rome and Milan, older Xeons) its own kernels trained the demo's U-nets 20-25 %
+# slower (BENCHMARKS.md, "oneDNN on AVX2 CPUs"). A user's setting wins.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
 class Keras3Error(RuntimeError):

@@ -32,6 +32,8 @@ def fit_normalisations(path, target, indices, options):
     return dm_stats.fit(options.scheme), target_stats.fit(options.scheme)
 
 
+CHECKPOINT_SUFFIX = ".npz"  # a training checkpoint: epoch-N.npz, the variables after epoch N (model.callbacks)
+
 SYMMETRIES = 8  # the dihedral group of the square: 4 rotations, each with or without a transpose
 
 
