@@ -220,7 +220,10 @@ def calibrate_totals(bundle, options: TrainOptions, splits: dict, hvd, hvd_tf) -
     `min_halos_per_redshift` halos (paint then takes the offset at its box's redshift); else absent.
     validation_residual_dex: the rms of log10(true / predicted) over validation halos after that offset,
     None without validation images. Paint adds it to an ensemble's spread for a halo's uncertainty."""
-    redshift, true, predicted = split_halo_totals(bundle, options, splits["train"], hvd, hvd_tf)
+    from mpipaint.model.infer import Predictor  # noqa: PLC0415 - TensorFlow is loaded by now
+
+    predictor = Predictor(bundle, batch_size=options.batch_size)  # traced once for both splits
+    redshift, true, predicted = split_halo_totals(predictor, options, splits["train"], hvd, hvd_tf)
     errors = stats.log_ratios_dex(predicted, true)
     say = hvd.rank() == 0  # every rank measures the same offsets; one says so
     calibration = {"total_offset_dex": _bounded_offset(np.median(errors) if len(errors) else 0.0, "training halos",
@@ -238,7 +241,7 @@ def calibrate_totals(bundle, options: TrainOptions, splits: dict, hvd, hvd_tf) -
                           options.min_halos_per_redshift)
     calibration["validation_residual_dex"] = None
     if len(splits["validation"]):
-        redshift, true, predicted = split_halo_totals(bundle, options, splits["validation"], hvd, hvd_tf)
+        redshift, true, predicted = split_halo_totals(predictor, options, splits["validation"], hvd, hvd_tf)
         offsets = np.array([total_offset_dex(calibration, z) for z in redshift])
         calibration["validation_residual_dex"] = stats.residual_scatter_dex(true, predicted * 10.0 ** -offsets)
     return calibration
@@ -262,14 +265,13 @@ def _by_redshift_text(calibration: dict) -> str:
 TOTALS_CHUNK = 64  # images read at a time when a trained net runs over a split: memory flat in split size
 
 
-def split_halo_totals(bundle, options: TrainOptions, indices, hvd, hvd_tf) -> tuple[np.ndarray, ...]:
-    """(redshift, true, predicted) per halo of a split (totals: the mean over the halo's projections), the
-    images shared among ranks and streamed; every rank gets the whole result. Predicted without the bundle's
-    total_scale (the totals are linear in the map, so callers apply the offset they measure)."""
-    from mpipaint.model.infer import Predictor  # noqa: PLC0415 - TensorFlow is loaded by now
-
-    mine = np.sort(indices)[hvd.rank()::hvd.size()]
-    predictor, true, predicted = Predictor(bundle, batch_size=options.batch_size), [], []
+def split_halo_totals(predictor, options: TrainOptions, indices, hvd, hvd_tf) -> tuple[np.ndarray, ...]:
+    """(redshift, true, predicted) per halo of a split (totals: the mean over the halo's projections) by the
+    net of `predictor` (infer.Predictor), the images shared among ranks and streamed; every rank gets the whole
+    result. Predicted without the bundle's total_scale (the totals are linear in the map, so callers apply the
+    offset they measure)."""
+    mine, bundle = np.sort(indices)[hvd.rank()::hvd.size()], predictor.bundle
+    true, predicted = [], []
     with TrainingSet(options.data) as data:
         halos, redshift = data.halo_keys(), data.column("redshift")
         for start in range(0, len(mine), TOTALS_CHUNK):
