@@ -335,8 +335,9 @@ def test_jax_paints_the_tensorflow_catalog_where_tensorflow_is_not_installed(ser
     device, CIC included, in float32. With TensorFlow, tf_keras and Horovod unimportable, two ranks paint the
     catalog TensorFlow painted (fp32) on the host: the DM maps within 2e-6 of each map's peak (float32 clouds;
     measured 1.3e-6) with the same empty pixels, their masses within 1e-6, Lx within 1e-5 relative
-    (measured 5e-6), pixels within 5e-4 (the net turns the DM maps' float32 rounding into up to 3e-4 in 0.3 %
-    of the pixels), everything else the same."""
+    (measured 5e-6), pixels within 1e-3 (the net turns the DM maps' float32 rounding into up to 3e-4 in 0.3 %
+    of the pixels with AVX-512 kernels, 5.1e-4 in one pixel of 43008 with oneDNN's AVX2 ones), everything else
+    the same."""
     blocked = tmp_path / "blocked"
     for name in ("tensorflow", "tf_keras", "horovod"):
         (blocked / name).mkdir(parents=True)
@@ -355,7 +356,7 @@ def test_jax_paints_the_tensorflow_catalog_where_tensorflow_is_not_installed(ser
         assert np.all(np.abs(dm_jax - dm_tf) <= 2e-6 * dm_tf.max(axis=(2, 3), keepdims=True))
         np.testing.assert_allclose(jax_file["mdm_proj"][()], tf_file["mdm_proj"][()], rtol=1e-6, atol=0)
         np.testing.assert_allclose(jax_file["lx"][()], tf_file["lx"][()], rtol=1e-5, atol=0)
-        np.testing.assert_allclose(jax_file["map_xray"][()], tf_file["map_xray"][()], rtol=5e-4, atol=0)
+        np.testing.assert_allclose(jax_file["map_xray"][()], tf_file["map_xray"][()], rtol=1e-3, atol=0)
         for name in ("halo_id", "m200c", "out_of_range"):
             np.testing.assert_array_equal(jax_file[name][()], tf_file[name][()], err_msg=name)
 
