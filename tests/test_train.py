@@ -269,7 +269,8 @@ def test_a_stop_signal_ends_training_after_the_epochs_checkpoint_and_it_resumes(
 
 def test_a_checkpoint_that_does_not_fit_the_network_is_refused(trainset, uninterrupted, tmp_path):
     """Resuming reads plain arrays into the rebuilt net and optimizer: an older mpipaint's TensorFlow checkpoint,
-    or arrays of another shape or dtype, end with exit 2 naming the checkpoint, before any epoch runs."""
+    or an array of another dtype, ends with exit 2 naming the checkpoint, before any epoch runs (shapes are
+    checked by the same reader: tests/test_bundle.py)."""
     for case in ("older", "dtype"):
         bundle = tmp_path / case / "b"
         shutil.copytree(uninterrupted / "checkpoint", bundle / "checkpoint")
