@@ -26,12 +26,11 @@ no sorted copy of all the records, no float64 copy of every halo.
 from __future__ import annotations
 
 import numpy as np
-from mpi4py import MPI
 
 from mpipaint.errors import InputError
 from mpipaint.halos.cube_search import CubeSearch
 from mpipaint.io.snapshot import Snapshot
-from mpipaint.parallel import COMM
+from mpipaint.parallel import COMM, MPI
 from mpipaint.parallel.exchange import alltoallv
 
 

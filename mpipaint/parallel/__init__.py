@@ -9,7 +9,14 @@ import sys
 import traceback
 
 import numpy as np
-from mpi4py import MPI
+
+# Open MPI busy-polls a core while a rank waits in MPI. Horovod's background thread waits in MPI collectives
+# for the other ranks every few milliseconds all through a training step, so where ranks and TensorFlow
+# threads fill the cores (a CPU-only node, the demo's 2 cores) the polling took half the compute: a demo
+# net's step 78.8 ms, 39.4 ms with yielding (BENCHMARKS.md, "Open MPI yields when idle"). Set before MPI
+# starts; a user's setting wins.
+os.environ.setdefault("OMPI_MCA_mpi_yield_when_idle", "1")
+from mpi4py import MPI  # noqa: E402 - after the setting above
 
 from mpipaint.errors import PREEMPTED_EXIT, InputError, NoSpace, Preempted
 
