@@ -59,6 +59,25 @@ def test_cube_membership_from_code_units_is_that_of_the_physical_positions():
         assert sorted(zip(particle.tolist(), halo.tolist())) == expected and len(expected) > 100
 
 
+def test_a_halo_search_reused_over_chunks_of_any_size_finds_each_chunks_pairs():
+    """One search serves every chunk of a paint with work arrays kept between chunks: a large chunk, a
+    small one and a large one again each give the pairs brute force gives, on both paths, and what one
+    chunk returned is not changed by the next."""
+    rng = np.random.default_rng(9)
+    box, width = 1000.0, 150.0
+    for halos in (40, 40000):
+        centres = rng.uniform(0, box, (halos, 3))
+        search = CubeSearch(centres, width, box)
+        results, chunks = [], [rng.uniform(0, box, (n, 3)) for n in (6000, 500, 8000)]
+        for positions in chunks:
+            results.append(search.members(positions))
+        for positions, (particle, halo) in zip(chunks, results):
+            expected = brute_force_cube(positions, centres, width, box) if halos < 100 else \
+                np.array(CubeSearch(centres, width, box).members(positions)).T
+            assert sorted(zip(particle.tolist(), halo.tolist())) == sorted(map(tuple, expected.tolist()))
+            assert len(particle) > 50
+
+
 def test_a_halo_search_grid_grows_with_the_halos_and_finds_every_pair():
     """1e5 halos in a box 2000 cube widths across: a grid of at most one cell per halo (46^3, not capped and
     not 2000^3), and every pair found, brute force over the halos for a sample of particles in and near cubes."""

@@ -42,6 +42,7 @@ class CubeSearch:
         self.halo_order, self.sorted_centres, self.cell_start = _by_cell(centres, 1.0, self.ncell, self.box)
         grid_bytes = self.cell_start.nbytes + self.sorted_centres.nbytes + self.halo_order.nbytes
         self.sort_particles = grid_bytes > SORT_ABOVE_BYTES
+        self._buffers: dict[str, np.ndarray] = {}
 
     def members(self, positions, to_box: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """(particle index, halo index) of every particle of `positions` (N x 3, float32 or float64) in a
@@ -50,13 +51,29 @@ class CubeSearch:
         positions = np.ascontiguousarray(positions)
         if not self.sort_particles:
             return self._pairs(positions, to_box)
-        visit, in_bucket_order, _ = _by_cell(positions, to_box, min(self.ncell, SORT_BUCKETS_PER_SIDE), self.box)
+        n = len(positions)
+        cell, visit = self._buffer("cell", n, np.int64), self._buffer("visit", n, np.int64)
+        in_bucket_order = self._buffer("in_bucket_order", n, np.float64, 3)[:n]
+        _sort_by_cell(positions, to_box, min(self.ncell, SORT_BUCKETS_PER_SIDE), self.box, cell, visit,
+                      in_bucket_order)
         particle, halo = self._pairs(in_bucket_order, 1.0)
         return visit[particle], halo
 
+    def _buffer(self, name: str, rows: int, dtype, columns: int | None = None) -> np.ndarray:
+        """A work array of at least `rows` rows, kept from chunk to chunk: the fresh pages of a 100 MB array
+        cost as much as the sort that fills them (BENCHMARKS.md, "Scale, part 4")."""
+        held = self._buffers.get(name)
+        if held is None or len(held) < rows:
+            held = self._buffers[name] = np.empty((rows,) if columns is None else (rows, columns), dtype)
+        return held
+
     def _pairs(self, positions, to_box: float) -> tuple[np.ndarray, np.ndarray]:
-        return _pairs(positions, to_box, self.sorted_centres, self.halo_order, self.cell_start, self.half,
-                      self.box, self.ncell, self.margin)
+        rows = max(1024, len(positions))  # about one pair per particle, more where cubes overlap
+        particle, halo, n = _pairs(positions, to_box, self.sorted_centres, self.halo_order, self.cell_start,
+                                   self.half, self.box, self.ncell, self.margin,
+                                   self._buffer("particle", rows, np.int64), self._buffer("halo", rows, np.int64))
+        self._buffers["particle"], self._buffers["halo"] = particle, halo  # grown where they overflowed
+        return particle[:n].copy(), halo[:n].copy()
 
 
 @numba.njit(cache=True, inline="always")
@@ -72,13 +89,21 @@ def _wrap(c, ncell):
     return c if 0 <= c < ncell else c % ncell
 
 
-@numba.njit(cache=True)
 def _by_cell(pos, to_box, ncell, box):
     """(the points' indices ordered by the cell of an ncell^3 grid they lie in, their positions times `to_box` in
-    that order, the index where each cell's points start: ncell^3 + 1 values): a stable counting sort, of the
-    halos into the search's cells and of a chunk's particles into coarser buckets."""
+    that order, the index where each cell's points start: ncell^3 + 1 values): how the halos are filed."""
+    order, ordered = np.empty(len(pos), np.int64), np.empty((len(pos), 3), np.float64)
+    start = _sort_by_cell(pos, to_box, ncell, box, np.empty(len(pos), np.int64), order, ordered)
+    return order, ordered, start
+
+
+@numba.njit(cache=True)
+def _sort_by_cell(pos, to_box, ncell, box, cell, order, ordered):
+    """A stable counting sort of points by the cell of an ncell^3 grid they lie in, into `order` (their
+    indices) and `ordered` (their positions times `to_box`), with `cell` as work space; returns the index
+    where each cell's points start (ncell^3 + 1 values). Sorts the halos into the search's cells and a
+    chunk's particles into coarser buckets."""
     scale = ncell / box
-    cell = np.empty(pos.shape[0], np.int64)
     start = np.zeros(ncell**3 + 1, np.int64)
     for p in range(pos.shape[0]):
         c = np.int64(0)
@@ -89,14 +114,13 @@ def _by_cell(pos, to_box, ncell, box):
     for c in range(ncell**3):
         start[c + 1] += start[c]
     cell_start = start.copy()
-    order, ordered = np.empty(pos.shape[0], np.int64), np.empty(pos.shape, np.float64)
     for p in range(pos.shape[0]):
         k = start[cell[p]]
         order[k] = p
         for d in range(3):
             ordered[k, d] = pos[p, d] * to_box
         start[cell[p]] = k + 1
-    return order, ordered, cell_start
+    return cell_start
 
 
 @numba.njit(cache=True, inline="always")
@@ -108,13 +132,12 @@ def _cells_reached(x, reach, scale, ncell):
 
 
 @numba.njit(cache=True)
-def _pairs(pos, to_box, centres, halo_order, cell_start, half, box, ncell, margin):
-    """(particle, halo) pairs in one pass over the particles (positions times `to_box`), the output grown by
-    doubling; a halo is dropped at its first axis out of reach."""
+def _pairs(pos, to_box, centres, halo_order, cell_start, half, box, ncell, margin, out_particle, out_halo):
+    """(particle array, halo array, n): the (particle, halo) pairs in one pass over the particles (positions
+    times `to_box`) in the first n entries of the given arrays, or of larger ones where they outgrow them (by
+    doubling); a halo is dropped at its first axis out of reach."""
     scale, reach = ncell / box, half + margin
-    capacity = max(1024, pos.shape[0])
-    out_particle, out_halo = np.empty(capacity, np.int64), np.empty(capacity, np.int64)
-    n = 0
+    capacity, n = len(out_particle), 0
     for p in range(pos.shape[0]):
         x, y, z = pos[p, 0] * to_box, pos[p, 1] * to_box, pos[p, 2] * to_box
         x0, x1 = _cells_reached(x, reach, scale, ncell)
@@ -140,4 +163,4 @@ def _pairs(pos, to_box, centres, halo_order, cell_start, half, box, ncell, margi
                             out_particle, out_halo = grown_particle, grown_halo
                         out_particle[n], out_halo[n] = p, halo_order[m]
                         n += 1
-    return out_particle[:n].copy(), out_halo[:n].copy()
+    return out_particle, out_halo, n
