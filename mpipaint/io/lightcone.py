@@ -59,19 +59,20 @@ class _Rows:
     def __init__(self, limit: int):
         self.limit, self.units, self.nbytes = limit, [], 0
 
-    def add(self, rows: dict) -> bool:
-        """Whether the rows gathered, these included, reach the limit."""
-        self.units.append(rows)
+    def add(self, rows: dict, key=None) -> bool:
+        """Gathers one unit's rows under `key`; whether the rows gathered, these included, reach the limit."""
+        self.units.append((key, rows))
         self.nbytes += sum(values.nbytes for values in rows.values())
         return self.nbytes >= self.limit
 
-    def take(self) -> tuple[dict, list[int]]:
-        """({column: the units' rows concatenated}, rows per unit); the gathering starts afresh."""
-        names = self.units[0] if self.units else ()
-        block = {name: np.concatenate([rows[name] for rows in self.units]) for name in names}
-        counts = [len(rows["ra"]) for rows in self.units]
+    def take(self) -> tuple[dict, list, list[int]]:
+        """({column: the units' rows concatenated}, the units' keys, rows per unit); the gathering starts
+        afresh."""
+        names = self.units[0][1] if self.units else ()
+        block = {name: np.concatenate([rows[name] for _, rows in self.units]) for name in names}
+        keys, counts = [key for key, _ in self.units], [len(rows["ra"]) for _, rows in self.units]
         self.units, self.nbytes = [], 0
-        return block, counts
+        return block, keys, counts
 
 
 class SpilledRows:
@@ -82,15 +83,14 @@ class SpilledRows:
         self.path = Path(directory) / f"rank{rank}.hdf5"
         self.file = h5py.File(self.path, "w")
         self.where: dict[int, tuple[str, str, int, int]] = {}
-        self.pending, self.indices = _Rows(spill_batch_bytes(ranks)), []
+        self.pending = _Rows(spill_batch_bytes(ranks))
 
     def add(self, index: int, rows: dict) -> None:
-        self.indices.append(index)
-        if self.pending.add({name: np.asarray(values) for name, values in rows.items()}):
+        if self.pending.add({name: np.asarray(values) for name, values in rows.items()}, key=index):
             self._spill()
 
     def _spill(self) -> None:
-        block, counts = self.pending.take()
+        block, indices, counts = self.pending.take()
         if not counts:
             return
         name = f"b{len(self.file)}"
@@ -98,9 +98,8 @@ class SpilledRows:
         for column, values in block.items():
             group.create_dataset(column, data=values)
         starts = np.cumsum([0, *counts[:-1]])
-        for index, start, count in zip(self.indices, starts.tolist(), counts):
+        for index, start, count in zip(indices, starts.tolist(), counts):
             self.where[index] = (str(self.path), name, start, count)
-        self.indices = []
 
     def close(self) -> dict[int, tuple[str, str, int, int]]:
         """{unit index: (spill file, batch, first row in the batch, rows)} of this rank's units."""
@@ -150,7 +149,7 @@ def write_lightcone(path, schema: dict, units: dict, shells: dict, attrs: dict) 
 
         def write_pending():
             nonlocal written
-            block, counts = pending.take()
+            block, _, counts = pending.take()
             count = sum(counts)
             if count:
                 for name, dset in columns.items():
