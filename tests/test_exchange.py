@@ -61,13 +61,15 @@ def test_cube_membership_from_code_units_is_that_of_the_physical_positions():
 
 def test_a_halo_search_reused_over_chunks_of_any_size_finds_each_chunks_pairs():
     """One search serves every chunk of a paint with work arrays kept between chunks: a large chunk, a
-    small one and a large one again each give the pairs brute force gives, on both paths, and what one
-    chunk returned is not changed by the next."""
+    small one and a large one again each give their own pairs (brute force's on the file-order path, a fresh
+    search's on the sorted path, where brute force is too big), and what one chunk returned is not changed
+    by the next."""
     rng = np.random.default_rng(9)
     box, width = 1000.0, 150.0
     for halos in (40, 40000):
         centres = rng.uniform(0, box, (halos, 3))
         search = CubeSearch(centres, width, box)
+        assert search.sort_particles == (halos > 100)
         results, chunks = [], [rng.uniform(0, box, (n, 3)) for n in (6000, 500, 8000)]
         for positions in chunks:
             results.append(search.members(positions))
