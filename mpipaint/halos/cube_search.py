@@ -61,14 +61,15 @@ class CubeSearch:
 
     def _buffer(self, name: str, rows: int, dtype, columns: int | None = None) -> np.ndarray:
         """A work array of at least `rows` rows, kept from chunk to chunk: the fresh pages of a 100 MB array
-        cost as much as the sort that fills them (BENCHMARKS.md, "Scale, part 4")."""
+        cost as much as the sort that fills them. Held while the search lives, up to 56 bytes per chunk
+        particle (BENCHMARKS.md, "Scale, part 4")."""
         held = self._buffers.get(name)
         if held is None or len(held) < rows:
             held = self._buffers[name] = np.empty((rows,) if columns is None else (rows, columns), dtype)
         return held
 
     def _pairs(self, positions, to_box: float) -> tuple[np.ndarray, np.ndarray]:
-        rows = max(1024, len(positions))  # about one pair per particle, more where cubes overlap
+        rows = max(1024, len(positions))  # a first size: _pairs doubles the arrays where a chunk finds more
         particle, halo, n = _pairs(positions, to_box, self.sorted_centres, self.halo_order, self.cell_start,
                                    self.half, self.box, self.ncell, self.margin,
                                    self._buffer("particle", rows, np.int64), self._buffer("halo", rows, np.int64))
