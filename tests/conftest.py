@@ -1,6 +1,7 @@
 """Shared fixtures: one example universe per test session, and an `mpirun` helper for MPI tests."""
 from __future__ import annotations
 
+import fcntl
 import importlib
 import os
 import shlex
@@ -108,15 +109,33 @@ cp "$SMALL/out.hdf5" {tmp_path}/resumed.hdf5
                       int(saw["resumed.rc"]), saw["resumed.log"], tmp_path / "resumed.hdf5")
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """The directory `name`, filled by `build(directory)` once per test run: pytest-xdist's workers share it
+    (the first to ask builds it under a lock in the run's temporary directory while the others wait), so
+    that the session's universe and nets are not made again by every worker."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        directory = tmp_path_factory.mktemp(name)
+        build(directory)
+        return directory
+    run = tmp_path_factory.getbasetemp().parent  # the workers' temporary directories lie side by side in it
+    directory, built = run / name, run / f"{name}.built"
+    with open(run / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not built.exists():
+            shutil.rmtree(directory, ignore_errors=True)  # a build that failed in another worker
+            directory.mkdir()
+            build(directory)
+            built.touch()
+    return directory
+
+
 @pytest.fixture(scope="session")
 def universe(tmp_path_factory) -> Path:
     """The default example universe (FP, DMO, FP-2, FP-3; snapshots 67 and 99), generated once."""
-    out = tmp_path_factory.mktemp("universe")
     from mpipaint.example.synth import generate  # MPI only for the tests that need the universe
     from mpipaint.options import SynthConfig
 
-    generate(SynthConfig(), out)
-    return out
+    return built_once(tmp_path_factory, "universe", lambda out: generate(SynthConfig(), out))
 
 
 @pytest.fixture
@@ -133,32 +152,37 @@ TINY_TRAINING = ("--base-filters", "8", "--depth", "2", "--batch-size", "4", "--
 @pytest.fixture(scope="session")
 def small_trainset(universe, tmp_path_factory) -> Path:
     """32-pixel training set of every FP halo above 1e14 Msun at snapshots 67 and 99."""
-    out = tmp_path_factory.mktemp("trainset")
-    run_mpipaint("select", universe / "FP" / "output", "--snap", "67", "99", "--out", out / "halos.hdf5")
-    run_mpipaint("prepare", universe / "FP" / "output", "--halos", out / "halos.hdf5", "--out", out / "ts.hdf5",
-                 "--npix", "32")
-    return out / "ts.hdf5"
+    def build(out):
+        run_mpipaint("select", universe / "FP" / "output", "--snap", "67", "99", "--out", out / "halos.hdf5")
+        run_mpipaint("prepare", universe / "FP" / "output", "--halos", out / "halos.hdf5", "--out", out / "ts.hdf5",
+                     "--npix", "32")
+
+    return built_once(tmp_path_factory, "trainset", build) / "ts.hdf5"
 
 
 @pytest.fixture(scope="session")
 def xray_bundle(small_trainset, tmp_path_factory):
     """A tiny X-ray U-net trained for 5 epochs by two Horovod ranks, its totals calibrated per training
-    redshift: (bundle path, training run)."""
-    bundle = tmp_path_factory.mktemp("bundle") / "xray"
-    result = run_mpipaint("train", "--data", small_trainset, "--out", bundle, "--epochs", "5", *TINY_TRAINING,
-                          "--min-halos-per-redshift", "3", ranks=2)
-    return bundle, result
+    redshift: (bundle path, what training wrote to stderr)."""
+    def build(out):
+        result = run_mpipaint("train", "--data", small_trainset, "--out", out / "xray", "--epochs", "5",
+                              *TINY_TRAINING, "--min-halos-per-redshift", "3", ranks=2)
+        (out / "train.stderr").write_text(result.stderr)
+
+    out = built_once(tmp_path_factory, "bundle", build)
+    return out / "xray", (out / "train.stderr").read_text()
 
 
 @pytest.fixture(scope="session")
 def cube_bundle(universe, tmp_path_factory):
     """A tiny X-ray U-net trained on cube-deposition maps (what halo lists without membership are painted
     with), and the DMO box's halo table at snapshot 99."""
-    out = tmp_path_factory.mktemp("cube_bundle")
-    run_mpipaint("select", universe / "FP" / "output", "--snap", "67", "99", "--out", out / "fp.hdf5")
-    run_mpipaint("prepare", universe / "FP" / "output", "--halos", out / "fp.hdf5", "--out", out / "ts.hdf5",
-                 "--npix", "32", "--deposition-mode", "cube")
-    run_mpipaint("train", "--data", out / "ts.hdf5", "--out", out / "models" / "xray", "--epochs", "2",
-                 *TINY_TRAINING)
-    run_mpipaint("select", universe / "DMO" / "output", "--snap", "99", "--out", out / "dmo.hdf5")
-    return out
+    def build(out):
+        run_mpipaint("select", universe / "FP" / "output", "--snap", "67", "99", "--out", out / "fp.hdf5")
+        run_mpipaint("prepare", universe / "FP" / "output", "--halos", out / "fp.hdf5", "--out", out / "ts.hdf5",
+                     "--npix", "32", "--deposition-mode", "cube")
+        run_mpipaint("train", "--data", out / "ts.hdf5", "--out", out / "models" / "xray", "--epochs", "2",
+                     *TINY_TRAINING)
+        run_mpipaint("select", universe / "DMO" / "output", "--snap", "99", "--out", out / "dmo.hdf5")
+
+    return built_once(tmp_path_factory, "cube_bundle", build)

@@ -175,12 +175,12 @@ def trained(xray_bundle):
 
 
 def test_two_horovod_ranks_lower_the_loss_and_end_with_identical_weights(trained):
-    bundle, result = trained
+    bundle, log = trained
     meta = json.loads((bundle / "bundle.json").read_text())
     assert meta["ranks"] == 2
     loss = meta["history"]["loss"]
     assert len(loss) == 5 and loss[-1] < 0.5 * loss[0]
-    assert "weights identical on 2 ranks" in result.stderr
+    assert "weights identical on 2 ranks" in log
     train_halos = {tuple(h) for h in meta["split_halos"]["train"]}
     assert not train_halos & {tuple(h) for h in meta["split_halos"]["test"]}
     assert meta["target"] == "xray" and meta["target_units"] == "erg/s/kpc^2"
