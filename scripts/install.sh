@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install mpipaint on a fresh Debian/Ubuntu machine: Open MPI and parallel HDF5 from the distribution,
-# mpi4py from its PyPI wheel, h5py built against parallel HDF5 (about 4 minutes on 2 cores), mpipaint with
+# mpi4py from its PyPI wheel, h5py built against parallel HDF5 (about 3.5 minutes on 2 cores), mpipaint with
 # TensorFlow 2.18.1 + tf-keras, then Horovod 0.28.1 built against them (4-6 minutes), and the APEC tables.
 # Uses the `python3` on PATH (activate a virtual environment first if you want one). Non-interactive.
 # MPIPAINT_TF=gpu installs the CUDA build of TensorFlow instead of the CPU one (and Horovod with NCCL if
@@ -18,7 +18,7 @@ $SUDO apt-get install -y -qq libopenmpi-dev openmpi-bin libhdf5-openmpi-dev pkg-
 # numpy < 2.1 because TensorFlow 2.18 needs it; h5py is compiled once, against this numpy.
 $PYTHON -m pip install -q "numpy>=1.26,<2.1" "mpi4py>=4.0" cython pkgconfig "setuptools>=77" wheel
 if ! $PYTHON -c "import h5py, sys; sys.exit(0 if h5py.get_config().mpi else 1)" 2>/dev/null; then
-    echo "building h5py against parallel HDF5 (about 4 minutes on 2 cores)"
+    echo "building h5py against parallel HDF5 (about 3.5 minutes on 2 cores)"
     # its C extensions compile in parallel (setuptools reads build_ext's `parallel` from DIST_EXTRA_CONFIG)
     parallel_build=$(mktemp)
     printf '[build_ext]\nparallel = %s\n' "$(nproc)" > "$parallel_build"
