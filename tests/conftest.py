@@ -113,11 +113,9 @@ def built_once(tmp_path_factory, name: str, build) -> Path:
     """The directory `name`, filled by `build(directory)` once per test run: pytest-xdist's workers share it
     (the first to ask builds it under a lock in the run's temporary directory while the others wait), so
     that the session's universe and nets are not made again by every worker."""
-    if "PYTEST_XDIST_WORKER" not in os.environ:
-        directory = tmp_path_factory.mktemp(name)
-        build(directory)
-        return directory
-    run = tmp_path_factory.getbasetemp().parent  # the workers' temporary directories lie side by side in it
+    run = tmp_path_factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        run = run.parent  # the workers' temporary directories lie side by side in the run's
     directory, built = run / name, run / f"{name}.built"
     with open(run / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
