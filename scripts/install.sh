@@ -3,7 +3,7 @@
 # mpi4py from its PyPI wheel, h5py built against parallel HDF5 (about 3.5 minutes on 2 cores), mpipaint with
 # TensorFlow 2.18.1 + tf-keras, then Horovod 0.28.1 built against them (4-6 minutes), and the APEC tables.
 # Uses the `python3` on PATH (activate a virtual environment first if you want one). Non-interactive.
-# MPIPAINT_TF=gpu installs the CUDA build of TensorFlow instead of the CPU one (and Horovod with NCCL if
+# MPIPAINT_TF=gpu installs TensorFlow with its CUDA libraries (and Horovod with NCCL if
 # HOROVOD_GPU_OPERATIONS=NCCL is set, as on a GPU cluster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
