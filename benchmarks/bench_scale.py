@@ -2,7 +2,7 @@
 memory of slab reading per particle received; and whole paints of generated boxes from 1e6 to 3e8
 particles and 1e2 to 1e5 halos by offsets, slabs and cube.
 
-    python benchmarks/bench_scale.py search [--halos 1000 10000 100000 1000000] [--particles 4000000]
+    python benchmarks/bench_scale.py search [--halos 1000 10000 100000 1000000] [--particles 4000000] [--rounds 7]
         [--baseline COMMIT]
     python benchmarks/bench_scale.py gather SNAPDIR HALOS.hdf5 [--chunk 20000] [--baseline COMMIT]
     python benchmarks/bench_scale.py paint WORKDIR [--boxes 1e6x1000 1e7x1000 1e8x1000 1e7x100 1e7x10000]
@@ -13,7 +13,8 @@ the abundance of halos above 1e13 Msun), so that a bigger box is what a bigger h
 run. Each chunk of `--particles` particles is half uniform over the box and half in Gaussian clumps of 300 kpc
 around halos (what falls in cubes). Printed per halo count: the box side, the seconds to build the search,
 the microseconds per particle of `CubeSearch.members` and of the `--baseline` commit's `CubeSearch` (the
-search as it was, loaded from git, so the repository keeps one implementation; fastest of 3 each), the (particle, halo)
+search as it was, loaded from git, so the repository keeps one implementation): median and fastest of `--rounds`
+rounds that take every halo count in turn; the (particle, halo)
 pairs found (identical for both), and the microseconds per particle of reading the chunk's coordinates from
 an HDF5 file (float32, gzip off) as every read strategy must; then the fitted growth of the per-particle
 cost over the halo counts.
@@ -79,50 +80,53 @@ def read_seconds(positions: np.ndarray) -> float:
         return time.perf_counter() - start
 
 
-def fastest(function, *args, repeats: int = 3):
-    """(the fastest of `repeats` calls [s], its result)."""
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function(*args)
-        best = min(best, time.perf_counter() - start)
-    return best, result
-
-
 def search(args) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="bench_scale_"))
     baseline = module_at(args.baseline, "mpipaint/halos/cube_search.py", scratch).CubeSearch if args.baseline else None
     rng = np.random.default_rng(3)
     print(f"machine: {line()}; {args.particles:.0e} particles per chunk, {args.density:g} halos per cMpc^3, "
-          f"cubes {WIDTH_KPC:g} kpc")
-    print("| halos | box [cMpc] | build [s] | search [us/particle] | baseline [us/particle] | pairs | "
-          "HDF5 read [us/particle] |\n| --- | --- | --- | --- | --- | --- | --- |")
+          f"cubes {WIDTH_KPC:g} kpc; {args.rounds} rounds, each halo count once per round in turn")
     CubeSearch(np.zeros((1, 3)), WIDTH_KPC, 1e5).members(np.zeros((1, 3)))  # compiled before timing
-    costs = []
+    cases = []
     for halos in args.halos:
         box = 1000.0 * (halos / args.density) ** (1 / 3)
         centres = rng.uniform(0, box, (halos, 3))
         positions = chunk(rng, centres, box, args.particles)
         start = time.perf_counter()
-        finder = CubeSearch(centres, WIDTH_KPC, box)
+        searches = {"this tree": CubeSearch(centres, WIDTH_KPC, box)}
         build = time.perf_counter() - start
-        seconds, (particle, halo) = fastest(finder.members, positions)
-        new = seconds / len(positions) * 1e6
-        old = "-"
+        particle, halo = searches["this tree"].members(positions)
         if baseline is not None and halos <= args.baseline_max_halos:
-            old_finder = baseline(centres, WIDTH_KPC, box)
-            old_finder.members(positions[:1000])
-            seconds, (old_particle, old_halo) = fastest(old_finder.members, positions)
-            old = f"{seconds / len(positions) * 1e6:.3f}"
-            if not np.array_equal(sorted_pairs(particle, halo), sorted_pairs(old_particle, old_halo)):
+            searches["baseline"] = baseline(centres, WIDTH_KPC, box)
+            if not np.array_equal(sorted_pairs(particle, halo), sorted_pairs(*searches["baseline"].members(positions))):
                 raise SystemExit(f"{halos} halos: the baseline found other pairs")
+        cases.append((halos, box, build, positions, searches, len(particle)))
+    # rounds in turn rather than each size's repeats in a row, so that the shared host's slow spells fall on
+    # every size alike and the ratios between sizes hold
+    seconds = {(halos, name): [] for halos, _, _, _, searches, _ in cases for name in searches}
+    for _ in range(args.rounds):
+        for halos, _, _, positions, searches, _ in cases:
+            for name, finder in searches.items():
+                start = time.perf_counter()
+                finder.members(positions)
+                seconds[halos, name].append((time.perf_counter() - start) / len(positions) * 1e6)
+    print("| halos | box [cMpc] | build [s] | search [us/particle]: median (fastest) | baseline [us/particle] | "
+          "pairs | HDF5 read [us/particle] |\n| --- | --- | --- | --- | --- | --- | --- |")
+    for halos, box, build, positions, searches, pairs in cases:
+        new = seconds[halos, "this tree"]
+        old = seconds.get((halos, "baseline"))
+        old = f"{np.median(old):.3f} ({min(old):.3f})" if old else "-"
         read = read_seconds(positions) / len(positions) * 1e6
-        costs.append(new)
-        print(f"| {halos:.0e} | {box / 1000:.0f} | {build:.2f} | {new:.3f} | {old} | {len(particle)} | {read:.3f} |")
-    if len(costs) > 1:
-        slope = np.polyfit(np.log(args.halos), np.log(costs), 1)[0]
+        print(f"| {halos:.0e} | {box / 1000:.0f} | {build:.2f} | {np.median(new):.3f} ({min(new):.3f}) | {old} | "
+              f"{pairs} | {read:.3f} |")
+    if len(cases) > 1:
+        medians = [np.median(seconds[halos, "this tree"]) for halos in args.halos]
+        slope = np.polyfit(np.log(args.halos), np.log(medians), 1)[0]
+        per_round = np.array(seconds[args.halos[-1], "this tree"]) / np.array(seconds[args.halos[0], "this tree"])
         print(f"\nsearch cost per particle ~ H^{slope:.2f} over {args.halos[0]:.0e}-{args.halos[-1]:.0e} halos; "
-              f"largest / smallest {max(costs) / min(costs):.2f}")
+              f"{args.halos[-1]:.0e} / {args.halos[0]:.0e} halos: {medians[-1] / medians[0]:.2f} by medians, "
+              f"{np.percentile(per_round, 25):.2f}-{np.percentile(per_round, 75):.2f} (quartiles of the "
+              f"{args.rounds} rounds' own ratios)")
 
 
 def gather(args) -> None:
@@ -169,11 +173,51 @@ GROUPS_PER_HALO = 10  # groups below the cut per halo above it
 RHO_CRIT_MSUN_KPC3 = 127.0  # z = 0, h = 0.6774
 
 
+class BoxCoordinates:
+    """A box's particle coordinates in code units, made piece by piece when sliced (what `write_snapshot` does
+    per file), so that a 3e8-particle box never holds all of them: the first `sum(members)` in group order, each
+    group's a Gaussian of R200c / 2 about its centre; the rest uniform (TNG's fuzz). Each slice draws from a
+    generator seeded by its start, so the box is the same however it is cut."""
+
+    def __init__(self, particles: int, box: float, centres, r200c, members, seed: int):
+        self.particles, self.box, self.centres, self.r200c, self.seed = particles, box, centres, r200c, seed
+        self.group_end = np.cumsum(members)  # one past each group's last particle
+
+    def __len__(self) -> int:
+        return self.particles
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        lo, hi, _ = rows.indices(self.particles)
+        rng = np.random.default_rng([self.seed, lo])
+        index = np.arange(lo, hi)
+        grouped = index < self.group_end[-1]
+        owner = np.searchsorted(self.group_end, index[grouped], side="right")
+        kpc = np.empty((hi - lo, 3))
+        kpc[grouped] = (self.centres[owner] + rng.normal(0, 1, (len(owner), 3)) * (self.r200c[owner, None] / 2)) % self.box
+        kpc[~grouped] = rng.uniform(0, self.box, (int((~grouped).sum()), 3))
+        return kpc * H
+
+
+class BoxIDs:
+    """ParticleIDs 1..particles, made per slice like BoxCoordinates."""
+
+    def __init__(self, particles: int):
+        self.particles = particles
+
+    def __len__(self) -> int:
+        return self.particles
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        lo, hi, _ = rows.indices(self.particles)
+        return np.arange(lo + 1, hi + 1, dtype=np.uint64)
+
+
 def write_box(run: Path, particles: int, halos: int, density: float, seed: int = 0) -> None:
     """A DMO snapshot 99 with its group catalog and offsets in the TNG layout (float64 coordinates, uint64 IDs,
     the DM mass in the MassTable): `halos` groups of M200c 1e14-1e15 Msun (dN/dlnM ~ M^-1) and ten times as many
     of 1e12-1e14, in a box of `halos / density` cMpc^3; half the particles in groups (Gaussian of R200c / 2,
-    count by mass), in group order, the other half uniform after them (TNG's fuzz)."""
+    count by mass), in group order, the other half uniform after them (TNG's fuzz); files of 2e7 particles, made
+    one at a time."""
     from mpipaint.example import tng_writer  # noqa: PLC0415
 
     rng = np.random.default_rng(seed)
@@ -183,17 +227,12 @@ def write_box(run: Path, particles: int, halos: int, density: float, seed: int =
     r200c = (3 * m200c / (4 * np.pi * 200 * RHO_CRIT_MSUN_KPC3)) ** (1 / 3)
     members = np.floor(m200c / m200c.sum() * (particles // 2)).astype(np.int64)
     centres = rng.uniform(0, box, (len(m200c), 3))
-    inside = np.repeat(np.arange(len(m200c)), members)
-    positions = np.empty((particles, 3))
-    positions[:len(inside)] = (centres[inside] + rng.normal(0, 1, (len(inside), 3)) * (r200c[inside, None] / 2)) % box
-    positions[len(inside):] = rng.uniform(0, box, (particles - len(inside), 3))
     mass = 2 * m200c.sum() / particles  # Msun: the groups hold half the mass
     to_code_mass = H / 1e10
     meta = {**BOX_META, "box_size": box * H, "mass_table": [0, mass * to_code_mass, 0, 0, 0, 0]}
-    offsets = tng_writer.write_snapshot(run, 99, {1: {"Coordinates": positions * H,
-                                                      "ParticleIDs": np.arange(1, particles + 1, dtype=np.uint64)}},
+    coordinates = BoxCoordinates(particles, box, centres, r200c, members, seed)
+    offsets = tng_writer.write_snapshot(run, 99, {1: {"Coordinates": coordinates, "ParticleIDs": BoxIDs(particles)}},
                                         meta, max(1, particles // 20_000_000))
-    del positions
     counts = np.zeros((len(m200c), 6), np.int32)
     counts[:, 1] = members
     groups = {"GroupPos": (centres * H).astype(np.float32), "GroupLenType": counts, "GroupLen": members.astype(np.int32),
@@ -306,6 +345,7 @@ def main() -> None:
     part.add_argument("--density", type=float, default=3e-4, help="halos per cMpc^3")
     part.add_argument("--baseline", default=None, help="git commit whose CubeSearch to time beside")
     part.add_argument("--baseline-max-halos", type=int, default=1_000_000)
+    part.add_argument("--rounds", type=int, default=7)
     part = sub.add_parser("gather", help="slab reading's memory per particle received, one rank")
     part.add_argument("snapdir", help="a snapshot (directory or file)")
     part.add_argument("halos", help="halo table from mpipaint select")
