@@ -173,43 +173,33 @@ GROUPS_PER_HALO = 10  # groups below the cut per halo above it
 RHO_CRIT_MSUN_KPC3 = 127.0  # z = 0, h = 0.6774
 
 
-class BoxCoordinates:
-    """A box's particle coordinates in code units, made piece by piece when sliced (what `write_snapshot` does
-    per file), so that a 3e8-particle box never holds all of them: the first `sum(members)` in group order, each
-    group's a Gaussian of R200c / 2 about its centre; the rest uniform (TNG's fuzz). Each slice draws from a
-    generator seeded by its start, so the box is the same however it is cut."""
+class SlicedColumn:
+    """A dataset of `rows` rows made slice by slice by `make(lo, hi)` when `write_snapshot` cuts it per file, so
+    that a 3e8-particle box never holds all of a field at once."""
 
-    def __init__(self, particles: int, box: float, centres, r200c, members, seed: int):
-        self.particles, self.box, self.centres, self.r200c, self.seed = particles, box, centres, r200c, seed
-        self.group_end = np.cumsum(members)  # one past each group's last particle
+    def __init__(self, rows: int, make):
+        self.rows, self.make = rows, make
 
     def __len__(self) -> int:
-        return self.particles
+        return self.rows
 
     def __getitem__(self, rows: slice) -> np.ndarray:
-        lo, hi, _ = rows.indices(self.particles)
-        rng = np.random.default_rng([self.seed, lo])
-        index = np.arange(lo, hi)
-        grouped = index < self.group_end[-1]
-        owner = np.searchsorted(self.group_end, index[grouped], side="right")
-        kpc = np.empty((hi - lo, 3))
-        kpc[grouped] = (self.centres[owner] + rng.normal(0, 1, (len(owner), 3)) * (self.r200c[owner, None] / 2)) % self.box
-        kpc[~grouped] = rng.uniform(0, self.box, (int((~grouped).sum()), 3))
-        return kpc * H
+        lo, hi, _ = rows.indices(self.rows)
+        return self.make(lo, hi)
 
 
-class BoxIDs:
-    """ParticleIDs 1..particles, made per slice like BoxCoordinates."""
-
-    def __init__(self, particles: int):
-        self.particles = particles
-
-    def __len__(self) -> int:
-        return self.particles
-
-    def __getitem__(self, rows: slice) -> np.ndarray:
-        lo, hi, _ = rows.indices(self.particles)
-        return np.arange(lo + 1, hi + 1, dtype=np.uint64)
+def box_coordinates(lo: int, hi: int, box: float, centres, r200c, group_end, seed: int) -> np.ndarray:
+    """Rows [lo, hi) of a box's coordinates in code units: the first `group_end[-1]` in group order, each group's
+    a Gaussian of R200c / 2 about its centre (`group_end`: one past each group's last particle); the rest uniform
+    (TNG's fuzz). Drawn from a generator seeded by `lo`, so the box is the same however it is cut."""
+    rng = np.random.default_rng([seed, lo])
+    index = np.arange(lo, hi)
+    grouped = index < group_end[-1]
+    owner = np.searchsorted(group_end, index[grouped], side="right")
+    kpc = np.empty((hi - lo, 3))
+    kpc[grouped] = (centres[owner] + rng.normal(0, 1, (len(owner), 3)) * (r200c[owner, None] / 2)) % box
+    kpc[~grouped] = rng.uniform(0, box, (int((~grouped).sum()), 3))
+    return kpc * H
 
 
 def write_box(run: Path, particles: int, halos: int, density: float, seed: int = 0) -> None:
@@ -230,9 +220,11 @@ def write_box(run: Path, particles: int, halos: int, density: float, seed: int =
     mass = 2 * m200c.sum() / particles  # Msun: the groups hold half the mass
     to_code_mass = H / 1e10
     meta = {**BOX_META, "box_size": box * H, "mass_table": [0, mass * to_code_mass, 0, 0, 0, 0]}
-    coordinates = BoxCoordinates(particles, box, centres, r200c, members, seed)
-    offsets = tng_writer.write_snapshot(run, 99, {1: {"Coordinates": coordinates, "ParticleIDs": BoxIDs(particles)}},
-                                        meta, max(1, particles // 20_000_000))
+    group_end = np.cumsum(members)
+    coordinates = SlicedColumn(particles, lambda lo, hi: box_coordinates(lo, hi, box, centres, r200c, group_end, seed))
+    ids = SlicedColumn(particles, lambda lo, hi: np.arange(lo + 1, hi + 1, dtype=np.uint64))
+    offsets = tng_writer.write_snapshot(run, 99, {1: {"Coordinates": coordinates, "ParticleIDs": ids}}, meta,
+                                        max(1, particles // 20_000_000))
     counts = np.zeros((len(m200c), 6), np.int32)
     counts[:, 1] = members
     groups = {"GroupPos": (centres * H).astype(np.float32), "GroupLenType": counts, "GroupLen": members.astype(np.int32),
